@@ -1,0 +1,5 @@
+/** Every benchmark `itl bench` knows, in the order they run. Each stage adds its own here. */
+import type { Benchmark } from './Benchmark.js';
+import { matmulBenchmark } from './matmulBenchmark.js';
+
+export const benchmarks: Benchmark[] = [matmulBenchmark];

@@ -1,0 +1,6 @@
+/** Every registered command. Register a command only once it works. */
+import type { Command } from '../command.js';
+import { benchCommand } from './bench.js';
+import { doctorCommand } from './doctor.js';
+
+export const commands: Command<any>[] = [doctorCommand, benchCommand];

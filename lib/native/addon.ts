@@ -1,0 +1,115 @@
+/**
+ * Loading the native addon (`itl_native.node`) and its exact TypeScript types. Everything heavy
+ * the addon does returns a Promise and runs off the event loop; this file adds no behaviour, only
+ * types, the search for the built file and the mapping of native errors onto ItlError.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ItlError, asItlError } from '../errors.js';
+
+export interface Progress {
+  phase: string;
+  done: number;
+  total: number;
+  value: number;
+}
+export type ProgressCallback = (progress: Progress) => void;
+
+export interface BlasInfo {
+  name: string;
+  path: string;
+  config: string;
+  threading: string;
+}
+export interface ThreadCounts {
+  torchIntraOp: number;
+  torchInterOp: number;
+  blas: number;
+  hardware: number;
+}
+export interface SystemInfo {
+  torchVersion: string;
+  torchVersionMajor: number;
+  cudaAvailable: boolean;
+  cudaDeviceCount: number;
+  mklAvailable: boolean;
+  openmpAvailable: boolean;
+  blas: BlasInfo;
+  threads: ThreadCounts;
+  parallelInfo: string;
+}
+export interface ThreadPolicy {
+  /** libtorch intra-op threads; 0 leaves libtorch's choice. */
+  torchThreads?: number;
+  /** BLAS threads per matmul; 0 means one per hardware thread. */
+  blasThreads?: number;
+}
+export interface MatmulOptions {
+  size?: number;
+  minSeconds?: number;
+  device?: string;
+  dtype?: 'fp32' | 'bf16' | 'fp16';
+}
+export interface MatmulResult {
+  gflops: number;
+  size: number;
+  iterations: number;
+  seconds: number;
+  device: string;
+  dtype: string;
+}
+
+/** The raw addon, exactly as native/addon exports it. */
+export interface NativeAddon {
+  abiVersion: number;
+  systemInfo(): SystemInfo;
+  configureThreads(policy: ThreadPolicy): ThreadCounts;
+  benchMatmul(options: MatmulOptions, onProgress?: ProgressCallback): Promise<MatmulResult>;
+}
+
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Where the addon is looked for, in order: $ITL_ADDON, the cmake-js build, the node-gyp build. */
+export function addonCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+  const candidates = [
+    join(packageRoot, 'build-cmake', 'Release', 'itl_native.node'),
+    join(packageRoot, 'build', 'Release', 'itl_native.node'),
+  ];
+  return env.ITL_ADDON ? [resolve(env.ITL_ADDON)] : candidates;
+}
+
+let cached: { path: string; addon: NativeAddon } | undefined;
+
+/** Loads the addon once per process. Throws ITL_NATIVE_MISSING with the paths it tried. */
+export function loadAddon(env: NodeJS.ProcessEnv = process.env): { path: string; addon: NativeAddon } {
+  const candidates = addonCandidates(env);
+  if (cached && candidates.includes(cached.path)) return cached;
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    throw new ItlError(
+      'ITL_NATIVE_MISSING',
+      `the native addon is not built: run \`npm run build\` (looked for ${candidates.join(', ')})`,
+    );
+  }
+  const require = createRequire(import.meta.url);
+  try {
+    cached = { path, addon: require(path) as NativeAddon };
+  } catch (error) {
+    throw new ItlError('ITL_NATIVE_MISSING', `cannot load the native addon ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  return cached;
+}
+
+/** Awaits a native Promise, turning its rejection into an ItlError that keeps the native code. */
+export async function nativeCall<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    throw asItlError(error);
+  }
+}

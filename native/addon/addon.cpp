@@ -1,0 +1,20 @@
+// The N-API module `itl_native`: registration only. Each concept of the core has its own
+// register_* function in its own addon_*.cpp file.
+#include <napi.h>
+
+#include "addon_system.h"
+
+namespace itl::addon {
+
+Napi::Object init(Napi::Env env, Napi::Object exports) {
+  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  register_system(env, exports);
+  return exports;
+}
+
+}  // namespace itl::addon
+
+// The macro pastes its argument into a symbol name, so it needs an unqualified function.
+static Napi::Object InitItlNative(Napi::Env env, Napi::Object exports) { return itl::addon::init(env, exports); }
+
+NODE_API_MODULE(itl_native, InitItlNative)

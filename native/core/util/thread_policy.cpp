@@ -1,0 +1,29 @@
+#include "util/thread_policy.h"
+
+#include <ATen/Parallel.h>
+
+#include <thread>
+
+#include "system/blas_info.h"
+#include "util/error.h"
+
+namespace itl {
+
+void apply_thread_policy(const ThreadPolicy& policy) {
+  require(policy.torch_threads >= 0, "torch_threads must be >= 0, got " + std::to_string(policy.torch_threads));
+  require(policy.blas_threads >= 0, "blas_threads must be >= 0, got " + std::to_string(policy.blas_threads));
+  if (policy.torch_threads > 0) at::set_num_threads(policy.torch_threads);
+  const int hardware = static_cast<int>(std::thread::hardware_concurrency());
+  set_blas_threads(policy.blas_threads > 0 ? policy.blas_threads : hardware);
+}
+
+ThreadCounts current_thread_counts() {
+  ThreadCounts counts;
+  counts.torch_intra_op = at::get_num_threads();
+  counts.torch_inter_op = at::get_num_interop_threads();
+  counts.blas = blas_threads();
+  counts.hardware = static_cast<int>(std::thread::hardware_concurrency());
+  return counts;
+}
+
+}  // namespace itl

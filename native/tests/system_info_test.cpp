@@ -1,0 +1,34 @@
+#include <gtest/gtest.h>
+
+#include <torch/version.h>
+
+#include "system/system_info.h"
+#include "util/thread_policy.h"
+
+namespace itl {
+namespace {
+
+TEST(SystemInfo, ReportsTheCompiledLibtorch) {
+  const SystemInfo info = system_info();
+  EXPECT_EQ(info.torch_version_major, TORCH_VERSION_MAJOR);
+  EXPECT_EQ(info.torch_version.rfind(std::to_string(TORCH_VERSION_MAJOR) + ".", 0), 0u) << info.torch_version;
+  EXPECT_GE(info.cuda_device_count, 0);
+  EXPECT_EQ(info.cuda_available, info.cuda_device_count > 0 || info.cuda_available);
+  EXPECT_FALSE(info.blas.name.empty());
+  EXPECT_GT(info.threads.hardware, 0);
+}
+
+TEST(SystemInfo, ThreadPolicyIsApplied) {
+  apply_thread_policy({1, 0});
+  EXPECT_EQ(current_thread_counts().torch_intra_op, 1);
+  if (current_thread_counts().blas > 0) {
+    apply_thread_policy({1, 1});
+    EXPECT_EQ(current_thread_counts().blas, 1);
+    apply_thread_policy({1, 0});
+    EXPECT_EQ(current_thread_counts().blas, current_thread_counts().hardware);
+  }
+  EXPECT_THROW(apply_thread_policy({-1, 0}), std::exception);
+}
+
+}  // namespace
+}  // namespace itl
