@@ -1,0 +1,65 @@
+// SafeTensors: reading (memory-mapped, zero-copy) and writing the safetensors format
+// (8-byte little-endian header length, JSON header, raw little-endian data). The reader trusts
+// nothing: every offset, shape, dtype and byte count is checked against the file before a tensor
+// is handed out, and any malformation is an Error(kCheckpointFormat) naming the file.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace itl {
+
+struct TensorInfo {
+  std::string name;
+  std::string dtype;            // safetensors name: "F32", "F16", "BF16", "I64", "I32", …
+  std::vector<int64_t> shape;
+  uint64_t data_begin = 0;      // byte offsets relative to the start of the data section
+  uint64_t data_end = 0;
+};
+
+struct SafeTensorsHeader {
+  std::vector<TensorInfo> tensors;             // in offset order
+  std::map<std::string, std::string> metadata; // "__metadata__"
+  uint64_t data_offset = 0;                    // 8 + header length: where the data section starts
+};
+
+// Validates a whole safetensors image in memory (what the fuzzer drives). `source` names it in errors.
+SafeTensorsHeader parse_safetensors(const uint8_t* data, size_t size, const std::string& source);
+
+class SafeTensorsFile {
+ public:
+  // Memory-maps `path` read-only and validates it. Error(kIo) if it cannot be opened,
+  // Error(kCheckpointFormat) if it is malformed.
+  static std::shared_ptr<SafeTensorsFile> open(const std::string& path);
+  ~SafeTensorsFile();
+  SafeTensorsFile(const SafeTensorsFile&) = delete;
+  SafeTensorsFile& operator=(const SafeTensorsFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  const SafeTensorsHeader& header() const { return header_; }
+  const TensorInfo* find(const std::string& name) const;  // nullptr when absent
+  // A CPU tensor viewing the mapped bytes, no copy; it keeps the mapping alive. Error naming the
+  // tensor when absent.
+  at::Tensor tensor(const std::string& name) const;
+
+ private:
+  SafeTensorsFile() = default;
+  std::string path_;
+  SafeTensorsHeader header_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+  std::weak_ptr<SafeTensorsFile> self_;
+};
+
+// Writes `tensors` (any device; copied to contiguous CPU as needed) to `path`, through a temporary
+// file renamed at the end so a crash never leaves a complete-looking partial file.
+void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+
+}  // namespace itl
