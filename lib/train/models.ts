@@ -1,0 +1,49 @@
+/**
+ * The study's models: the short name used in run names and result tables, the Hugging Face id the
+ * weights come from, and the parameter count (embeddings counted once when tied), which places each
+ * model on the 'recall vs model size' axis. Ordered by size, which is the colour order of every plot.
+ */
+export type ModelFamily = 'SmolLM' | 'Llama';
+
+export interface ModelInfo {
+  /** Name inside run names, e.g. `Smol360M` in `sft_Smol360M_facts=…`. */
+  shortName: string;
+  hfId: string;
+  family: ModelFamily;
+  /** Total trainable parameters of the base model (tied input/output embeddings counted once). */
+  parameters: number;
+}
+
+// Counts follow from each config.json (vocab, hidden, intermediate, layers, heads, kv heads, tying);
+// the test re-derives those whose config is among the reference files.
+export const MODELS: readonly ModelInfo[] = [
+  { shortName: 'Smol135M', hfId: 'HuggingFaceTB/SmolLM-135M-Instruct', family: 'SmolLM', parameters: 134_515_008 },
+  { shortName: 'Smol360M', hfId: 'HuggingFaceTB/SmolLM-360M-Instruct', family: 'SmolLM', parameters: 361_821_120 },
+  { shortName: 'Lam1B', hfId: 'meta-llama/Llama-3.2-1B-Instruct', family: 'Llama', parameters: 1_235_814_400 },
+  { shortName: 'Smol1.7B', hfId: 'HuggingFaceTB/SmolLM-1.7B-Instruct', family: 'SmolLM', parameters: 1_711_376_384 },
+  { shortName: 'Lam3B', hfId: 'meta-llama/Llama-3.2-3B-Instruct', family: 'Llama', parameters: 3_212_749_824 },
+  { shortName: 'Lam8B', hfId: 'meta-llama/Llama-3.1-8B-Instruct', family: 'Llama', parameters: 8_030_261_248 },
+];
+
+/** The model with this short name, or undefined. */
+export function findModel(shortName: string): ModelInfo | undefined {
+  return MODELS.find((m) => m.shortName === shortName);
+}
+
+/**
+ * The model a directory name refers to: its short name (`Smol135M`), its Hugging Face id with the
+ * slash replaced (`HuggingFaceTB__SmolLM-135M-Instruct`), or the id's last part with or without `-Instruct`,
+ * compared case-insensitively. The study's base-model result folders use the latter forms.
+ */
+export function findModelByDirectoryName(name: string): ModelInfo | undefined {
+  const wanted = name.toLowerCase();
+  return MODELS.find((m) => {
+    const id = m.hfId.toLowerCase();
+    return (
+      m.shortName.toLowerCase() === wanted ||
+      id.replace('/', '__') === wanted ||
+      id.split('/')[1] === wanted ||
+      id.split('/')[1].replace(/-instruct$/, '') === wanted
+    );
+  });
+}
