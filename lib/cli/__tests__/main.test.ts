@@ -1,0 +1,80 @@
+/** The CLI in-process (main with captured output) and through the `itl` bin, as users run it. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { main } from '../main.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+async function run(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) }, env);
+  return { code, stdout, stderr };
+}
+
+describe('itl CLI', () => {
+  test('doctor --json reports libtorch, CUDA, BLAS, threads and a measured matmul rate', async () => {
+    const { code, stdout } = await run(['doctor', '--json', '--seconds', '0.2']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.torch_version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(typeof report.cuda_available).toBe('boolean');
+    expect(report.cuda_device_count).toBe(report.cuda_available ? report.cuda_device_count : 0);
+    expect(report.blas.name).toEqual(expect.any(String));
+    expect(report.threads).toEqual({
+      torch_intra_op: 1,
+      torch_inter_op: expect.any(Number),
+      blas: expect.any(Number),
+      hardware: expect.any(Number),
+    });
+    expect(report.matmul_gflops).toBeGreaterThan(0);
+    expect(report.matmul).toMatchObject({ size: 1024, dtype: 'fp32', device: 'cpu' });
+  });
+
+  test('the thread policy comes from flags, then the environment', async () => {
+    const fromFlag = JSON.parse((await run(['doctor', '--json', '--seconds', '0.05', '--torch-threads', '2'])).stdout);
+    expect(fromFlag.threads.torch_intra_op).toBe(2);
+    const fromEnv = JSON.parse((await run(['doctor', '--json', '--seconds', '0.05'], { ...process.env, ITL_TORCH_THREADS: '1' })).stdout);
+    expect(fromEnv.threads.torch_intra_op).toBe(1);
+    const bad = await run(['doctor'], { ...process.env, ITL_TORCH_THREADS: 'many' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("expected a non-negative integer for ITL_TORCH_THREADS but received 'many'");
+  });
+
+  test('bench prints one JSON object with the matmul figure', async () => {
+    const { code, stdout } = await run(['bench', 'matmul', '--json']);
+    expect(code).toBe(0);
+    const figures = JSON.parse(stdout);
+    expect(figures.matmul_gflops).toBeGreaterThan(0);
+    expect(figures.system.torch_version).toMatch(/^\d+\./);
+  });
+
+  test('usage errors exit 2 and say what was wrong', async () => {
+    const unknown = await run(['frobnicate']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('Unknown argument: frobnicate');
+    const bench = await run(['bench', 'nope']);
+    expect(bench.code).toBe(2);
+    expect(bench.stderr).toContain("unknown benchmark 'nope'");
+    const threads = await run(['doctor', '--torch-threads', '-1']);
+    expect(threads.code).toBe(2);
+    expect(threads.stderr).toContain('expected a non-negative integer for --torch-threads but received -1');
+    const none = await run([]);
+    expect(none.code).toBe(2);
+  });
+
+  test('the itl bin runs the compiled CLI with --help on every command', () => {
+    const bin = join(root, 'bin', 'itl.js');
+    const help = execFileSync('node', [bin, '--help'], { encoding: 'utf8' });
+    expect(help).toContain('itl doctor');
+    expect(help).toContain('itl bench');
+    for (const command of ['doctor', 'bench']) {
+      expect(execFileSync('node', [bin, command, '--help'], { encoding: 'utf8' })).toContain('--json');
+    }
+    const failing = spawnSync('node', [bin, 'doctor', '--seconds', '0'], { encoding: 'utf8' });
+    expect(failing.status).toBe(1);
+    expect(failing.stderr).toContain('expected --seconds in (0, 600] but received 0');
+  });
+});

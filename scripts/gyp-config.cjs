@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Prints what binding.gyp needs, one item per line, so node-gyp and CMake build from the same
+// source list (native/sources.json) against the same libtorch:
+//   sources | include_dirs | libraries | lib_dir
+// libtorch is found as setup.sh finds it: $LIBTORCH (a prebuilt archive), else Debian's libtorch-dev.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+
+const root = path.resolve(__dirname, '..');
+
+function multiarch() {
+  try {
+    return execFileSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).trim() || 'x86_64-linux-gnu';
+  } catch {
+    return 'x86_64-linux-gnu';
+  }
+}
+
+function torchLayout() {
+  const prefix = process.env.LIBTORCH;
+  if (prefix) {
+    return {
+      include: [path.join(prefix, 'include'), path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include')],
+      lib: path.join(prefix, 'lib'),
+    };
+  }
+  return {
+    // /usr/include itself is searched anyway; naming it with -I breaks libstdc++'s #include_next.
+    include: ['/usr/include/torch/csrc/api/include'],
+    lib: path.join('/usr/lib', multiarch()),
+  };
+}
+
+function fail(message) {
+  process.stderr.write(`gyp-config: ${message}\n`);
+  process.exit(1);
+}
+
+const what = process.argv[2];
+const torch = torchLayout();
+if (!fs.existsSync(path.join(torch.include[torch.include.length - 1], 'torch', 'version.h'))) {
+  fail(`libtorch headers not found under ${torch.include.join(', ')} (set LIBTORCH or run scripts/setup.sh)`);
+}
+const sources = JSON.parse(fs.readFileSync(path.join(root, 'native', 'sources.json'), 'utf8'));
+const lines = {
+  sources: () => [...sources.core, ...sources.addon],
+  include_dirs: () => ['native/core', ...torch.include],
+  libraries: () => [`-L${torch.lib}`, `-Wl,-rpath,${torch.lib}`, '-ltorch', '-ltorch_cpu', '-lc10', '-ldl'],
+  lib_dir: () => [torch.lib],
+}[what];
+if (!lines) fail(`unknown query '${what}': expected sources, include_dirs, libraries or lib_dir`);
+process.stdout.write(lines().join('\n') + '\n');
