@@ -1,0 +1,16 @@
+/**
+ * HellaSwag relative to the base model, in percent, with the standard error of a ratio of two
+ * independent estimates (first-order propagation): r = 100·a/a₀, σ_r = r·√((σ/a)² + (σ₀/a₀)²).
+ * This is what the study's table holds; the test recomputes its rows from their absolute columns.
+ */
+export function relativeAccuracy(
+  accuracy: number,
+  stderr: number | undefined,
+  baseAccuracy: number,
+  baseStderr: number | undefined,
+): { relative: number; relativeStderr?: number } {
+  const relative = (100 * accuracy) / baseAccuracy;
+  if (stderr === undefined || baseStderr === undefined) return { relative };
+  const relativeStderr = relative * Math.sqrt((stderr / accuracy) ** 2 + (baseStderr / baseAccuracy) ** 2);
+  return { relative, relativeStderr };
+}
