@@ -1,5 +1,6 @@
 /** Every benchmark `itl bench` knows, in the order they run. Each stage adds its own here. */
+import { analyzeBenchmark } from '../analyze/analyzeBenchmark.js';
 import type { Benchmark } from './Benchmark.js';
 import { matmulBenchmark } from './matmulBenchmark.js';
 
-export const benchmarks: Benchmark[] = [matmulBenchmark];
+export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark];
