@@ -1,0 +1,118 @@
+#include "eval/divergence.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <numeric>
+#include <string>
+
+#include "eval/generator.h"
+#include "util/error.h"
+
+namespace itl {
+namespace {
+
+void append(std::vector<float>& out, const at::Tensor& values) {
+  const at::Tensor c = values.to(at::kFloat).cpu().contiguous();
+  out.insert(out.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+// Estimators for hidden states (n, hidden) of both models at the positions predicting `targets` (n).
+void chunk_divergence(LlamaModel& p, LlamaModel& q, const at::Tensor& hp, const at::Tensor& hq, const at::Tensor& targets,
+                      DivergenceResult& out) {
+  const at::Tensor lp = at::log_softmax(p.logits(hp).to(at::kFloat), -1);  // (n, V)
+  const at::Tensor lq = at::log_softmax(q.logits(hq).to(at::kFloat), -1);  // (n, V)
+  const at::Tensor log_ratio = (lp.gather(1, targets.view({-1, 1})) - lq.gather(1, targets.view({-1, 1}))).view({-1});  // log p/q
+  append(out.standard, log_ratio);
+  append(out.log_square, 0.5 * log_ratio * log_ratio);
+  append(out.bregman, at::exp(-log_ratio) - 1 + log_ratio);
+  const at::Tensor pp = lp.exp();
+  append(out.exact, (pp * (lp - lq)).sum(-1));
+  append(out.tv, 0.5 * (pp - lq.exp()).abs().sum(-1));
+}
+
+}  // namespace
+
+DivergenceResult divergence(LlamaModel& p, LlamaModel& q, const std::vector<std::vector<int64_t>>& sequences,
+                            const std::vector<std::vector<uint8_t>>& token_masks, const DivergenceOptions& o,
+                            const RunControl& control) {
+  require(o.batch_rows >= 1, "batch_rows must be at least 1, got " + std::to_string(o.batch_rows));
+  require(o.chunk_positions >= 1, "chunk_positions must be at least 1, got " + std::to_string(o.chunk_positions));
+  require(p.config().vocab_size == q.config().vocab_size,
+          "the two models have different vocabularies (" + std::to_string(p.config().vocab_size) + " and " +
+              std::to_string(q.config().vocab_size) + ")");
+  require(p.options().device == q.options().device, "the two models must be on the same device");
+  require(token_masks.size() == sequences.size(), "expected one token mask per sequence: " + std::to_string(sequences.size()) +
+                                                      " sequences, " + std::to_string(token_masks.size()) + " masks");
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const std::string what = "sequence " + std::to_string(i);
+    require(!sequences[i].empty(), what + " is empty");
+    require(token_masks[i].size() == sequences[i].size(), what + " has " + std::to_string(sequences[i].size()) +
+                                                              " tokens but its mask has " + std::to_string(token_masks[i].size()));
+    require(token_masks[i][0] == 0, what + ": token 0 is selected, but nothing predicts a sequence's first token");
+    check_token_ids(sequences[i], p.config().vocab_size, what);
+  }
+  at::NoGradGuard no_grad;
+  const auto dev = p.options().device;
+  const auto long_cpu = at::TensorOptions().dtype(at::kLong);
+
+  std::vector<size_t> order(sequences.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return sequences[a].size() < sequences[b].size(); });
+  std::vector<DivergenceResult> per_sequence(sequences.size());
+
+  for (size_t first = 0; first < order.size(); first += static_cast<size_t>(o.batch_rows)) {
+    control.check_abort();
+    const size_t last = std::min(order.size(), first + static_cast<size_t>(o.batch_rows));
+    const int64_t B = static_cast<int64_t>(last - first);
+    const int64_t T = static_cast<int64_t>(sequences[order[last - 1]].size());
+    at::Tensor ids = at::zeros({B, T}, long_cpu), mask = at::zeros({B, T}, long_cpu);
+    std::vector<int64_t> flat_positions, targets;
+    std::vector<size_t> owners;
+    for (int64_t b = 0; b < B; ++b) {
+      const auto& s = sequences[order[first + b]];
+      std::copy(s.begin(), s.end(), ids[b].data_ptr<int64_t>());
+      mask[b].narrow(0, 0, static_cast<int64_t>(s.size())).fill_(1);
+      for (size_t t = 1; t < s.size(); ++t) {
+        if (!token_masks[order[first + b]][t]) continue;
+        flat_positions.push_back(b * T + static_cast<int64_t>(t) - 1);
+        targets.push_back(s[t]);
+        owners.push_back(order[first + b]);
+      }
+    }
+    if (targets.empty()) continue;
+    ids = ids.to(dev);
+    mask = mask.to(dev);
+    const at::Tensor positions = positions_from_mask(mask);
+    const at::Tensor where = at::tensor(flat_positions, long_cpu).to(dev);
+    const at::Tensor hp = p.hidden_states(ids, mask, positions).reshape({B * T, -1}).index_select(0, where);  // (P, hidden)
+    const at::Tensor hq = q.hidden_states(ids, mask, positions).reshape({B * T, -1}).index_select(0, where);  // (P, hidden)
+    const at::Tensor all_targets = at::tensor(targets, long_cpu).to(dev);
+    DivergenceResult batch;
+    const int64_t P = hp.size(0);
+    for (int64_t start = 0; start < P; start += o.chunk_positions) {
+      const int64_t n = std::min(o.chunk_positions, P - start);
+      chunk_divergence(p, q, hp.narrow(0, start, n), hq.narrow(0, start, n), all_targets.narrow(0, start, n), batch);
+    }
+    for (size_t i = 0; i < owners.size(); ++i) {
+      DivergenceResult& r = per_sequence[owners[i]];
+      r.standard.push_back(batch.standard[i]);
+      r.log_square.push_back(batch.log_square[i]);
+      r.bregman.push_back(batch.bregman[i]);
+      r.exact.push_back(batch.exact[i]);
+      r.tv.push_back(batch.tv[i]);
+    }
+    control.report({"divergence", static_cast<int64_t>(last), static_cast<int64_t>(sequences.size()), 0.0});
+  }
+  DivergenceResult out;
+  for (const DivergenceResult& r : per_sequence) {
+    out.standard.insert(out.standard.end(), r.standard.begin(), r.standard.end());
+    out.log_square.insert(out.log_square.end(), r.log_square.begin(), r.log_square.end());
+    out.bregman.insert(out.bregman.end(), r.bregman.begin(), r.bregman.end());
+    out.exact.insert(out.exact.end(), r.exact.begin(), r.exact.end());
+    out.tv.insert(out.tv.end(), r.tv.begin(), r.tv.end());
+  }
+  return out;
+}
+
+}  // namespace itl

@@ -1,0 +1,270 @@
+#include "model/llama_model.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <limits>
+#include <string>
+
+#include "model/rope.h"
+#include "util/error.h"
+
+namespace itl {
+namespace {
+
+// HF's rotate_half: cat(-x2, x1) over the last dimension's halves.
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
+}
+
+double lowest_value(at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat: return std::numeric_limits<float>::lowest();
+    case at::kBFloat16: return static_cast<float>(std::numeric_limits<c10::BFloat16>::lowest());
+    case at::kHalf: return static_cast<float>(std::numeric_limits<c10::Half>::lowest());
+    case at::kDouble: return std::numeric_limits<double>::lowest();
+    default: throw Error(ErrorCode::kInvalidArgument, std::string("no attention mask for dtype ") + c10::toString(dtype));
+  }
+}
+
+void require_config(bool ok, const std::string& message) {
+  if (!ok) throw Error(ErrorCode::kConfig, message);
+}
+
+// Attention over the visible keys. q (B, H, T, D); k, v (B, Hkv, S, D); mask (B, 1, T, S) additive.
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                  int64_t heads, int64_t kv_heads, double scaling) {
+  const int64_t B = q.size(0), T = q.size(2), D = q.size(3), S = k.size(2);
+  const int64_t rep = heads / kv_heads;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  // HF's repeat_kv, then the fused kernel (flash / memory-efficient on CUDA).
+  const at::Tensor k_full = rep == 1 ? k : k.unsqueeze(2).expand({B, kv_heads, rep, S, D}).reshape({B, heads, S, D});
+  const at::Tensor v_full = rep == 1 ? v : v.unsqueeze(2).expand({B, kv_heads, rep, S, D}).reshape({B, heads, S, D});
+  return at::scaled_dot_product_attention(q, k_full, v_full, mask, 0.0, false, scaling);  // (B, H, T, D)
+#else
+  // HF's eager path, with the query heads that share a kv head stacked into one matmul instead of
+  // copying every kv head `rep` times (same dot products, no repeat_kv copy).
+  const at::Tensor qg = q.reshape({B, kv_heads, rep * T, D});
+  at::Tensor scores = at::matmul(qg, k.transpose(-1, -2)) * scaling;   // (B, Hkv, rep*T, S)
+  scores = scores.view({B, kv_heads, rep, T, S}) + mask.unsqueeze(2);  // (B, Hkv, rep, T, S)
+  const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  return at::matmul(probs.view({B, kv_heads, rep * T, S}), v).view({B, heads, T, D});
+#endif
+}
+
+}  // namespace
+
+Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options) {
+  weight = register_parameter("weight", at::empty({out_features, in_features}, options));
+}
+
+at::Tensor Linear::forward(const at::Tensor& x) { return at::linear(x, weight); }
+
+Embedding::Embedding(int64_t vocab, int64_t hidden, int64_t padding_idx_, const at::TensorOptions& options)
+    : padding_idx(padding_idx_) {
+  weight = register_parameter("weight", at::empty({vocab, hidden}, options));
+}
+
+at::Tensor Embedding::forward(const at::Tensor& ids) { return at::embedding(weight, ids, padding_idx); }
+
+RMSNorm::RMSNorm(int64_t size, double eps_, const at::TensorOptions& options) : eps(eps_) {
+  weight = register_parameter("weight", at::ones({size}, options));
+}
+
+at::Tensor RMSNorm::forward(const at::Tensor& x) {
+  const at::Tensor h = x.to(at::kFloat);
+  const at::Tensor variance = h.pow(2).mean(-1, true);
+  return weight * (h * at::rsqrt(variance + eps)).to(x.scalar_type());
+}
+
+KVCache KVCache::allocate(const LlamaConfig& config, int64_t batch, int64_t capacity, const at::TensorOptions& options) {
+  KVCache cache;
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    cache.keys.push_back(at::zeros({batch, config.num_key_value_heads, capacity, config.head_dim}, options));
+    cache.values.push_back(at::zeros({batch, config.num_key_value_heads, capacity, config.head_dim}, options));
+  }
+  return cache;
+}
+
+KVCache KVCache::select_rows(const at::Tensor& rows) const {
+  KVCache out;
+  out.length = length;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    out.keys.push_back(keys[i].index_select(0, rows));
+    out.values.push_back(values[i].index_select(0, rows));
+  }
+  return out;
+}
+
+LlamaAttention::LlamaAttention(const LlamaConfig& c, const at::TensorOptions& options)
+    : heads_(c.num_attention_heads), kv_heads_(c.num_key_value_heads), head_dim_(c.head_dim),
+      scaling_(1.0 / std::sqrt(static_cast<double>(c.head_dim))) {
+  q_proj = register_module("q_proj", std::make_shared<Linear>(c.hidden_size, heads_ * head_dim_, options));
+  k_proj = register_module("k_proj", std::make_shared<Linear>(c.hidden_size, kv_heads_ * head_dim_, options));
+  v_proj = register_module("v_proj", std::make_shared<Linear>(c.hidden_size, kv_heads_ * head_dim_, options));
+  o_proj = register_module("o_proj", std::make_shared<Linear>(heads_ * head_dim_, c.hidden_size, options));
+}
+
+at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                   const at::Tensor& mask, KVCache* cache, int64_t layer) {
+  const int64_t B = x.size(0), T = x.size(1);
+  at::Tensor q = q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2);     // (B, H, T, D)
+  at::Tensor k = k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
+  at::Tensor v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
+  const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);                            // (B, 1, T, D)
+  q = q * c + rotate_half(q) * s;
+  k = k * c + rotate_half(k) * s;
+  if (cache != nullptr) {
+    const int64_t start = cache->length;
+    cache->keys[layer].narrow(2, start, T).copy_(k);
+    cache->values[layer].narrow(2, start, T).copy_(v);
+    k = cache->keys[layer].narrow(2, 0, start + T);    // (B, Hkv, S, D)
+    v = cache->values[layer].narrow(2, 0, start + T);  // (B, Hkv, S, D)
+  }
+  const at::Tensor out = attend(q, k, v, mask, heads_, kv_heads_, scaling_);  // (B, H, T, D)
+  return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));
+}
+
+LlamaMLP::LlamaMLP(const LlamaConfig& c, const at::TensorOptions& options) {
+  gate_proj = register_module("gate_proj", std::make_shared<Linear>(c.hidden_size, c.intermediate_size, options));
+  up_proj = register_module("up_proj", std::make_shared<Linear>(c.hidden_size, c.intermediate_size, options));
+  down_proj = register_module("down_proj", std::make_shared<Linear>(c.intermediate_size, c.hidden_size, options));
+}
+
+at::Tensor LlamaMLP::forward(const at::Tensor& x) {
+  return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
+}
+
+LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, const at::TensorOptions& options) {
+  self_attn = register_module("self_attn", std::make_shared<LlamaAttention>(c, options));
+  mlp = register_module("mlp", std::make_shared<LlamaMLP>(c, options));
+  input_layernorm = register_module("input_layernorm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps, options));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps, options));
+}
+
+at::Tensor LlamaDecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                      const at::Tensor& mask, KVCache* cache, int64_t layer) {
+  const at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer);
+  return h + mlp->forward(post_attention_layernorm->forward(h));
+}
+
+LlamaBackbone::LlamaBackbone(const LlamaConfig& c, const at::TensorOptions& options) {
+  embed_tokens = register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.hidden_size, c.pad_token_id.value_or(-1), options));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    decoder_layers.push_back(std::make_shared<LlamaDecoderLayer>(c, options));
+    layers->push_back(decoder_layers.back());
+  }
+  register_module("layers", layers);
+  norm = register_module("norm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps, options));
+}
+
+void validate_llama_config(const LlamaConfig& c) {
+  require_config(c.vocab_size > 0, "vocab_size must be positive, got " + std::to_string(c.vocab_size));
+  require_config(c.hidden_size > 0, "hidden_size must be positive, got " + std::to_string(c.hidden_size));
+  require_config(c.intermediate_size > 0, "intermediate_size must be positive, got " + std::to_string(c.intermediate_size));
+  require_config(c.num_hidden_layers > 0, "num_hidden_layers must be positive, got " + std::to_string(c.num_hidden_layers));
+  require_config(c.num_attention_heads > 0, "num_attention_heads must be positive, got " + std::to_string(c.num_attention_heads));
+  require_config(c.num_key_value_heads > 0 && c.num_attention_heads % c.num_key_value_heads == 0,
+                 "num_key_value_heads must divide num_attention_heads (" + std::to_string(c.num_attention_heads) +
+                     "), got " + std::to_string(c.num_key_value_heads));
+  require_config(c.head_dim > 0 && c.head_dim % 2 == 0, "head_dim must be positive and even, got " + std::to_string(c.head_dim));
+  require_config(c.rms_norm_eps > 0, "rms_norm_eps must be positive, got " + std::to_string(c.rms_norm_eps));
+  require_config(c.rope_theta > 0, "rope_theta must be positive, got " + std::to_string(c.rope_theta));
+  if (c.pad_token_id) {
+    require_config(*c.pad_token_id >= 0 && *c.pad_token_id < c.vocab_size,
+                   "pad_token_id " + std::to_string(*c.pad_token_id) + " is outside the vocabulary");
+  }
+}
+
+LlamaModel::LlamaModel(LlamaConfig config, ModelOptions options) : config_(std::move(config)), options_(options) {
+  validate_llama_config(config_);
+  require(options_.dtype == at::kFloat || options_.dtype == at::kBFloat16 || options_.dtype == at::kHalf,
+          std::string("model dtype must be fp32, bf16 or fp16, got ") + c10::toString(options_.dtype));
+  const at::TensorOptions t = tensor_options();
+  model = register_module("model", std::make_shared<LlamaBackbone>(config_, t));
+  if (!config_.tie_word_embeddings) {
+    lm_head = register_module("lm_head", std::make_shared<Linear>(config_.hidden_size, config_.vocab_size, t));
+  }
+  inv_freq_ = rope_inverse_frequencies(config_).to(options_.device);
+}
+
+void LlamaModel::initialize(uint64_t seed, double initializer_range) {
+  at::NoGradGuard no_grad;
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  auto params = named_parameters(true);
+  std::vector<std::string> names;
+  for (const auto& item : params) names.push_back(item.key());
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    at::Tensor param = params[name];
+    const bool is_norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
+    if (is_norm) {
+      param.fill_(1.0);
+      continue;
+    }
+    at::Tensor values = at::empty(param.sizes(), at::kFloat);
+    values.normal_(0.0, initializer_range, generator);
+    if (name == "model.embed_tokens.weight" && config_.pad_token_id) values[*config_.pad_token_id].zero_();
+    param.copy_(values);
+  }
+}
+
+at::Tensor LlamaModel::hidden_states(const at::Tensor& ids, const at::Tensor& key_mask, const at::Tensor& positions,
+                                     KVCache* cache) {
+  const int64_t T = ids.size(1);
+  const int64_t past = cache ? cache->length : 0;
+  require(key_mask.dim() == 2 && key_mask.size(0) == ids.size(0) && key_mask.size(1) == past + T,
+          "key mask must be (B, cached + T) = (" + std::to_string(ids.size(0)) + ", " + std::to_string(past + T) + ")");
+  if (cache) require(past + T <= cache->capacity(), "KV cache overflow: " + std::to_string(past + T) + " positions, capacity " + std::to_string(cache->capacity()));
+  const at::ScalarType dtype = options_.dtype;
+  at::Tensor x = model->embed_tokens->forward(ids);  // (B, T, hidden)
+  auto cos_sin = rope_cos_sin(inv_freq_, positions);
+  const at::Tensor cos = cos_sin.first.to(dtype), sin = cos_sin.second.to(dtype);  // (B, T, D)
+  const at::Tensor mask = attention_mask(key_mask, T, dtype);                        // (B, 1, T, S)
+  for (size_t i = 0; i < model->decoder_layers.size(); ++i) {
+    x = model->decoder_layers[i]->forward(x, cos, sin, mask, cache, static_cast<int64_t>(i));
+  }
+  if (cache) cache->length += T;
+  return model->norm->forward(x);
+}
+
+at::Tensor LlamaModel::logits(const at::Tensor& hidden) {
+  return at::linear(hidden, lm_head ? lm_head->weight : model->embed_tokens->weight);
+}
+
+at::Tensor LlamaModel::forward(const at::Tensor& ids, const at::Tensor& mask) {
+  return logits(hidden_states(ids, mask, positions_from_mask(mask)));
+}
+
+std::vector<std::pair<std::string, at::Tensor>> LlamaModel::checkpoint_tensors() const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& item : named_parameters(true)) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+int64_t LlamaModel::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : parameters(true)) n += p.numel();
+  return n;
+}
+
+at::Tensor positions_from_mask(const at::Tensor& mask) {
+  const at::Tensor m = mask.to(at::kLong);
+  return (m.cumsum(-1) - 1).masked_fill(m == 0, 1);
+}
+
+at::Tensor attention_mask(const at::Tensor& key_mask, int64_t query_length, at::ScalarType dtype) {
+  const int64_t B = key_mask.size(0), S = key_mask.size(1), T = query_length;
+  const auto device = key_mask.device();
+  const at::Tensor keys = at::arange(S, at::TensorOptions().dtype(at::kLong).device(device)).view({1, S});
+  const at::Tensor slots = at::arange(S - T, S, at::TensorOptions().dtype(at::kLong).device(device)).view({T, 1});
+  const at::Tensor allowed = (keys <= slots).unsqueeze(0).logical_and(key_mask.to(at::kBool).view({B, 1, S}));  // (B, T, S)
+  return at::zeros({B, 1, T, S}, at::TensorOptions().dtype(dtype).device(device))
+      .masked_fill(allowed.logical_not().unsqueeze(1), lowest_value(dtype));
+}
+
+}  // namespace itl

@@ -1,0 +1,152 @@
+// LlamaModel: Hugging Face's LlamaForCausalLM in libtorch, built for autograd. Modules carry the
+// checkpoint's names (model.embed_tokens, model.layers.N.self_attn.q_proj, …, model.norm,
+// lm_head), so named_parameters() are exactly the safetensors keys and LoRA can later be wrapped
+// around any Linear by name. Op order and dtypes follow transformers' modeling_llama.py: RMSNorm in
+// fp32 then cast back before the weight, rope cos/sin in fp32, attention softmax in fp32.
+// Not here: reading/writing checkpoints (model_io.h), generation and scoring (eval/).
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "io/llama_config.h"
+
+namespace itl {
+
+// A bias-free linear layer, y = x Wᵀ, with HF's parameter name "weight" (out, in).
+class Linear : public torch::nn::Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor weight;
+};
+
+// Token embeddings with HF's parameter name "weight" (vocab, hidden). As nn.Embedding(…, padding_idx),
+// the padding row receives no gradient.
+class Embedding : public torch::nn::Module {
+ public:
+  Embedding(int64_t vocab, int64_t hidden, int64_t padding_idx, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& ids);
+  at::Tensor weight;
+  int64_t padding_idx;  // -1: none
+};
+
+class RMSNorm : public torch::nn::Module {
+ public:
+  RMSNorm(int64_t size, double eps, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x);
+  at::Tensor weight;
+  double eps;
+};
+
+// Past keys and values of every layer, preallocated to `capacity` positions so a decode step
+// writes in place instead of concatenating. Inference only (written under NoGradGuard).
+struct KVCache {
+  std::vector<at::Tensor> keys;    // per layer (B, Hkv, capacity, D)
+  std::vector<at::Tensor> values;  // per layer (B, Hkv, capacity, D)
+  int64_t length = 0;              // positions filled
+
+  static KVCache allocate(const LlamaConfig& config, int64_t batch, int64_t capacity, const at::TensorOptions& options);
+  int64_t capacity() const { return keys.empty() ? 0 : keys[0].size(2); }
+  int64_t batch() const { return keys.empty() ? 0 : keys[0].size(0); }
+  // The rows `rows` (int64 indices, repeats allowed) as a new cache of the same capacity.
+  KVCache select_rows(const at::Tensor& rows) const;
+};
+
+class LlamaAttention : public torch::nn::Module {
+ public:
+  LlamaAttention(const LlamaConfig& config, const at::TensorOptions& options);
+  // x (B, T, hidden); cos/sin (B, T, D) in x's dtype; mask (B, 1, T, S) additive in x's dtype.
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                     KVCache* cache, int64_t layer);
+  std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
+
+ private:
+  int64_t heads_, kv_heads_, head_dim_;
+  double scaling_;
+};
+
+class LlamaMLP : public torch::nn::Module {
+ public:
+  LlamaMLP(const LlamaConfig& config, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x);
+  std::shared_ptr<Linear> gate_proj, up_proj, down_proj;
+};
+
+class LlamaDecoderLayer : public torch::nn::Module {
+ public:
+  LlamaDecoderLayer(const LlamaConfig& config, const at::TensorOptions& options);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                     KVCache* cache, int64_t layer);
+  std::shared_ptr<LlamaAttention> self_attn;
+  std::shared_ptr<LlamaMLP> mlp;
+  std::shared_ptr<RMSNorm> input_layernorm, post_attention_layernorm;
+};
+
+// HF's LlamaModel (the "model." prefix): embeddings, decoder layers, final norm.
+class LlamaBackbone : public torch::nn::Module {
+ public:
+  LlamaBackbone(const LlamaConfig& config, const at::TensorOptions& options);
+  std::shared_ptr<Embedding> embed_tokens;
+  torch::nn::ModuleList layers;
+  std::vector<std::shared_ptr<LlamaDecoderLayer>> decoder_layers;  // the same modules, typed
+  std::shared_ptr<RMSNorm> norm;
+};
+
+struct ModelOptions {
+  at::ScalarType dtype = at::kFloat;  // parameters and activations: fp32 or bf16
+  at::Device device = at::kCPU;
+};
+
+class LlamaModel : public torch::nn::Module {
+ public:
+  // Parameters are allocated uninitialised; call initialize() or load weights into them.
+  LlamaModel(LlamaConfig config, ModelOptions options);
+
+  // HF's _init_weights: every Linear and the embeddings N(0, initializer_range), norms 1. Drawn
+  // on the CPU in fp32 in parameter-name order, so one seed gives the same model on every device.
+  void initialize(uint64_t seed, double initializer_range = 0.02);
+
+  // Final-norm hidden states (B, T, hidden) of ids (B, T) int64.
+  // key_mask (B, S): 1 for a real token, 0 for padding, over every key position (S = cached + T).
+  // positions (B, T) int64; see positions_from_mask. With a cache, the new keys/values are written
+  // at [cache->length, cache->length + T) and cache->length advances.
+  at::Tensor hidden_states(const at::Tensor& ids, const at::Tensor& key_mask, const at::Tensor& positions,
+                           KVCache* cache = nullptr);
+  // lm_head (tied: the embedding matrix): (…, hidden) -> (…, vocab) in the model dtype.
+  at::Tensor logits(const at::Tensor& hidden);
+  // Logits (B, T, vocab) of ids (B, T) with mask (B, T) (1 = real token; left or right padding).
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& mask);
+
+  const LlamaConfig& config() const { return config_; }
+  const ModelOptions& options() const { return options_; }
+  at::TensorOptions tensor_options() const { return at::TensorOptions().dtype(options_.dtype).device(options_.device); }
+  // Tensors as the checkpoint names them (tied models have no lm_head.weight, as HF saves them).
+  std::vector<std::pair<std::string, at::Tensor>> checkpoint_tensors() const;
+  int64_t parameter_count() const;
+
+  std::shared_ptr<LlamaBackbone> model;
+  std::shared_ptr<Linear> lm_head;  // null when tie_word_embeddings
+
+ private:
+  LlamaConfig config_;
+  ModelOptions options_;
+  at::Tensor inv_freq_;  // (D/2) float32 on the device; a buffer-like constant, not a parameter
+};
+
+// HF generate's position ids: cumsum(mask) - 1, with padding positions set to 1.
+at::Tensor positions_from_mask(const at::Tensor& mask);
+
+// Additive attention mask (B, 1, T, S) in `dtype`: 0 where query t (absolute slot S - T + t) may see
+// key s (s <= its slot and key_mask[b, s] = 1), the dtype's lowest value elsewhere, as HF does.
+at::Tensor attention_mask(const at::Tensor& key_mask, int64_t query_length, at::ScalarType dtype);
+
+// Checks the config describes a model this engine implements (positive sizes, heads dividing
+// evenly, …); Error(kConfig) naming the field.
+void validate_llama_config(const LlamaConfig& config);
+
+}  // namespace itl

@@ -1,0 +1,253 @@
+// LlamaModel: HF parameter names, padding invariance, KV-cache equivalence, autograd, presets
+// against the real configs, and the save → load round trip.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <map>
+
+#include "io/checkpoint.h"
+#include "io/llama_config.h"
+#include "io/safetensors.h"
+#include "io_test_support.h"
+#include "model/llama_model.h"
+#include "model/model_io.h"
+#include "model/presets.h"
+
+namespace itl {
+namespace {
+
+std::filesystem::path reference_models() {
+  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().parent_path() / "shared" / "reference" / "models";
+}
+
+std::shared_ptr<LlamaModel> tiny(const std::string& preset, uint64_t seed = 7, at::ScalarType dtype = at::kFloat) {
+  auto model = std::make_shared<LlamaModel>(model_preset(preset).config, ModelOptions{dtype, at::kCPU});
+  model->initialize(seed);
+  return model;
+}
+
+at::Tensor row_ids(std::vector<int64_t> ids) { return at::tensor(ids, at::kLong).view({1, -1}); }
+
+TEST(LlamaModel, ParametersCarryHuggingFaceNames) {
+  auto untied = tiny("tiny-llama31");
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (auto& [name, t] : untied->checkpoint_tensors()) shapes[name] = t.sizes().vec();
+  const LlamaConfig& c = untied->config();
+  EXPECT_EQ(shapes.size(), 3u + 9u * c.num_hidden_layers);
+  EXPECT_EQ(shapes["model.embed_tokens.weight"], (std::vector<int64_t>{128256, 16}));
+  EXPECT_EQ(shapes["lm_head.weight"], (std::vector<int64_t>{128256, 16}));
+  EXPECT_EQ(shapes["model.norm.weight"], (std::vector<int64_t>{16}));
+  EXPECT_EQ(shapes["model.layers.1.self_attn.q_proj.weight"], (std::vector<int64_t>{16, 16}));
+  EXPECT_EQ(shapes["model.layers.1.self_attn.k_proj.weight"], (std::vector<int64_t>{8, 16}));
+  EXPECT_EQ(shapes["model.layers.0.mlp.down_proj.weight"], (std::vector<int64_t>{16, 48}));
+  EXPECT_EQ(shapes["model.layers.0.post_attention_layernorm.weight"], (std::vector<int64_t>{16}));
+  auto tied = tiny("tiny-smollm");
+  for (auto& [name, t] : tied->checkpoint_tensors()) EXPECT_NE(name, "lm_head.weight");
+  EXPECT_EQ(tied->lm_head, nullptr);
+}
+
+TEST(LlamaModel, InitialisationIsSeededAndFollowsHf) {
+  auto a = tiny("tiny-smollm", 3), b = tiny("tiny-smollm", 3), c = tiny("tiny-smollm", 4);
+  const at::Tensor wa = a->model->layers[0]->named_parameters()["self_attn.q_proj.weight"];
+  EXPECT_TRUE(at::equal(wa, b->model->decoder_layers[0]->self_attn->q_proj->weight));
+  EXPECT_FALSE(at::equal(wa, c->model->decoder_layers[0]->self_attn->q_proj->weight));
+  EXPECT_NEAR(wa.std().item<double>(), 0.02, 0.002);
+  EXPECT_TRUE(at::equal(a->model->norm->weight, at::ones({64})));
+  // nn.Embedding(padding_idx=pad) starts with a zero padding row.
+  EXPECT_EQ(a->model->embed_tokens->weight[2].abs().sum().item<double>(), 0.0);
+}
+
+TEST(LlamaModel, LeftPaddedBatchEqualsEachRowAlone) {
+  for (const std::string preset : {"tiny-smollm", "tiny-llama32", "tiny-llama31"}) {
+    auto model = tiny(preset);
+    at::NoGradGuard no_grad;
+    const std::vector<std::vector<int64_t>> rows = {{5, 17, 300, 41, 9}, {7, 8, 9, 10, 11, 12, 13, 14, 15}, {1000, 2}};
+    const int64_t L = 9;
+    at::Tensor ids = at::zeros({3, L}, at::kLong), mask = at::zeros({3, L}, at::kLong);
+    for (int64_t b = 0; b < 3; ++b) {
+      const int64_t n = static_cast<int64_t>(rows[b].size());
+      for (int64_t t = 0; t < n; ++t) ids[b][L - n + t] = rows[b][t];
+      mask[b].narrow(0, L - n, n).fill_(1);
+    }
+    const at::Tensor batch = model->forward(ids, mask);  // (3, L, V)
+    for (int64_t b = 0; b < 3; ++b) {
+      const int64_t n = static_cast<int64_t>(rows[b].size());
+      const at::Tensor alone = model->forward(row_ids(rows[b]), at::ones({1, n}, at::kLong))[0];
+      EXPECT_TRUE(at::allclose(batch[b].narrow(0, L - n, n), alone, 1e-5, 1e-5)) << preset << " row " << b;
+      // Right padding (the trainer's layout) gives the same logits too.
+      at::Tensor right = at::zeros({1, L}, at::kLong), right_mask = at::zeros({1, L}, at::kLong);
+      right[0].narrow(0, 0, n).copy_(row_ids(rows[b])[0]);
+      right_mask[0].narrow(0, 0, n).fill_(1);
+      EXPECT_TRUE(at::allclose(model->forward(right, right_mask)[0].narrow(0, 0, n), alone, 1e-5, 1e-5)) << preset;
+    }
+  }
+}
+
+TEST(LlamaModel, KvCacheStepsEqualFullRecompute) {
+  auto model = tiny("tiny-llama32");
+  at::NoGradGuard no_grad;
+  const at::Tensor ids = row_ids({11, 200, 3000, 45, 6, 70000, 8});
+  const at::Tensor full = model->forward(ids, at::ones({1, 7}, at::kLong))[0];  // (7, V)
+  KVCache cache = KVCache::allocate(model->config(), 1, 7, model->tensor_options());
+  const at::Tensor mask = at::ones({1, 7}, at::kLong);
+  at::Tensor h = model->hidden_states(ids.narrow(1, 0, 3), mask.narrow(1, 0, 3), at::arange(3, at::kLong).view({1, 3}), &cache);
+  EXPECT_TRUE(at::allclose(model->logits(h)[0], full.narrow(0, 0, 3), 1e-5, 1e-5));
+  for (int64_t t = 3; t < 7; ++t) {
+    h = model->hidden_states(ids.narrow(1, t, 1), mask.narrow(1, 0, t + 1), at::full({1, 1}, t, at::kLong), &cache);
+    EXPECT_TRUE(at::allclose(model->logits(h)[0][0], full[t], 1e-5, 1e-5)) << "position " << t;
+  }
+  EXPECT_EQ(cache.length, 7);
+}
+
+TEST(LlamaModel, GradientsReachEveryParameter) {
+  auto model = tiny("tiny-llama31");
+  const at::Tensor ids = at::tensor(std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 0, 0}, at::kLong).view({2, 5});
+  const at::Tensor mask = at::tensor(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, at::kLong).view({2, 5});
+  const at::Tensor logits = model->forward(ids, mask);
+  const at::Tensor loss = at::cross_entropy_loss(logits.narrow(1, 0, 2).reshape({-1, logits.size(-1)}),
+                                                 ids.narrow(1, 1, 2).reshape({-1}));
+  loss.backward();
+  for (auto& [name, p] : model->checkpoint_tensors()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_GT(p.grad().abs().sum().item<double>(), 0.0) << name;
+  }
+}
+
+TEST(LlamaModel, Bf16IsCloseToFp32) {
+  auto f32 = tiny("tiny-smollm", 5), bf16 = tiny("tiny-smollm", 5, at::kBFloat16);
+  at::NoGradGuard no_grad;
+  const at::Tensor ids = row_ids({4, 40, 400, 4000});
+  const at::Tensor a = f32->forward(ids, at::ones({1, 4}, at::kLong));
+  const at::Tensor b = bf16->forward(ids, at::ones({1, 4}, at::kLong));
+  EXPECT_EQ(b.scalar_type(), at::kBFloat16);
+  EXPECT_LT((a - b.to(at::kFloat)).abs().max().item<double>(), 0.05 * a.abs().max().item<double>());
+}
+
+// Parameter count of a LlamaForCausalLM from its shape alone.
+int64_t expected_parameters(const LlamaConfig& c) {
+  const int64_t h = c.hidden_size, d = c.head_dim;
+  const int64_t attention = h * c.num_attention_heads * d * 2 + h * c.num_key_value_heads * d * 2;
+  const int64_t layer = attention + 3 * h * c.intermediate_size + 2 * h;
+  return c.num_hidden_layers * layer + h + c.vocab_size * h * (c.tie_word_embeddings ? 1 : 2);
+}
+
+TEST(Presets, RealConfigsParseAndMatchTheirShapePresets) {
+  const std::map<std::string, std::string> presets = {
+      {"HuggingFaceTB__SmolLM-360M-Instruct", "smollm-360m"},
+      {"HuggingFaceTB__SmolLM2-135M-Instruct", "smollm2-135m"},
+      {"HuggingFaceTB__SmolLM2-360M-Instruct", "smollm2-360m"},
+      {"meta-llama__Llama-3.2-3B-Instruct", "llama-3.2-3b"},
+  };
+  int seen = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(reference_models())) {
+    if (!std::filesystem::exists(entry.path() / "config.json")) continue;
+    ++seen;
+    const std::string folder = entry.path().filename().string();
+    ASSERT_TRUE(presets.count(folder)) << "no shape preset for " << folder;
+    const LlamaConfig real = load_llama_config(entry.path().string());
+    const LlamaConfig& p = model_preset(presets.at(folder)).config;
+    EXPECT_EQ(real.vocab_size, p.vocab_size) << folder;
+    EXPECT_EQ(real.hidden_size, p.hidden_size) << folder;
+    EXPECT_EQ(real.intermediate_size, p.intermediate_size) << folder;
+    EXPECT_EQ(real.num_hidden_layers, p.num_hidden_layers) << folder;
+    EXPECT_EQ(real.num_attention_heads, p.num_attention_heads) << folder;
+    EXPECT_EQ(real.num_key_value_heads, p.num_key_value_heads) << folder;
+    EXPECT_EQ(real.head_dim, p.head_dim) << folder;
+    EXPECT_EQ(real.max_position_embeddings, p.max_position_embeddings) << folder;
+    EXPECT_EQ(real.rope_theta, p.rope_theta) << folder;
+    EXPECT_EQ(real.tie_word_embeddings, p.tie_word_embeddings) << folder;
+    EXPECT_EQ(real.bos_token_id, p.bos_token_id) << folder;
+    EXPECT_EQ(real.eos_token_ids, p.eos_token_ids) << folder;
+    EXPECT_EQ(real.rope_scaling.has_value(), p.rope_scaling.has_value()) << folder;
+    if (real.rope_scaling) {
+      EXPECT_EQ(real.rope_scaling->factor, p.rope_scaling->factor) << folder;
+    }
+    // The real config instantiates (on the meta device: shapes only, no memory).
+    LlamaModel model(real, ModelOptions{at::kFloat, at::Device(at::kMeta)});
+    EXPECT_EQ(model.parameter_count(), expected_parameters(real)) << folder;
+  }
+  EXPECT_EQ(seen, 4);
+}
+
+TEST(Presets, EveryPresetInstantiatesAndTinyOnesAreSmall) {
+  for (const ModelPreset& preset : model_presets()) {
+    LlamaModel model(preset.config, ModelOptions{at::kFloat, at::Device(at::kMeta)});
+    EXPECT_EQ(model.parameter_count(), expected_parameters(preset.config)) << preset.name;
+    if (preset.tiny) {
+      EXPECT_LT(model.parameter_count(), 5'000'000) << preset.name;
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(expected_parameters(model_preset("bench-20m").config)), 20e6, 1e6);
+  EXPECT_NEAR(static_cast<double>(expected_parameters(model_preset("llama-3.1-8b").config)), 8.03e9, 0.01e9);
+  EXPECT_NEAR(static_cast<double>(expected_parameters(model_preset("smollm-135m").config)), 134.5e6, 0.5e6);
+  EXPECT_THROW(model_preset("tiny-gpt"), Error);
+}
+
+void expect_same_weights(const LlamaModel& a, const LlamaModel& b) {
+  auto ta = a.checkpoint_tensors(), tb = b.checkpoint_tensors();
+  ASSERT_EQ(ta.size(), tb.size());
+  for (size_t i = 0; i < ta.size(); ++i) {
+    EXPECT_EQ(ta[i].first, tb[i].first);
+    EXPECT_TRUE(at::equal(ta[i].second, tb[i].second)) << ta[i].first;
+  }
+}
+
+TEST(ModelIo, SaveLoadRoundTripIsBitExact) {
+  testing::TempDir dir;
+  for (const std::string preset : {"tiny-llama31", "tiny-smollm"}) {
+    for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+      auto model = tiny(preset, 11, dtype);
+      const std::string folder = dir / (preset + c10::toString(dtype));
+      save_model(*model, folder);
+      EXPECT_TRUE(std::filesystem::exists(folder + "/model.safetensors"));
+      EXPECT_TRUE(std::filesystem::exists(folder + "/generation_config.json"));
+      const LlamaConfig saved = load_llama_config(folder);
+      EXPECT_EQ(saved.torch_dtype, dtype == at::kFloat ? "float32" : "bfloat16");
+      EXPECT_EQ(saved.tie_word_embeddings, model->config().tie_word_embeddings);
+      auto loaded = load_model(folder, ModelOptions{dtype, at::kCPU});
+      expect_same_weights(*model, *loaded);
+    }
+  }
+}
+
+TEST(ModelIo, ShardedAndSingleFileLoadIdentically) {
+  testing::TempDir dir;
+  auto model = tiny("tiny-llama31", 12);
+  save_model(*model, dir / "single");
+  save_model(*model, dir / "sharded", 2'000'000);
+  EXPECT_TRUE(std::filesystem::exists(dir / "sharded/model.safetensors.index.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "sharded/model.safetensors"));
+  auto a = load_model(dir / "single", ModelOptions{});
+  auto b = load_model(dir / "sharded", ModelOptions{});
+  expect_same_weights(*a, *b);
+  expect_same_weights(*model, *b);
+}
+
+TEST(ModelIo, LoadNamesMissingUnexpectedAndMisshapenTensors) {
+  testing::TempDir dir;
+  auto model = tiny("tiny-smollm", 13);
+  save_model(*model, dir / "m");
+  const LlamaConfig config = load_llama_config(dir / "m");
+  auto tensors = model->checkpoint_tensors();
+  auto rewrite = [&](std::vector<std::pair<std::string, at::Tensor>> t) {
+    std::filesystem::remove(dir / "m/model.safetensors");
+    write_safetensors(dir / "m/model.safetensors", t);
+  };
+  auto missing = tensors;
+  missing.erase(missing.begin() + 3);
+  rewrite(missing);
+  testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kCheckpointFormat, tensors[3].first);
+  auto extra = tensors;
+  extra.emplace_back("model.layers.9.mlp.up_proj.weight", at::zeros({2, 2}));
+  rewrite(extra);
+  testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kCheckpointFormat, "model.layers.9.mlp.up_proj.weight");
+  auto misshapen = tensors;
+  misshapen[0].second = at::zeros({3, 3});
+  rewrite(misshapen);
+  testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kCheckpointFormat, misshapen[0].first);
+}
+
+}  // namespace
+}  // namespace itl
