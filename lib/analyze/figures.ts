@@ -50,10 +50,16 @@ const WIDTH = 360;
 const HEIGHT = 240;
 const FACTS_TICKS = [500, 1000, 5000, 10000, 50000];
 
-type Axis = { field: Metric; stderr?: Metric; title: string };
+/** A y axis: its column, the column of its standard error, its short title and its longer description. */
+type Axis = { field: Metric; stderr?: Metric; title: string; describe?: string };
 
 const AXES = {
-  recall: { field: 'recall', stderr: 'recall_stderr', title: 'recall (training facts; in-tool: unseen people)' },
+  recall: {
+    field: 'recall',
+    stderr: 'recall_stderr',
+    title: 'recall',
+    describe: 'Recall (of training facts for in-weight runs, of unseen people for in-tool runs)',
+  },
   hellaswag: { field: 'hellaswag_relative', stderr: 'hellaswag_relative_stderr', title: 'HellaSwag (% of base model)' },
   kl: { field: 'kl', stderr: 'kl_stderr', title: 'KL to the base model' },
   tv: { field: 'tv', stderr: 'tv_stderr', title: 'total variation to the base model' },
@@ -175,7 +181,7 @@ function skip(id: string, title: string, description: string, reason: string): F
 
 /** One metric at each run's final selected checkpoint against the number of facts. */
 function versusFacts(id: string, title: string, finals: readonly ResultRow[], axis: Axis, yScale?: Record<string, unknown>): Figure {
-  const description = `${axis.title} at each run's last selected checkpoint, against the number of facts it was trained on.`;
+  const description = `${axis.describe ?? axis.title} at each run's last selected checkpoint, against the number of facts it was trained on.`;
   const points = pointsOf(finals, (row) => identifyRow(row).facts, axis);
   if (points.length === 0) return skip(id, title, description, `no run has a '${axis.field}' value`);
   const spec = chart(title, points, {
@@ -191,7 +197,7 @@ function versusTraining(id: string, title: string, selected: readonly ResultRow[
   const byEpoch = trained.length > 0 && trained.every((row) => row.metrics.epoch !== undefined);
   const xTitle = byEpoch ? 'epoch' : 'training step';
   const description =
-    `${axis.title} at every selected checkpoint of each run, one panel per number of facts.` +
+    `${axis.describe ?? axis.title} at every selected checkpoint of each run, one panel per number of facts.` +
     (byEpoch ? '' : ' The table has no epoch for some checkpoints, so the x axis is the global training step.');
   const points = pointsOf(trained, (row) => (byEpoch ? row.metrics.epoch : row.checkpoint_nbr), axis);
   if (points.length === 0) return skip(id, title, description, `no checkpoint has a '${axis.field}' value`);
@@ -235,7 +241,13 @@ function recallVersusModelSize(finals: readonly ResultRow[]): Figure {
 function versusKl(id: string, title: string, rows: readonly ResultRow[], axis: Axis, description: string, missing: string): Figure {
   const points = pointsOf(rows, (row) => row.metrics.kl, axis);
   if (points.length === 0) return skip(id, title, description, missing);
-  const x = { field: 'x', type: 'quantitative', title: 'KL to the base model (symlog scale)', scale: { type: 'symlog', constant: 0.01 } };
+  const x = {
+    field: 'x',
+    type: 'quantitative',
+    title: 'KL to the base model (symlog scale)',
+    scale: { type: 'symlog', constant: 0.01 },
+    axis: { values: [0, 0.01, 0.03, 0.1, 0.3, 1, 3, 10] },
+  };
   const spec = chart(title, points, { layer: layers({ x, yTitle: axis.title, colour: modelColour(points), lineDetail: 'run', lines: false }) });
   return { id, title, description, points, spec };
 }

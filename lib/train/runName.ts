@@ -119,12 +119,3 @@ export function parseRunName(name: string): RunName {
   if (canonical !== name) fail(name, `the name as a whole`, `its canonical form '${canonical}'`);
   return run;
 }
-
-/** The run name, or undefined when the text is not one (for callers that report and skip). */
-export function tryParseRunName(name: string): RunName | undefined {
-  try {
-    return parseRunName(name);
-  } catch {
-    return undefined;
-  }
-}

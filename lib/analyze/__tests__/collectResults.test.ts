@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
@@ -186,6 +186,24 @@ describe('itl analyze --eval-dir', () => {
     expect(html).toContain(WEIGHT_RUN);
     expect(readFileSync(join(out, 'plots', 'recall_vs_facts.png')).subarray(1, 4).toString()).toBe('PNG');
     expect(readFileSync(join(out, 'plots', 'loss_vs_kl.svg'), 'utf8')).toContain('<svg');
+  });
+
+  it('regenerates everything when more results arrive, leaving no staging folder behind', async () => {
+    const evalDir = join(root, 'eval');
+    const out = join(root, 'results');
+    write(join(evalDir, 'recall', WEIGHT_RUN, 'checkpoints_recall_results.json'), { 'checkpoint-4': recallEntry(0.5, 0.0) });
+    const selection = { threshold: 1, allCheckpoints: false };
+    const first = await analyze({ source: { kind: 'eval', evalDir }, outDir: out, selection });
+    expect(first.figures.find((f) => f.id === 'hellaswag_vs_facts')!.drawn).toBe(false);
+    expect(readdirSync(join(out, 'plots')).sort()).not.toContain('hellaswag_vs_facts.svg');
+
+    write(join(evalDir, 'hellaswag', WEIGHT_RUN, 'checkpoint-4', 'results_2025-05-02T10-00-00.json'), lmEval(0.33, 0.004));
+    write(join(evalDir, 'hellaswag', 'base_models', 'Smol135M', 'results_2025-05-01T09-00-00.json'), lmEval(0.347, 0.00475));
+    const second = await analyze({ source: { kind: 'eval', evalDir }, outDir: out, selection });
+    expect(second.figures.find((f) => f.id === 'hellaswag_vs_facts')!.drawn).toBe(true);
+    expect(readdirSync(join(out, 'plots'))).toContain('hellaswag_vs_facts.svg');
+    expect(readFileSync(join(out, 'results.csv'), 'utf8')).toContain('Smol135M-weight_base');
+    expect(readdirSync(out).sort()).toEqual(['plots', 'report', 'results.csv']);
   });
 
   it('leaves earlier outputs in place when a table cannot be read', async () => {
