@@ -2,7 +2,9 @@
 import type { Command } from '../command.js';
 import { analyzeCommand } from './analyze.js';
 import { benchCommand } from './bench.js';
+import { chatTemplateCommand } from './chatTemplate.js';
 import { dataCommand } from './data.js';
 import { doctorCommand } from './doctor.js';
+import { tokenizeCommand } from './tokenize.js';
 
-export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand];
+export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand];
