@@ -62,4 +62,7 @@ class SafeTensorsFile {
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
+// Writes `text` to `path` the same way (temporary file, fsync, rename): config.json, indexes.
+void write_file_atomically(const std::string& path, const std::string& text);
+
 }  // namespace itl
