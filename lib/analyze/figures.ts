@@ -246,7 +246,7 @@ function versusKl(id: string, title: string, rows: readonly ResultRow[], axis: A
     type: 'quantitative',
     title: 'KL to the base model (symlog scale)',
     scale: { type: 'symlog', constant: 0.01 },
-    axis: { values: [0, 0.01, 0.03, 0.1, 0.3, 1, 3, 10] },
+    axis: { values: [0, 0.01, 0.03, 0.1, 0.3, 1, 3, 10], format: '~r' },
   };
   const spec = chart(title, points, { layer: layers({ x, yTitle: axis.title, colour: modelColour(points), lineDetail: 'run', lines: false }) });
   return { id, title, description, points, spec };

@@ -72,7 +72,7 @@ function finalsTable(finals: readonly ResultRow[]): string {
       );
     })
     .join('\n');
-  return `<table id="finals" class="sortable"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+  return `<div class="scroll"><table id="finals" class="sortable"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
 }
 
 function configurationsTable(finals: readonly ResultRow[]): string {
@@ -96,7 +96,7 @@ function configurationsTable(finals: readonly ResultRow[]): string {
     ];
     return '<tr>' + values.map((v) => `<td>${escapeHtml(v)}</td>`).join('') + '</tr>';
   });
-  return `<table id="configurations"><thead><tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  return `<div class="scroll"><table id="configurations"><thead><tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
 }
 
 function figureSection({ figure, svg }: { figure: Figure; svg?: string }): string {
@@ -115,6 +115,7 @@ figcaption { font-size: 0.85em; max-width: 560px; margin-bottom: 0.4em; }
 .plot svg { max-width: 100%; height: auto; }
 .skipped { color: #8a5a00; font-style: italic; }
 table { border-collapse: collapse; font-size: 0.8em; }
+.scroll { overflow-x: auto; max-width: 100%; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.5em; text-align: right; white-space: nowrap; }
 td:first-child, th:first-child { text-align: left; }
 table.sortable th { cursor: pointer; background: #f3f3f3; user-select: none; }
