@@ -6,6 +6,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "io/safetensors_header.h"
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -14,23 +16,6 @@
 #include <vector>
 
 namespace itl {
-
-struct TensorInfo {
-  std::string name;
-  std::string dtype;            // safetensors name: "F32", "F16", "BF16", "I64", "I32", …
-  std::vector<int64_t> shape;
-  uint64_t data_begin = 0;      // byte offsets relative to the start of the data section
-  uint64_t data_end = 0;
-};
-
-struct SafeTensorsHeader {
-  std::vector<TensorInfo> tensors;             // in offset order
-  std::map<std::string, std::string> metadata; // "__metadata__"
-  uint64_t data_offset = 0;                    // 8 + header length: where the data section starts
-};
-
-// Validates a whole safetensors image in memory (what the fuzzer drives). `source` names it in errors.
-SafeTensorsHeader parse_safetensors(const uint8_t* data, size_t size, const std::string& source);
 
 class SafeTensorsFile {
  public:
