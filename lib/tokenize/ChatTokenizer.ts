@@ -9,6 +9,7 @@ import type { Tokenizer } from '@huggingface/tokenizers';
 import type { Template } from '@huggingface/jinja';
 
 import { ItlError } from '../errors.js';
+import { ChatRenderer } from './ChatRenderer.js';
 import type { ModelFamily } from './families.js';
 import { labelMask, type MaskMarkers, type TrainingMode } from './labelMask.js';
 import type { SegmentedEncoder } from './SegmentedEncoder.js';
@@ -48,6 +49,12 @@ export interface SpecialIds {
   bos: number | null;
 }
 
+/** Whether a memoising fast path is in use, and why not when it is not. */
+export interface FastPathStatus {
+  enabled: boolean;
+  reason: string | null;
+}
+
 export interface ChatTokenizerParts {
   modelDir: string;
   family: ModelFamily;
@@ -78,9 +85,8 @@ export class ChatTokenizer {
   readonly special: SpecialIds;
   private readonly tokenizer: Tokenizer;
   private readonly encoder: SegmentedEncoder;
-  private readonly template: Template;
+  private readonly renderer: ChatRenderer;
   private readonly templateTrims: boolean;
-  private readonly specialTokensMap: Record<string, string | string[]>;
   private readonly markers: MaskMarkers;
 
   constructor(parts: ChatTokenizerParts) {
@@ -89,9 +95,8 @@ export class ChatTokenizer {
     this.filesHash = parts.filesHash;
     this.tokenizer = parts.tokenizer;
     this.encoder = parts.encoder;
-    this.template = parts.template;
+    this.renderer = new ChatRenderer(parts.template, parts.specialTokensMap);
     this.templateTrims = /\btrim\b/.test(parts.templateSource);
-    this.specialTokensMap = parts.specialTokensMap;
     const bos = parts.specialTokensMap.bos_token;
     this.special = {
       endOfTurn: this.requireId(parts.family.endOfTurn),
@@ -109,9 +114,15 @@ export class ChatTokenizer {
     };
   }
 
-  /** Whether encoding memoises chunks (see SegmentedEncoder); the reason when it does not. */
-  get fastPath(): { enabled: boolean; reason: string | null } {
-    return { enabled: this.encoder.blocker === null, reason: this.encoder.blocker };
+  /**
+   * The two memoising fast paths: encoding in chunks (SegmentedEncoder) and rendering by
+   * splicing contents into a rendered dialogue shape (ChatRenderer).
+   */
+  get fastPaths(): { encode: FastPathStatus; render: FastPathStatus } {
+    return {
+      encode: { enabled: this.encoder.blocker === null, reason: this.encoder.blocker },
+      render: { enabled: this.renderer.blocker === null, reason: this.renderer.blocker },
+    };
   }
 
   private requireId(token: string): number {
@@ -170,25 +181,19 @@ export class ChatTokenizer {
     return { ids, labels: labelMask(ids, this.markers, mode) };
   }
 
-  /** Labels of already tokenised ids (e.g. a prompt), by the same rules as training examples. */
-  labels(ids: ArrayLike<number>, mode: TrainingMode): Int32Array {
-    return labelMask(ids, this.markers, mode);
+  /** The template rendered by the interpreter, bypassing the shape memo: what checks it. */
+  renderWithInterpreter(messages: ChatMessage[], options: ChatTemplateOptions = {}): string {
+    return this.render(messages, options, true);
   }
 
-  private render(messages: ChatMessage[], options: ChatTemplateOptions): string {
+  private render(messages: ChatMessage[], options: ChatTemplateOptions, direct = false): string {
     if (messages.length === 0) throw new ItlError('ITL_DATA', 'a chat needs at least one message');
     if (this.templateTrims) this.checkTrimmable(messages);
+    // The variables transformers passes: the conversation, tools/documents (None), the generation
+    // flag, every entry of special_tokens_map, and our explicit date_string.
+    const renderOptions = { addGenerationPrompt: options.addGenerationPrompt ?? false, dateString: options.dateString ?? DEFAULT_DATE_STRING };
     try {
-      // The variables transformers passes: the conversation, tools/documents (None), the
-      // generation flag, every entry of special_tokens_map, and our explicit date_string.
-      return this.template.render({
-        messages,
-        tools: null,
-        documents: null,
-        add_generation_prompt: options.addGenerationPrompt ?? false,
-        ...this.specialTokensMap,
-        date_string: options.dateString ?? DEFAULT_DATE_STRING,
-      });
+      return direct ? this.renderer.renderDirect(messages, renderOptions) : this.renderer.render(messages, renderOptions);
     } catch (error) {
       const message = typeof error === 'object' && error !== null ? String((error as Error).message) : String(error);
       throw new ItlError('ITL_DATA', `${this.modelDir}: the chat template failed: ${message}`, { cause: error });

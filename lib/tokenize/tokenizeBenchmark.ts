@@ -16,7 +16,7 @@ import { loadTokenizer } from './loadTokenizer.js';
 import { tokenizeDialogues } from './TokenizedDatasetCache.js';
 
 const DIALOGUES = 200_000;
-/** How many of the benchmark's dialogues are also encoded whole, without the chunk memo, to check its ids. */
+/** How many dialogues are also rendered by the interpreter and encoded whole, without memos, to check the ids. */
 const VERIFIED = 2_000;
 const DEFAULT_TOKENIZER = '../shared/reference/models/HuggingFaceTB__SmolLM2-135M-Instruct';
 
@@ -54,12 +54,12 @@ function* dialogues(count: number): Generator<ChatMessage[]> {
   for (let i = 0; i < count; i++) yield benchDialogue(i);
 }
 
-/** Checks the memoised ids of some dialogues against one whole-text encode each. */
+/** Checks the memoised ids of some dialogues against the interpreter's rendering encoded whole. */
 function verify(tokenizer: ChatTokenizer, count: number): number {
   for (let i = 0; i < count; i++) {
     const messages = benchDialogue(i * 97);
     const memoised = tokenizer.applyChatTemplate(messages, { tokenize: true });
-    const whole = tokenizer.encodeWhole(tokenizer.applyChatTemplate(messages));
+    const whole = tokenizer.encodeWhole(tokenizer.renderWithInterpreter(messages));
     if (memoised.length !== whole.length || memoised.some((id, k) => id !== whole[k])) {
       throw new ItlError('ITL_INTERNAL', `tokenize bench: chunked and whole encodes differ on dialogue ${i * 97}`);
     }
@@ -94,8 +94,9 @@ export const tokenizeBenchmark: Benchmark = {
         labelled_tokens: learned,
         seconds: Number(seconds.toFixed(3)),
         tokens_per_s: Math.round(dataset.ids.length / seconds),
-        chunk_memo: tokenizer.fastPath.enabled,
-        verified_against_whole_encode: verified,
+        chunked_encode: tokenizer.fastPaths.encode.enabled,
+        shape_render: tokenizer.fastPaths.render.enabled,
+        verified_against_interpreter_and_whole_encode: verified,
       },
     };
   },

@@ -1,6 +1,6 @@
 import { ItlError } from '../../errors.js';
 import { DEFAULT_DATE_STRING } from '../../tokenize/ChatTokenizer.js';
-import type { TrainingMode } from '../../tokenize/labelMask.js';
+import { IGNORE_INDEX, type TrainingMode } from '../../tokenize/labelMask.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
 import { readMessagesFile } from '../../tokenize/readMessagesFile.js';
 import { labelledSpans, tokenTable } from '../../tokenize/tokenTable.js';
@@ -20,7 +20,7 @@ export const chatTemplateCommand = defineCommand({
       .option('generation-prompt', {
         type: 'boolean',
         default: false,
-        describe: 'render an inference prompt ending with the assistant header (no end-of-text appended)',
+        describe: 'render an inference prompt ending with the assistant header (no end-of-text appended, no labels)',
       })
       .option('date-string', { type: 'string', default: DEFAULT_DATE_STRING, describe: "the template's date_string (Llama 3 system header)" })
       .option('mode', {
@@ -41,7 +41,8 @@ export const chatTemplateCommand = defineCommand({
       const options = { addGenerationPrompt: true, dateString: args['date-string'] };
       text = tokenizer.applyChatTemplate(messages, options);
       ids = tokenizer.applyChatTemplate(messages, { ...options, tokenize: true });
-      labels = tokenizer.labels(ids, mode);
+      // Nothing is learned from an inference prompt.
+      labels = new Int32Array(ids.length).fill(IGNORE_INDEX);
     } else {
       // A training example: the whole dialogue, then the family's end-of-text token.
       text = tokenizer.applyChatTemplate(messages, { dateString: args['date-string'] }) + tokenizer.family.endOfText;
