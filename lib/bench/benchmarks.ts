@@ -1,6 +1,7 @@
 /** Every benchmark `itl bench` knows, in the order they run. Each stage adds its own here. */
 import { analyzeBenchmark } from '../analyze/analyzeBenchmark.js';
+import { tokenizeBenchmark } from '../tokenize/tokenizeBenchmark.js';
 import type { Benchmark } from './Benchmark.js';
 import { matmulBenchmark } from './matmulBenchmark.js';
 
-export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark];
+export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark, tokenizeBenchmark];
