@@ -1,7 +1,8 @@
 /**
  * Reads the dialogue `itl chat-template --messages FILE` shows: a JSON array of {role, content},
  * an object with such a "messages" array, or a facts-dataset row ({qa, qatool, …}) whose `qa`
- * (in-weight) or `qatool` (in-tool) dialogue is taken according to the mode.
+ * (in-weight) or `qatool` (in-tool) dialogue is taken according to the mode; or one line of a
+ * JSON Lines file (the data stage's preview.jsonl).
  */
 import { readFile } from 'node:fs/promises';
 
@@ -48,18 +49,29 @@ export function dialogueOf(document: unknown, mode: TrainingMode, where: string)
   );
 }
 
-export async function readMessagesFile(file: string, mode: TrainingMode): Promise<ChatMessage[]> {
+/** The dialogue in `file`: the whole file as one JSON document, or its 1-based `line` (JSON Lines). */
+export async function readMessagesFile(file: string, mode: TrainingMode, line?: number): Promise<ChatMessage[]> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
     throw new ItlError('ITL_IO', `cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
+  let where = file;
+  if (line !== undefined) {
+    const lines = text.split('\n');
+    if (!Number.isInteger(line) || line < 1 || line > lines.length || lines[line - 1]!.trim() === '') {
+      throw new ItlError('ITL_DATA', `${file}: no JSON document on line ${line} (the file has ${lines.length} lines)`);
+    }
+    text = lines[line - 1]!;
+    where = `${file}:${line}`;
+  }
   let document: unknown;
   try {
     document = JSON.parse(text);
   } catch (error) {
-    throw new ItlError('ITL_DATA', `${file} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    const hint = line === undefined && text.trim().includes('\n') ? ' (for a JSON Lines file, choose a row with --line N)' : '';
+    throw new ItlError('ITL_DATA', `${where} is not valid JSON: ${(error as Error).message}${hint}`, { cause: error });
   }
-  return dialogueOf(document, mode, file);
+  return dialogueOf(document, mode, where);
 }

@@ -17,6 +17,7 @@ export const chatTemplateCommand = defineCommand({
         demandOption: true,
         describe: 'JSON file: an array of {role, content}, {"messages": [...]}, or a dataset row with qa/qatool',
       })
+      .option('line', { type: 'number', describe: 'read the dialogue from this line (1-based) of a JSON Lines file, e.g. preview.jsonl' })
       .option('generation-prompt', {
         type: 'boolean',
         default: false,
@@ -33,7 +34,7 @@ export const chatTemplateCommand = defineCommand({
     const mode = args.mode as TrainingMode;
     if (args['date-string'].trim() === '') throw new ItlError('ITL_USAGE', 'expected a non-empty --date-string');
     const tokenizer = await loadTokenizer(args.model);
-    const messages = await readMessagesFile(args.messages, mode);
+    const messages = await readMessagesFile(args.messages, mode, args.line);
     let text: string;
     let ids: Int32Array;
     let labels: Int32Array;

@@ -5,6 +5,7 @@ import path from 'node:path';
 
 import { main } from '../../cli/main.js';
 import { loadTokenizer } from '../loadTokenizer.js';
+import { makeTinyLlama3Folder } from './tinyLlama3Tokenizer.js';
 
 const SMOL2 = '../shared/reference/models/HuggingFaceTB__SmolLM2-135M-Instruct';
 const LLAMA_REFERENCE = '../shared/reference/models/meta-llama__Llama-3.2-3B-Instruct';
@@ -64,6 +65,17 @@ test('chat-template takes a dataset row: qa in weight mode, qatool in tool mode'
   expect(tool.text).toMatch(/FIND birth_place FOR Ana/);
 });
 
+test('chat-template --line picks one row of a JSON Lines file', async () => {
+  const rows = [{ qa: [qatool[0], qatool[3]], qatool }, { qa: [{ role: 'user', content: 'Who?' }, { role: 'assistant', content: 'Bo.' }], qatool }];
+  const jsonl = file('preview.jsonl', rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const second = JSON.parse((await run('chat-template', '--model', SMOL2, '--messages', jsonl, '--line', '2', '--json')).stdout) as { text: string };
+  expect(second.text).toMatch(/user\nWho\?<\|im_end\|>\n<\|im_start\|>assistant\nBo\.<\|im_end\|>/);
+  const whole = await run('chat-template', '--model', SMOL2, '--messages', jsonl);
+  expect(whole.stderr).toMatch(/preview\.jsonl is not valid JSON.*--line N/);
+  const past = await run('chat-template', '--model', SMOL2, '--messages', jsonl, '--line', '7');
+  expect(past.stderr).toMatch(/no JSON document on line 7/);
+});
+
 test('chat-template --generation-prompt renders an inference prompt, with no labels', async () => {
   const { stdout } = await run('chat-template', '--model', SMOL2, '--messages', file('q.json', [qatool[0]]), '--generation-prompt', '--json');
   const report = JSON.parse(stdout) as { text: string; ids: number[]; labels: number[] };
@@ -79,6 +91,18 @@ test('chat-template shows masked tokens distinctly and the labelled spans', asyn
   expect(stdout).toMatch(/ LOSS +"<\|im_end\|>"/);
   expect(stdout).toContain('"\\nFIND birth_place FOR Ana<|im_end|>"');
   expect(stdout).toContain('"\\nAna was born in Chile.<|im_end|>\\n<|endoftext|>"');
+});
+
+test('chat-template on a Llama 3 folder: one BOS, the fixed date, --date-string overrides it', async () => {
+  const model = makeTinyLlama3Folder(root);
+  const messages = file('llama.json', qatool);
+  const fixed = JSON.parse((await run('chat-template', '--model', model, '--messages', messages, '--mode', 'tool', '--json')).stdout) as { text: string; ids: number[] };
+  expect(fixed.ids.filter((id) => id === 128000)).toHaveLength(1);
+  expect(fixed.text).toContain('Today Date: 26 Jul 2024\n');
+  expect(fixed.text).toContain('<|start_header_id|>ipython<|end_header_id|>\n\n"Chile"<|eot_id|>');
+  expect(fixed.text.endsWith('<|eot_id|><|end_of_text|>')).toBe(true);
+  const dated = JSON.parse((await run('chat-template', '--model', model, '--messages', messages, '--date-string', '03 Mar 2025', '--json')).stdout) as { text: string };
+  expect(dated.text).toContain('Today Date: 03 Mar 2025\n');
 });
 
 test('bad input: clear errors and non-zero exits', async () => {
