@@ -1,7 +1,8 @@
 /** Every benchmark `itl bench` knows, in the order they run. Each stage adds its own here. */
 import { analyzeBenchmark } from '../analyze/analyzeBenchmark.js';
 import { tokenizeBenchmark } from '../tokenize/tokenizeBenchmark.js';
+import { dataBenchmark } from '../data/dataBenchmark.js';
 import type { Benchmark } from './Benchmark.js';
 import { matmulBenchmark } from './matmulBenchmark.js';
 
-export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark, tokenizeBenchmark];
+export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark, dataBenchmark, tokenizeBenchmark];

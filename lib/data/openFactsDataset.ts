@@ -62,15 +62,23 @@ export function openFactsDataset(dir: string): FactsDataset {
     for (const shard of shards) closeSync(shard.fd);
     throw error;
   }
+  // Training reads small consecutive ranges; keeping the last decoded batch saves re-reading and
+  // re-decoding the same ~400 kB batch for every few rows.
+  let cached: { location: BatchLocation; batch: RecordBatch } | undefined;
+  const decode = (location: BatchLocation): RecordBatch => {
+    if (cached?.location !== location) cached = { location, batch: readBatch(shards[location.shard]!, location) };
+    return cached.batch;
+  };
   return {
     numRows,
     rows(start, end) {
+      if (shards.length === 0) throw new ItlError('ITL_INVALID_ARGUMENT', `the dataset ${datasetDir} is closed`);
       if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= numRows)) {
         throw new ItlError('ITL_INVALID_ARGUMENT', `row range [${start}, ${end}) is outside the dataset's ${numRows} rows`);
       }
       const out: FactRow[] = [];
       for (const location of overlapping(batches, start, end)) {
-        const batch = readBatch(shards[location.shard]!, location);
+        const batch = decode(location);
         const from = Math.max(start, location.firstRow) - location.firstRow;
         const to = Math.min(end, location.firstRow + location.numRows) - location.firstRow;
         for (let i = from; i < to; i++) out.push(factRowAt(batch, i));
@@ -78,6 +86,7 @@ export function openFactsDataset(dir: string): FactsDataset {
       return out;
     },
     close() {
+      cached = undefined;
       for (const shard of shards.splice(0)) closeSync(shard.fd);
     },
   };

@@ -3,7 +3,7 @@
  * issue's promises: determinism, distinct people, attribute ranges, the tool protocol, the Arrow
  * shards against preview.jsonl, the datasets metadata files, the reader and the SQLite tool.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -154,7 +154,7 @@ test('the Arrow shards, read back with apache-arrow, give the same rows as previ
   expect(schema.metadata.get('huggingface')).toBe(pythonJsonDumps({ info: { features: info.features } }));
 });
 
-test('dataset_info.json and state.json are byte for byte what save_to_disk writes', () => {
+test('dataset_info.json and state.json are byte for byte what save_to_disk writes (datasets 3.x list-of-dicts form, which 4+ reads)', () => {
   const value = '{\n      "dtype": "string",\n      "_type": "Value"\n    }';
   const dialogue = '[\n      {\n        "content": {\n          "dtype": "string",\n          "_type": "Value"\n        },\n' +
     '        "role": {\n          "dtype": "string",\n          "_type": "Value"\n        }\n      }\n    ]';
@@ -171,7 +171,7 @@ test('dataset_info.json and state.json are byte for byte what save_to_disk write
   expect(manifest.fingerprint).toMatch(/^[0-9a-f]{16}$/);
 });
 
-test('the reader returns any index range, across shard and batch boundaries, without reading the rest', () => {
+test('the reader returns any index range, across shard and batch boundaries', () => {
   const dataset = openFactsDataset(outA);
   try {
     expect(dataset.numRows).toBe(PEOPLE * 4);
@@ -185,6 +185,7 @@ test('the reader returns any index range, across shard and batch boundaries, wit
   } finally {
     dataset.close();
   }
+  expect(() => dataset.rows(0, 1)).toThrow(/is closed/);
   // Also accepts the dataset/ folder itself.
   const inner = openFactsDataset(join(outA, 'dataset'));
   expect(inner.rows(3, 4)).toEqual([preview[3]]);
@@ -201,4 +202,18 @@ test('the SQLite tool answers every row\'s (name, attribute) with its value, and
   } finally {
     db.close();
   }
+});
+
+test('the reader decodes only the batches a range needs: damage inside batch 0 leaves batch 1 readable', async () => {
+  const out = join(root, 'one-shard');
+  const built = await buildFactsDataset({ ...options(out), maxShardBytes: 500e6 });
+  expect(built.shards).toEqual([{ file: 'data-00000-of-00001.arrow', rows: PEOPLE * 4 }]);
+  // Overwrite bytes in the middle of the first record batch's body (its string data).
+  const fd = openSync(join(out, 'dataset', built.shards[0]!.file), 'r+');
+  writeSync(fd, Buffer.alloc(64, 'X'), 0, 64, 200_000);
+  closeSync(fd);
+  const dataset = openFactsDataset(out);
+  expect(dataset.rows(1000, 1200)).toEqual(preview.slice(1000, 1200));
+  expect(dataset.rows(0, 1000)).not.toEqual(preview.slice(0, 1000));
+  dataset.close();
 });
