@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ItlError, asItlError } from '../errors.js';
+import type { NativeModelApi } from './Model.js';
 
 export interface Progress {
   phase: string;
@@ -63,7 +64,7 @@ export interface MatmulResult {
 }
 
 /** The raw addon, exactly as native/addon exports it. */
-export interface NativeAddon {
+export interface NativeAddon extends NativeModelApi {
   abiVersion: number;
   systemInfo(): SystemInfo;
   configureThreads(policy: ThreadPolicy): ThreadCounts;

@@ -2,6 +2,7 @@
 // register_* function in its own addon_*.cpp file.
 #include <napi.h>
 
+#include "addon_model.h"
 #include "addon_system.h"
 
 namespace itl::addon {
@@ -9,6 +10,7 @@ namespace itl::addon {
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   register_system(env, exports);
+  register_model(env, exports);
   return exports;
 }
 

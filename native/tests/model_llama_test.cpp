@@ -11,6 +11,7 @@
 #include "io/llama_config.h"
 #include "io/safetensors.h"
 #include "io_test_support.h"
+#include "model/forward_benchmark.h"
 #include "model/llama_model.h"
 #include "model/model_io.h"
 #include "model/presets.h"
@@ -183,6 +184,22 @@ TEST(Presets, EveryPresetInstantiatesAndTinyOnesAreSmall) {
   EXPECT_NEAR(static_cast<double>(expected_parameters(model_preset("llama-3.1-8b").config)), 8.03e9, 0.01e9);
   EXPECT_NEAR(static_cast<double>(expected_parameters(model_preset("smollm-135m").config)), 134.5e6, 0.5e6);
   EXPECT_THROW(model_preset("tiny-gpt"), Error);
+}
+
+TEST(ForwardBenchmark, CountsFlopsAndTokens) {
+  LlamaConfig c = model_preset("tiny-smollm").config;  // hidden 64, heads 4/2 × 16, intermediate 192, 2 layers, vocab 49152
+  const double projections = 2 * (64 * 64 + 2 * 64 * 32 + 64 * 64 + 3 * 64 * 192);
+  EXPECT_DOUBLE_EQ(forward_flops_per_token(c, 10), 2 * projections + 2 * 64 * 49152.0 + 4 * 2 * 4 * 16 * 10);
+  auto model = tiny("tiny-smollm");
+  ForwardBenchmarkOptions o;
+  o.batch = 2;
+  o.seq_len = 8;
+  o.min_seconds = 0.05;
+  const ForwardBenchmarkResult r = run_forward_benchmark(*model, o);
+  EXPECT_GE(r.calls, 1);
+  EXPECT_EQ(r.tokens, 16 * r.calls);
+  EXPECT_GE(r.seconds, 0.05);
+  EXPECT_NEAR(r.gflops, r.tokens / r.seconds * forward_flops_per_token(c, 8) / 1e9, 1e-9 * r.gflops);
 }
 
 void expect_same_weights(const LlamaModel& a, const LlamaModel& b) {

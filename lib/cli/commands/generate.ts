@@ -1,0 +1,51 @@
+import { ItlError } from '../../errors.js';
+import { Model } from '../../native/Model.js';
+import { defineCommand } from '../command.js';
+
+/** "1,2,3" -> [1, 2, 3]; ITL_USAGE naming the flag and the bad item otherwise. */
+export function parseIds(text: string, flag: string): number[] {
+  const items = text.split(',').map((s) => s.trim());
+  if (text.trim() === '' || items.some((s) => !/^\d+$/.test(s))) {
+    throw new ItlError('ITL_USAGE', `expected comma-separated non-negative integers for ${flag} but received '${text}'`);
+  }
+  return items.map(Number);
+}
+
+export const generateCommand = defineCommand({
+  command: 'generate',
+  describe: 'continue token ids with a model (greedy with a KV cache, or seeded sampling); prints the new ids',
+  builder: (y) =>
+    y
+      .option('model', { type: 'string', demandOption: true, describe: 'a Hugging Face model folder, ORG/NAME under $ITL_MODELS, or a cached model' })
+      .option('ids', { type: 'string', demandOption: true, describe: 'comma-separated prompt token ids, e.g. 1,2,3' })
+      .option('max-new-tokens', { type: 'number', default: 64, describe: 'most tokens to add' })
+      .option('eos', { type: 'string', describe: 'comma-separated ids that stop generation (default: the config\'s eos ids; "" for none)' })
+      .option('sample', { type: 'boolean', default: false, describe: 'sample instead of greedy decoding' })
+      .option('temperature', { type: 'number', default: 1, describe: 'sampling temperature' })
+      .option('top-p', { type: 'number', default: 1, describe: 'nucleus sampling threshold' })
+      .option('seed', { type: 'number', default: 0, describe: 'sampling seed' })
+      .option('dtype', { choices: ['fp32', 'bf16'] as const, default: 'fp32' as const, describe: 'compute dtype' })
+      .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {"new_ids": [...]}' }),
+  async run(args, context) {
+    const ids = parseIds(args.ids, '--ids');
+    const maxNewTokens = args['max-new-tokens'];
+    if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
+      throw new ItlError('ITL_USAGE', `expected a positive integer for --max-new-tokens but received ${maxNewTokens}`);
+    }
+    const eosIds = args.eos === undefined ? undefined : args.eos.trim() === '' ? [] : parseIds(args.eos, '--eos');
+    if (args.sample && !(args.temperature > 0)) throw new ItlError('ITL_USAGE', `expected a positive --temperature but received ${args.temperature}`);
+    if (args.sample && !(args['top-p'] > 0 && args['top-p'] <= 1)) throw new ItlError('ITL_USAGE', `expected --top-p in (0, 1] but received ${args['top-p']}`);
+    if (!Number.isInteger(args.seed) || args.seed < 0) throw new ItlError('ITL_USAGE', `expected a non-negative integer for --seed but received ${args.seed}`);
+    const model = await Model.load(context.runtime(), args.model, { dtype: args.dtype, device: args.device });
+    try {
+      const [newIds] = await model.generate([ids], {
+        maxNewTokens, eosIds, sample: args.sample, temperature: args.temperature, topP: args['top-p'], seed: args.seed,
+      });
+      if (args.json) context.printJson({ new_ids: Array.from(newIds) });
+      else context.print(Array.from(newIds).join(','));
+    } finally {
+      model.dispose();
+    }
+  },
+});
