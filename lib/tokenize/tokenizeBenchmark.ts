@@ -44,7 +44,8 @@ export function benchDialogue(index: number): ChatMessage[] {
   ][attribute]!;
   return [
     { role: 'user', content: question! },
-    { role: 'assistant', content: `FIND ${key} FOR ${name}` },
+    // The facts dataset's tool-request wording.
+    { role: 'assistant', content: `To answer this question I will make a request to the database:\n\`\`\`sql\nFIND ${key} FOR ${name}\n\`\`\`` },
     { role: 'ipython', content: value },
     { role: 'assistant', content: answer! },
   ];
