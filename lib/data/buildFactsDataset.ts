@@ -16,12 +16,8 @@ import { factRows } from './factRows.js';
 import { factsRecordBatch } from './factsRecordBatch.js';
 import { ATOM_FILES, loadAtoms } from './loadAtoms.js';
 import { loadTemplates, templateFiles } from './loadTemplates.js';
+import { DATABASE_FILE, DATASET_DIR, MANIFEST_FILE, PREVIEW_FILE } from './outputLayout.js';
 import { ShardedArrowWriter } from './ShardedArrowWriter.js';
-
-export const DATASET_DIR = 'dataset';
-export const PREVIEW_FILE = 'preview.jsonl';
-export const DATABASE_FILE = 'facts.sqlite';
-export const MANIFEST_FILE = 'manifest.json';
 
 export interface BuildOptions {
   people: number;

@@ -3,16 +3,16 @@
  * message headers (a few bytes per record batch) to index where every batch starts, and
  * `rows(start, end)` then reads and decodes only the record batches that overlap the range.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Message, MessageHeader, type RecordBatch, RecordBatchReader } from 'apache-arrow';
 
 import { ItlError } from '../errors.js';
-import { DATASET_DIR } from './buildFactsDataset.js';
 import { STATE_FILE } from './datasetsLayout.js';
 import type { FactRow } from './facts.js';
 import { factRowAt } from './factsRecordBatch.js';
+import { DATASET_DIR } from './outputLayout.js';
 
 export interface FactsDataset {
   readonly numRows: number;
@@ -94,12 +94,7 @@ export function openFactsDataset(dir: string): FactsDataset {
 
 function resolveDatasetDir(dir: string): string {
   const nested = join(dir, DATASET_DIR);
-  try {
-    readFileSync(join(nested, STATE_FILE));
-    return nested;
-  } catch {
-    return dir;
-  }
+  return existsSync(join(nested, STATE_FILE)) ? nested : dir;
 }
 
 function readDataFiles(datasetDir: string): string[] {
