@@ -76,6 +76,10 @@ std::shared_ptr<SafeTensorsFile> SafeTensorsFile::open(const std::string& path) 
     // Private and writable: pages stay shared with the page cache until someone writes to a
     // tensor, and a write then copies one page instead of faulting on a read-only mapping.
     void* mapped = ::mmap(nullptr, file->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    // Under strict overcommit a writable private mapping is charged in full up front; a read-only
+    // one is not, so a model larger than the commit limit still loads (its views must then stay
+    // unwritten, which the engine's copy-on-load respects).
+    if (mapped == MAP_FAILED && errno == ENOMEM) mapped = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (mapped == MAP_FAILED) {
       const std::string why = errno_text();
       ::close(fd);

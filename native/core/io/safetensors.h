@@ -19,8 +19,9 @@ namespace itl {
 
 class SafeTensorsFile {
  public:
-  // Memory-maps `path` read-only and validates it. Error(kIo) if it cannot be opened,
-  // Error(kCheckpointFormat) if it is malformed.
+  // Memory-maps `path` (private, copy-on-write: writing to a view never reaches the file) and
+  // validates it. Error(kIo) if it cannot be opened, Error(kCheckpointFormat) if it is malformed.
+  // Pages are read lazily from the page cache, so an 8B bf16 model costs no anonymous memory here.
   static std::shared_ptr<SafeTensorsFile> open(const std::string& path);
   ~SafeTensorsFile();
   SafeTensorsFile(const SafeTensorsFile&) = delete;
