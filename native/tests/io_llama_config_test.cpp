@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstring>
 #include <filesystem>
 #include <functional>
 
@@ -233,7 +234,13 @@ TEST(LlamaConfig, RejectsWhatIsNotImplementedOrMalformed) {
 
 TEST(LlamaConfig, RejectsNonJsonAndNonObjects) {
   expect_error([] { parse_llama_config("{\"vocab_size\": ", "x.json"); }, ErrorCode::kConfig, "x.json: not valid JSON");
-  expect_error([] { parse_llama_config("[1, 2]", "x.json"); }, ErrorCode::kConfig, "expected a JSON object at the top level");
+  expect_error([] { parse_llama_config("[1, 2]", "x.json"); }, ErrorCode::kConfig, "expected a JSON object at the top level but received a JSON list");
+  // Deep nesting is named, not printed (printing recurses once per level).
+  Json j = base_config();
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  std::string text = j.dump();
+  text.replace(text.find("\"hidden_size\":64"), std::strlen("\"hidden_size\":64"), "\"hidden_size\":" + deep);
+  expect_error([&] { parse_llama_config(text, "x.json"); }, ErrorCode::kConfig, "field 'hidden_size': expected an integer but received a JSON list");
 }
 
 TEST(LlamaConfig, MissingFileIsAnIoError) {

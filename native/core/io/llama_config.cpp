@@ -22,8 +22,10 @@ using Json = nlohmann::json;
   throw Error(ErrorCode::kConfig, source + ": " + message);
 }
 
-// The value as it appears in the file, cut short, for "but received …" messages.
+// The value as it appears in the file, cut short, for "but received …" messages. Lists and
+// objects are only named: dumping them recurses, and a hostile file can nest them deeply.
 std::string shown(const Json& value) {
+  if (value.is_structured()) return std::string("a JSON ") + (value.is_array() ? "list" : "object");
   std::string text = value.dump();
   if (text.size() > 60) text = text.substr(0, 57) + "...";
   return text;
