@@ -49,6 +49,41 @@ TEST(LlamaModel, ParametersCarryHuggingFaceNames) {
   EXPECT_EQ(tied->lm_head, nullptr);
 }
 
+// A stand-in adapter: the base projection plus a registered low-rank term, as LoRA will be.
+class PlusLowRank : public Linear {
+ public:
+  explicit PlusLowRank(const std::shared_ptr<Linear>& base)
+      : Linear(base->weight.size(1), base->weight.size(0), base->weight.options()) {
+    at::NoGradGuard no_grad;
+    weight.copy_(base->weight);
+    lora_A = register_module("lora_A", std::make_shared<Linear>(weight.size(1), 1, weight.options()));
+    lora_B = register_module("lora_B", std::make_shared<Linear>(1, weight.size(0), weight.options()));
+    lora_A->weight.fill_(0.01);
+    lora_B->weight.fill_(0.01);
+  }
+  at::Tensor forward(const at::Tensor& x) override { return Linear::forward(x) + lora_B->forward(lora_A->forward(x)); }
+  std::shared_ptr<Linear> lora_A, lora_B;
+};
+
+TEST(LlamaModel, LinearLayersCanBeReplacedByName) {
+  auto model = tiny("tiny-llama31");
+  const auto names = model->linear_names();
+  EXPECT_EQ(names.size(), 7u * 2 + 1);
+  EXPECT_EQ(names.front(), "model.layers.0.self_attn.q_proj");
+  EXPECT_EQ(names.back(), "lm_head");
+  at::NoGradGuard no_grad;
+  const at::Tensor ids = row_ids({3, 4, 5});
+  const at::Tensor before = model->forward(ids, at::ones({1, 3}, at::kLong));
+  model->replace_linear("model.layers.1.mlp.up_proj", std::make_shared<PlusLowRank>(model->linear("model.layers.1.mlp.up_proj")));
+  std::map<std::string, at::Tensor> params;
+  for (auto& [name, t] : model->checkpoint_tensors()) params[name] = t;
+  EXPECT_TRUE(params.count("model.layers.1.mlp.up_proj.weight"));
+  EXPECT_TRUE(params.count("model.layers.1.mlp.up_proj.lora_A.weight"));
+  EXPECT_TRUE(params.count("model.layers.1.mlp.up_proj.lora_B.weight"));
+  EXPECT_FALSE(at::allclose(model->forward(ids, at::ones({1, 3}, at::kLong)), before));
+  EXPECT_THROW(model->replace_linear("model.layers.7.mlp.up_proj", model->linear("lm_head")), Error);
+}
+
 TEST(LlamaModel, InitialisationIsSeededAndFollowsHf) {
   auto a = tiny("tiny-smollm", 3), b = tiny("tiny-smollm", 3), c = tiny("tiny-smollm", 4);
   const at::Tensor wa = a->model->layers[0]->named_parameters()["self_attn.q_proj.weight"];

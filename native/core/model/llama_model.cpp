@@ -240,6 +240,51 @@ at::Tensor LlamaModel::forward(const at::Tensor& ids, const at::Tensor& mask) {
   return logits(hidden_states(ids, mask, positions_from_mask(mask)));
 }
 
+std::vector<std::pair<std::string, LlamaModel::LinearSlot>> LlamaModel::linear_slots() const {
+  std::vector<std::pair<std::string, LinearSlot>> out;
+  for (size_t i = 0; i < model->decoder_layers.size(); ++i) {
+    const auto& layer = model->decoder_layers[i];
+    const std::string prefix = "model.layers." + std::to_string(i) + ".";
+    LlamaAttention* a = layer->self_attn.get();
+    LlamaMLP* m = layer->mlp.get();
+    out.push_back({prefix + "self_attn.q_proj", {a, "q_proj", &a->q_proj}});
+    out.push_back({prefix + "self_attn.k_proj", {a, "k_proj", &a->k_proj}});
+    out.push_back({prefix + "self_attn.v_proj", {a, "v_proj", &a->v_proj}});
+    out.push_back({prefix + "self_attn.o_proj", {a, "o_proj", &a->o_proj}});
+    out.push_back({prefix + "mlp.gate_proj", {m, "gate_proj", &m->gate_proj}});
+    out.push_back({prefix + "mlp.up_proj", {m, "up_proj", &m->up_proj}});
+    out.push_back({prefix + "mlp.down_proj", {m, "down_proj", &m->down_proj}});
+  }
+  if (lm_head) {
+    out.push_back({"lm_head", {const_cast<LlamaModel*>(this), "lm_head", const_cast<std::shared_ptr<Linear>*>(&lm_head)}});
+  }
+  return out;
+}
+
+std::vector<std::string> LlamaModel::linear_names() const {
+  std::vector<std::string> out;
+  for (const auto& entry : linear_slots()) out.push_back(entry.first);
+  return out;
+}
+
+std::shared_ptr<Linear> LlamaModel::linear(const std::string& name) const {
+  for (const auto& entry : linear_slots()) {
+    if (entry.first == name) return *entry.second.slot;
+  }
+  throw Error(ErrorCode::kInvalidArgument, "the model has no linear layer '" + name + "'");
+}
+
+void LlamaModel::replace_linear(const std::string& name, std::shared_ptr<Linear> replacement) {
+  require(replacement != nullptr, "replace_linear('" + name + "') needs a module");
+  for (const auto& entry : linear_slots()) {
+    if (entry.first != name) continue;
+    entry.second.parent->replace_module(entry.second.child, replacement);
+    *entry.second.slot = std::move(replacement);
+    return;
+  }
+  throw Error(ErrorCode::kInvalidArgument, "the model has no linear layer '" + name + "'");
+}
+
 std::vector<std::pair<std::string, at::Tensor>> LlamaModel::checkpoint_tensors() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
   for (const auto& item : named_parameters(true)) out.emplace_back(item.key(), item.value());

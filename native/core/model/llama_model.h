@@ -17,11 +17,13 @@
 
 namespace itl {
 
-// A bias-free linear layer, y = x Wᵀ, with HF's parameter name "weight" (out, in).
+// A bias-free linear layer, y = x Wᵀ, with HF's parameter name "weight" (out, in). forward is
+// virtual so an adapter (LoRA) can subclass it and take its place by name (LlamaModel::replace_linear).
 class Linear : public torch::nn::Module {
  public:
   Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options);
-  at::Tensor forward(const at::Tensor& x);
+  virtual ~Linear() = default;
+  virtual at::Tensor forward(const at::Tensor& x);
   at::Tensor weight;
 };
 
@@ -122,6 +124,14 @@ class LlamaModel : public torch::nn::Module {
   // Logits (B, T, vocab) of ids (B, T) with mask (B, T) (1 = real token; left or right padding).
   at::Tensor forward(const at::Tensor& ids, const at::Tensor& mask);
 
+  // Every projection by its checkpoint name without ".weight" ("model.layers.0.self_attn.q_proj",
+  // …, "lm_head" when untied), in layer order.
+  std::vector<std::string> linear_names() const;
+  std::shared_ptr<Linear> linear(const std::string& name) const;  // Error naming an unknown one
+  // Puts `replacement` where `name` was: in the module tree (so its parameters appear under
+  // name + "." + …) and in the forward pass. A LoRA layer passes itself, wrapping the old weight.
+  void replace_linear(const std::string& name, std::shared_ptr<Linear> replacement);
+
   const LlamaConfig& config() const { return config_; }
   const ModelOptions& options() const { return options_; }
   at::TensorOptions tensor_options() const { return at::TensorOptions().dtype(options_.dtype).device(options_.device); }
@@ -135,7 +145,14 @@ class LlamaModel : public torch::nn::Module {
  private:
   LlamaConfig config_;
   ModelOptions options_;
-  at::Tensor inv_freq_;  // (D/2) float32 on the device; a buffer-like constant, not a parameter
+  at::Tensor inv_freq_;
+  // name -> (the module that registered it, the child name there, the typed pointer forward uses)
+  struct LinearSlot {
+    torch::nn::Module* parent;
+    std::string child;
+    std::shared_ptr<Linear>* slot;
+  };
+  std::vector<std::pair<std::string, LinearSlot>> linear_slots() const;  // (D/2) float32 on the device; a buffer-like constant, not a parameter
 };
 
 // HF generate's position ids: cumsum(mask) - 1, with padding positions set to 1.
