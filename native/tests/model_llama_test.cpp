@@ -121,6 +121,19 @@ TEST(LlamaModel, LeftPaddedBatchEqualsEachRowAlone) {
   }
 }
 
+// RoPE attention only sees relative positions, so logits alone cannot show the position ids are
+// HF generate's; check them and the mask directly.
+TEST(LlamaModel, PositionsAndMaskFollowHfGenerate) {
+  const at::Tensor mask = at::tensor(std::vector<int64_t>{0, 0, 1, 1, 1, 1, 1, 0}, at::kLong).view({2, 4});
+  EXPECT_TRUE(at::equal(positions_from_mask(mask), at::tensor(std::vector<int64_t>{1, 1, 0, 1, 0, 1, 2, 1}, at::kLong).view({2, 4})));
+  const at::Tensor additive = attention_mask(mask, 2, at::kFloat);  // the last 2 of 4 slots as queries
+  ASSERT_EQ(additive.sizes(), (std::vector<int64_t>{2, 1, 2, 4}));
+  const float low = std::numeric_limits<float>::lowest();
+  const std::vector<float> expected = {low, low, 0, low, low, low, 0, 0, 0, 0, 0, low, 0, 0, 0, low};
+  EXPECT_TRUE(at::equal(additive.flatten(), at::tensor(expected)));
+  EXPECT_EQ(attention_mask(mask, 4, at::kBFloat16).scalar_type(), at::kBFloat16);
+}
+
 TEST(LlamaModel, KvCacheStepsEqualFullRecompute) {
   auto model = tiny("tiny-llama32");
   at::NoGradGuard no_grad;
