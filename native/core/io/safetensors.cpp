@@ -23,20 +23,15 @@
 #include "util/error.h"
 
 namespace itl {
-namespace {
-
-using OrderedJson = nlohmann::ordered_json;
-
-[[noreturn]] void malformed(const std::string& source, const std::string& message) {
-  throw Error(ErrorCode::kCheckpointFormat, source + ": " + message);
-}
-
-}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Reader
 
 namespace {
+
+[[noreturn]] void malformed(const std::string& source, const std::string& message) {
+  throw Error(ErrorCode::kCheckpointFormat, source + ": " + message);
+}
 
 // Which libtorch scalar type holds a safetensors dtype; nullopt when this libtorch has none.
 std::optional<at::ScalarType> scalar_type_of(const std::string& dtype) {
@@ -126,6 +121,8 @@ at::Tensor SafeTensorsFile::tensor(const std::string& name) const {
 // Writer
 
 namespace {
+
+using OrderedJson = nlohmann::ordered_json;
 
 const char* dtype_name_of(at::ScalarType type) {
   switch (type) {

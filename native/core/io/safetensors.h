@@ -22,6 +22,8 @@ class SafeTensorsFile {
   // Memory-maps `path` (private, copy-on-write: writing to a view never reaches the file) and
   // validates it. Error(kIo) if it cannot be opened, Error(kCheckpointFormat) if it is malformed.
   // Pages are read lazily from the page cache, so an 8B bf16 model costs no anonymous memory here.
+  // Truncating the file while it is mapped is outside the contract (the kernel then raises SIGBUS);
+  // the writers here replace files by rename, which leaves existing mappings intact.
   static std::shared_ptr<SafeTensorsFile> open(const std::string& path);
   ~SafeTensorsFile();
   SafeTensorsFile(const SafeTensorsFile&) = delete;
