@@ -30,7 +30,7 @@ function buildParser(argv: string[], context: CliContext, exit: { code: number }
     .usage('$0 <command> [options]\n\nIn-tool vs in-weight learning of facts by language models.')
     .option('torch-threads', {
       type: 'number',
-      describe: 'libtorch intra-op threads (env ITL_TORCH_THREADS; default 1, since BLAS runs its own)',
+      describe: 'libtorch intra-op threads (env ITL_TORCH_THREADS; default 1 beside OpenBLAS, which runs its own, else all)',
       global: true,
     })
     .option('blas-threads', {

@@ -16,10 +16,13 @@ export class Runtime {
     this.threads = threads;
   }
 
-  /** Loads the addon and applies the thread policy (default: 1 libtorch thread, BLAS on every core). */
+  /**
+   * Loads the addon and applies the thread policy. Default: BLAS on every core, and one libtorch
+   * thread when the BLAS runs threads of its own (OpenBLAS), else libtorch on every core (MKL).
+   */
   static open(policy: ThreadPolicy = {}, env: NodeJS.ProcessEnv = process.env): Runtime {
     const { path, addon } = loadAddon(env);
-    const threads = addon.configureThreads({ torchThreads: policy.torchThreads ?? 1, blasThreads: policy.blasThreads ?? 0 });
+    const threads = addon.configureThreads({ torchThreads: policy.torchThreads ?? 0, blasThreads: policy.blasThreads ?? 0 });
     return new Runtime(path, addon, threads);
   }
 

@@ -43,7 +43,7 @@ export interface SystemInfo {
   parallelInfo: string;
 }
 export interface ThreadPolicy {
-  /** libtorch intra-op threads; 0 leaves libtorch's choice. */
+  /** libtorch intra-op threads; 0: one beside a BLAS with its own threads (OpenBLAS), else all. */
   torchThreads?: number;
   /** BLAS threads per matmul; 0 means one per hardware thread. */
   blasThreads?: number;

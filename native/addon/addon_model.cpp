@@ -1,5 +1,6 @@
 #include "addon_model.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/ATen.h>
 
 #include <map>

@@ -1,4 +1,5 @@
 // Generator, Scorer and Divergence against direct full-recompute computations on tiny models.
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>

@@ -1,5 +1,6 @@
 // LlamaModel: HF parameter names, padding invariance, KV-cache equivalence, autograd, presets
 // against the real configs, and the save → load round trip.
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>

@@ -30,5 +30,13 @@ TEST(SystemInfo, ThreadPolicyIsApplied) {
   EXPECT_THROW(apply_thread_policy({-1, 0}), std::exception);
 }
 
+TEST(SystemInfo, AutomaticPolicyGivesLibtorchOneThreadOnlyBesideAThreadedBlas) {
+  apply_thread_policy({0, 0});
+  const ThreadCounts counts = current_thread_counts();
+  const bool blas_has_own_threads = counts.blas > 0;
+  EXPECT_EQ(counts.torch_intra_op, blas_has_own_threads ? 1 : counts.hardware);
+  if (blas_has_own_threads) EXPECT_EQ(counts.blas, counts.hardware);
+}
+
 }  // namespace
 }  // namespace itl

@@ -1,5 +1,6 @@
 #include "bench/matmul_benchmark.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/ATen.h>
 
 #include <chrono>

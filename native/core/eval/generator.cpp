@@ -1,5 +1,6 @@
 #include "eval/generator.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 

@@ -1,5 +1,6 @@
 #include "model/forward_benchmark.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 

@@ -1,5 +1,6 @@
 #include "model/llama_model.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/version.h>

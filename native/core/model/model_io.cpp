@@ -1,5 +1,6 @@
 #include "model/model_io.h"
 
+#include <ATen/core/grad_mode.h>
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 

@@ -12,9 +12,12 @@ namespace itl {
 void apply_thread_policy(const ThreadPolicy& policy) {
   require(policy.torch_threads >= 0, "torch_threads must be >= 0, got " + std::to_string(policy.torch_threads));
   require(policy.blas_threads >= 0, "blas_threads must be >= 0, got " + std::to_string(policy.blas_threads));
-  if (policy.torch_threads > 0) at::set_num_threads(policy.torch_threads);
   const int hardware = static_cast<int>(std::thread::hardware_concurrency());
-  set_blas_threads(policy.blas_threads > 0 ? policy.blas_threads : hardware);
+  // Only a BLAS with threads of its own (OpenBLAS) frees libtorch's pool for one thread; MKL inside
+  // a prebuilt libtorch takes its thread count from at::set_num_threads, so there it gets them all.
+  const bool blas_has_own_threads = set_blas_threads(policy.blas_threads > 0 ? policy.blas_threads : hardware);
+  const int torch_threads = policy.torch_threads > 0 ? policy.torch_threads : (blas_has_own_threads ? 1 : hardware);
+  at::set_num_threads(torch_threads);
 }
 
 ThreadCounts current_thread_counts() {

@@ -7,7 +7,7 @@
 namespace itl {
 
 struct ThreadPolicy {
-  int torch_threads = 1;  // libtorch intra-op threads (elementwise ops, reductions); 0: leave as is
+  int torch_threads = 0;  // libtorch intra-op threads; 0: 1 beside a BLAS with its own threads, else all
   int blas_threads = 0;   // BLAS threads per matmul; 0: one per hardware thread
 };
 
