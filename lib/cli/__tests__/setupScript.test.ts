@@ -61,4 +61,21 @@ describe('scripts/setup.sh', () => {
     expect(result.stdout).toContain('libtorch build-version: 2.7.1+cu128');
     expect(existsSync(marker)).toBe(false);
   });
+
+  test('the libtorch inside an installed PyTorch wheel is found through python3', () => {
+    const wheel = join(scratch, 'site-packages', 'torch', 'share', 'cmake');
+    mkdirSync(join(wheel, 'Torch'), { recursive: true });
+    writeFileSync(join(wheel, 'Torch', 'TorchConfig.cmake'), '# fake\n');
+    const bin = join(scratch, 'wheel-bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'python3'), `#!/bin/sh\necho ${join(wheel, 'Torch')}\n`);
+    writeFileSync(join(bin, 'apt-get'), '#!/bin/sh\nexit 1\n');
+    chmodSync(join(bin, 'python3'), 0o755);
+    chmodSync(join(bin, 'apt-get'), 0o755);
+    const env = { LIBTORCH: '', Torch_DIR: '', CMAKE_PREFIX_PATH: '', PATH: `${bin}:${process.env.PATH}` };
+    const result = runSetup(['--no-npm', '--no-build'], env);
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain(`using the prebuilt libtorch at ${join(wheel, 'Torch')} (nothing installed with apt)`);
+  });
 });
