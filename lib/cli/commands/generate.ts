@@ -1,5 +1,7 @@
 import { ItlError } from '../../errors.js';
 import { Model } from '../../native/Model.js';
+import { DEFAULT_DATE_STRING } from '../../tokenize/ChatTokenizer.js';
+import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
 import { defineCommand } from '../command.js';
 
 /** "1,2,3" -> [1, 2, 3]; ITL_USAGE naming the flag and the bad item otherwise. */
@@ -13,11 +15,21 @@ export function parseIds(text: string, flag: string): number[] {
 
 export const generateCommand = defineCommand({
   command: 'generate',
-  describe: 'continue token ids with a model (greedy with a KV cache, or seeded sampling); prints the new ids',
+  describe: 'continue token ids, or answer a chat prompt, with a model (greedy with a KV cache, or seeded sampling)',
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'a Hugging Face model folder, ORG/NAME under $ITL_MODELS, or a cached model' })
-      .option('ids', { type: 'string', demandOption: true, describe: 'comma-separated prompt token ids, e.g. 1,2,3' })
+      .option('ids', { type: 'string', describe: 'comma-separated prompt token ids, e.g. 1,2,3' })
+      .option('prompt', {
+        type: 'string',
+        describe: "a user message, rendered with the model's chat template and generation prompt and tokenised with its tokenizer",
+      })
+      .option('date-string', { type: 'string', default: DEFAULT_DATE_STRING, describe: 'the date Llama 3 templates print (with --prompt)' })
+      .conflicts('ids', 'prompt')
+      .check((a) => {
+        if (a.ids === undefined && a.prompt === undefined) throw new ItlError('ITL_USAGE', 'pass --ids or --prompt');
+        return true;
+      })
       .option('max-new-tokens', { type: 'number', default: 64, describe: 'most tokens to add' })
       .option('eos', { type: 'string', describe: 'comma-separated ids that stop generation (default: the config\'s eos ids; "" for none)' })
       .option('sample', { type: 'boolean', default: false, describe: 'sample instead of greedy decoding' })
@@ -26,9 +38,8 @@ export const generateCommand = defineCommand({
       .option('seed', { type: 'number', default: 0, describe: 'sampling seed' })
       .option('dtype', { choices: ['fp32', 'bf16'] as const, default: 'fp32' as const, describe: 'compute dtype' })
       .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })
-      .option('json', { type: 'boolean', default: false, describe: 'print {"new_ids": [...]}' }),
+      .option('json', { type: 'boolean', default: false, describe: 'print {"new_ids": [...]} (and "text" with --prompt)' }),
   async run(args, context) {
-    const ids = parseIds(args.ids, '--ids');
     const maxNewTokens = args['max-new-tokens'];
     if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
       throw new ItlError('ITL_USAGE', `expected a positive integer for --max-new-tokens but received ${maxNewTokens}`);
@@ -39,11 +50,20 @@ export const generateCommand = defineCommand({
     if (!Number.isInteger(args.seed) || args.seed < 0) throw new ItlError('ITL_USAGE', `expected a non-negative integer for --seed but received ${args.seed}`);
     const model = await Model.load(context.runtime(), args.model, { dtype: args.dtype, device: args.device });
     try {
+      // The tokenizer lives beside the weights, in the folder the native side resolved.
+      const tokenizer = args.prompt === undefined ? undefined : await loadTokenizer(model.info.folder);
+      const ids = tokenizer
+        ? Array.from(tokenizer.applyChatTemplate([{ role: 'user', content: args.prompt! }], {
+            addGenerationPrompt: true, dateString: args['date-string'], tokenize: true,
+          }))
+        : parseIds(args.ids!, '--ids');
       const [newIds] = await model.generate([ids], {
-        maxNewTokens, eosIds, sample: args.sample, temperature: args.temperature, topP: args['top-p'], seed: args.seed,
+        maxNewTokens, eosIds: eosIds ?? tokenizer?.special.generationEos, sample: args.sample,
+        temperature: args.temperature, topP: args['top-p'], seed: args.seed,
       });
-      if (args.json) context.printJson({ new_ids: Array.from(newIds) });
-      else context.print(Array.from(newIds).join(','));
+      const text = tokenizer?.decode(newIds, { skipSpecialTokens: true });
+      if (args.json) context.printJson(text === undefined ? { new_ids: Array.from(newIds) } : { new_ids: Array.from(newIds), text });
+      else context.print(text ?? Array.from(newIds).join(','));
     } finally {
       model.dispose();
     }
