@@ -35,7 +35,9 @@ TEST(SystemInfo, AutomaticPolicyGivesLibtorchOneThreadOnlyBesideAThreadedBlas) {
   const ThreadCounts counts = current_thread_counts();
   const bool blas_has_own_threads = counts.blas > 0;
   EXPECT_EQ(counts.torch_intra_op, blas_has_own_threads ? 1 : counts.hardware);
-  if (blas_has_own_threads) EXPECT_EQ(counts.blas, counts.hardware);
+  if (blas_has_own_threads) {
+    EXPECT_EQ(counts.blas, counts.hardware);
+  }
 }
 
 }  // namespace
