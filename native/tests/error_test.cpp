@@ -1,4 +1,5 @@
 // The error codes are an interface: JavaScript branches on their names.
+#include <ATen/Context.h>
 #include <gtest/gtest.h>
 
 #include "util/device.h"
@@ -58,8 +59,12 @@ TEST(Device, ParsesNamesAndRejectsOthers) {
   EXPECT_THROW(parse_dtype("float32"), Error);
 }
 
-TEST(Device, CudaWithoutCudaIsACudaError) {
-  if (at::hasCUDA()) GTEST_SKIP() << "CUDA present: this checks the CPU-only message";
+TEST(Device, CudaIsUsableOrACudaError) {
+  if (at::hasCUDA()) {
+    EXPECT_TRUE(parse_device("cuda:0").is_cuda());
+    EXPECT_THROW(parse_device("cuda:4096"), Error);
+    return;
+  }
   try {
     parse_device("cuda:0");
     FAIL() << "cuda:0 accepted without CUDA";

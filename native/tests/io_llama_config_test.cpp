@@ -67,7 +67,7 @@ void expect_same(const LlamaConfig& a, const LlamaConfig& b) {
 }
 
 TEST(LlamaConfig, EveryReferenceConfigParses) {
-  if (!fs::is_directory(reference_models())) GTEST_SKIP() << "no reference models at " << reference_models();
+  if (!fs::is_directory(reference_models())) FAIL() << "the reference models (../shared/reference/models) are missing at " << reference_models();
   int parsed = 0;
   for (const auto& entry : fs::directory_iterator(reference_models())) {
     if (!fs::is_regular_file(entry.path() / "config.json")) continue;
@@ -82,7 +82,7 @@ TEST(LlamaConfig, EveryReferenceConfigParses) {
 
 TEST(LlamaConfig, SmolLMValues) {
   const fs::path folder = reference_models() / "HuggingFaceTB__SmolLM-360M-Instruct";
-  if (!fs::is_directory(folder)) GTEST_SKIP() << "no reference model at " << folder;
+  if (!fs::is_directory(folder)) FAIL() << "a reference model folder is missing: " << folder;
   const LlamaConfig c = load_llama_config(folder.string());
   EXPECT_EQ(c.vocab_size, 49152);
   EXPECT_EQ(c.hidden_size, 960);
@@ -104,7 +104,7 @@ TEST(LlamaConfig, SmolLMValues) {
 
 TEST(LlamaConfig, Llama32Values) {
   const fs::path folder = reference_models() / "meta-llama__Llama-3.2-3B-Instruct";
-  if (!fs::is_directory(folder)) GTEST_SKIP() << "no reference model at " << folder;
+  if (!fs::is_directory(folder)) FAIL() << "a reference model folder is missing: " << folder;
   const LlamaConfig c = load_llama_config(folder.string());
   EXPECT_EQ(c.vocab_size, 128256);
   EXPECT_EQ(c.hidden_size, 3072);
@@ -249,7 +249,7 @@ TEST(LlamaConfig, MissingFileIsAnIoError) {
 }
 
 TEST(LlamaConfig, ToJsonRoundTripOfReferenceConfigs) {
-  if (!fs::is_directory(reference_models())) GTEST_SKIP() << "no reference models at " << reference_models();
+  if (!fs::is_directory(reference_models())) FAIL() << "the reference models (../shared/reference/models) are missing at " << reference_models();
   for (const auto& entry : fs::directory_iterator(reference_models())) {
     if (!fs::is_regular_file(entry.path() / "config.json")) continue;
     SCOPED_TRACE(entry.path().string());
