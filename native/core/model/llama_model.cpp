@@ -38,7 +38,7 @@ void require_config(bool ok, const std::string& message) {
 // Attention over the visible keys. q (B, H, T, D); k, v (B, Hkv, S, D); mask (B, 1, T, S) additive.
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                   int64_t heads, int64_t kv_heads, double scaling) {
-  const int64_t B = q.size(0), T = q.size(2), D = q.size(3), S = k.size(2);
+  const int64_t B = q.size(0), D = q.size(3), S = k.size(2);
   const int64_t rep = heads / kv_heads;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
   // HF's repeat_kv, then the fused kernel (flash / memory-efficient on CUDA).
@@ -48,6 +48,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 #else
   // HF's eager path, with the query heads that share a kv head stacked into one matmul instead of
   // copying every kv head `rep` times (same dot products, no repeat_kv copy).
+  const int64_t T = q.size(2);
   const at::Tensor qg = q.reshape({B, kv_heads, rep * T, D});
   at::Tensor scores = at::matmul(qg, k.transpose(-1, -2)) * scaling;   // (B, Hkv, rep*T, S)
   scores = scores.view({B, kv_heads, rep, T, S}) + mask.unsqueeze(2);  // (B, Hkv, rep, T, S)
