@@ -6,7 +6,10 @@
     (`itl generate`) equal transformers' own (fp32);
   - tokenizer: `itl chat-template` renders and tokenises dialogues exactly as transformers'
     apply_chat_template does, for every reference tokenizer folder that has a tokenizer.json;
-  - data: `datasets.load_from_disk` opens `itl data build` output and reads the same rows.
+  - data: `datasets.load_from_disk` opens `itl data build` output and reads the same rows;
+  - scoring and divergence: `Model.score` (continuation log-prob sums, greedy flags) and
+    `Model.divergence` (per-token estimators, exact KL, TV) equal a direct computation on
+    transformers' logits.
 
 Usage: scripts/reference/parity.py [--itl 'node bin/itl.js'] [--keep DIR]
 Needs the reference environment (scripts/reference/setup.sh). Exits 1 on any mismatch.
@@ -44,6 +47,87 @@ def itl(args, itl_cmd):
     if out.returncode != 0:
         raise RuntimeError(f"itl {' '.join(args)} failed: {out.stderr.strip()}")
     return out.stdout
+
+NODE_SCORE = r"""
+import { readFileSync } from 'node:fs';
+import { Runtime } from './dist/native/Runtime.js';
+import { Model } from './dist/native/Model.js';
+const job = JSON.parse(readFileSync(0, 'utf8'));
+const runtime = Runtime.open();
+const p = await Model.load(runtime, job.p);
+const q = await Model.load(runtime, job.q);
+const scores = await p.score(job.requests);
+const d = await q.divergence(p, job.sequences, job.masks);
+const list = (a) => Array.from(a);
+console.log(JSON.stringify({ scores, divergence: { standard: list(d.standard), logSquare: list(d.logSquare),
+  bregman: list(d.bregman), exact: list(d.exact), tv: list(d.tv) } }));
+p.dispose(); q.dispose();
+"""
+
+
+def check_score_and_divergence(work, folders):
+    """The HellaSwag primitive (sum of continuation log-probs, all-greedy flag) and the per-token
+    divergence of q from p, against a direct computation on transformers' logits."""
+    p_dir, q_dir = folders
+    p_model = AutoModelForCausalLM.from_pretrained(p_dir, dtype=torch.float32).eval()
+    q_model = AutoModelForCausalLM.from_pretrained(q_dir, dtype=torch.float32).eval()
+    generator = torch.Generator().manual_seed(5)
+    vocab = p_model.config.vocab_size
+    requests = []
+    for context_length, continuation_length in [(1, 1), (5, 3), (17, 9), (40, 2)]:
+        context = torch.randint(3, vocab, (context_length,), generator=generator).tolist()
+        continuation = torch.randint(3, vocab, (continuation_length,), generator=generator).tolist()
+        requests.append({"context": context, "continuation": continuation})
+    with torch.no_grad():  # a greedy continuation, so that is_greedy is exercised both ways
+        context = requests[2]["context"]
+        greedy = p_model.generate(torch.tensor([context]), max_new_tokens=6, do_sample=False, pad_token_id=0)
+        requests.append({"context": context, "continuation": greedy[0, len(context):].tolist()})
+    sequences = [torch.randint(3, vocab, (n,), generator=generator).tolist() for n in (9, 30)]
+    masks = [[0] + [1] * (len(s) - 1) for s in sequences]
+    job = {"p": p_dir, "q": q_dir, "requests": requests, "sequences": sequences, "masks": masks}
+    out = subprocess.run(["node", "--input-type=module", "-e", NODE_SCORE], cwd=ROOT, input=json.dumps(job),
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"scoring through the addon failed: {out.stderr.strip()}")
+    ours = json.loads(out.stdout)
+
+    worst, greedy_equal = 0.0, True
+    with torch.no_grad():
+        for request, score in zip(requests, ours["scores"]):
+            ids = request["context"] + request["continuation"]
+            logprobs = torch.log_softmax(p_model(torch.tensor([ids])).logits[0].double(), -1)
+            start = len(request["context"])
+            targets = torch.tensor(request["continuation"])
+            positions = torch.arange(start - 1, len(ids) - 1)
+            expected = logprobs[positions, targets].sum().item()
+            is_greedy = bool((logprobs[positions].argmax(-1) == targets).all())
+            worst = max(worst, abs(expected - score["logprob"]) / max(1.0, abs(expected)))
+            greedy_equal &= is_greedy == score["isGreedy"]
+    check("score: continuation log-probability sums and greedy flags", worst < 1e-5 and greedy_equal,
+          f"max relative difference {worst:.1e}, greedy flags equal: {greedy_equal} "
+          f"({sum(s['isGreedy'] for s in ours['scores'])} of {len(requests)} greedy)")
+
+    expected = {k: [] for k in ["standard", "logSquare", "bregman", "exact", "tv"]}
+    with torch.no_grad():
+        for sequence in sequences:
+            ids = torch.tensor([sequence])
+            log_p = torch.log_softmax(p_model(ids).logits[0].double(), -1)[:-1]  # predicting tokens 1..T-1
+            log_q = torch.log_softmax(q_model(ids).logits[0].double(), -1)[:-1]
+            observed = torch.tensor(sequence[1:])
+            lp = log_p.gather(-1, observed[:, None])[:, 0]
+            lq = log_q.gather(-1, observed[:, None])[:, 0]
+            ratio = torch.exp(lq - lp)
+            expected["standard"] += (lp - lq).tolist()
+            expected["logSquare"] += (0.5 * (lp - lq) ** 2).tolist()
+            expected["bregman"] += (ratio - 1 - (lq - lp)).tolist()
+            expected["exact"] += (log_p.exp() * (log_p - log_q)).sum(-1).tolist()
+            expected["tv"] += (0.5 * (log_p.exp() - log_q.exp()).abs().sum(-1)).tolist()
+    for key, values in expected.items():
+        got = torch.tensor(ours["divergence"][key], dtype=torch.float64)
+        want = torch.tensor(values)
+        diff = ((got - want).abs() / want.abs().clamp(min=1e-3)).max().item()
+        check(f"divergence {key} per token ({len(values)} positions)", len(got) == len(want) and diff < 1e-3,
+              f"max relative difference {diff:.1e}, mean {want.mean().item():.4f}")
 
 
 def check_engine(work, itl_cmd):
@@ -167,6 +251,9 @@ def main():
     preview = check_dataset(work, args.itl)
     check_tokenizers(work, preview, args.itl)
     check_engine(work, args.itl)
+    second = os.path.join(work, "tiny-llama32-seed8")
+    itl(["model", "init", "--preset", "tiny-llama32", "--out", second, "--seed", "8"], args.itl)
+    check_score_and_divergence(work, (os.path.join(work, "tiny-llama32"), second))
     print(f"\n{'all checks passed' if not failures else str(len(failures)) + ' check(s) failed: ' + ', '.join(failures)}")
     sys.exit(1 if failures else 0)
 
