@@ -5,7 +5,8 @@
     AutoModelForCausalLM.from_pretrained; their logits (`itl forward`) and greedy generations
     (`itl generate`) equal transformers' own (fp32);
   - tokenizer: `itl chat-template` renders and tokenises dialogues exactly as transformers'
-    apply_chat_template does, for every reference tokenizer folder that has a tokenizer.json;
+    apply_chat_template does, for every reference tokenizer folder (Llama 3: tokenizer.json rebuilt
+    from original/tokenizer.model by transformers' TikTokenConverter);
   - data: `datasets.load_from_disk` opens `itl data build` output and reads the same rows;
   - scoring and divergence: `Model.score` (continuation log-prob sums, greedy flags) and
     `Model.divergence` (per-token estimators, exact KL, TV) equal a direct computation on
