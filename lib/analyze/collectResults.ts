@@ -175,32 +175,23 @@ class Collector {
   }
 }
 
-async function collectRecall(evalDir: string, c: Collector): Promise<void> {
-  const root = join(evalDir, 'recall');
+/** Recall and KL/TV share one shape: EVAL/<folder>/<run>/<file> holding `{"checkpoint-<step>": {...}}`. */
+async function collectPerRunFile(
+  evalDir: string,
+  c: Collector,
+  folder: string,
+  file: string,
+  metricsOf: (entry: Record<string, unknown>, where: string) => Metrics,
+): Promise<void> {
+  const root = join(evalDir, folder);
   for (const name of await listDirectories(root)) {
     const run = c.runFor(join(root, name), name);
     if (!run) continue;
-    const path = join(root, name, 'checkpoints_recall_results.json');
+    const path = join(root, name, file);
     if (!(await exists(path))) continue;
     await c.attempt(async () => {
       const parsed = [...checkpointEntries(await readJson(path), path)].map(
-        ([step, entry]) => [step, recallMetrics(entry, `${path}: checkpoint-${step}`)] as const,
-      );
-      for (const [step, metrics] of parsed) c.merge(name, run, step, metrics);
-    });
-  }
-}
-
-async function collectKl(evalDir: string, c: Collector): Promise<void> {
-  const root = join(evalDir, 'kl_tv');
-  for (const name of await listDirectories(root)) {
-    const run = c.runFor(join(root, name), name);
-    if (!run) continue;
-    const path = join(root, name, 'checkpoint_kl_eval_results.json');
-    if (!(await exists(path))) continue;
-    await c.attempt(async () => {
-      const parsed = [...checkpointEntries(await readJson(path), path)].map(
-        ([step, entry]) => [step, klMetrics(entry, `${path}: checkpoint-${step}`)] as const,
+        ([step, entry]) => [step, metricsOf(entry, `${path}: checkpoint-${step}`)] as const,
       );
       for (const [step, metrics] of parsed) c.merge(name, run, step, metrics);
     });
@@ -340,9 +331,9 @@ export async function collectResults(options: CollectOptions): Promise<Collected
     throw new ItlError('ITL_IO', `evaluation folder '${options.evalDir}' does not exist`);
   }
   const c = new Collector();
-  await collectRecall(options.evalDir, c);
+  await collectPerRunFile(options.evalDir, c, 'recall', 'checkpoints_recall_results.json', recallMetrics);
   await collectHellaswag(options.evalDir, c);
-  await collectKl(options.evalDir, c);
+  await collectPerRunFile(options.evalDir, c, 'kl_tv', 'checkpoint_kl_eval_results.json', klMetrics);
   const base = await collectBaseModels(options.evalDir, c);
   if (options.runsDir) await collectTraining(options.runsDir, c);
   return { rows: buildRows(c.runs, base), problems: c.problems };
