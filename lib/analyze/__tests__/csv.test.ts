@@ -1,15 +1,7 @@
 import { readFileSync } from 'node:fs';
 
+import { errorOf } from '../../testing/errorOf.js';
 import { formatCsv, parseCsv, parseCsvLines, parseCsvTable } from '../csv.js';
-
-function errorOf(fn: () => unknown): { code?: string; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected an error');
-}
 
 describe('parseCsv', () => {
   it('reads plain, quoted, empty and multi-line fields', () => {

@@ -1,18 +1,10 @@
 import { readFileSync } from 'node:fs';
 
+import { errorOf } from '../../testing/errorOf.js';
 import { MODELS, findModel, findModelByDirectoryName } from '../models.js';
 import { formatRunName, parseRunName, type RunName } from '../runName.js';
 
 const STUDY_CSV = '../shared/reference/paper-results/large_scale_results.csv';
-
-function errorOf(fn: () => unknown): { code?: string; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return error as { code?: string; message: string };
-  }
-  throw new Error('expected an error');
-}
 
 /** The study's run names, read with a plain split: the file has no quoted fields. */
 function studyRunNames(): string[] {
