@@ -326,8 +326,11 @@ std::string Trainer::save_checkpoint() {
     save_model(*model_, staging.string());
   }
   for (const std::string& file : options_.checkpoint_files) {
-    fs::copy_file(file, staging / fs::path(file).filename(), fs::copy_options::overwrite_existing, ec);
-    if (ec) throw Error(ErrorCode::kIo, "cannot copy " + file + " into the checkpoint: " + ec.message());
+    for (const fs::path& folder : {staging, staging / "merged"}) {
+      if (!fs::exists(folder)) continue;
+      fs::copy_file(file, folder / fs::path(file).filename(), fs::copy_options::overwrite_existing, ec);
+      if (ec) throw Error(ErrorCode::kIo, "cannot copy " + file + " into the checkpoint: " + ec.message());
+    }
   }
   torch::serialize::OutputArchive archive;
   optimizer_->save(archive);
