@@ -187,7 +187,7 @@ void peer_exits(itl::Communicator& comm, int leaver) {
 void peer_hangs(itl::Communicator& comm, std::chrono::milliseconds timeout) {
   comm.barrier();
   if (comm.rank() == 1) {
-    std::this_thread::sleep_for(timeout * 4);  // alive, holding its sockets open, never joining
+    std::this_thread::sleep_for(timeout * 2);  // alive, holding its sockets open, never joining
     return;
   }
   expect_distributed_error(comm.rank(), [&] {
