@@ -1,7 +1,8 @@
 /**
  * `itl launch`: K worker processes on this node with torchrun's environment contract (RANK,
- * WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT; also GROUP_RANK and
- * OMP_NUM_THREADS=1 when unset, as torchrun does). Each line a worker prints comes out prefixed with
+ * WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT; also GROUP_RANK, and one
+ * thread per worker when unset: OMP_NUM_THREADS=1 as torchrun does, and ITL_BLAS_THREADS=1, since
+ * itl otherwise gives OpenBLAS every core in each worker). Each line a worker prints comes out prefixed with
  * its rank. SIGINT/SIGTERM are forwarded to the workers; the first worker that fails decides the exit
  * status and the others are stopped (SIGTERM, then SIGKILL after a grace period), so no process is
  * left behind. Not elastic: a failed worker is not restarted (torchrun's --max-restarts 0).
@@ -75,7 +76,9 @@ export function workerEnv(plan: LaunchPlan, localRank: number, base: NodeJS.Proc
     MASTER_PORT: String(plan.masterPort),
   };
   // torchrun's default: K processes each running a full thread pool would oversubscribe the cores.
-  if (plan.nprocPerNode > 1 && (base.OMP_NUM_THREADS === undefined || base.OMP_NUM_THREADS === '')) env.OMP_NUM_THREADS = '1';
+  if (plan.nprocPerNode > 1) {
+    for (const name of ['OMP_NUM_THREADS', 'ITL_BLAS_THREADS']) if (base[name] === undefined || base[name] === '') env[name] = '1';
+  }
   return env;
 }
 

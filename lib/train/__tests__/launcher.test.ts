@@ -72,9 +72,11 @@ describe('worker environment', () => {
       MASTER_ADDR: 'node0',
       MASTER_PORT: '29400',
       OMP_NUM_THREADS: '1',
+      ITL_BLAS_THREADS: '1',
     });
-    expect(workerEnv(plan, 0, { OMP_NUM_THREADS: '4' }).OMP_NUM_THREADS).toBe('4');
+    expect(workerEnv(plan, 0, { OMP_NUM_THREADS: '4', ITL_BLAS_THREADS: '2' })).toMatchObject({ OMP_NUM_THREADS: '4', ITL_BLAS_THREADS: '2' });
     expect(workerEnv({ ...plan, nprocPerNode: 1 }, 0, {}).OMP_NUM_THREADS).toBeUndefined();
+    expect(workerEnv({ ...plan, nprocPerNode: 1 }, 0, {}).ITL_BLAS_THREADS).toBeUndefined();
   });
 
   test('plans that cannot work are usage errors', () => {
@@ -112,6 +114,7 @@ describe('launch', () => {
         MASTER_ADDR: '127.0.0.1',
         MASTER_PORT: '29555',
         OMP_NUM_THREADS: '1',
+        ITL_BLAS_THREADS: '1',
       });
     });
     // A last line without a newline is still printed, whole, once the worker has exited.
