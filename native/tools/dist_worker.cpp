@@ -7,6 +7,8 @@
 //   peer_exits:R rank R exits (status 3) after the rendezvous; the others must get ITL_DISTRIBUTED
 //   peer_hangs   rank 1 sleeps through the collective; rank 0 must get ITL_DISTRIBUTED (timeout)
 //   bench        prints one JSON line: the all-reduce of a BYTES float32 bucket, ITERATIONS times
+//   bench_reducer  prints one JSON line: GradientReducer steps over 32 float32 parameters of BYTES in
+//                all (25 MiB buckets), each step a cheap backward whose hooks launch the buckets
 // Exit status: 0 when every check held, 1 with "FAIL: …" on stderr otherwise, 2 on bad usage.
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -196,11 +198,43 @@ void peer_hangs(itl::Communicator& comm, std::chrono::milliseconds timeout) {
   });
 }
 
+// One step = prepare_backward(true) + a backward of Σ p (gradients of ones, almost free) +
+// finish_backward: what the reducer adds to a training step when backward hides nothing.
+void bench_reducer(itl::Communicator& comm, std::size_t bytes, int iterations) {
+  const int64_t per_param = static_cast<int64_t>(bytes / sizeof(float) / 32);
+  std::vector<at::Tensor> params;
+  for (int i = 0; i < 32; ++i) params.push_back(at::zeros({per_param}, at::kFloat).requires_grad_(true));
+  itl::GradientReducer reducer(params, comm);
+  auto step = [&] {
+    for (auto& p : params) p.mutable_grad() = at::Tensor();
+    reducer.prepare_backward(true);
+    at::Tensor loss = params[0].sum();
+    for (int i = 1; i < 32; ++i) loss = loss + params[i].sum();
+    loss.backward();
+    reducer.finish_backward();
+  };
+  for (int i = 0; i < 2; ++i) step();
+  comm.barrier();
+  const double waited_before = reducer.communication_seconds();
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < iterations; ++i) step();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  check(at::equal(params[31].grad(), at::full({per_param}, static_cast<float>(comm.world_size()))), "reduced gradient is not the sum");
+  if (comm.rank() == 0) {
+    const double step_bytes = static_cast<double>(per_param) * 32 * sizeof(float);
+    std::cout << "{\"backend\":\"" << comm.backend_name() << "\",\"world_size\":" << comm.world_size()
+              << ",\"gradient_bytes\":" << static_cast<std::uint64_t>(step_bytes) << ",\"buckets\":" << reducer.bucket_count()
+              << ",\"iterations\":" << iterations << ",\"seconds_per_step\":" << seconds / iterations
+              << ",\"blocked_seconds_per_step\":" << (reducer.communication_seconds() - waited_before) / iterations
+              << ",\"bytes_per_second\":" << step_bytes * iterations / seconds << "}" << std::endl;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 6) {
-    std::cerr << "usage: itl_dist_worker collectives|gradients|peer_exits:R|peer_hangs|bench RANK WORLD_SIZE PORT TIMEOUT_MS"
+    std::cerr << "usage: itl_dist_worker collectives|gradients|peer_exits:R|peer_hangs|bench|bench_reducer RANK WORLD_SIZE PORT TIMEOUT_MS"
                  " [BYTES ITERATIONS]\n";
     return 2;
   }
@@ -232,6 +266,8 @@ int main(int argc, char** argv) {
                   << ",\"seconds\":" << result.seconds << ",\"bytes_per_second\":" << result.bytes_per_second << "}"
                   << std::endl;
       }
+    } else if (scenario == "bench_reducer" && argc == 8) {
+      bench_reducer(*comm, std::strtoull(argv[6], nullptr, 10), std::atoi(argv[7]));
     } else {
       std::cerr << "unknown scenario '" << scenario << "'\n";
       return 2;
