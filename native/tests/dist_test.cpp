@@ -226,6 +226,34 @@ TEST(Communicator, MissingPeerFailsTheRendezvousWithinTheTimeout) {
   }
 }
 
+// Rank 0 cannot host the rendezvous on a port another process listens on.
+TEST(Communicator, TakenPortFailsTheRendezvousClearly) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_ANY);
+  address.sin_port = 0;
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  DistEnv env;
+  env.world_size = 2;
+  env.master_port = ntohs(address.sin_port);
+  try {
+    Communicator::create(env, at::kCPU, std::chrono::milliseconds(1500));
+    ::close(fd);
+    FAIL() << "rank 0 hosted a rendezvous on a taken port";
+  } catch (const Error& e) {
+    ::close(fd);
+    EXPECT_EQ(e.code(), ErrorCode::kDistributed) << e.what();
+    EXPECT_NE(std::string(e.what()).find("rendezvous at 127.0.0.1:" + std::to_string(env.master_port) + " failed on rank 0 of 2"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("its port is taken"), std::string::npos) << e.what();
+  }
+}
+
 TEST(GradientReducer, RejectsTensorsThatAreNotTrainableLeaves) {
   auto comm = Communicator::create(DistEnv{}, at::kCPU, std::chrono::milliseconds(1000));
   const at::Tensor frozen = at::ones({2});

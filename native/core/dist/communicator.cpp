@@ -49,7 +49,7 @@ using CollectiveBackend = c10d::ProcessGroup;  // 1.13: they are ProcessGroups t
 // c10d and gloo report failures as c10::Error (which carries a backtrace) or as gloo's own
 // std::runtime_error subclasses; callers get one error code and a message that names the rank.
 [[noreturn]] void rethrow_as_distributed(const std::string& what, int rank, int world_size,
-                                         std::chrono::milliseconds timeout) {
+                                         std::chrono::milliseconds timeout, bool rendezvous = false) {
   std::string detail;
   try {
     throw;
@@ -61,9 +61,14 @@ using CollectiveBackend = c10d::ProcessGroup;  // 1.13: they are ProcessGroups t
     detail = e.what();
   }
   std::ostringstream message;
-  message << what << " failed on rank " << rank << " of " << world_size
-          << " (a peer rank exited, or did not answer within the " << timeout.count() << " ms collective timeout): "
-          << detail;
+  message << what << " failed on rank " << rank << " of " << world_size;
+  if (rendezvous) {
+    message << " (not every rank arrived within the " << timeout.count()
+            << " ms timeout, the master address is unreachable, or its port is taken): ";
+  } else {
+    message << " (a peer rank exited, or did not answer within the " << timeout.count() << " ms collective timeout): ";
+  }
+  message << detail;
   throw Error(ErrorCode::kDistributed, message.str());
 }
 
@@ -127,13 +132,13 @@ class C10dCommunicator final : public Communicator {
       store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
     } catch (...) {
       rethrow_as_distributed("rendezvous at " + env.master_addr + ":" + std::to_string(env.master_port), rank_,
-                             world_size_, timeout_);
+                             world_size_, timeout_, true);
     }
     try {
       backend_ = device.is_cuda() ? make_nccl(env) : make_gloo(env);
     } catch (...) {
       rethrow_as_distributed(std::string("creating the ") + (device.is_cuda() ? "NCCL" : "Gloo") + " process group", rank_,
-                             world_size_, timeout_);
+                             world_size_, timeout_, true);
     }
   }
 
