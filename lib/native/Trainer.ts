@@ -23,7 +23,15 @@ export interface NativeTrainerOptions {
   epochs: number;
   batch: number;
   gradAccumulation: number;
+  /** Data-parallel job (torchrun's contract); alone by default. */
+  rank?: number;
   worldSize?: number;
+  localRank?: number;
+  localWorldSize?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  /** A rank that died or hangs ends the others' collectives after this long (default 10 min). */
+  collectiveTimeoutMs?: number;
   learningRate: number;
   warmupRatio?: number;
   maxGradNorm?: number;
@@ -72,6 +80,9 @@ export interface TrainerInfo {
   trainableParameters: number;
   lora: { r: number; alpha: number; dropout: number };
   running: boolean;
+  rank: number;
+  /** Seconds the gradient all-reduce added to the steps so far (0 alone). */
+  communicationSeconds: number;
 }
 
 export interface RunOutcome {

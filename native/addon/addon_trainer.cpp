@@ -78,7 +78,6 @@ CreateRequest create_request(Napi::Env env, const Napi::Value& value) {
   t.base_model = o.string("baseModel", r.model);
   t.schedule.batch = o.integer("batch", 1);
   t.schedule.grad_accumulation = o.integer("gradAccumulation", 1);
-  t.schedule.world_size = o.integer("worldSize", 1);
   t.schedule.epochs = o.integer("epochs", 1);
   t.schedule.warmup_ratio = o.number("warmupRatio", 0.05);
   t.schedule.eval_steps = o.integer("evalSteps", 0);
@@ -100,6 +99,13 @@ CreateRequest create_request(Napi::Env env, const Napi::Value& value) {
   t.pad_id = o.integer("padId", 0);
   t.checkpoint_files = string_list(env, object, "checkpointFiles");
   t.run_record = o.string("runRecord", "");
+  t.dist.rank = static_cast<int>(o.integer("rank", 0));
+  t.dist.world_size = static_cast<int>(o.integer("worldSize", 1));
+  t.dist.local_rank = static_cast<int>(o.integer("localRank", 0));
+  t.dist.local_world_size = static_cast<int>(o.integer("localWorldSize", 1));
+  t.dist.master_addr = o.string("masterAddr", t.dist.master_addr);
+  t.dist.master_port = static_cast<int>(o.integer("masterPort", t.dist.master_port));
+  t.collective_timeout_ms = o.integer("collectiveTimeoutMs", t.collective_timeout_ms);
   try {
     t.precision = parse_precision(o.string("precision", "fp32"));
   } catch (...) {
@@ -163,6 +169,8 @@ class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
     lora.Set("dropout", t->options().lora.dropout);
     out.Set("lora", lora);
     out.Set("running", running_->load());
+    out.Set("rank", t->rank());
+    out.Set("communicationSeconds", t->communication_seconds());
     return out;
   }
 

@@ -12,11 +12,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "model/llama_model.h"
 #include "train/lora.h"
 #include "train/schedule.h"
@@ -28,6 +30,8 @@ class AdamW;
 }
 
 namespace itl {
+
+class GradientReducer;
 
 enum class Precision {
   kFp32,      // fp32 weights, gradients and optimiser state
@@ -56,6 +60,8 @@ struct TrainerOptions {
   int64_t pad_id = 0;           // written at padded positions; masked, so its value never matters
   std::vector<std::string> checkpoint_files;  // copied into every checkpoint (tokenizer files)
   std::string run_record;       // JSON text describing the run, written to every checkpoint as run_config.json
+  DistEnv dist;                 // this process's rank in a data-parallel job (world_size 1: alone)
+  int64_t collective_timeout_ms = 600000;  // a rank that died or hangs ends the others' collectives after this
 };
 
 // What one optimiser step did.
@@ -107,12 +113,18 @@ class Trainer {
   const TrainerOptions& options() const { return options_; }
   int64_t trainable_parameter_count() const;
   bool is_lora() const { return options_.lora.r > 0; }
+  int rank() const { return communicator_->rank(); }
+  // Seconds the gradient all-reduce added to the run's steps (what backward did not hide).
+  double communication_seconds() const;
 
  private:
   std::vector<int64_t> epoch_order(int64_t epoch) const;
+  std::vector<int64_t> rank_share(int64_t epoch) const;
+  bool any_rank_stopping();
   void sync_masters_to_model();
   void log_step(const StepStats& stats, const RunControl& control);
   void log_eval(double eval_loss, double seconds, const RunControl& control);
+  void write_checkpoint_files(const std::filesystem::path& staging) const;
   void append_metrics(const nlohmann::ordered_json& record) const;
   void truncate_metrics(int64_t last_step) const;
 
@@ -124,6 +136,8 @@ class Trainer {
   std::vector<at::Tensor> trainable_;  // parameters of the model that learn
   std::vector<at::Tensor> masters_;    // bf16-mixed: their fp32 copies, which the optimiser updates
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<Communicator> communicator_;
+  std::unique_ptr<GradientReducer> reducer_;  // null when alone
   at::Generator dropout_generator_;
   int64_t global_step_ = 0;
   double epoch_ = 0;
