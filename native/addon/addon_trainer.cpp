@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "addon_model.h"
+#include "constructor_registry.h"
 #include "errors.h"
 #include "io/checkpoint.h"
 #include "model/model_io.h"
@@ -224,9 +225,7 @@ class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
   std::shared_ptr<std::atomic<bool>> running_ = std::make_shared<std::atomic<bool>>(false);
 };
 
-// One constructor per environment (worker threads each load the module), as for models.
-std::mutex constructors_mutex;
-std::map<napi_env, std::shared_ptr<Napi::FunctionReference>> constructors;
+ConstructorRegistry trainer_constructors;
 
 struct Created {
   TrainerPtr trainer;
@@ -240,11 +239,7 @@ Napi::Value create_trainer_js(const Napi::CallbackInfo& info) {
   CreateRequest request = create_request(env, info[0]);
   TokenRows train = token_rows(env, info[1], "train");
   TokenRows eval = token_rows(env, info[2], "eval");
-  std::shared_ptr<Napi::FunctionReference> constructor;
-  {
-    std::lock_guard<std::mutex> lock(constructors_mutex);
-    constructor = constructors.at(env);
-  }
+  std::shared_ptr<Napi::FunctionReference> constructor = trainer_constructors.get(env);
   return PromiseWorker<Created>::start(
       env,
       [request, train = std::move(train), eval = std::move(eval)](const RunControl&) mutable {
@@ -265,15 +260,7 @@ Napi::Value create_trainer_js(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_trainer(Napi::Env env, Napi::Object exports) {
-  auto ctor = std::make_shared<Napi::FunctionReference>(Napi::Persistent(AddonTrainer::define(env)));
-  {
-    std::lock_guard<std::mutex> lock(constructors_mutex);
-    constructors[env] = ctor;
-  }
-  env.AddCleanupHook([raw = static_cast<napi_env>(env)] {
-    std::lock_guard<std::mutex> lock(constructors_mutex);
-    constructors.erase(raw);
-  });
+  trainer_constructors.add(env, AddonTrainer::define(env));
   exports.Set("createTrainer", Napi::Function::New(env, create_trainer_js, "createTrainer"));
 }
 
