@@ -50,6 +50,8 @@ export interface NativeTrainerOptions {
   loraDropout?: number;
   initAdapter?: string;
   saveMerged?: boolean;
+  /** Which save points reach the disk (default all); run() still returns at every one. */
+  saveCheckpoints?: 'all' | 'last' | 'none';
   padId?: number;
   /** Files copied into every checkpoint (the tokenizer's). */
   checkpointFiles?: string[];
@@ -91,6 +93,7 @@ export interface RunOutcome {
   finished: boolean;
   /** requestStop() ended this run early (a checkpoint was written). */
   stopped: boolean;
+  /** The folder written at this save point, or null when the save policy wrote none. */
   checkpoint: string | null;
 }
 

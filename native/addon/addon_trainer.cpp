@@ -97,6 +97,9 @@ CreateRequest create_request(Napi::Env env, const Napi::Value& value) {
   t.lora.dropout = o.number("loraDropout", t.lora.dropout);
   t.init_adapter = o.string("initAdapter", "");
   t.save_merged = o.boolean("saveMerged", false);
+  const std::string policy = o.string("saveCheckpoints", "all");
+  if (policy != "all" && policy != "last" && policy != "none") throw_type_error(env, "options.saveCheckpoints must be all, last or none, got '" + policy + "'");
+  t.save_checkpoints = policy == "all" ? TrainerOptions::SavePolicy::kAll : policy == "last" ? TrainerOptions::SavePolicy::kLast : TrainerOptions::SavePolicy::kNone;
   t.pad_id = o.integer("padId", 0);
   t.checkpoint_files = string_list(env, object, "checkpointFiles");
   t.run_record = o.string("runRecord", "");

@@ -302,6 +302,26 @@ TEST(Trainer, StopRequestCheckpointsTheStepInProgress) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() / ("run/.checkpoint-1.tmp-" + std::to_string(::getpid()))));
 }
 
+TEST(Trainer, SavePolicyDecidesWhichSavePointsReachTheDisk) {
+  for (const auto policy : {TrainerOptions::SavePolicy::kLast, TrainerOptions::SavePolicy::kNone}) {
+    TempDir dir;
+    TrainerOptions o = options_for(dir / "run", 2, 1, 3);  // 2 steps an epoch, 6 steps
+    o.schedule.save_steps = 2;
+    o.save_checkpoints = policy;
+    Trainer trainer(small_model(true, at::kFloat), make_rows(4, 1), TokenRows{}, o);
+    std::vector<int64_t> stops;
+    RunOutcome outcome;
+    do {
+      outcome = trainer.run_until_checkpoint(RunControl{});
+      stops.push_back(outcome.global_step);
+      EXPECT_EQ(outcome.checkpoint.empty(), !(policy == TrainerOptions::SavePolicy::kLast && outcome.finished));
+    } while (!outcome.finished);
+    EXPECT_EQ(stops, (std::vector<int64_t>{2, 4, 6}));  // every save point still returns
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "run/checkpoint-2"));
+    EXPECT_EQ(std::filesystem::exists(dir.path() / "run/checkpoint-6"), policy == TrainerOptions::SavePolicy::kLast);
+  }
+}
+
 TEST(Trainer, PaddingIdxRowGetsNoInputGradient) {
   TempDir dir;
   auto model = small_model(/*tied=*/false, at::kFloat);

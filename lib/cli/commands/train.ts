@@ -53,6 +53,7 @@ export const trainCommand = defineCommand({
       .option('warmup-ratio', { type: 'number', default: 0.05, describe: 'linear warm-up over ceil(ratio × total steps)' })
       .option('max-grad-norm', { type: 'number', default: 1, describe: 'clip the global gradient norm (0: no clipping)' })
       .option('date-string', { type: 'string', default: DEFAULT_DATE_STRING, describe: 'the date Llama 3 chat templates print' })
+      .option('save-checkpoints', { choices: ['all', 'last', 'none'] as const, default: 'all' as const, describe: 'which save points reach the disk (last: only the final one, and one on a stop)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the latest complete checkpoint of the run' })
       .option('cache-dir', { type: 'string', describe: 'tokenised-dataset cache (default SAVE_DIR/.itl-cache/tokenized)' })
       .option('collective-timeout', { type: 'number', default: 600, describe: 'data-parallel: seconds after which a rank that died or hangs ends the others' })
@@ -100,7 +101,7 @@ export const trainCommand = defineCommand({
       epochs: run.epochs, batch: run.batch, gradAccumulation: run.gradAcc, learningRate: run.lr, warmupRatio: config.warmupRatio,
       maxGradNorm: config.maxGradNorm, seed: config.seed, evalBatch: config.evalBatch, evalSteps: config.evalSteps,
       saveSteps: config.saveSteps, loggingSteps: config.loggingSteps, loraR: run.loraR, loraAlpha: run.loraAlpha,
-      loraDropout: config.loraDropout, initAdapter: config.initAdapter, saveMerged: config.merge, padId: tokenizer.special.pad,
+      loraDropout: config.loraDropout, initAdapter: config.initAdapter, saveMerged: config.merge, saveCheckpoints: args['save-checkpoints'], padId: tokenizer.special.pad,
       checkpointFiles: TOKENIZER_FILES.map((f) => path.join(inspected.folder, f)).filter((f) => existsSync(f)),
       runRecord: recordText, resumeFrom: resumeFrom ?? undefined, ...nativeDist(dist), collectiveTimeoutMs: args['collective-timeout'] * 1000,
     }, rows.train.dataset, rows.eval.dataset);
@@ -174,7 +175,7 @@ async function trainUntilDone(trainer: Trainer, json: boolean, context: CliConte
   }
   const seconds = (Date.now() - started) / 1000;
   if (outcome.stopped) say(`itl: stopped at step ${outcome.globalStep}; ${outcome.checkpoint} is complete; continue with --resume\n`);
-  else say(`itl: done: ${outcome.checkpoint}\n`);
+  else say(`itl: done at step ${outcome.globalStep}${outcome.checkpoint ? `: ${outcome.checkpoint}` : ' (no checkpoint written: --save-checkpoints none)'}\n`);
   if (json) {
     context.printJson({
       run_dir: path.resolve(dir), global_step: outcome.globalStep, finished: outcome.finished, stopped: outcome.stopped,

@@ -352,7 +352,9 @@ RunOutcome Trainer::run_until_checkpoint(const RunControl& control) {
         log_history_.push_back({{"step", global_step_}, {"epoch", epoch_}, {"train_runtime", run_seconds_},
                                 {"train_tokens_per_second", static_cast<double>(run_tokens_) / std::max(run_seconds_, 1e-9)}});
       }
-      outcome.checkpoint = save_checkpoint();
+      using Policy = TrainerOptions::SavePolicy;
+      const Policy policy = options_.save_checkpoints;
+      if (policy == Policy::kAll || (policy == Policy::kLast && (last || stopping))) outcome.checkpoint = save_checkpoint();
       outcome.finished = last;
       outcome.stopped = !last && stopping;
       break;

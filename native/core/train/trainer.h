@@ -57,6 +57,9 @@ struct TrainerOptions {
   LoraOptions lora;             // r = 0: full fine-tuning
   std::string init_adapter;     // a PEFT adapter folder to start from (LoRA only)
   bool save_merged = false;     // LoRA: also write merged full weights to checkpoint-<step>/merged
+  // Which save points reach the disk: every one, only the last (and a stop), or none. A run still
+  // returns at every save point, so a caller can evaluate the model in memory there.
+  enum class SavePolicy { kAll, kLast, kNone } save_checkpoints = SavePolicy::kAll;
   int64_t pad_id = 0;           // written at padded positions; masked, so its value never matters
   std::vector<std::string> checkpoint_files;  // copied into every checkpoint (tokenizer files)
   std::string run_record;       // JSON text describing the run, written to every checkpoint as run_config.json
@@ -81,7 +84,7 @@ struct RunOutcome {
   int64_t global_step = 0;
   bool finished = false;        // the last step is done and checkpointed
   bool stopped = false;         // request_stop() ended the call early (a checkpoint was written)
-  std::string checkpoint;       // the folder written by this call ("" when none)
+  std::string checkpoint;       // the folder written by this call ("" when the save policy wrote none)
 };
 
 class Trainer {
@@ -95,8 +98,8 @@ class Trainer {
   // Error(kCheckpointFormat) when it was written for other data, schedule or model.
   void resume(const std::string& checkpoint_dir);
 
-  // Trains until the next checkpoint is written (save interval, last step, or a stop request,
-  // which finishes the step in progress first). Progress events: phase "step" after each update and
+  // Trains until the next save point (save interval, last step, or a stop request, which finishes
+  // the step in progress first) and writes a checkpoint there as the save policy says. Progress events: phase "step" after each update and
   // "eval" after each evaluation, with the metrics-log line as `record`.
   RunOutcome run_until_checkpoint(const RunControl& control);
 
