@@ -2,7 +2,7 @@
 // Prints what binding.gyp needs, one item per line, so node-gyp and CMake build from the same
 // source list (native/sources.json) against the same libtorch:
 //   sources | include_dirs | libraries | lib_dir
-// libtorch is found as setup.sh finds it: $LIBTORCH (a prebuilt archive), else Debian's libtorch-dev.
+// libtorch is the one setup.sh chose (see prebuiltPrefix); the rpath lets the addon find it at run time.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -18,8 +18,18 @@ function multiarch() {
   }
 }
 
+// A prebuilt libtorch's prefix: $LIBTORCH, else the one $Torch_DIR or scripts/setup.sh's record
+// (third_party/Torch_DIR) names by its share/cmake/Torch folder; none means Debian's libtorch-dev.
+function prebuiltPrefix() {
+  if (process.env.LIBTORCH) return process.env.LIBTORCH;
+  let torchDir = process.env.Torch_DIR;
+  const record = path.join(root, 'third_party', 'Torch_DIR');
+  if (!torchDir && fs.existsSync(record)) torchDir = fs.readFileSync(record, 'utf8').trim();
+  return torchDir ? path.resolve(torchDir, '..', '..', '..') : undefined;
+}
+
 function torchLayout() {
-  const prefix = process.env.LIBTORCH;
+  const prefix = prebuiltPrefix();
   if (prefix) {
     return {
       include: [path.join(prefix, 'include'), path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include')],

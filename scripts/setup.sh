@@ -33,7 +33,7 @@ die() { printf 'setup: error: %s\n' "$1" >&2; exit "${2:-1}"; }
 LIBTORCH_VERSION=${ITL_LIBTORCH_VERSION:-2.7.1}
 TORCH_VERSION=${ITL_TORCH_VERSION:-2.13.0}
 TORCH_CUDA=${ITL_TORCH_CUDA:-cu128}
-WHEEL_DIR=${ITL_TORCH_WHEEL_DIR:-$ROOT/third_party/torch-wheel}
+WHEEL_DIR=$ROOT/third_party/torch-wheel
 TORCH_RECORD=$ROOT/third_party/Torch_DIR
 
 fetch_libtorch() {
