@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Prints what binding.gyp needs, one item per line, so node-gyp and CMake build from the same
 // source list (native/sources.json) against the same libtorch:
-//   sources | include_dirs | libraries | lib_dir
+//   sources | include_dirs | cflags | libraries | lib_dir
 // libtorch is the one setup.sh chose (see prebuiltPrefix); the rpath lets the addon find it at run time.
 'use strict';
 const fs = require('node:fs');
@@ -56,9 +56,12 @@ if (!fs.existsSync(path.join(torch.include[torch.include.length - 1], 'torch', '
 const sources = JSON.parse(fs.readFileSync(path.join(root, 'native', 'sources.json'), 'utf8'));
 const lines = {
   sources: () => [...sources.core, ...sources.addon],
-  include_dirs: () => ['native/core', ...torch.include],
+  include_dirs: () => ['native/core'],
+  // libtorch's headers as system headers, as CMake passes them: libtorch 2.10+ headers use C++20
+  // bit-field initialisers that GCC accepts in C++17 but warns about, once per translation unit.
+  cflags: () => torch.include.map((dir) => `-isystem${dir}`),
   libraries: () => [`-L${torch.lib}`, `-Wl,-rpath,${torch.lib}`, '-ltorch', '-ltorch_cpu', '-lc10', '-ldl'],
   lib_dir: () => [torch.lib],
 }[what];
-if (!lines) fail(`unknown query '${what}': expected sources, include_dirs, libraries or lib_dir`);
+if (!lines) fail(`unknown query '${what}': expected sources, include_dirs, cflags, libraries or lib_dir`);
 process.stdout.write(lines().join('\n') + '\n');

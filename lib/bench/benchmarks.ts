@@ -3,7 +3,7 @@ import { analyzeBenchmark } from '../analyze/analyzeBenchmark.js';
 import { tokenizeBenchmark } from '../tokenize/tokenizeBenchmark.js';
 import { dataBenchmark } from '../data/dataBenchmark.js';
 import type { Benchmark } from './Benchmark.js';
-import { engineBenchmark } from './engineBenchmark.js';
+import { engineBenchmark, engineBf16Benchmark } from './engineBenchmark.js';
 import { matmulBenchmark } from './matmulBenchmark.js';
 
-export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark, dataBenchmark, tokenizeBenchmark, engineBenchmark];
+export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark, dataBenchmark, tokenizeBenchmark, engineBenchmark, engineBf16Benchmark];

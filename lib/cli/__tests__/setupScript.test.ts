@@ -6,7 +6,7 @@
  * installed PyTorch wheel, else the PyTorch wheel installed with pip (configured index first,
  * PyTorch's own index only when that lacks it); --system-libtorch keeps Debian's libtorch-dev.
  */
-import { spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -59,7 +59,7 @@ interface Sandbox {
   repo: string;
   bin: string;
   log: string;
-  run(args: string[], env?: NodeJS.ProcessEnv): ReturnType<typeof spawnSync<string>>;
+  run(args: string[], env?: NodeJS.ProcessEnv): SpawnSyncReturns<string>;
   calls(): string[];
 }
 
