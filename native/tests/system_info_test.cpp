@@ -31,7 +31,9 @@ TEST(SystemInfo, ThreadPolicyIsApplied) {
     // A BLAS on libtorch's threads (MKL) takes libtorch's count; another one is refused, not ignored.
     apply_thread_policy({2, 2});
     EXPECT_EQ(current_thread_counts().torch_intra_op, 2);
-    if (current_thread_counts().blas > 0) EXPECT_EQ(current_thread_counts().blas, 2);
+    if (current_thread_counts().blas > 0) {
+      EXPECT_EQ(current_thread_counts().blas, 2);
+    }
     EXPECT_THROW(apply_thread_policy({2, 1}), Error);
   }
   EXPECT_THROW(apply_thread_policy({-1, 0}), std::exception);
@@ -41,13 +43,17 @@ TEST(SystemInfo, AutomaticPolicyGivesLibtorchOneThreadOnlyBesideAThreadedBlas) {
   apply_thread_policy({0, 0});
   const ThreadCounts counts = current_thread_counts();
   EXPECT_EQ(counts.torch_intra_op, counts.blas_own_threads ? 1 : counts.hardware);
-  if (counts.blas_own_threads) EXPECT_EQ(counts.blas, counts.hardware);
+  if (counts.blas_own_threads) {
+    EXPECT_EQ(counts.blas, counts.hardware);
+  }
   // MKL follows libtorch's intra-op count (at::set_num_threads sets it).
   if (system_info().blas.name == "MKL") {
     EXPECT_FALSE(counts.blas_own_threads);
     EXPECT_EQ(counts.blas, counts.torch_intra_op);
   }
-  if (system_info().blas.name == "OpenBLAS") EXPECT_TRUE(counts.blas_own_threads);
+  if (system_info().blas.name == "OpenBLAS") {
+    EXPECT_TRUE(counts.blas_own_threads);
+  }
 }
 
 }  // namespace
