@@ -48,6 +48,7 @@ esac
 version=\${requirement#torch==}
 mkdir -p "$target/torch/share/cmake/Torch" "$target/torch/lib" "$target/torch-$version.dist-info"
 echo "# fake" > "$target/torch/share/cmake/Torch/TorchConfig.cmake"
+touch "$target/torch/__init__.py" "$target/torch/lib/libtorch_python.so" "$target/torch/lib/libtorch_cpu.so"
 echo "set(PACKAGE_VERSION \\"\${version%%+*}\\")" > "$target/torch/share/cmake/Torch/TorchConfigVersion.cmake"
 case "$requirement:$FAKE_PIP:$index" in
   *+cpu:*|*:cpu-only:) ;;
@@ -196,6 +197,9 @@ describe('scripts/setup.sh', () => {
     expect(installs[0]).not.toContain('--index-url');
     expect(installs[0]).toMatch(/ torch==2\.13\.0\+cpu$/);
     expect(readdirSync(join(box.repo, 'third_party')).sort()).toEqual(['Torch_DIR', 'torch-wheel']);
+    // Only libtorch is kept, not the Python package around it.
+    expect(readdirSync(join(box.repo, 'third_party', 'torch-wheel', 'torch')).sort()).toEqual(['lib', 'share']);
+    expect(readdirSync(join(box.repo, 'third_party', 'torch-wheel', 'torch', 'lib'))).toEqual(['libtorch_cpu.so']);
 
     // A second run finds the installed wheel and installs nothing.
     const again = box.run(['--no-npm', '--no-build']);
