@@ -257,7 +257,7 @@ main() {
       --cpu) flavour=cpu ;;
       --no-build) build=0 ;;
       --no-npm) npm=0 ;;
-      -h|--help) sed -n '2,27p' "${BASH_SOURCE[0]}"; return ;;
+      -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; return ;;
       *) die "unknown option '$1' (see --help)" 2 ;;
     esac
     shift

@@ -72,6 +72,22 @@ describe('itl CLI', () => {
     expect(figures.system.torch_version).toMatch(/^\d+\./);
   });
 
+  test('bench engine-bf16 runs the engine in bf16 and says how far its logits land from fp32', async () => {
+    const { code, stdout } = await run(['bench', 'engine-bf16', '--json']);
+    expect(code).toBe(0);
+    const figures = JSON.parse(stdout);
+    expect(figures.bf16_forward_tokens_per_s).toBeGreaterThan(0);
+    expect(figures.bf16_generate_tokens_per_s).toBeGreaterThan(0);
+    expect(figures.bf16_matmul_gflops).toBeGreaterThan(0);
+    expect(figures.bf16_engine).toMatchObject({ dtype: 'bf16', device: 'cpu', preset: 'bench-20m' });
+    // bf16 keeps 8 bits of mantissa: logits of this random model (|logit| ~ 1) move by ~1e-2, not
+    // zero (that would mean fp32 ran twice) and not by whole units.
+    expect(figures.bf16_max_logit_diff_vs_fp32).toBeGreaterThan(0);
+    expect(figures.bf16_max_logit_diff_vs_fp32).toBeLessThan(0.1);
+    expect(figures.bf16_top1_agreement_vs_fp32).toBeGreaterThanOrEqual(0.95);
+    expect(figures.forward_tokens_per_s).toBeUndefined();
+  });
+
   test('usage errors exit 2 and say what was wrong', async () => {
     const unknown = await run(['frobnicate']);
     expect(unknown.code).toBe(2);
