@@ -218,7 +218,7 @@ record_torch() {
     printf '%s\n' "$torch_dir" > "$TORCH_RECORD.tmp" && mv "$TORCH_RECORD.tmp" "$TORCH_RECORD"
   fi
   local configured
-  configured=$(sed -n 's/^Torch_DIR:[A-Z]*=//p' build-cmake/CMakeCache.txt 2>/dev/null || true)
+  configured=$(sed -n 's/^ITL_TORCH_DIR:[A-Z]*=//p' build-cmake/CMakeCache.txt 2>/dev/null || true)
   if [[ -n $configured && $(cd "$configured" 2>/dev/null && pwd) != "$torch_dir" ]]; then
     say "build-cmake/ was configured against $configured; removing it to rebuild against $torch_dir"
     rm -rf build-cmake

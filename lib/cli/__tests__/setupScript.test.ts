@@ -270,7 +270,7 @@ describe('scripts/setup.sh', () => {
     const box = sandbox();
     const prebuilt = fakeLibtorch(join(scratch, 'libtorch-new'));
     mkdirSync(join(box.repo, 'build-cmake'));
-    writeFileSync(join(box.repo, 'build-cmake', 'CMakeCache.txt'), `Torch_DIR:PATH=${scratch}\n`);
+    writeFileSync(join(box.repo, 'build-cmake', 'CMakeCache.txt'), `ITL_TORCH_DIR:INTERNAL=${scratch}\n`);
     const result = box.run(['--no-npm', '--no-build'], { LIBTORCH: prebuilt });
     expect(result.status).toBe(0);
     expect(result.stdout).toContain(`build-cmake/ was configured against ${scratch}; removing it`);
@@ -278,7 +278,7 @@ describe('scripts/setup.sh', () => {
 
     // Configured against the same one: kept.
     mkdirSync(join(box.repo, 'build-cmake'));
-    writeFileSync(join(box.repo, 'build-cmake', 'CMakeCache.txt'), `Torch_DIR:PATH=${prebuilt}/share/cmake/Torch\n`);
+    writeFileSync(join(box.repo, 'build-cmake', 'CMakeCache.txt'), `ITL_TORCH_DIR:INTERNAL=${prebuilt}/share/cmake/Torch\n`);
     expect(box.run(['--no-npm', '--no-build'], { LIBTORCH: prebuilt }).status).toBe(0);
     expect(existsSync(join(box.repo, 'build-cmake', 'CMakeCache.txt'))).toBe(true);
   });
