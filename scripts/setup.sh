@@ -103,8 +103,8 @@ pip_torch() {
   python3 -m pip install "${flags[@]}" "$@" "$requirement" 2>&1
 }
 
-# Installs the PyTorch wheel into $WHEEL_DIR (once) and sets WHEEL_TORCH_DIR to its Torch folder. The CPU wheel is
-# taken without its Python dependencies (only libtorch is used); the CUDA wheel
+# Installs the PyTorch wheel into $WHEEL_DIR (once) and sets WHEEL_TORCH_DIR to its Torch folder.
+# The CPU wheel is taken without its Python dependencies (only libtorch is used); the CUDA wheel
 # needs its nvidia-* dependencies, whose libraries libtorch_cuda.so finds through its own rpath.
 install_torch_wheel() {
   local flavour=$1
