@@ -5,7 +5,7 @@ import { ddpBenchmark } from '../train/ddpBenchmark.js';
 import { trainBenchmark } from '../train/trainBenchmark.js';
 import { dataBenchmark } from '../data/dataBenchmark.js';
 import type { Benchmark } from './Benchmark.js';
-import { engineBenchmark } from './engineBenchmark.js';
+import { engineBenchmark, engineBf16Benchmark } from './engineBenchmark.js';
 import { matmulBenchmark } from './matmulBenchmark.js';
 
-export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark, dataBenchmark, tokenizeBenchmark, engineBenchmark, trainBenchmark, ddpBenchmark];
+export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark, dataBenchmark, tokenizeBenchmark, engineBenchmark, engineBf16Benchmark, trainBenchmark, ddpBenchmark];
