@@ -220,8 +220,10 @@ record_torch() {
   fi
   local configured
   configured=$(sed -n 's/^ITL_TORCH_DIR:[A-Z]*=//p' build-cmake/CMakeCache.txt 2>/dev/null || true)
-  if [[ -n $configured && $(cd "$configured" 2>/dev/null && pwd) != "$torch_dir" ]]; then
-    say "build-cmake/ was configured against $configured; removing it to rebuild against $torch_dir"
+  # A folder configured before the libtorch was recorded (no ITL_TORCH_DIR) caches whatever
+  # find_package found then, so it is as stale as one configured against another libtorch.
+  if [[ -f build-cmake/CMakeCache.txt && ( -z $configured || $(cd "$configured" 2>/dev/null && pwd) != "$torch_dir" ) ]]; then
+    say "build-cmake/ was configured against ${configured:-an unrecorded libtorch}; removing it to rebuild against $torch_dir"
     rm -rf build-cmake
   fi
 }

@@ -281,5 +281,11 @@ describe('scripts/setup.sh', () => {
     writeFileSync(join(box.repo, 'build-cmake', 'CMakeCache.txt'), `ITL_TORCH_DIR:INTERNAL=${prebuilt}/share/cmake/Torch\n`);
     expect(box.run(['--no-npm', '--no-build'], { LIBTORCH: prebuilt }).status).toBe(0);
     expect(existsSync(join(box.repo, 'build-cmake', 'CMakeCache.txt'))).toBe(true);
+
+    // Configured before the libtorch was recorded (an older checkout): removed too.
+    writeFileSync(join(box.repo, 'build-cmake', 'CMakeCache.txt'), 'Torch_DIR:PATH=/usr/lib/x86_64-linux-gnu/cmake/Torch\n');
+    const unrecorded = box.run(['--no-npm', '--no-build'], { LIBTORCH: prebuilt });
+    expect(unrecorded.stdout).toContain('build-cmake/ was configured against an unrecorded libtorch; removing it');
+    expect(existsSync(join(box.repo, 'build-cmake'))).toBe(false);
   });
 });
