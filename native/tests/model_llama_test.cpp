@@ -76,11 +76,17 @@ TEST(LlamaModel, LinearLayersCanBeReplacedByName) {
   const at::Tensor ids = row_ids({3, 4, 5});
   const at::Tensor before = model->forward(ids, at::ones({1, 3}, at::kLong));
   model->replace_linear("model.layers.1.mlp.up_proj", std::make_shared<PlusLowRank>(model->linear("model.layers.1.mlp.up_proj")));
+  // The replacement joins the module tree under the old name…
+  const auto tree = model->named_parameters(true);
+  EXPECT_TRUE(tree.contains("model.layers.1.mlp.up_proj.weight"));
+  EXPECT_TRUE(tree.contains("model.layers.1.mlp.up_proj.lora_A.weight"));
+  EXPECT_TRUE(tree.contains("model.layers.1.mlp.up_proj.lora_B.weight"));
+  // …while the checkpoint keeps its own tensors: lora_* children belong to an adapter (train/lora.h).
   std::map<std::string, at::Tensor> params;
   for (auto& [name, t] : model->checkpoint_tensors()) params[name] = t;
   EXPECT_TRUE(params.count("model.layers.1.mlp.up_proj.weight"));
-  EXPECT_TRUE(params.count("model.layers.1.mlp.up_proj.lora_A.weight"));
-  EXPECT_TRUE(params.count("model.layers.1.mlp.up_proj.lora_B.weight"));
+  EXPECT_FALSE(params.count("model.layers.1.mlp.up_proj.lora_A.weight"));
+  EXPECT_FALSE(params.count("model.layers.1.mlp.up_proj.lora_B.weight"));
   EXPECT_FALSE(at::allclose(model->forward(ids, at::ones({1, 3}, at::kLong)), before));
   EXPECT_THROW(model->replace_linear("model.layers.7.mlp.up_proj", model->linear("lm_head")), Error);
 }
