@@ -61,7 +61,8 @@ const scores = await p.score(job.requests);
 const d = await q.divergence(p, job.sequences, job.masks);
 const list = (a) => Array.from(a);
 console.log(JSON.stringify({ scores, divergence: { standard: list(d.standard), logSquare: list(d.logSquare),
-  bregman: list(d.bregman), exact: list(d.exact), tv: list(d.tv) } }));
+  bregman: list(d.bregman), tv: list(d.tv), observedStandard: list(d.observedStandard),
+  observedLogSquare: list(d.observedLogSquare), observedBregman: list(d.observedBregman) } }));
 p.dispose(); q.dispose();
 """
 
@@ -108,21 +109,24 @@ def check_score_and_divergence(work, folders):
           f"max relative difference {worst:.1e}, greedy flags equal: {greedy_equal} "
           f"({sum(s['isGreedy'] for s in ours['scores'])} of {len(requests)} greedy)")
 
-    expected = {k: [] for k in ["standard", "logSquare", "bregman", "exact", "tv"]}
+    expected = {k: [] for k in ["standard", "logSquare", "bregman", "tv", "observedStandard", "observedLogSquare",
+                                "observedBregman"]}
     with torch.no_grad():
         for sequence in sequences:
             ids = torch.tensor([sequence])
             log_p = torch.log_softmax(p_model(ids).logits[0].double(), -1)[:-1]  # predicting tokens 1..T-1
             log_q = torch.log_softmax(q_model(ids).logits[0].double(), -1)[:-1]
+            p, d = log_p.exp(), log_q - log_p
+            expected["standard"] += (p * (log_p - log_q)).sum(-1).tolist()
+            expected["logSquare"] += (0.5 * (p * (log_p - log_q) ** 2).sum(-1)).tolist()
+            expected["bregman"] += (p * (d.exp() - 1 - d)).sum(-1).tolist()
+            expected["tv"] += (0.5 * (p - log_q.exp()).abs().sum(-1)).tolist()
             observed = torch.tensor(sequence[1:])
             lp = log_p.gather(-1, observed[:, None])[:, 0]
             lq = log_q.gather(-1, observed[:, None])[:, 0]
-            ratio = torch.exp(lq - lp)
-            expected["standard"] += (lp - lq).tolist()
-            expected["logSquare"] += (0.5 * (lp - lq) ** 2).tolist()
-            expected["bregman"] += (ratio - 1 - (lq - lp)).tolist()
-            expected["exact"] += (log_p.exp() * (log_p - log_q)).sum(-1).tolist()
-            expected["tv"] += (0.5 * (log_p.exp() - log_q.exp()).abs().sum(-1)).tolist()
+            expected["observedStandard"] += (lp - lq).tolist()
+            expected["observedLogSquare"] += (0.5 * (lp - lq) ** 2).tolist()
+            expected["observedBregman"] += (torch.exp(lq - lp) - 1 - (lq - lp)).tolist()
     for key, values in expected.items():
         got = torch.tensor(ours["divergence"][key], dtype=torch.float64)
         want = torch.tensor(values)

@@ -5,9 +5,10 @@ import { benchCommand } from './bench.js';
 import { chatTemplateCommand } from './chatTemplate.js';
 import { dataCommand } from './data.js';
 import { doctorCommand } from './doctor.js';
+import { evalCommand } from './eval.js';
 import { forwardCommand } from './forward.js';
 import { generateCommand } from './generate.js';
 import { modelCommand } from './model.js';
 import { tokenizeCommand } from './tokenize.js';
 
-export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand];
+export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand, evalCommand];
