@@ -2,8 +2,9 @@
 import { analyzeBenchmark } from '../analyze/analyzeBenchmark.js';
 import { tokenizeBenchmark } from '../tokenize/tokenizeBenchmark.js';
 import { dataBenchmark } from '../data/dataBenchmark.js';
+import { evalBenchmark } from '../eval/evalBenchmark.js';
 import type { Benchmark } from './Benchmark.js';
 import { engineBenchmark } from './engineBenchmark.js';
 import { matmulBenchmark } from './matmulBenchmark.js';
 
-export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark, dataBenchmark, tokenizeBenchmark, engineBenchmark];
+export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark, dataBenchmark, tokenizeBenchmark, engineBenchmark, evalBenchmark];
