@@ -26,6 +26,8 @@ export interface ResultTarget {
   checkpoint: string;
   /** HellaSwag of a base model: EVAL/hellaswag/base_models/<run>/. */
   baseModel?: boolean;
+  /** HellaSwag of a folder that is not a checkpoint (`--model DIR`): EVAL/hellaswag/<run>/. */
+  flat?: boolean;
 }
 
 export interface CommonOptions {
@@ -67,7 +69,8 @@ export interface HellaswagCheckpointInput extends CommonOptions {
 
 export function hellaswagFolder(target: ResultTarget): string {
   const root = metricFolder(target.evalDir, 'hellaswag');
-  return target.baseModel ? join(root, 'base_models', target.run) : join(root, target.run, target.checkpoint);
+  if (target.baseModel) return join(root, 'base_models', target.run);
+  return target.flat ? join(root, target.run) : join(root, target.run, target.checkpoint);
 }
 
 export async function hellaswagCheckpoint(input: HellaswagCheckpointInput, target: ResultTarget): Promise<HellaswagEvaluation & { path: string }> {

@@ -146,10 +146,14 @@ export async function loadResolved(runtime: Runtime, resolved: ResolvedCheckpoin
   return Model.load(runtime, resolved.model, options);
 }
 
-/** Where `--model DIR` results go: <folder name>, or for DIR = …/<run>/checkpoint-<step>, the run and that checkpoint. */
-export function singleFolderTarget(dir: string): { name: string; checkpoint: string } {
+/**
+ * Where `--model DIR` results go: EVAL/<metric>/<folder name>/ (HellaSwag's results file directly
+ * in it; recall and KL keyed `checkpoint-0`), or for DIR = …/<run>/checkpoint-<step>, exactly where
+ * that checkpoint's results go when its run is evaluated.
+ */
+export function singleFolderTarget(dir: string): { name: string; checkpoint: string; flat: boolean } {
   const absolute = resolve(dir);
   const base = basename(absolute);
-  if (CHECKPOINT.test(base)) return { name: basename(dirname(absolute)), checkpoint: base };
-  return { name: base, checkpoint: 'checkpoint-0' };
+  if (CHECKPOINT.test(base)) return { name: basename(dirname(absolute)), checkpoint: base, flat: false };
+  return { name: base, checkpoint: 'checkpoint-0', flat: true };
 }

@@ -74,8 +74,8 @@ const label = (t: Target) => (t.baseModel ? `base_models/${t.run}` : `${t.run}/$
 
 async function findTargets(o: EvalOptions, summary: EvalSummary): Promise<Target[]> {
   if (o.model !== undefined) {
-    const { name, checkpoint } = singleFolderTarget(o.model);
-    return [{ evalDir: o.evalDir, run: o.base ? basename(resolve(o.model)) : name, checkpoint, baseModel: o.base, dir: o.model }];
+    const { name, checkpoint, flat } = singleFolderTarget(o.model);
+    return [{ evalDir: o.evalDir, run: o.base ? basename(resolve(o.model)) : name, checkpoint, flat, baseModel: o.base, dir: o.model }];
   }
   const targets: Target[] = [];
   const bases = new Map<string, Target>();

@@ -170,6 +170,11 @@ describe('itl eval', () => {
     expect(row.metrics.hellaswag_absolute).toBe(task['acc,none']);
     expect(row.metrics.hellaswag_relative).toBeDefined();
     expect(collected.rows.some((r) => r.dataset_size === '0')).toBe(true); // the base-model row
+
+    // --model on a folder that is not a checkpoint: EVAL/hellaswag/<folder name>/results_….json
+    const single = await itl(['eval', 'hellaswag', '--model', base, '--eval-dir', join(scratch, 'eval-single'), '--hellaswag', VAL, '--limit', '2']);
+    expect(single.code).toBe(0);
+    expect(resultsFiles(join(scratch, 'eval-single', 'hellaswag', 'SmolLM-135M-Instruct'))).toHaveLength(1);
   });
 
   test('a killed evaluation resumes without redoing finished checkpoints', async () => {
