@@ -133,17 +133,9 @@ export async function resolveCheckpoint(dir: string): Promise<ResolvedCheckpoint
   return { model: base, adapter: dir };
 }
 
-/**
- * Loads what `resolveCheckpoint` named. Applying a LoRA adapter needs the engine's adapter support
- * (`Model.load(…, { adapter })`), which has not landed yet: until then an adapter is a clear
- * configuration error naming the folder, never a silent evaluation of the bare base model.
- */
+/** Loads what `resolveCheckpoint` named: the model folder, with the LoRA adapter applied when there is one. */
 export async function loadResolved(runtime: Runtime, resolved: ResolvedCheckpoint, options: LoadModelOptions): Promise<Model> {
-  if (resolved.adapter !== undefined) {
-    throw new ItlError('ITL_CONFIG', `${resolved.adapter}: is a LoRA adapter, and this build cannot apply LoRA adapters yet ` +
-      '(evaluate full checkpoints, or merge the adapter into the base model first)');
-  }
-  return Model.load(runtime, resolved.model, options);
+  return Model.load(runtime, resolved.model, resolved.adapter === undefined ? options : { ...options, adapter: resolved.adapter });
 }
 
 /**

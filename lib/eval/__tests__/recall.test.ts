@@ -26,7 +26,7 @@ const HOSTILE = "```sql\nFIND birth_date FOR x'; DROP TABLE people; --\n```";
 /** A model that answers every prompt with `respond(decoded prompt)`, ending in the eos as a real one would. */
 function scriptedModel(tokenizer: ChatTokenizer, respond: (prompt: string) => string, calls: string[][]): EvalModel {
   return {
-    info: { folder: 'scripted', device: 'cpu', dtype: 'fp32', parameterCount: 0, config: {} as never },
+    info: { folder: 'scripted', adapter: null, device: 'cpu', dtype: 'fp32', parameterCount: 0, config: {} as never },
     async generate(prompts, options) {
       expect(options?.eosIds).toEqual(tokenizer.special.generationEos);
       expect(options?.maxNewTokens).toBe(64);

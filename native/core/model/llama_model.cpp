@@ -52,7 +52,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const at::Tensor qg = q.reshape({B, kv_heads, rep * T, D});
   at::Tensor scores = at::matmul(qg, k.transpose(-1, -2)) * scaling;   // (B, Hkv, rep*T, S)
   scores = scores.view({B, kv_heads, rep, T, S}) + mask.unsqueeze(2);  // (B, Hkv, rep, T, S)
-  const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  const at::Tensor probs = at::softmax(scores, -1, at::promote_types(q.scalar_type(), at::kFloat)).to(q.scalar_type());
   return at::matmul(probs.view({B, kv_heads, rep * T, S}), v).view({B, heads, T, D});
 #endif
 }
@@ -62,6 +62,8 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options) {
   weight = register_parameter("weight", at::empty({out_features, in_features}, options));
 }
+
+Linear::Linear(const at::Tensor& existing_weight) { weight = register_parameter("weight", existing_weight); }
 
 at::Tensor Linear::forward(const at::Tensor& x) { return at::linear(x, weight); }
 
@@ -77,7 +79,8 @@ RMSNorm::RMSNorm(int64_t size, double eps_, const at::TensorOptions& options) : 
 }
 
 at::Tensor RMSNorm::forward(const at::Tensor& x) {
-  const at::Tensor h = x.to(at::kFloat);
+  // fp32 at least (fp64 stays fp64: the gradient checks run in it).
+  const at::Tensor h = x.to(at::promote_types(x.scalar_type(), at::kFloat));
   const at::Tensor variance = h.pow(2).mean(-1, true);
   return weight * (h * at::rsqrt(variance + eps)).to(x.scalar_type());
 }
@@ -184,14 +187,15 @@ void validate_llama_config(const LlamaConfig& c) {
 
 LlamaModel::LlamaModel(LlamaConfig config, ModelOptions options) : config_(std::move(config)), options_(options) {
   validate_llama_config(config_);
-  require(options_.dtype == at::kFloat || options_.dtype == at::kBFloat16 || options_.dtype == at::kHalf,
-          std::string("model dtype must be fp32, bf16 or fp16, got ") + c10::toString(options_.dtype));
+  require(options_.dtype == at::kFloat || options_.dtype == at::kBFloat16 || options_.dtype == at::kHalf || options_.dtype == at::kDouble,
+          std::string("model dtype must be fp32, bf16, fp16 or fp64 (tests), got ") + c10::toString(options_.dtype));
   const at::TensorOptions t = tensor_options();
   model = register_module("model", std::make_shared<LlamaBackbone>(config_, t));
   if (!config_.tie_word_embeddings) {
     lm_head = register_module("lm_head", std::make_shared<Linear>(config_.hidden_size, config_.vocab_size, t));
   }
   inv_freq_ = rope_inverse_frequencies(config_).to(options_.device);
+  train(false);  // inference until a trainer says otherwise (adapter dropout is training-only)
 }
 
 void LlamaModel::initialize(uint64_t seed, double initializer_range) {
@@ -280,6 +284,7 @@ void LlamaModel::replace_linear(const std::string& name, std::shared_ptr<Linear>
   require(replacement != nullptr, "replace_linear('" + name + "') needs a module");
   for (const auto& entry : linear_slots()) {
     if (entry.first != name) continue;
+    replacement->train(is_training());  // a new module starts in training mode; take the model's
     entry.second.parent->replace_module(entry.second.child, replacement);
     *entry.second.slot = std::move(replacement);
     return;
@@ -289,7 +294,10 @@ void LlamaModel::replace_linear(const std::string& name, std::shared_ptr<Linear>
 
 std::vector<std::pair<std::string, at::Tensor>> LlamaModel::checkpoint_tensors() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& item : named_parameters(true)) out.emplace_back(item.key(), item.value());
+  for (const auto& item : named_parameters(true)) {
+    if (item.key().find(".lora_") != std::string::npos) continue;
+    out.emplace_back(item.key(), item.value());
+  }
   return out;
 }
 
