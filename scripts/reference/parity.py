@@ -164,10 +164,11 @@ def lm_eval_preprocess(text):
     return text
 
 
-def lm_eval_hellaswag(model, tokenizer, rows):
+def lm_eval_hellaswag(model, tokenizer, rows, fold=None):
     """lm-evaluation-harness 0.4.8's hellaswag on a Hugging Face causal model, written out: the
     document processing, `_encode_pair` (no special tokens), the left truncation to max_length + 1,
-    log_softmax sums and greedy flags of `_loglikelihood_tokens`, and the acc / acc_norm rules."""
+    log_softmax sums and greedy flags of `_loglikelihood_tokens`, and the acc / acc_norm rules.
+    `fold`: reduce ids modulo this vocabulary size (a model smaller than the tokenizer's vocabulary)."""
     import numpy as np
 
     max_length = model.config.max_position_embeddings
@@ -185,6 +186,8 @@ def lm_eval_hellaswag(model, tokenizer, rows):
             whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
             context_enc = tokenizer(context, add_special_tokens=False)["input_ids"]
             continuation_enc = whole[len(context_enc):]
+            if fold:
+                context_enc, continuation_enc = [i % fold for i in context_enc], [i % fold for i in continuation_enc]
             inp = torch.tensor((context_enc + continuation_enc)[-(max_length + 1):][:-1])
             with torch.no_grad():
                 logits = torch.log_softmax(model(inp[None]).logits[0], dim=-1)

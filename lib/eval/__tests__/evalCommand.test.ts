@@ -29,6 +29,42 @@ async function itl(args: string[]) {
   return { code, stdout, stderr };
 }
 
+/**
+ * A PEFT LoRA adapter on q_proj of every layer, written by hand (adapter_config.json +
+ * adapter_model.safetensors in PEFT's key layout): lora_A random, lora_B `bScale` × random.
+ */
+function writeAdapter(dir: string, baseDir: string, bScale: number): void {
+  const config = JSON.parse(readFileSync(join(baseDir, 'config.json'), 'utf8'));
+  const r = 4;
+  const hidden = config.hidden_size as number;
+  const out = (config.num_attention_heads as number) * ((config.head_dim as number | undefined) ?? hidden / config.num_attention_heads);
+  let state = 7;
+  const random = () => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 0.5;
+  const tensors: [string, number[], Float32Array][] = [];
+  for (let layer = 0; layer < config.num_hidden_layers; layer++) {
+    const prefix = `base_model.model.model.layers.${layer}.self_attn.q_proj`;
+    tensors.push([`${prefix}.lora_A.weight`, [r, hidden], Float32Array.from({ length: r * hidden }, random)]);
+    tensors.push([`${prefix}.lora_B.weight`, [out, r], Float32Array.from({ length: out * r }, () => bScale * random())]);
+  }
+  const header: Record<string, unknown> = {};
+  let offset = 0;
+  for (const [name, shape, data] of tensors) {
+    header[name] = { dtype: 'F32', shape, data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+  }
+  let headerText = JSON.stringify(header);
+  headerText += ' '.repeat((8 - (headerText.length % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(headerText.length));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'adapter_model.safetensors'), Buffer.concat([length, Buffer.from(headerText), ...tensors.map(([, , d]) => Buffer.from(d.buffer))]));
+  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({
+    base_model_name_or_path: baseDir, peft_type: 'LORA', task_type: 'CAUSAL_LM', r, lora_alpha: 8, lora_dropout: 0.05,
+    target_modules: ['q_proj'], bias: 'none', fan_in_fan_out: false, use_rslora: false, use_dora: false,
+  }));
+  for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(SMOLLM, file), join(dir, file));
+}
+
 function resultsFiles(folder: string): string[] {
   return existsSync(folder) ? readdirSync(folder).filter((f) => /^results_.*\.json$/.test(f)) : [];
 }
@@ -199,6 +235,30 @@ describe('itl eval', () => {
     expect(resultsFiles(firstFolder)).toEqual([kept]);
     expect(readFileSync(join(firstFolder, kept!), 'utf8')).toBe(keptText);
     for (const f of later) expect(resultsFiles(f)).toHaveLength(1);
+  });
+
+  test('LoRA checkpoints are evaluated as base model + adapter', async () => {
+    const loraRuns = join(scratch, 'lora-runs');
+    const name = 'sft_Smol135M_facts=100-epochs=1-batch=4-gradAcc=1-LR=1e-3-loraR=4-loraA=8-weight';
+    mkdirSync(join(loraRuns, name), { recursive: true });
+    writeFileSync(join(loraRuns, name, 'run_config.json'), JSON.stringify({
+      format_version: 1, run_name: name, model_label: 'Smol135M', model: base, data, facts: 100, mode: 'weight', date_string: '26 Jul 2024', lora_r: 4,
+    }));
+    writeAdapter(join(loraRuns, name, 'checkpoint-1'), base, 0); // lora_B = 0: the adapted model is the base model
+    writeAdapter(join(loraRuns, name, 'checkpoint-2'), base, 1);
+    const evalDir = join(scratch, 'eval-lora');
+    const result = await itl(['eval', 'kl', '--models-dir', loraRuns, '--eval-dir', evalDir, '--kl-prompts', prompts, '--kl-max-new-tokens', '8']);
+    expect(result.stderr).not.toContain('FAILED');
+    expect(result.code).toBe(0);
+    const file = JSON.parse(readFileSync(join(evalDir, 'kl_tv', name, 'checkpoint_kl_eval_results.json'), 'utf8'));
+    expect(file['checkpoint-1'].kl_mean).toBeCloseTo(0, 6);
+    expect(file['checkpoint-2'].kl_mean).toBeGreaterThan(1e-5);
+    // --model BASE --adapter DIR is the same evaluation as the checkpoint folder alone.
+    const single = await itl(['eval', 'kl', '--model', base, '--adapter', join(loraRuns, name, 'checkpoint-2'), '--eval-dir', join(scratch, 'eval-lora-single'),
+      '--base-model', base, '--kl-prompts', prompts, '--kl-max-new-tokens', '8']);
+    expect(single.code).toBe(0);
+    const again = JSON.parse(readFileSync(join(scratch, 'eval-lora-single', 'kl_tv', 'SmolLM-135M-Instruct', 'checkpoint_kl_eval_results.json'), 'utf8'));
+    expect(again['checkpoint-0'].kl_mean).toBeCloseTo(file['checkpoint-2'].kl_mean, 6);
   });
 
   test('usage errors name the flag', async () => {
