@@ -17,14 +17,16 @@ export interface ToolRequest {
 }
 
 // The fenced block may sit anywhere in a generation (the model may add text around it); the name
-// runs to the end of its line.
-const REQUEST = /```sql[ \t]*\r?\n[ \t]*FIND[ \t]+(\S+)[ \t]+FOR[ \t]+([^\r\n]*?)[ \t]*\r?\n[ \t]*```/;
+// runs to the end of its line. Keywords and attribute are matched case-insensitively (as the
+// evaluation protocol reads a model's request); the name is kept exactly as written.
+const REQUEST = /```sql[ \t]*\r?\n[ \t]*FIND[ \t]+(\S+)[ \t]+FOR[ \t]+([^\r\n]*?)[ \t]*\r?\n[ \t]*```/i;
 
 /** The first well-formed request in `text`, or null when there is none or its attribute is unknown. */
 export function parseToolRequest(text: string): ToolRequest | null {
   const match = REQUEST.exec(text);
   if (!match) return null;
-  const [, attribute, name] = match;
-  if (!isAttribute(attribute!) || name === '') return null;
+  const attribute = match[1]!.toLowerCase();
+  const name = match[2]!;
+  if (!isAttribute(attribute) || name === '') return null;
   return { attribute, name: name! };
 }

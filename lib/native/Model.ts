@@ -103,13 +103,23 @@ export interface BatchOptions {
   chunkPositions?: number;
 }
 
-/** Per selected token (sequences in order, tokens in order): see native/core/eval/divergence.h. */
+/**
+ * Per selected token (sequences in order, tokens in order): see native/core/eval/divergence.h.
+ * The first four are expectations over the whole vocabulary at that position (the study's
+ * estimators); the `observed…` ones are the single-sample estimators at the observed token.
+ */
 export interface DivergenceResult {
+  /** Σ p (log p − log q): KL(p‖q). */
   standard: Float32Array;
+  /** ½ Σ p (log p − log q)². */
   logSquare: Float32Array;
+  /** Σ p (eᵈ − 1 − d), d = log q − log p: the study's reported estimator, = KL up to rounding. */
   bregman: Float32Array;
-  exact: Float32Array;
+  /** ½ Σ |p − q|. */
   tv: Float32Array;
+  observedStandard: Float32Array;
+  observedLogSquare: Float32Array;
+  observedBregman: Float32Array;
 }
 
 /** The raw handle exactly as native/addon/addon_model.cpp exports it. */

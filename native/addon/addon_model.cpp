@@ -372,8 +372,10 @@ Napi::Value AddonModel::divergence(const Napi::CallbackInfo& info) {
         out.Set("standard", typed<float, Napi::Float32Array>(env, r.standard));
         out.Set("logSquare", typed<float, Napi::Float32Array>(env, r.log_square));
         out.Set("bregman", typed<float, Napi::Float32Array>(env, r.bregman));
-        out.Set("exact", typed<float, Napi::Float32Array>(env, r.exact));
         out.Set("tv", typed<float, Napi::Float32Array>(env, r.tv));
+        out.Set("observedStandard", typed<float, Napi::Float32Array>(env, r.observed_standard));
+        out.Set("observedLogSquare", typed<float, Napi::Float32Array>(env, r.observed_log_square));
+        out.Set("observedBregman", typed<float, Napi::Float32Array>(env, r.observed_bregman));
         return out;
       },
       info[5]);

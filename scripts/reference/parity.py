@@ -9,8 +9,13 @@
     from original/tokenizer.model by transformers' TikTokenConverter);
   - data: `datasets.load_from_disk` opens `itl data build` output and reads the same rows;
   - scoring and divergence: `Model.score` (continuation log-prob sums, greedy flags) and
-    `Model.divergence` (per-token estimators, exact KL, TV) equal a direct computation on
-    transformers' logits.
+    `Model.divergence` (full-vocabulary KL estimators and TV, and the observed-token estimators)
+    equal a direct computation on transformers' logits;
+  - `itl eval hellaswag`: per-ending log-likelihoods (relative 1e-5), is-greedy flags and
+    acc/acc_norm equal a direct transformers computation that follows lm-evaluation-harness
+    0.4.8's rules on the real validation rows (jsonl, and a `datasets.save_to_disk` copy);
+  - `itl eval kl`: the base model's greedy answers equal transformers' generate, and kl_mean/tv_mean
+    equal a transformers computation of the study's formula (bregman, TV) with attention masks.
 
 Usage: scripts/reference/parity.py [--itl 'node bin/itl.js'] [--keep DIR]
 Needs the reference environment (scripts/reference/setup.sh). Exits 1 on any mismatch.
@@ -61,7 +66,8 @@ const scores = await p.score(job.requests);
 const d = await q.divergence(p, job.sequences, job.masks);
 const list = (a) => Array.from(a);
 console.log(JSON.stringify({ scores, divergence: { standard: list(d.standard), logSquare: list(d.logSquare),
-  bregman: list(d.bregman), exact: list(d.exact), tv: list(d.tv) } }));
+  bregman: list(d.bregman), tv: list(d.tv), observedStandard: list(d.observedStandard),
+  observedLogSquare: list(d.observedLogSquare), observedBregman: list(d.observedBregman) } }));
 p.dispose(); q.dispose();
 """
 
@@ -108,27 +114,181 @@ def check_score_and_divergence(work, folders):
           f"max relative difference {worst:.1e}, greedy flags equal: {greedy_equal} "
           f"({sum(s['isGreedy'] for s in ours['scores'])} of {len(requests)} greedy)")
 
-    expected = {k: [] for k in ["standard", "logSquare", "bregman", "exact", "tv"]}
+    expected = {k: [] for k in ["standard", "logSquare", "bregman", "tv", "observedStandard", "observedLogSquare",
+                                "observedBregman"]}
     with torch.no_grad():
         for sequence in sequences:
             ids = torch.tensor([sequence])
             log_p = torch.log_softmax(p_model(ids).logits[0].double(), -1)[:-1]  # predicting tokens 1..T-1
             log_q = torch.log_softmax(q_model(ids).logits[0].double(), -1)[:-1]
+            p, d = log_p.exp(), log_q - log_p
+            expected["standard"] += (p * (log_p - log_q)).sum(-1).tolist()
+            expected["logSquare"] += (0.5 * (p * (log_p - log_q) ** 2).sum(-1)).tolist()
+            expected["bregman"] += (p * (d.exp() - 1 - d)).sum(-1).tolist()
+            expected["tv"] += (0.5 * (p - log_q.exp()).abs().sum(-1)).tolist()
             observed = torch.tensor(sequence[1:])
             lp = log_p.gather(-1, observed[:, None])[:, 0]
             lq = log_q.gather(-1, observed[:, None])[:, 0]
-            ratio = torch.exp(lq - lp)
-            expected["standard"] += (lp - lq).tolist()
-            expected["logSquare"] += (0.5 * (lp - lq) ** 2).tolist()
-            expected["bregman"] += (ratio - 1 - (lq - lp)).tolist()
-            expected["exact"] += (log_p.exp() * (log_p - log_q)).sum(-1).tolist()
-            expected["tv"] += (0.5 * (log_p.exp() - log_q.exp()).abs().sum(-1)).tolist()
+            expected["observedStandard"] += (lp - lq).tolist()
+            expected["observedLogSquare"] += (0.5 * (lp - lq) ** 2).tolist()
+            expected["observedBregman"] += (torch.exp(lq - lp) - 1 - (lq - lp)).tolist()
     for key, values in expected.items():
         got = torch.tensor(ours["divergence"][key], dtype=torch.float64)
         want = torch.tensor(values)
         diff = ((got - want).abs() / want.abs().clamp(min=1e-3)).max().item()
         check(f"divergence {key} per token ({len(values)} positions)", len(got) == len(want) and diff < 1e-3,
               f"max relative difference {diff:.1e}, mean {want.mean().item():.4f}")
+
+
+HELLASWAG = os.path.join(ROOT, "..", "shared", "reference", "hellaswag", "hellaswag_val_sample1000.jsonl")
+SMOLLM2 = os.path.join(REFERENCE_MODELS, "HuggingFaceTB__SmolLM2-135M-Instruct")
+
+
+def tiny_model_with_tokenizer(work, name, seed, itl_cmd):
+    """A tiny random SmolLM-shaped model (real vocabulary size) given the real SmolLM2 tokenizer files."""
+    folder = os.path.join(work, name)
+    itl(["model", "init", "--preset", "tiny-smollm", "--out", folder, "--seed", str(seed)], itl_cmd)
+    for file in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]:
+        shutil.copyfile(os.path.join(SMOLLM2, file), os.path.join(folder, file))
+    return folder
+
+
+def lm_eval_preprocess(text):
+    """lm_eval/tasks/hellaswag/utils.py (v0.4.8)."""
+    import re
+
+    text = text.strip()
+    text = text.replace(" [title]", ". ")
+    text = re.sub("\\[.*?\\]", "", text)
+    text = text.replace("  ", " ")
+    return text
+
+
+def lm_eval_hellaswag(model, tokenizer, rows, fold=None):
+    """lm-evaluation-harness 0.4.8's hellaswag on a Hugging Face causal model, written out: the
+    document processing, `_encode_pair` (no special tokens), the left truncation to max_length + 1,
+    log_softmax sums and greedy flags of `_loglikelihood_tokens`, and the acc / acc_norm rules.
+    `fold`: reduce ids modulo this vocabulary size (a model smaller than the tokenizer's vocabulary)."""
+    import numpy as np
+
+    max_length = model.config.max_position_embeddings
+    docs = []
+    for row in rows:
+        query = lm_eval_preprocess(row["activity_label"] + ": " + row["ctx_a"] + " " + row["ctx_b"].capitalize())
+        choices = [lm_eval_preprocess(e) for e in row["endings"]]
+        lls, greedy = [], []
+        for choice in choices:
+            context, continuation = query, " " + choice
+            n_spaces = len(context) - len(context.rstrip())
+            if n_spaces > 0:
+                continuation = context[-n_spaces:] + continuation
+                context = context[:-n_spaces]
+            whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+            context_enc = tokenizer(context, add_special_tokens=False)["input_ids"]
+            continuation_enc = whole[len(context_enc):]
+            if fold:
+                context_enc, continuation_enc = [i % fold for i in context_enc], [i % fold for i in continuation_enc]
+            inp = torch.tensor((context_enc + continuation_enc)[-(max_length + 1):][:-1])
+            with torch.no_grad():
+                logits = torch.log_softmax(model(inp[None]).logits[0], dim=-1)
+            logits = logits[len(inp) - len(continuation_enc):]
+            targets = torch.tensor(continuation_enc)
+            greedy.append(bool((logits.argmax(-1) == targets).all()))
+            lls.append(float(logits.gather(1, targets[:, None]).sum()))
+        gold = int(row["label"])
+        lengths = np.array([float(len(c)) for c in choices])
+        docs.append({"lls": lls, "greedy": greedy, "acc": float(np.argmax(lls) == gold),
+                     "acc_norm": float(np.argmax(np.array(lls) / lengths) == gold)})
+    return docs
+
+
+def latest(folder, prefix):
+    names = sorted(n for n in os.listdir(folder) if n.startswith(prefix))
+    return os.path.join(folder, names[-1])
+
+
+def check_hellaswag(work, itl_cmd, limit=60):
+    import datasets
+
+    folder = tiny_model_with_tokenizer(work, "hellaswag-model", 9, itl_cmd)
+    rows = [json.loads(line) for line in open(HELLASWAG, encoding="utf-8")][:limit]
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    reference = lm_eval_hellaswag(model, AutoTokenizer.from_pretrained(folder), rows)
+
+    on_disk = os.path.join(work, "hellaswag-hf")  # the Hugging Face form: label a string, saved with datasets
+    datasets.Dataset.from_list([{**row, "label": str(row["label"])} for row in rows]).save_to_disk(on_disk)
+    for source, data in [("jsonl", HELLASWAG), ("datasets.save_to_disk", on_disk)]:
+        eval_dir = os.path.join(work, f"eval-hellaswag-{source.split('.')[0]}")
+        itl(["eval", "hellaswag", "--model", folder, "--eval-dir", eval_dir, "--hellaswag", data, "--limit", str(limit),
+             "--log-samples"], itl_cmd)
+        out = os.path.join(eval_dir, "hellaswag", "hellaswag-model")
+        results = json.load(open(latest(out, "results_")))["results"]["hellaswag"]
+        samples = [json.loads(line) for line in open(latest(out, "samples_hellaswag_"))]
+        worst = max(abs(s["resps"][k][0] - r["lls"][k]) / max(1.0, abs(r["lls"][k]))
+                    for s, r in zip(samples, reference) for k in range(4))
+        greedy_equal = all([g for _, g in s["resps"]] == r["greedy"] for s, r in zip(samples, reference))
+        per_doc = all(s["acc"] == r["acc"] and s["acc_norm"] == r["acc_norm"] for s, r in zip(samples, reference))
+        acc = sum(r["acc"] for r in reference) / limit
+        acc_norm = sum(r["acc_norm"] for r in reference) / limit
+        check(f"eval hellaswag ({source}, {limit} real rows): per-ending log-likelihoods, greedy flags, acc, acc_norm",
+              len(samples) == limit and worst < 1e-5 and greedy_equal and per_doc
+              and abs(results["acc,none"] - acc) < 1e-12 and abs(results["acc_norm,none"] - acc_norm) < 1e-12,
+              f"max relative difference {worst:.1e}, greedy flags equal: {greedy_equal} "
+              f"({sum(sum(r['greedy']) for r in reference)} greedy endings), acc {results['acc,none']:.4f} vs {acc:.4f}, "
+              f"acc_norm {results['acc_norm,none']:.4f} vs {acc_norm:.4f}")
+
+
+def check_kl(work, itl_cmd, max_new_tokens=24):
+    base_dir = tiny_model_with_tokenizer(work, "kl-base", 9, itl_cmd)
+    checkpoint_dir = tiny_model_with_tokenizer(work, "kl-checkpoint", 10, itl_cmd)
+    shipped = json.load(open(os.path.join(ROOT, "lib", "eval", "kl_prompts.json"), encoding="utf-8"))["prompts"]
+    prompts = shipped[::15]  # 8 prompts across the four categories
+    prompts_file = os.path.join(work, "kl-prompts.json")
+    json.dump({"prompts": prompts}, open(prompts_file, "w"))
+    eval_dir = os.path.join(work, "eval-kl")
+    itl(["eval", "kl", "--model", checkpoint_dir, "--base-model", base_dir, "--eval-dir", eval_dir, "--kl-prompts", prompts_file,
+         "--kl-max-new-tokens", str(max_new_tokens)], itl_cmd)
+    ours = json.load(open(os.path.join(eval_dir, "kl_tv", "kl-checkpoint", "checkpoint_kl_eval_results.json")))["checkpoint-0"]
+    cache = os.path.join(eval_dir, "cache", "kl_base_completions")
+    cached = json.load(open(os.path.join(cache, os.listdir(cache)[0])))["completions"]
+
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    p_model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32).eval()
+    q_model = AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=torch.float32).eval()
+    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    sequences, starts, generations_equal = [], [], True
+    with torch.no_grad():
+        for prompt, cached_one in zip(prompts, cached):
+            ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt["prompt"]}], add_generation_prompt=True,
+                                                tokenize=True, return_dict=False)
+            out = p_model.generate(torch.tensor([ids]), max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos,
+                                   pad_token_id=eos)[0, len(ids):].tolist()
+            generations_equal &= cached_one["prompt_ids"] == ids and cached_one["completion_ids"] == out
+            sequences.append(ids + out)
+            starts.append(len(ids))
+    check(f"eval kl: the base model's greedy answers ({len(prompts)} prompts) equal transformers' generate", generations_equal)
+
+    # The study's formula on a right-padded batch read with its attention mask.
+    width = max(len(s) for s in sequences)
+    input_ids = torch.tensor([s + [eos] * (width - len(s)) for s in sequences])
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences])
+    with torch.no_grad():
+        log_p = torch.log_softmax(p_model(input_ids, attention_mask=mask).logits.double(), -1)
+        log_q = torch.log_softmax(q_model(input_ids, attention_mask=mask).logits.double(), -1)
+    bregman, tv = [], []
+    for row, (sequence, start) in enumerate(zip(sequences, starts)):
+        positions = torch.arange(start - 1, len(sequence) - 1)  # each predicts a generated token
+        lp, lq = log_p[row, positions], log_q[row, positions]
+        p, d = lp.exp(), lq - lp
+        bregman += (p * (d.exp() - 1 - d)).sum(-1).tolist()
+        tv += (0.5 * (p - lq.exp()).abs().sum(-1)).tolist()
+    kl_mean, tv_mean = sum(bregman) / len(bregman), sum(tv) / len(tv)
+    kl_diff = abs(ours["kl_mean"] - kl_mean) / kl_mean
+    tv_diff = abs(ours["tv_mean"] - tv_mean) / tv_mean
+    check(f"eval kl: kl_mean and tv_mean ({len(bregman)} positions)",
+          ours["num_positions"] == len(bregman) and kl_diff < 1e-4 and tv_diff < 1e-4,
+          f"kl_mean {ours['kl_mean']:.6f} vs {kl_mean:.6f} (relative {kl_diff:.1e}), "
+          f"tv_mean {ours['tv_mean']:.6f} vs {tv_mean:.6f} (relative {tv_diff:.1e})")
 
 
 def check_engine(work, itl_cmd):
@@ -255,6 +415,8 @@ def main():
     second = os.path.join(work, "tiny-llama32-seed8")
     itl(["model", "init", "--preset", "tiny-llama32", "--out", second, "--seed", "8"], args.itl)
     check_score_and_divergence(work, (os.path.join(work, "tiny-llama32"), second))
+    check_hellaswag(work, args.itl)
+    check_kl(work, args.itl)
     print(f"\n{'all checks passed' if not failures else str(len(failures)) + ' check(s) failed: ' + ', '.join(failures)}")
     sys.exit(1 if failures else 0)
 

@@ -5,6 +5,7 @@ import { benchCommand } from './bench.js';
 import { chatTemplateCommand } from './chatTemplate.js';
 import { dataCommand } from './data.js';
 import { doctorCommand } from './doctor.js';
+import { evalCommand } from './eval.js';
 import { forwardCommand } from './forward.js';
 import { generateCommand } from './generate.js';
 import { launchCommand } from './launch.js';
@@ -12,4 +13,4 @@ import { modelCommand } from './model.js';
 import { tokenizeCommand } from './tokenize.js';
 import { trainCommand } from './train.js';
 
-export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand, trainCommand, launchCommand];
+export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand, trainCommand, launchCommand, evalCommand];

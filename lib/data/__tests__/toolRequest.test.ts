@@ -19,3 +19,8 @@ test('a request inside a longer generation is found; malformed or unknown reques
   expect(parseToolRequest('```sql\nFIND occupation FOR \n```')).toBeNull(); // no name
   expect(parseToolRequest('The answer is 3/4/1960.')).toBeNull();
 });
+
+test('keywords and the attribute are read case-insensitively, the name exactly', () => {
+  expect(parseToolRequest('```SQL\nfind Birth_Date for Ada Ashby\n```')).toEqual({ attribute: 'birth_date', name: 'Ada Ashby' });
+  expect(parseToolRequest('```sql\nFind occupation For ada ashby\n```')).toEqual({ attribute: 'occupation', name: 'ada ashby' });
+});

@@ -18,18 +18,34 @@ void append(std::vector<float>& out, const at::Tensor& values) {
   out.insert(out.end(), c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
 }
 
+// Every field of `from` appended to `to`, in the struct's field order.
+void extend(DivergenceResult& to, const DivergenceResult& from, size_t i) {
+  to.standard.push_back(from.standard[i]);
+  to.log_square.push_back(from.log_square[i]);
+  to.bregman.push_back(from.bregman[i]);
+  to.tv.push_back(from.tv[i]);
+  to.observed_standard.push_back(from.observed_standard[i]);
+  to.observed_log_square.push_back(from.observed_log_square[i]);
+  to.observed_bregman.push_back(from.observed_bregman[i]);
+}
+
 // Estimators for hidden states (n, hidden) of both models at the positions predicting `targets` (n).
 void chunk_divergence(LlamaModel& p, LlamaModel& q, const at::Tensor& hp, const at::Tensor& hq, const at::Tensor& targets,
                       DivergenceResult& out) {
   const at::Tensor lp = at::log_softmax(p.logits(hp).to(at::kFloat), -1);  // (n, V)
   const at::Tensor lq = at::log_softmax(q.logits(hq).to(at::kFloat), -1);  // (n, V)
-  const at::Tensor log_ratio = (lp.gather(1, targets.view({-1, 1})) - lq.gather(1, targets.view({-1, 1}))).view({-1});  // log p/q
-  append(out.standard, log_ratio);
-  append(out.log_square, 0.5 * log_ratio * log_ratio);
-  append(out.bregman, at::exp(-log_ratio) - 1 + log_ratio);
-  const at::Tensor pp = lp.exp();
-  append(out.exact, (pp * (lp - lq)).sum(-1));
-  append(out.tv, 0.5 * (pp - lq.exp()).abs().sum(-1));
+  const at::Tensor pp = lp.exp(), qq = lq.exp();                           // (n, V)
+  const at::Tensor log_ratio = lp - lq;                                     // (n, V) log p/q = −d
+  append(out.standard, (pp * log_ratio).sum(-1));
+  append(out.log_square, 0.5 * (pp * log_ratio * log_ratio).sum(-1));
+  // p·(eᵈ − 1 − d) with p·eᵈ written as q: the literal form overflows eᵈ to inf where p underflows
+  // to 0 (a token q likes and p rules out) and turns the whole sum into NaN.
+  append(out.bregman, (qq - pp + pp * log_ratio).sum(-1));
+  append(out.tv, 0.5 * (pp - qq).abs().sum(-1));
+  const at::Tensor observed = log_ratio.gather(1, targets.view({-1, 1})).view({-1});  // (n)
+  append(out.observed_standard, observed);
+  append(out.observed_log_square, 0.5 * observed * observed);
+  append(out.observed_bregman, at::exp(-observed) - 1 + observed);
 }
 
 }  // namespace
@@ -95,23 +111,12 @@ DivergenceResult divergence(LlamaModel& p, LlamaModel& q, const std::vector<std:
       const int64_t n = std::min(o.chunk_positions, P - start);
       chunk_divergence(p, q, hp.narrow(0, start, n), hq.narrow(0, start, n), all_targets.narrow(0, start, n), batch);
     }
-    for (size_t i = 0; i < owners.size(); ++i) {
-      DivergenceResult& r = per_sequence[owners[i]];
-      r.standard.push_back(batch.standard[i]);
-      r.log_square.push_back(batch.log_square[i]);
-      r.bregman.push_back(batch.bregman[i]);
-      r.exact.push_back(batch.exact[i]);
-      r.tv.push_back(batch.tv[i]);
-    }
+    for (size_t i = 0; i < owners.size(); ++i) extend(per_sequence[owners[i]], batch, i);
     control.report({"divergence", static_cast<int64_t>(last), static_cast<int64_t>(sequences.size()), 0.0});
   }
   DivergenceResult out;
   for (const DivergenceResult& r : per_sequence) {
-    out.standard.insert(out.standard.end(), r.standard.begin(), r.standard.end());
-    out.log_square.insert(out.log_square.end(), r.log_square.begin(), r.log_square.end());
-    out.bregman.insert(out.bregman.end(), r.bregman.begin(), r.bregman.end());
-    out.exact.insert(out.exact.end(), r.exact.begin(), r.exact.end());
-    out.tv.insert(out.tv.end(), r.tv.begin(), r.tv.end());
+    for (size_t i = 0; i < r.standard.size(); ++i) extend(out, r, i);
   }
   return out;
 }

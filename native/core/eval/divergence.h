@@ -1,12 +1,17 @@
-// Per-token divergence of a model q from a reference model p on the same token sequences, the
-// primitive of the study's KL/TV evaluation. For each selected token x_t (predicted from x_<t):
-//   standard    log p(x_t) − log q(x_t)                      (k1: unbiased for KL(p‖q) when x_t ~ p)
-//   log_square  ½ (log p(x_t) − log q(x_t))²                 (k2: ½·E_p[(log p − log q)²] in expectation)
-//   bregman     q(x_t)/p(x_t) − 1 − log(q(x_t)/p(x_t))        (k3: E_p[q/p − 1 − log(q/p)] = KL, never negative)
-//   exact       Σ_v p(v) (log p(v) − log q(v))               (the full-vocabulary KL(p‖q) at that position)
+// Divergence of a model q from a reference model p on the same token sequences, the primitive of
+// the study's KL/TV evaluation. At each selected position (the one predicting token x_t from x_<t),
+// over the whole vocabulary, with d(v) = log q(v) − log p(v):
+//   standard    Σ_v p(v) (log p(v) − log q(v))                 KL(p‖q)
+//   log_square  ½ Σ_v p(v) (log p(v) − log q(v))²
+//   bregman     Σ_v p(v) (e^d(v) − 1 − d(v))                    the study's reported estimator; = KL up to rounding
 //   tv          ½ Σ_v |p(v) − q(v)|
+// and, as extra fields, the same estimators at the observed token only (k1, k2, k3 of the
+// single-sample KL estimators; unbiased for KL when x_t ~ p):
+//   observed_standard    log p(x_t) − log q(x_t)
+//   observed_log_square  ½ (log p(x_t) − log q(x_t))²
+//   observed_bregman     q(x_t)/p(x_t) − 1 − log(q(x_t)/p(x_t))
 // Logits are turned into fp32 log-probabilities a chunk of positions at a time, so no (B, T, vocab)
-// fp32 tensor of a whole batch ever exists.
+// fp32 tensor of a whole batch ever exists. Padding is masked: every sequence sees only itself.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +29,8 @@ struct DivergenceOptions {
 
 struct DivergenceResult {
   // One value per selected token, sequences in the given order, tokens in order within each.
-  std::vector<float> standard, log_square, bregman, exact, tv;
+  std::vector<float> standard, log_square, bregman, tv;                 // expectations over the vocabulary
+  std::vector<float> observed_standard, observed_log_square, observed_bregman;  // at the observed token
 };
 
 // token_masks[i][t] = 1 selects token t of sequence i (t >= 1: token 0 has no prediction).

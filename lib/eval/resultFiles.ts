@@ -1,0 +1,93 @@
+/**
+ * The evaluation result files, in the study's layout and field names (DESIGN.md, "Result files"),
+ * so `itl analyze` and the study's own tooling read them unchanged:
+ *   EVAL/recall/<run>/checkpoints_recall_results.json   { "checkpoint-<step>": {…} }
+ *   EVAL/hellaswag/<run>/<checkpoint>/results_<timestamp>.json (base models: hellaswag/base_models/<model>/…)
+ *   EVAL/kl_tv/<run>/checkpoint_kl_eval_results.json    { "checkpoint-<step>": {…} }
+ * Every write goes to a temporary file in the same folder and is renamed over the target, so a
+ * crash leaves either the previous file or the new one, never half of one.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+import { ItlError } from '../errors.js';
+
+export type Metric = 'recall' | 'hellaswag' | 'kl';
+
+export const RECALL_FILE = 'checkpoints_recall_results.json';
+export const KL_FILE = 'checkpoint_kl_eval_results.json';
+export const BASE_MODELS_FOLDER = 'base_models';
+
+/** The metric's folder under EVAL (the study calls KL/TV's folder kl_tv). */
+export function metricFolder(evalDir: string, metric: Metric): string {
+  return join(evalDir, metric === 'kl' ? 'kl_tv' : metric);
+}
+
+export function keyedFilePath(evalDir: string, metric: 'recall' | 'kl', run: string): string {
+  return join(metricFolder(evalDir, metric), run, metric === 'recall' ? RECALL_FILE : KL_FILE);
+}
+
+/** Writes `text` to `path` through a temporary sibling and a rename. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeFile(temporary, text, { flush: true });
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw new ItlError('ITL_IO', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** A `{ "checkpoint-<step>": {…} }` file, or {} when it does not exist yet; a malformed one is an error (never overwritten). */
+export async function readKeyedFile(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new ItlError('ITL_IO', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ItlError('ITL_DATA', `${path}: not valid JSON (${(error as Error).message}); move it away to re-evaluate`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ItlError('ITL_DATA', `${path}: expected an object keyed by 'checkpoint-<step>'`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** Adds (or replaces) one checkpoint's entry, rewriting the file atomically. */
+export async function writeKeyedEntry(path: string, checkpoint: string, entry: unknown): Promise<void> {
+  const document = await readKeyedFile(path);
+  document[checkpoint] = entry;
+  const sorted = Object.fromEntries(Object.entries(document).sort(([a], [b]) => stepOf(a) - stepOf(b) || (a < b ? -1 : 1)));
+  await writeFileAtomic(path, JSON.stringify(sorted, null, 2) + '\n');
+}
+
+function stepOf(key: string): number {
+  const match = /^checkpoint-(\d+)$/.exec(key);
+  return match ? Number(match[1]) : Number.MAX_SAFE_INTEGER;
+}
+
+/** lm-evaluation-harness's file timestamp: ISO time with ':' replaced, e.g. 2026-11-30T10-05-00.123. */
+export function resultsTimestamp(date = new Date()): string {
+  return date.toISOString().replace(/Z$/, '').replaceAll(':', '-');
+}
+
+/** Whether a folder already holds a results_<timestamp>.json (anywhere below it, as lm-eval nests them). */
+export async function hasResultsFile(folder: string): Promise<boolean> {
+  let entries;
+  try {
+    entries = await readdir(folder, { recursive: true, withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new ItlError('ITL_IO', `cannot list ${folder}: ${(error as Error).message}`, { cause: error });
+  }
+  return entries.some((e) => e.isFile() && /^results_.*\.json$/.test(e.name));
+}
