@@ -40,7 +40,8 @@ export interface ResolvedCheckpoint {
   adapter?: string;
 }
 
-export const RUN_CONFIG_FILE = 'run_config.json';
+export { RUN_CONFIG_FILE } from '../train/trainConfig.js';
+import { RUN_CONFIG_FILE } from '../train/trainConfig.js';
 const CHECKPOINT = /^checkpoint-(0|[1-9]\d*)$/;
 
 async function isDirectory(path: string): Promise<boolean> {
