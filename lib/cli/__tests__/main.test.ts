@@ -58,6 +58,10 @@ describe('itl CLI', () => {
       expect(blas.code).toBe(1);
       expect(blas.stderr).toContain(`blas_threads 1 cannot be set: the BLAS here (${fromFlag.blas.name}) has no threads of its own ` +
         "and runs on libtorch's 2 intra-op threads; set torch_threads instead [ITL_INVALID_ARGUMENT]");
+      // Alone, a BLAS count is libtorch's count there (what `itl launch` asks of each worker).
+      const alone = await run(['doctor', '--json', '--seconds', '0.05', '--blas-threads', '1']);
+      expect(alone.code).toBe(0);
+      expect(JSON.parse(alone.stdout).threads.torch_intra_op).toBe(1);
     }
     const bad = await run(['doctor'], { ...process.env, ITL_TORCH_THREADS: 'many' });
     expect(bad.code).toBe(2);

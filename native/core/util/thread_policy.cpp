@@ -16,7 +16,10 @@ void apply_thread_policy(const ThreadPolicy& policy) {
   // Only a BLAS with threads of its own (OpenBLAS) frees libtorch's pool for one thread; MKL inside
   // a prebuilt libtorch takes its thread count from at::set_num_threads, so there it gets them all.
   const bool blas_has_own_threads = set_blas_threads(policy.blas_threads > 0 ? policy.blas_threads : hardware);
-  const int torch_threads = policy.torch_threads > 0 ? policy.torch_threads : (blas_has_own_threads ? 1 : hardware);
+  // With MKL a matmul's threads are libtorch's, so a BLAS count alone sets libtorch's (`itl launch`
+  // gives each worker one BLAS thread, whichever BLAS it has).
+  const int unset = blas_has_own_threads ? 1 : (policy.blas_threads > 0 ? policy.blas_threads : hardware);
+  const int torch_threads = policy.torch_threads > 0 ? policy.torch_threads : unset;
   // A count the BLAS cannot take would be silently ignored: say so instead.
   require(blas_has_own_threads || policy.blas_threads == 0 || policy.blas_threads == torch_threads,
           "blas_threads " + std::to_string(policy.blas_threads) + " cannot be set: the BLAS here (" + detect_blas().name +
