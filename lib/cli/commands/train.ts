@@ -13,6 +13,7 @@ import { findModel } from '../../train/models.js';
 import { formatRunName } from '../../train/runName.js';
 import { DEFAULT_EVAL_ROWS, RUN_CONFIG_FILE, type TrainConfig, effectiveRun, runDir, runRecord, validateTrainConfig } from '../../train/trainConfig.js';
 import { loadTrainingRows } from '../../train/trainData.js';
+import { TrainEvaluator, parseTrainEvaluations } from '../../train/trainEvaluation.js';
 import { createTrainProgress } from '../../train/trainProgress.js';
 import { writeFileAtomic } from '../../util/writeFileAtomic.js';
 import { defineCommand } from '../command.js';
@@ -56,6 +57,13 @@ export const trainCommand = defineCommand({
       .option('save-checkpoints', { choices: ['all', 'last', 'none'] as const, default: 'all' as const, describe: 'which save points reach the disk (last: only the final one, and one on a stop)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the latest complete checkpoint of the run' })
       .option('cache-dir', { type: 'string', describe: 'tokenised-dataset cache (default SAVE_DIR/.itl-cache/tokenized)' })
+      .option('eval', { type: 'string', describe: 'evaluate the in-memory model at every save point: a comma-separated list of recall, kl, hellaswag (results as itl eval writes them)' })
+      .option('eval-dir', { type: 'string', describe: 'with --eval: where the results go (recall/, kl_tv/, hellaswag/)' })
+      .option('hellaswag', { type: 'string', describe: 'with --eval hellaswag: the validation set (official jsonl or an on-disk dataset)' })
+      .option('hellaswag-limit', { type: 'number', describe: 'with --eval hellaswag: only the first N documents' })
+      .option('kl-prompts', { type: 'string', describe: 'with --eval kl: a prompts file (default: the ~120 shipped prompts)' })
+      .option('kl-max-new-tokens', { type: 'number', default: 400, describe: 'with --eval kl: most tokens of each base-model answer' })
+      .option('eval-batch-size', { type: 'number', default: 32, describe: 'with --eval: rows per forward pass at the start (halved on out-of-memory errors)' })
       .option('collective-timeout', { type: 'number', default: 600, describe: 'data-parallel: seconds after which a rank that died or hangs ends the others' })
       .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary at the end' }),
   async run(args, context) {
@@ -81,6 +89,11 @@ export const trainCommand = defineCommand({
     if (!(args['collective-timeout'] > 0)) throw new ItlError('ITL_USAGE', `expected a positive --collective-timeout but received ${args['collective-timeout']}`);
     const device = dist.worldSize > 1 && config.device === 'cuda' ? `cuda:${dist.localRank}` : config.device;
     const say = dist.rank === 0 ? (line: string) => context.io.stderr(line) : () => {};
+    const evaluations = args.eval === undefined ? [] : parseTrainEvaluations(args.eval);
+    if (evaluations.length > 0 && !args['eval-dir']) throw new ItlError('ITL_USAGE', '--eval needs --eval-dir (where the results go)');
+    if (evaluations.length > 0 && dist.worldSize > 1) {
+      throw new ItlError('ITL_USAGE', '--eval runs in single-process training; evaluate a data-parallel run\'s checkpoints with itl eval');
+    }
     const inspected = await Model.inspect(context.runtime(), config.model);
     const tokenizer = await loadTokenizer(inspected.folder);
 
@@ -105,9 +118,15 @@ export const trainCommand = defineCommand({
       checkpointFiles: TOKENIZER_FILES.map((f) => path.join(inspected.folder, f)).filter((f) => existsSync(f)),
       runRecord: recordText, resumeFrom: resumeFrom ?? undefined, ...nativeDist(dist), collectiveTimeoutMs: args['collective-timeout'] * 1000,
     }, rows.train.dataset, rows.eval.dataset);
+    const evaluator = evaluations.length === 0 ? undefined : new TrainEvaluator({
+      evaluations, evalDir: args['eval-dir']!, runName: config.runName, runtime: context.runtime(), tokenizer, baseModel: inspected.folder,
+      data: config.data, facts: run.facts, mode: run.mode, dateString: config.dateString, hellaswag: args.hellaswag,
+      hellaswagLimit: args['hellaswag-limit'], klPrompts: args['kl-prompts'], klMaxNewTokens: args['kl-max-new-tokens'], batchSize: args['eval-batch-size'], log: (m) => say(`itl: ${m}\n`),
+    });
     try {
-      return await trainUntilDone(trainer, args.json && dist.rank === 0, context, dir, say);
+      return await trainUntilDone(trainer, args.json && dist.rank === 0, context, dir, say, evaluator);
     } finally {
+      evaluator?.close();
       trainer.dispose();
     }
   },
@@ -133,7 +152,8 @@ async function prepareRunFolder(dir: string, resume: boolean, warn: (line: strin
   return null;
 }
 
-async function trainUntilDone(trainer: Trainer, json: boolean, context: CliContext, dir: string, say: (line: string) => void): Promise<number> {
+async function trainUntilDone(trainer: Trainer, json: boolean, context: CliContext, dir: string, say: (line: string) => void,
+  evaluator?: TrainEvaluator): Promise<number> {
   const info = trainer.info();
   const { schedule } = info;
   say(`itl: ${info.lora.r > 0 ? `LoRA r=${info.lora.r}` : 'full fine-tuning'}, ${info.trainableParameters.toLocaleString('en-US')} trainable parameters, ` +
@@ -167,6 +187,8 @@ async function trainUntilDone(trainer: Trainer, json: boolean, context: CliConte
           steps++;
         }
       });
+      // Between runs the model is idle in memory: evaluate it there, at every save point.
+      if (evaluator && !outcome.stopped) await evaluator.evaluate(trainer, outcome.globalStep);
     } while (!outcome.finished && !outcome.stopped);
   } finally {
     progress.stop();

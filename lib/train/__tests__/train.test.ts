@@ -180,6 +180,40 @@ describe('itl train', () => {
     }
   });
 
+  test('--eval evaluates the in-memory model at every save point into the same files itl eval writes', async () => {
+    const name = 'sft_Smol135M_facts=16-epochs=2-batch=8-gradAcc=1-LR=3e-3-loraR=0-loraA=0-tool';
+    const prompts = join(scratch, 'kl_prompts.json');
+    writeFileSync(prompts, JSON.stringify({ prompts: [{ category: 'factual', prompt: 'Name a planet.' }, { category: 'math', prompt: 'What is 2 + 2?' }] }));
+    const kl = ['--kl-prompts', prompts, '--kl-max-new-tokens', '6'];
+    const trained = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'evalruns'),
+      '--save-steps', '2', '--eval', 'recall,kl', '--eval-dir', join(scratch, 'inside'), ...kl]);
+    expect([trained.code, trained.stderr]).toEqual([0, expect.stringContaining('step 4 recall: train')]);
+    for (const metric of ['recall', 'kl']) {
+      const after = await run(['eval', metric, '--models-dir', join(scratch, 'evalruns'), '--eval-dir', join(scratch, 'after'), ...(metric === 'kl' ? kl : [])]);
+      expect(after.code).toBe(0);
+    }
+    const file = (root: string, metric: string, base: string) => JSON.parse(readFileSync(join(scratch, root, metric, name, base), 'utf8'));
+    const [recallIn, recallAfter] = ['inside', 'after'].map((root) => file(root, 'recall', 'checkpoints_recall_results.json'));
+    expect(Object.keys(recallIn).sort()).toEqual(['checkpoint-2', 'checkpoint-4']);
+    for (const checkpoint of ['checkpoint-2', 'checkpoint-4']) {
+      expect(recallIn[checkpoint].predictions_train).toEqual(recallAfter[checkpoint].predictions_train);
+      expect(recallIn[checkpoint].accuracy_test).toBe(recallAfter[checkpoint].accuracy_test);
+    }
+    const [klIn, klAfter] = ['inside', 'after'].map((root) => file(root, 'kl_tv', 'checkpoint_kl_eval_results.json'));
+    expect(klIn['checkpoint-4'].kl_mean).toBeGreaterThan(0);
+    expect(klIn['checkpoint-4'].kl_mean).toBe(klAfter['checkpoint-4'].kl_mean);
+    expect(klIn['checkpoint-2'].tv_mean).toBe(klAfter['checkpoint-2'].tv_mean);
+
+    // --save-checkpoints none: the results, and no checkpoint on disk.
+    const none = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'nosave'),
+      '--save-steps', '2', '--eval', 'recall', '--eval-dir', join(scratch, 'nosave-eval'), '--save-checkpoints', 'none']);
+    expect(none.code).toBe(0);
+    expect(listCheckpoints(join(scratch, 'nosave', name))).toEqual([]);
+    expect(Object.keys(file('nosave-eval', 'recall', 'checkpoints_recall_results.json')).sort()).toEqual(['checkpoint-2', 'checkpoint-4']);
+    const bad = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'bad-eval'), '--eval', 'recall,mmlu', '--eval-dir', scratch]);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("unknown evaluation 'mmlu'")]);
+  });
+
   test('a checkpoint folder killed mid-write is never taken as complete', () => {
     const runDir = join(scratch, 'partial', 'run');
     mkdirSync(join(runDir, 'checkpoint-4'), { recursive: true });
