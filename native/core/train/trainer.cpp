@@ -318,9 +318,9 @@ void Trainer::log_step(const StepStats& s, const RunControl& control) {
                                    {"padding_fraction", 1.0 - static_cast<double>(s.real_tokens) / static_cast<double>(s.padded_tokens)}};
   append_metrics(record);
   if (s.step % schedule_.logging_steps == 0) {
-    // transformers logs the learning rate after the scheduler stepped: the next update's.
+    // transformers (4.57, 5.18) logs the learning rate of the logged step's own update.
     log_history_.push_back({{"step", s.step}, {"epoch", s.epoch}, {"loss", window_loss_ / window_steps_}, {"grad_norm", s.grad_norm},
-                            {"learning_rate", options_.learning_rate * schedule_.lr_factor(s.step)}});
+                            {"learning_rate", s.learning_rate}});
     window_loss_ = 0;
     window_steps_ = 0;
   }
