@@ -36,7 +36,10 @@ export interface ModelConfig {
 }
 
 export interface ModelHandleInfo {
+  /** The base model's folder. */
   folder: string;
+  /** The PEFT adapter folder applied on top, or null. */
+  adapter: string | null;
   device: string;
   dtype: string;
   parameterCount: number;
@@ -65,6 +68,8 @@ export interface LoadModelOptions {
   device?: string;
   /** Parameters and activations; default fp32. */
   dtype?: ModelDtype;
+  /** A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) applied to the model. */
+  adapter?: string;
 }
 
 export interface GenerateOptions {
@@ -201,7 +206,11 @@ export class Model {
     this.info = handle.info();
   }
 
-  /** Loads a Hugging Face model folder, an ORG/NAME under $ITL_MODELS, or one in the Hugging Face cache. */
+  /**
+   * Loads a Hugging Face model folder, an ORG/NAME under $ITL_MODELS, or one in the Hugging Face cache;
+   * with `adapter`, a PEFT LoRA adapter on top. A LoRA checkpoint folder (adapter_config.json and no
+   * config.json) loads as the base model it names plus that adapter.
+   */
   static async load(runtime: Runtime, path: string, options: LoadModelOptions = {}): Promise<Model> {
     return new Model(await nativeCall(api(runtime).loadModel(path, checkLoadOptions(options))));
   }
@@ -266,6 +275,11 @@ export class Model {
       for (let t = 0; t < m.length; t++) mask[offset++] = m[t] ? 1 : 0;
     });
     return nativeCall(this.live().divergence(reference.live(), ids, lengths, mask, options, onProgress));
+  }
+
+  /** @internal Wraps a handle the addon made elsewhere (the trainer's model). */
+  static fromHandle(handle: NativeModelHandle): Model {
+    return new Model(handle);
   }
 
   /** Writes config.json, generation_config.json and the safetensors weights (model dtype) to `dir`. */

@@ -10,12 +10,15 @@ import { fileURLToPath } from 'node:url';
 
 import { ItlError, asItlError } from '../errors.js';
 import type { NativeModelApi } from './Model.js';
+import type { NativeTrainerApi } from './Trainer.js';
 
 export interface Progress {
   phase: string;
   done: number;
   total: number;
   value: number;
+  /** A JSON object with the event's details (a training step's metrics-log line), when it has one. */
+  record?: string;
 }
 export type ProgressCallback = (progress: Progress) => void;
 
@@ -64,7 +67,7 @@ export interface MatmulResult {
 }
 
 /** The raw addon, exactly as native/addon exports it. */
-export interface NativeAddon extends NativeModelApi {
+export interface NativeAddon extends NativeModelApi, NativeTrainerApi {
   abiVersion: number;
   systemInfo(): SystemInfo;
   configureThreads(policy: ThreadPolicy): ThreadCounts;

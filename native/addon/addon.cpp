@@ -4,6 +4,7 @@
 
 #include "addon_model.h"
 #include "addon_system.h"
+#include "addon_trainer.h"
 
 namespace itl::addon {
 
@@ -11,6 +12,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   register_system(env, exports);
   register_model(env, exports);
+  register_trainer(env, exports);
   return exports;
 }
 

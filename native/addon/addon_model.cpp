@@ -19,7 +19,12 @@
 #include "model/presets.h"
 #include "options.h"
 #include "promise_worker.h"
+#include "train/lora.h"
+#include "util/error.h"
 #include "util/device.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <filesystem>
 
 namespace itl::addon {
 namespace {
@@ -144,9 +149,10 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
 
   explicit AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonModel>(info) {}
 
-  void attach(ModelPtr model, std::string folder) {
+  void attach(ModelPtr model, std::string folder, std::string adapter) {
     model_ = std::move(model);
     folder_ = std::move(folder);
+    adapter_ = std::move(adapter);
   }
 
   ModelPtr model(Napi::Env env) const {
@@ -159,6 +165,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
     const ModelPtr m = model(info.Env());
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("folder", folder_);
+    out.Set("adapter", adapter_.empty() ? info.Env().Null() : Napi::Value(Napi::String::New(info.Env(), adapter_)));
     out.Set("device", m->options().device.str());
     out.Set("dtype", dtype_name(m->options().dtype));
     out.Set("parameterCount", static_cast<double>(m->parameter_count()));
@@ -309,6 +316,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
 
   ModelPtr model_;
   std::string folder_;
+  std::string adapter_;  // the PEFT adapter folder applied at load, or ""
 };
 
 // One constructor per environment (worker threads each load the module): the handle class that
@@ -316,16 +324,20 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
 std::mutex constructors_mutex;
 std::map<napi_env, std::shared_ptr<Napi::FunctionReference>> constructors;
 
-Napi::Object new_handle(Napi::Env env, ModelPtr model, std::string folder) {
+}  // namespace
+
+Napi::Object new_model_handle(Napi::Env env, std::shared_ptr<LlamaModel> model, std::string folder, std::string adapter) {
   std::shared_ptr<Napi::FunctionReference> ctor;
   {
     std::lock_guard<std::mutex> lock(constructors_mutex);
     ctor = constructors.at(env);
   }
   Napi::Object handle = ctor->New({});
-  AddonModel::Unwrap(handle)->attach(std::move(model), std::move(folder));
+  AddonModel::Unwrap(handle)->attach(std::move(model), std::move(folder), std::move(adapter));
   return handle;
 }
+
+namespace {
 
 Napi::Value AddonModel::divergence(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -378,16 +390,38 @@ Napi::Value AddonModel::divergence(const Napi::CallbackInfo& info) {
 struct Loaded {
   ModelPtr model;
   std::string folder;
+  std::string adapter;
 };
 
+// A folder with adapter_config.json and no config.json is a PEFT adapter (a LoRA checkpoint): its
+// base model is the one the adapter names.
+bool is_adapter_folder(const std::string& path) {
+  const std::filesystem::path dir(path);
+  return std::filesystem::exists(dir / "adapter_config.json") && !std::filesystem::exists(dir / "config.json");
+}
+
+Loaded load_with_adapter(const std::string& path, std::string adapter, const ModelOptions& options) {
+  std::string base = path;
+  if (adapter.empty() && is_adapter_folder(path)) {
+    adapter = path;
+    base = adapter_base_model(path);
+    if (base.empty()) throw Error(ErrorCode::kConfig, path + "/adapter_config.json names no base_model_name_or_path: pass the base model and the adapter separately");
+  }
+  ModelPtr model = load_model(base, options);
+  if (!adapter.empty()) load_adapter(*model, adapter, at::make_generator<at::CPUGeneratorImpl>(0));
+  return Loaded{model, resolve_model_folder(base), adapter};
+}
+
+// loadModel(path, {device, dtype, adapter}) -> Model; path may also be a LoRA checkpoint folder.
 Napi::Value load_model_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw_type_error(env, std::string("expected a string for path but received ") + js_type_name(info[0]));
   const std::string path = info[0].As<Napi::String>();
   const ModelOptions options = model_options(env, info[1]);
+  const std::string adapter = Options(env, info[1], "options").string("adapter", "");
   return PromiseWorker<Loaded>::start(
-      env, [path, options](const RunControl&) { return Loaded{load_model(path, options), resolve_model_folder(path)}; },
-      [](Napi::Env env, const Loaded& l) -> Napi::Value { return new_handle(env, l.model, l.folder); });
+      env, [path, adapter, options](const RunControl&) { return load_with_adapter(path, adapter, options); },
+      [](Napi::Env env, const Loaded& l) -> Napi::Value { return new_model_handle(env, l.model, l.folder, l.adapter); });
 }
 
 // initModel(preset, seed, dir, {dtype}) -> Model: a random-initialised model saved to dir, then loaded.
@@ -406,9 +440,9 @@ Napi::Value init_model_js(const Napi::CallbackInfo& info) {
         auto model = std::make_shared<LlamaModel>(model_preset(preset).config, options);
         model->initialize(static_cast<uint64_t>(seed));
         save_model(*model, dir);
-        return Loaded{model, dir};
+        return Loaded{model, dir, ""};
       },
-      [](Napi::Env env, const Loaded& l) -> Napi::Value { return new_handle(env, l.model, l.folder); });
+      [](Napi::Env env, const Loaded& l) -> Napi::Value { return new_model_handle(env, l.model, l.folder, l.adapter); });
 }
 
 struct Inspected {

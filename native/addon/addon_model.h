@@ -6,8 +6,18 @@
 
 #include <napi.h>
 
+#include <memory>
+#include <string>
+
+namespace itl {
+class LlamaModel;
+}
+
 namespace itl::addon {
 
 void register_model(Napi::Env env, Napi::Object exports);
+
+// A Model handle on an existing model (the trainer's, between runs); adapter "" when none.
+Napi::Object new_model_handle(Napi::Env env, std::shared_ptr<LlamaModel> model, std::string folder, std::string adapter);
 
 }  // namespace itl::addon

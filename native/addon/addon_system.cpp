@@ -89,6 +89,7 @@ Napi::Object progress_to_js(Napi::Env env, const Progress& p) {
   out.Set("done", static_cast<double>(p.done));
   out.Set("total", static_cast<double>(p.total));
   out.Set("value", p.value);
+  if (!p.record.empty()) out.Set("record", p.record);
   return out;
 }
 

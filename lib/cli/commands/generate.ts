@@ -19,6 +19,7 @@ export const generateCommand = defineCommand({
   builder: (y) =>
     y
       .option('model', { type: 'string', demandOption: true, describe: 'a Hugging Face model folder, ORG/NAME under $ITL_MODELS, or a cached model' })
+      .option('adapter', { type: 'string', describe: 'a PEFT LoRA adapter folder applied to the model (a LoRA checkpoint also works as --model alone)' })
       .option('ids', { type: 'string', describe: 'comma-separated prompt token ids, e.g. 1,2,3' })
       .option('prompt', {
         type: 'string',
@@ -48,7 +49,7 @@ export const generateCommand = defineCommand({
     if (args.sample && !(args.temperature > 0)) throw new ItlError('ITL_USAGE', `expected a positive --temperature but received ${args.temperature}`);
     if (args.sample && !(args['top-p'] > 0 && args['top-p'] <= 1)) throw new ItlError('ITL_USAGE', `expected --top-p in (0, 1] but received ${args['top-p']}`);
     if (!Number.isInteger(args.seed) || args.seed < 0) throw new ItlError('ITL_USAGE', `expected a non-negative integer for --seed but received ${args.seed}`);
-    const model = await Model.load(context.runtime(), args.model, { dtype: args.dtype, device: args.device });
+    const model = await Model.load(context.runtime(), args.model, { dtype: args.dtype, device: args.device, adapter: args.adapter });
     try {
       // The tokenizer lives beside the weights, in the folder the native side resolved.
       const tokenizer = args.prompt === undefined ? undefined : await loadTokenizer(model.info.folder);

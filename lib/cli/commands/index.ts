@@ -9,5 +9,6 @@ import { forwardCommand } from './forward.js';
 import { generateCommand } from './generate.js';
 import { modelCommand } from './model.js';
 import { tokenizeCommand } from './tokenize.js';
+import { trainCommand } from './train.js';
 
-export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand];
+export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand, trainCommand];

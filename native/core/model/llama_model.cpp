@@ -63,6 +63,8 @@ Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOption
   weight = register_parameter("weight", at::empty({out_features, in_features}, options));
 }
 
+Linear::Linear(const at::Tensor& existing_weight) { weight = register_parameter("weight", existing_weight); }
+
 at::Tensor Linear::forward(const at::Tensor& x) { return at::linear(x, weight); }
 
 Embedding::Embedding(int64_t vocab, int64_t hidden, int64_t padding_idx_, const at::TensorOptions& options)
@@ -192,6 +194,7 @@ LlamaModel::LlamaModel(LlamaConfig config, ModelOptions options) : config_(std::
     lm_head = register_module("lm_head", std::make_shared<Linear>(config_.hidden_size, config_.vocab_size, t));
   }
   inv_freq_ = rope_inverse_frequencies(config_).to(options_.device);
+  train(false);  // inference until a trainer says otherwise (adapter dropout is training-only)
 }
 
 void LlamaModel::initialize(uint64_t seed, double initializer_range) {
@@ -280,6 +283,7 @@ void LlamaModel::replace_linear(const std::string& name, std::shared_ptr<Linear>
   require(replacement != nullptr, "replace_linear('" + name + "') needs a module");
   for (const auto& entry : linear_slots()) {
     if (entry.first != name) continue;
+    replacement->train(is_training());  // a new module starts in training mode; take the model's
     entry.second.parent->replace_module(entry.second.child, replacement);
     *entry.second.slot = std::move(replacement);
     return;
@@ -289,7 +293,10 @@ void LlamaModel::replace_linear(const std::string& name, std::shared_ptr<Linear>
 
 std::vector<std::pair<std::string, at::Tensor>> LlamaModel::checkpoint_tensors() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& item : named_parameters(true)) out.emplace_back(item.key(), item.value());
+  for (const auto& item : named_parameters(true)) {
+    if (item.key().find(".lora_") != std::string::npos) continue;
+    out.emplace_back(item.key(), item.value());
+  }
   return out;
 }
 

@@ -22,6 +22,8 @@ namespace itl {
 class Linear : public torch::nn::Module {
  public:
   Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options);
+  // Takes over an existing weight (out, in): an adapter wraps the layer it replaces this way.
+  explicit Linear(const at::Tensor& existing_weight);
   virtual ~Linear() = default;
   virtual at::Tensor forward(const at::Tensor& x);
   at::Tensor weight;
@@ -136,6 +138,7 @@ class LlamaModel : public torch::nn::Module {
   const ModelOptions& options() const { return options_; }
   at::TensorOptions tensor_options() const { return at::TensorOptions().dtype(options_.dtype).device(options_.device); }
   // Tensors as the checkpoint names them (tied models have no lm_head.weight, as HF saves them).
+  // Parameters under a child named lora_* belong to an adapter (train/lora.h), not to the checkpoint.
   std::vector<std::pair<std::string, at::Tensor>> checkpoint_tensors() const;
   int64_t parameter_count() const;
 

@@ -51,12 +51,16 @@ std::string torch_dtype_name(at::ScalarType dtype) {
 
 std::shared_ptr<LlamaModel> load_model(const std::string& name_or_path, const ModelOptions& options) {
   const std::string folder = resolve_model_folder(name_or_path);
-  const LlamaConfig config = load_llama_config(folder);
-  auto model = std::make_shared<LlamaModel>(config, options);
+  auto model = std::make_shared<LlamaModel>(load_llama_config(folder), options);
+  load_weights(*model, folder);
+  return model;
+}
+
+void load_weights(LlamaModel& model, const std::string& folder) {
   const CheckpointReader reader = CheckpointReader::open(folder);
   at::NoGradGuard no_grad;
   std::set<std::string> expected;
-  for (auto& [name, param] : model->checkpoint_tensors()) {
+  for (auto& [name, param] : model.checkpoint_tensors()) {
     expected.insert(name);
     if (!reader.contains(name)) {
       throw Error(ErrorCode::kCheckpointFormat, "the checkpoint in " + folder + " has no tensor '" + name + "'");
@@ -69,15 +73,19 @@ std::shared_ptr<LlamaModel> load_model(const std::string& name_or_path, const Mo
     param.copy_(source);
   }
   for (const std::string& name : reader.names()) {
-    if (!expected.count(name) && !ignorable_key(name, config)) {
+    if (!expected.count(name) && !ignorable_key(name, model.config())) {
       throw Error(ErrorCode::kCheckpointFormat, "the checkpoint in " + folder + " has tensor '" + name +
                                                     "', which a LlamaForCausalLM with this config.json does not have");
     }
   }
-  return model;
 }
 
 void save_model(const LlamaModel& model, const std::string& folder, uint64_t max_shard_bytes) {
+  save_model(model, model.checkpoint_tensors(), folder, max_shard_bytes);
+}
+
+void save_model(const LlamaModel& model, const std::vector<std::pair<std::string, at::Tensor>>& tensors, const std::string& folder,
+                uint64_t max_shard_bytes) {
   std::error_code ec;
   std::filesystem::create_directories(folder, ec);
   if (ec) throw Error(ErrorCode::kIo, "cannot create the model folder " + folder + ": " + ec.message());
@@ -85,7 +93,7 @@ void save_model(const LlamaModel& model, const std::string& folder, uint64_t max
   config.torch_dtype = torch_dtype_name(model.options().dtype);
   const std::filesystem::path dir(folder);
   std::filesystem::remove(dir / "config.json", ec);  // an older config must not vouch for half-written weights
-  write_checkpoint(folder, model.checkpoint_tensors(), max_shard_bytes);
+  write_checkpoint(folder, tensors, max_shard_bytes);
   write_file_atomically((dir / "generation_config.json").string(), generation_config_json(config));
   write_file_atomically((dir / "config.json").string(), llama_config_to_json(config));
 }

@@ -1,0 +1,174 @@
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+
+import { ItlError } from '../../errors.js';
+import { Model } from '../../native/Model.js';
+import { Trainer } from '../../native/Trainer.js';
+import { DEFAULT_DATE_STRING } from '../../tokenize/ChatTokenizer.js';
+import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
+import { latestCheckpoint, staleCheckpointFolders } from '../../train/checkpoints.js';
+import { findModel } from '../../train/models.js';
+import { formatRunName } from '../../train/runName.js';
+import { DEFAULT_EVAL_ROWS, RUN_CONFIG_FILE, type TrainConfig, effectiveRun, runDir, runRecord, validateTrainConfig } from '../../train/trainConfig.js';
+import { loadTrainingRows } from '../../train/trainData.js';
+import { createTrainProgress } from '../../train/trainProgress.js';
+import { writeFileAtomic } from '../../util/writeFileAtomic.js';
+import { defineCommand } from '../command.js';
+import type { CliContext } from '../context.js';
+
+/** Tokenizer files a checkpoint carries, so it is a complete model folder (generate, eval). */
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja',
+  'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json'];
+
+export const trainCommand = defineCommand({
+  command: 'train',
+  describe: 'fine-tune a model on the facts dataset as the study did (in-weight or in-tool, full or LoRA), with checkpoints in the Trainer layout',
+  builder: (y) =>
+    y
+      .option('run-name', { type: 'string', demandOption: true, describe: 'sft_<Model>_facts=<N>-epochs=<E>-batch=<B>-gradAcc=<G>-LR=<lr>-loraR=<r>-loraA=<alpha>-<weight|tool>' })
+      .option('data', { type: 'string', demandOption: true, describe: 'an `itl data build` output folder' })
+      .option('save-dir', { type: 'string', demandOption: true, describe: 'runs go to SAVE_DIR/<run name>/checkpoint-<step>/' })
+      .option('model', { type: 'string', describe: "a model folder to train (the run name's model is then a label); default: the run name's model under $ITL_MODELS or the Hugging Face cache" })
+      .option('facts', { type: 'number', describe: 'override the run name: training rows N' })
+      .option('epochs', { type: 'number', describe: 'override the run name: epochs' })
+      .option('batch', { type: 'number', describe: 'override the run name: rows per micro-batch on one device' })
+      .option('grad-acc', { type: 'number', describe: 'override the run name: micro-batches per optimiser step' })
+      .option('lr', { type: 'number', describe: 'override the run name: peak learning rate' })
+      .option('lora-r', { type: 'number', describe: 'override the run name: LoRA rank (0 = full fine-tuning)' })
+      .option('lora-alpha', { type: 'number', describe: 'override the run name: LoRA alpha' })
+      .option('mode', { choices: ['weight', 'tool'] as const, describe: 'override the run name: in-weight (qa) or in-tool (qatool) dialogues' })
+      .option('lora-dropout', { type: 'number', default: 0.05, describe: 'dropout on the LoRA input (training only)' })
+      .option('init-adapter', { type: 'string', describe: 'start from this PEFT adapter folder (LoRA runs)' })
+      .option('merge', { type: 'boolean', default: false, describe: 'LoRA: also write merged full weights to checkpoint-<step>/merged' })
+      .option('seed', { type: 'number', default: 42, describe: 'epoch shuffles, LoRA initialisation and dropout' })
+      .option('precision', { choices: ['fp32', 'bf16', 'bf16-mixed'] as const, default: 'fp32' as const, describe: 'fp32; bf16 = pure bf16 weights and optimiser state (the study); bf16-mixed = fp32 master weights' })
+      .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })
+      .option('eval-rows', { type: 'number', default: DEFAULT_EVAL_ROWS, describe: 'rows after the training rows that give the eval loss' })
+      .option('eval-batch', { type: 'number', default: 8, describe: 'rows per evaluation forward' })
+      .option('eval-steps', { type: 'number', default: 0, describe: 'evaluate every N optimiser steps (0: every half epoch, as the study)' })
+      .option('save-steps', { type: 'number', default: 0, describe: 'checkpoint every N steps (0: every 2 epochs, as the study); always at the last step' })
+      .option('logging-steps', { type: 'number', default: 5, describe: 'log (trainer_state.json, plain progress lines) every N steps' })
+      .option('warmup-ratio', { type: 'number', default: 0.05, describe: 'linear warm-up over ceil(ratio × total steps)' })
+      .option('max-grad-norm', { type: 'number', default: 1, describe: 'clip the global gradient norm (0: no clipping)' })
+      .option('date-string', { type: 'string', default: DEFAULT_DATE_STRING, describe: 'the date Llama 3 chat templates print' })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue from the latest complete checkpoint of the run' })
+      .option('cache-dir', { type: 'string', describe: 'tokenised-dataset cache (default SAVE_DIR/.itl-cache/tokenized)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary at the end' }),
+  async run(args, context) {
+    const run = effectiveRun(args['run-name'], {
+      facts: args.facts, epochs: args.epochs, batch: args.batch, gradAcc: args['grad-acc'], lr: args.lr,
+      loraR: args['lora-r'], loraAlpha: args['lora-alpha'], mode: args.mode,
+    });
+    const config: TrainConfig = validateTrainConfig({
+      run, runName: '', model: args.model ?? findModel(run.model)!.hfId, data: args.data, saveDir: args['save-dir'],
+      loraDropout: args['lora-dropout'], seed: args.seed, precision: args.precision, device: args.device, evalRows: args['eval-rows'],
+      evalBatch: args['eval-batch'], evalSteps: args['eval-steps'], saveSteps: args['save-steps'], loggingSteps: args['logging-steps'],
+      warmupRatio: args['warmup-ratio'], maxGradNorm: args['max-grad-norm'], dateString: args['date-string'],
+      initAdapter: args['init-adapter'], merge: args.merge,
+    });
+    config.runName = formatRunName(run);
+    if (config.runName !== args['run-name']) context.io.stderr(`itl: the flags change the run: it is saved as ${config.runName}\n`);
+    if (!existsSync(config.data)) throw new ItlError('ITL_IO', `the data folder ${config.data} does not exist (make one with itl data build)`);
+    if (config.initAdapter && !existsSync(path.join(config.initAdapter, 'adapter_config.json'))) {
+      throw new ItlError('ITL_IO', `--init-adapter ${config.initAdapter} has no adapter_config.json`);
+    }
+    const inspected = await Model.inspect(context.runtime(), config.model);
+    const tokenizer = await loadTokenizer(inspected.folder);
+
+    const dir = runDir(config);
+    const resumeFrom = await prepareRunFolder(dir, args.resume, (line) => context.io.stderr(line));
+    const rows = await loadTrainingRows({
+      data: config.data, facts: run.facts, evalRows: config.evalRows, mode: run.mode, tokenizer, dateString: config.dateString,
+      cacheDir: args['cache-dir'] ?? path.join(config.saveDir, '.itl-cache', 'tokenized'),
+    });
+    if (rows.evalRows < config.evalRows) context.io.stderr(`itl: only ${rows.evalRows} rows follow the training rows: the eval set has ${rows.evalRows}\n`);
+    config.evalRows = rows.evalRows;
+    const record = runRecord(config, { modelFolder: inspected.folder, tokenized: { train: rows.train.path, eval: rows.eval.path } });
+    const recordText = JSON.stringify(record, null, 2) + '\n';
+    await writeFileAtomic(path.join(dir, RUN_CONFIG_FILE), recordText);
+
+    const trainer = await Trainer.create(context.runtime(), {
+      model: inspected.folder, device: config.device, precision: config.precision, runDir: dir, baseModel: path.resolve(inspected.folder),
+      epochs: run.epochs, batch: run.batch, gradAccumulation: run.gradAcc, learningRate: run.lr, warmupRatio: config.warmupRatio,
+      maxGradNorm: config.maxGradNorm, seed: config.seed, evalBatch: config.evalBatch, evalSteps: config.evalSteps,
+      saveSteps: config.saveSteps, loggingSteps: config.loggingSteps, loraR: run.loraR, loraAlpha: run.loraAlpha,
+      loraDropout: config.loraDropout, initAdapter: config.initAdapter, saveMerged: config.merge, padId: tokenizer.special.pad,
+      checkpointFiles: TOKENIZER_FILES.map((f) => path.join(inspected.folder, f)).filter((f) => existsSync(f)),
+      runRecord: recordText, resumeFrom: resumeFrom ?? undefined,
+    }, rows.train.dataset, rows.eval.dataset);
+    try {
+      return await trainUntilDone(trainer, args.json, context, dir);
+    } finally {
+      trainer.dispose();
+    }
+  },
+});
+
+/** Creates the run folder; with --resume returns the checkpoint to continue from. */
+async function prepareRunFolder(dir: string, resume: boolean, warn: (line: string) => void): Promise<string | null> {
+  await mkdir(dir, { recursive: true });
+  for (const stale of staleCheckpointFolders(dir)) await rm(stale, { recursive: true, force: true });
+  const latest = latestCheckpoint(dir);
+  if (resume) {
+    if (latest) return latest.path;
+    warn(`itl: ${dir} has no complete checkpoint: starting from the beginning\n`);
+  } else if (latest) {
+    throw new ItlError('ITL_USAGE', `${latest.path} exists: pass --resume to continue that run, or choose another --save-dir`);
+  }
+  await rm(path.join(dir, 'metrics.jsonl'), { force: true });
+  return null;
+}
+
+async function trainUntilDone(trainer: Trainer, json: boolean, context: CliContext, dir: string): Promise<number> {
+  const info = trainer.info();
+  const { schedule } = info;
+  context.io.stderr(`itl: ${info.lora.r > 0 ? `LoRA r=${info.lora.r}` : 'full fine-tuning'}, ${info.trainableParameters.toLocaleString('en-US')} trainable parameters, ` +
+    `${schedule.trainRows} rows, ${schedule.totalSteps} steps (${schedule.updatesPerEpoch}/epoch, warm-up ${schedule.warmupSteps}), ` +
+    `eval every ${schedule.evalSteps}, checkpoint every ${schedule.saveSteps}, ${info.precision} on ${info.device}` +
+    (info.globalStep > 0 ? `, resuming at step ${info.globalStep}` : '') + '\n');
+  const progress = createTrainProgress({ tty: Boolean(process.stderr.isTTY) && !process.env.CI, write: (l) => context.io.stderr(l),
+    startStep: info.globalStep, totalSteps: schedule.totalSteps, loggingSteps: schedule.loggingSteps });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+    progress.stop();
+    context.io.stderr(`itl: ${signal}: finishing the current step and writing a checkpoint (send it again to exit at once)\n`);
+    trainer.requestStop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const started = Date.now();
+  let tokens = 0, padded = 0, lastLoss = NaN, losses = 0, steps = 0;
+  let outcome;
+  try {
+    do {
+      outcome = await trainer.run((event) => {
+        progress.onEvent(event);
+        if (event.kind === 'step') {
+          tokens += event.record.tokens;
+          padded += event.record.tokens / (1 - event.record.padding_fraction);
+          lastLoss = event.record.loss;
+          losses += event.record.loss;
+          steps++;
+        }
+      });
+    } while (!outcome.finished && !outcome.stopped);
+  } finally {
+    progress.stop();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  if (outcome.stopped) context.io.stderr(`itl: stopped at step ${outcome.globalStep}; ${outcome.checkpoint} is complete; continue with --resume\n`);
+  else context.io.stderr(`itl: done: ${outcome.checkpoint}\n`);
+  if (json) {
+    context.printJson({
+      run_dir: path.resolve(dir), global_step: outcome.globalStep, finished: outcome.finished, stopped: outcome.stopped,
+      train_loss: steps ? losses / steps : null, last_loss: Number.isNaN(lastLoss) ? null : lastLoss, train_runtime_s: seconds,
+      train_tokens_per_s: tokens / seconds, padding_fraction: padded > 0 ? 1 - tokens / padded : 0, checkpoint: outcome.checkpoint,
+    });
+  }
+  return 0;
+}

@@ -1,0 +1,56 @@
+/**
+ * The rows a run trains and evaluates on, as the study used them: rows 0..N−1 of the facts dataset
+ * train, the next `evalRows` give the eval loss; mode `weight` reads each row's `qa` dialogue, `tool`
+ * its `qatool` one. Tokenised through the tokenizer layer (labels included) and cached on disk.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+import { ItlError } from '../errors.js';
+import { openFactsDataset } from '../data/openFactsDataset.js';
+import { MANIFEST_FILE } from '../data/outputLayout.js';
+import type { ChatTokenizer } from '../tokenize/ChatTokenizer.js';
+import { type CacheEntry, loadOrBuildTokenized, sha256OfFile } from '../tokenize/TokenizedDatasetCache.js';
+import type { TrainingMode } from './runName.js';
+
+export interface TrainingRows {
+  train: CacheEntry;
+  eval: CacheEntry;
+  /** Eval rows actually available (fewer than asked when the dataset ends first). */
+  evalRows: number;
+}
+
+export async function loadTrainingRows(options: {
+  data: string;
+  facts: number;
+  evalRows: number;
+  mode: TrainingMode;
+  tokenizer: ChatTokenizer;
+  dateString: string;
+  cacheDir: string;
+}): Promise<TrainingRows> {
+  const manifest = path.join(options.data, MANIFEST_FILE);
+  if (!existsSync(manifest)) throw new ItlError('ITL_IO', `${options.data} is not a facts dataset (no ${MANIFEST_FILE}; make one with itl data build)`);
+  const dataset = openFactsDataset(options.data);
+  try {
+    if (options.facts > dataset.numRows) {
+      throw new ItlError('ITL_DATA', `the run trains on ${options.facts} facts but ${options.data} has ${dataset.numRows} rows`);
+    }
+    const evalRows = Math.min(options.evalRows, dataset.numRows - options.facts);
+    const key = { manifestSha: await sha256OfFile(manifest), tokenizerHash: options.tokenizer.filesHash, mode: options.mode, dateString: options.dateString };
+    const field = options.mode === 'weight' ? 'qa' : 'qatool';
+    const dialogues = (start: number, end: number) => function* () {
+      // Read in slices so a 50k-row selection never sits in memory as objects all at once.
+      for (let first = start; first < end; first += 4096) {
+        for (const row of dataset.rows(first, Math.min(end, first + 4096))) yield row[field];
+      }
+    };
+    const train = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:0-${options.facts}` }, dialogues(0, options.facts), options.tokenizer);
+    const evalEnd = options.facts + evalRows;
+    const evaluation = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:${options.facts}-${evalEnd}` },
+      dialogues(options.facts, evalEnd), options.tokenizer);
+    return { train, eval: evaluation, evalRows };
+  } finally {
+    dataset.close();
+  }
+}

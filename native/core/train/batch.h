@@ -1,0 +1,56 @@
+// Training rows (token ids + labels, as the tokenizer layer makes them), the padded micro-batches
+// the trainer computes on, and the causal-LM loss summed over a micro-batch's label tokens.
+// The loss is evaluated only where a label exists: the output layer (hidden → vocabulary, the
+// largest matmul of a small model) never runs on prompt or padding positions, and the sum equals
+// transformers' ForCausalLMLoss with reduction "sum".
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "model/llama_model.h"
+
+namespace itl {
+
+constexpr int32_t kIgnoreIndex = -100;
+
+// Rows of token ids and unshifted labels (kIgnoreIndex where no loss applies), concatenated.
+struct TokenRows {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> labels;
+  std::vector<int64_t> offsets = {0};  // count + 1 starts: row k is [offsets[k], offsets[k+1])
+
+  int64_t count() const { return static_cast<int64_t>(offsets.size()) - 1; }
+  int64_t length(int64_t row) const { return offsets[row + 1] - offsets[row]; }
+  // Labels that are predicted: positions t ≥ 1 whose label is set (the model shifts by one).
+  int64_t label_count(int64_t row) const;
+  // Error(kInvalidArgument) naming the first malformed row: inconsistent sizes, an id outside
+  // [0, vocab), a row shorter than 2 tokens or without a predicted label.
+  void validate(int64_t vocab_size, const char* what) const;
+};
+
+struct MicroBatch {
+  at::Tensor ids;            // (b, T) int64, right-padded with the pad id
+  at::Tensor mask;           // (b, T) int64: 1 real token, 0 padding
+  at::Tensor positions;      // (b, T) int64: 0..len-1 per row
+  at::Tensor label_index;    // (n) int64: flat index into (b, T-1) of the positions that predict a label
+  at::Tensor targets;        // (n) int64: the label each of them predicts
+  int64_t real_tokens = 0;
+  int64_t padded_tokens = 0; // b × T
+};
+
+// The rows `rows` (indices into `data`) as one right-padded micro-batch on `device`.
+MicroBatch make_micro_batch(const TokenRows& data, const std::vector<int64_t>& rows, int64_t pad_id, const at::Device& device);
+
+// Splits one optimiser step's rows into micro-batches of at most `batch` rows after sorting them by
+// length (longest first), so rows of similar length share a micro-batch and little is padded. The
+// step's update is a sum over its rows ÷ its label count, so the grouping changes no number beyond
+// float rounding.
+std::vector<std::vector<int64_t>> group_by_length(const TokenRows& data, std::vector<int64_t> rows, int64_t batch);
+
+// Σ cross-entropy (fp32 log-softmax) of the batch's label tokens: a scalar with autograd.
+at::Tensor label_loss_sum(LlamaModel& model, const MicroBatch& batch);
+
+}  // namespace itl

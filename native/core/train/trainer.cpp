@@ -1,0 +1,407 @@
+#include "train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/serialize/archive.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "io/safetensors.h"
+#include "model/model_io.h"
+#include "util/error.h"
+
+namespace itl {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kCheckpointFormatVersion = 1;
+const char* kTrainerState = "trainer_state.json";          // transformers' TrainerState
+const char* kItlState = "itl_trainer_state.json";          // what exact resume needs beyond it
+const char* kOptimizerState = "optimizer.pt";              // libtorch's archive of AdamW's state
+const char* kRngState = "rng_state.safetensors";
+const char* kMasterWeights = "master_weights.safetensors"; // bf16-mixed: the fp32 weights AdamW updates
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+at::Generator make_dropout_generator(const at::Device& device, uint64_t seed) {
+  if (device.is_cpu()) return at::make_generator<at::CPUGeneratorImpl>(seed);
+  at::Generator generator = at::globalContext().defaultGenerator(device);
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_current_seed(seed);
+  return generator;
+}
+
+nlohmann::json read_json_file(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(ErrorCode::kCheckpointFormat, "the checkpoint lacks " + path.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return nlohmann::json::parse(text.str());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorCode::kCheckpointFormat, path.string() + " is not valid JSON: " + e.what());
+  }
+}
+
+// Puts `staging` where `target` is, replacing an older folder of that name: a reader sees the old
+// complete folder or the new one, never a half-written one.
+void replace_directory(const fs::path& staging, const fs::path& target) {
+  std::error_code ec;
+  fs::path old;
+  if (fs::exists(target)) {
+    old = target.parent_path() / ("." + target.filename().string() + ".old-" + std::to_string(getpid()));
+    fs::remove_all(old, ec);
+    fs::rename(target, old, ec);
+    if (ec) throw Error(ErrorCode::kIo, "cannot move the old " + target.string() + " aside: " + ec.message());
+  }
+  fs::rename(staging, target, ec);
+  if (ec) throw Error(ErrorCode::kIo, "cannot rename " + staging.string() + " to " + target.string() + ": " + ec.message());
+  if (!old.empty()) fs::remove_all(old, ec);
+}
+
+// The schedule fields a resumed run must share with the checkpoint it continues.
+nlohmann::json schedule_record(const TrainingSchedule& s, int64_t eval_rows) {
+  return {{"rows", s.inputs.rows}, {"batch", s.inputs.batch}, {"grad_accumulation", s.inputs.grad_accumulation},
+          {"world_size", s.inputs.world_size}, {"epochs", s.inputs.epochs}, {"total_steps", s.total_steps},
+          {"warmup_steps", s.warmup_steps}, {"eval_rows", eval_rows}};
+}
+
+}  // namespace
+
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::kFp32;
+  if (name == "bf16") return Precision::kBf16;
+  if (name == "bf16-mixed") return Precision::kBf16Mixed;
+  throw Error(ErrorCode::kInvalidArgument, "unknown precision '" + name + "': expected fp32, bf16 or bf16-mixed");
+}
+
+std::string precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::kFp32: return "fp32";
+    case Precision::kBf16: return "bf16";
+    case Precision::kBf16Mixed: return "bf16-mixed";
+  }
+  return "?";
+}
+
+Trainer::Trainer(std::shared_ptr<LlamaModel> model, TokenRows train, TokenRows eval, TrainerOptions options)
+    : model_(std::move(model)), train_(std::move(train)), eval_(std::move(eval)), options_(std::move(options)) {
+  require(model_ != nullptr, "the trainer needs a model");
+  const at::ScalarType want = options_.precision == Precision::kFp32 ? at::kFloat : at::kBFloat16;
+  require(model_->options().dtype == want, "precision " + precision_name(options_.precision) + " needs the model loaded in " +
+                                               c10::toString(want) + ", not " + c10::toString(model_->options().dtype));
+  require(options_.learning_rate >= 0, "the learning rate must be ≥ 0");
+  require(options_.eval_batch > 0, "the eval batch must be positive");
+  require(!options_.run_dir.empty(), "the trainer needs a run folder");
+  train_.validate(model_->config().vocab_size, "training");
+  eval_.validate(model_->config().vocab_size, "eval");
+  options_.schedule.rows = train_.count();
+  schedule_ = TrainingSchedule::compute(options_.schedule);
+
+  // A-matrices come from a CPU generator, so one seed gives the same adapter on every device.
+  at::Generator init_generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed);
+  dropout_generator_ = make_dropout_generator(model_->options().device, options_.seed);
+  if (!options_.init_adapter.empty()) {
+    const LoraOptions adapter = load_adapter(*model_, options_.init_adapter, init_generator);
+    if (options_.lora.r > 0 && options_.lora.r != adapter.r) {
+      throw Error(ErrorCode::kConfig, "the run asks for LoRA rank " + std::to_string(options_.lora.r) + " but " +
+                                          options_.init_adapter + " has rank " + std::to_string(adapter.r));
+    }
+    const double dropout = options_.lora.dropout;
+    options_.lora = adapter;
+    options_.lora.dropout = dropout;
+  } else if (options_.lora.r > 0) {
+    apply_lora(*model_, options_.lora, init_generator);
+  }
+  for (const auto& [name, layer] : lora_layers(*model_)) {
+    layer->dropout = options_.lora.dropout;
+    layer->set_dropout_generator(dropout_generator_);
+  }
+
+  for (const auto& p : model_->parameters(true)) {
+    if (p.requires_grad()) trainable_.push_back(p);
+  }
+  require(!trainable_.empty(), "the model has no trainable parameter");
+  if (options_.precision == Precision::kBf16Mixed) {
+    for (const auto& p : trainable_) masters_.push_back(p.detach().to(at::kFloat).clone());
+  }
+  torch::optim::AdamWOptions adam(options_.learning_rate);
+  adam.betas({options_.adam_beta1, options_.adam_beta2}).eps(options_.adam_epsilon).weight_decay(options_.weight_decay);
+  optimizer_ = std::make_unique<torch::optim::AdamW>(masters_.empty() ? trainable_ : masters_, adam);
+  std::error_code ec;
+  fs::create_directories(options_.run_dir, ec);
+  if (ec) throw Error(ErrorCode::kIo, "cannot create the run folder " + options_.run_dir + ": " + ec.message());
+}
+
+Trainer::~Trainer() = default;
+
+int64_t Trainer::trainable_parameter_count() const {
+  int64_t n = 0;
+  for (const auto& p : trainable_) n += p.numel();
+  return n;
+}
+
+std::vector<int64_t> Trainer::epoch_order(int64_t epoch) const {
+  // A fresh generator per epoch: the order depends on (seed, epoch) alone, so a resumed run
+  // needs no sampler state to draw the same rows.
+  at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(options_.seed + static_cast<uint64_t>(epoch));
+  const at::Tensor order = at::randperm(train_.count(), generator, at::kLong);
+  return std::vector<int64_t>(order.data_ptr<int64_t>(), order.data_ptr<int64_t>() + order.numel());
+}
+
+StepStats Trainer::train_step() {
+  require(global_step_ < schedule_.total_steps, "the run has already made its " + std::to_string(schedule_.total_steps) + " steps");
+  at::AutoGradMode grad_mode(true);
+  const auto start = Clock::now();
+  const int64_t epoch = global_step_ / schedule_.updates_per_epoch;
+  const int64_t update = global_step_ % schedule_.updates_per_epoch;
+  const int64_t batch = schedule_.inputs.batch;
+  const std::vector<int64_t> order = epoch_order(epoch);
+  const int64_t first = schedule_.first_micro_batch(update) * batch;
+  const int64_t end = std::min<int64_t>(train_.count(), schedule_.end_micro_batch(update) * batch);
+  const std::vector<int64_t> rows(order.begin() + first, order.begin() + end);
+
+  StepStats stats;
+  for (int64_t r : rows) stats.label_tokens += train_.label_count(r);
+  // transformers' num_items_in_batch: every micro-batch's summed loss is divided by the label
+  // tokens of the whole accumulated batch, so the update is their plain mean.
+  const double items = static_cast<double>(stats.label_tokens);
+  double loss_sum = 0;
+  for (const auto& group : group_by_length(train_, rows, batch)) {
+    const MicroBatch micro = make_micro_batch(train_, group, options_.pad_id, model_->options().device);
+    const at::Tensor loss = label_loss_sum(*model_, micro);
+    (loss / items).backward();
+    loss_sum += loss.item<double>();
+    stats.real_tokens += micro.real_tokens;
+    stats.padded_tokens += micro.padded_tokens;
+  }
+
+  std::vector<at::Tensor>& updated = masters_.empty() ? trainable_ : masters_;
+  if (!masters_.empty()) {
+    for (size_t i = 0; i < masters_.size(); ++i) masters_[i].mutable_grad() = trainable_[i].grad().to(at::kFloat);
+  }
+  stats.grad_norm = options_.max_grad_norm > 0 ? torch::nn::utils::clip_grad_norm_(updated, options_.max_grad_norm)
+                                               : torch::nn::utils::clip_grad_norm_(updated, 1e300);
+  stats.learning_rate = options_.learning_rate * schedule_.lr_factor(global_step_);
+  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(stats.learning_rate);
+  optimizer_->step();
+  for (auto& p : trainable_) p.mutable_grad() = at::Tensor();
+  for (auto& p : masters_) p.mutable_grad() = at::Tensor();
+  if (!masters_.empty()) sync_masters_to_model();
+
+  ++global_step_;
+  epoch_ = static_cast<double>(epoch) + static_cast<double>(schedule_.end_micro_batch(update)) / static_cast<double>(schedule_.micro_batches_per_epoch);
+  stats.step = global_step_;
+  stats.epoch = epoch_;
+  stats.loss = loss_sum / items;
+  stats.seconds = seconds_since(start);
+  return stats;
+}
+
+void Trainer::sync_masters_to_model() {
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < masters_.size(); ++i) trainable_[i].copy_(masters_[i]);
+}
+
+double Trainer::evaluate() {
+  require(eval_.count() > 0, "there are no eval rows");
+  at::NoGradGuard no_grad;
+  const bool was_training = model_->is_training();
+  model_->train(false);
+  double weighted = 0;
+  for (int64_t start = 0; start < eval_.count(); start += options_.eval_batch) {
+    std::vector<int64_t> rows;
+    for (int64_t r = start; r < std::min(eval_.count(), start + options_.eval_batch); ++r) rows.push_back(r);
+    const MicroBatch micro = make_micro_batch(eval_, rows, options_.pad_id, model_->options().device);
+    // transformers: the batch's mean token loss, repeated once per row, then averaged over rows.
+    const double mean = label_loss_sum(*model_, micro).item<double>() / static_cast<double>(micro.targets.numel());
+    weighted += mean * static_cast<double>(rows.size());
+  }
+  model_->train(was_training);
+  return weighted / static_cast<double>(eval_.count());
+}
+
+void Trainer::append_metrics(const nlohmann::ordered_json& record) const {
+  std::ofstream out(fs::path(options_.run_dir) / "metrics.jsonl", std::ios::app);
+  if (!out) throw Error(ErrorCode::kIo, "cannot append to the metrics log in " + options_.run_dir);
+  out << record.dump() << '\n';
+}
+
+void Trainer::truncate_metrics(int64_t last_step) const {
+  const fs::path path = fs::path(options_.run_dir) / "metrics.jsonl";
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (nlohmann::json::parse(line).value("step", int64_t{0}) <= last_step) kept += line + "\n";
+    } catch (const nlohmann::json::exception&) {
+      // A line cut by a kill mid-write: dropped, as are the steps after the checkpoint.
+    }
+  }
+  write_file_atomically(path.string(), kept);
+}
+
+void Trainer::log_step(const StepStats& s, const RunControl& control) {
+  run_tokens_ += s.real_tokens;
+  run_seconds_ += s.seconds;
+  window_loss_ += s.loss;
+  ++window_steps_;
+  nlohmann::ordered_json record = {{"step", s.step}, {"epoch", s.epoch}, {"loss", s.loss}, {"learning_rate", s.learning_rate},
+                                   {"grad_norm", s.grad_norm}, {"tokens", s.real_tokens}, {"label_tokens", s.label_tokens},
+                                   {"tokens_per_s", s.real_tokens / std::max(s.seconds, 1e-9)},
+                                   {"padding_fraction", 1.0 - static_cast<double>(s.real_tokens) / static_cast<double>(s.padded_tokens)}};
+  append_metrics(record);
+  if (s.step % schedule_.logging_steps == 0) {
+    // transformers logs the learning rate after the scheduler stepped: the next update's.
+    log_history_.push_back({{"step", s.step}, {"epoch", s.epoch}, {"loss", window_loss_ / window_steps_}, {"grad_norm", s.grad_norm},
+                            {"learning_rate", options_.learning_rate * schedule_.lr_factor(s.step)}});
+    window_loss_ = 0;
+    window_steps_ = 0;
+  }
+  control.report(Progress{"step", s.step, schedule_.total_steps, s.loss, record.dump()});
+}
+
+void Trainer::log_eval(double eval_loss, double seconds, const RunControl& control) {
+  nlohmann::ordered_json record = {{"step", global_step_}, {"epoch", epoch_}, {"eval_loss", eval_loss}, {"eval_runtime", seconds}};
+  append_metrics(record);
+  log_history_.push_back({{"step", global_step_}, {"epoch", epoch_}, {"eval_loss", eval_loss}, {"eval_runtime", seconds},
+                          {"eval_samples_per_second", static_cast<double>(eval_.count()) / std::max(seconds, 1e-9)}});
+  control.report(Progress{"eval", global_step_, schedule_.total_steps, eval_loss, record.dump()});
+}
+
+RunOutcome Trainer::run_until_checkpoint(const RunControl& control) {
+  RunOutcome outcome;
+  model_->train(true);
+  while (global_step_ < schedule_.total_steps) {
+    log_step(train_step(), control);
+    if (eval_.count() > 0 && global_step_ % schedule_.eval_steps == 0) {
+      const auto start = Clock::now();
+      const double eval_loss = evaluate();
+      log_eval(eval_loss, seconds_since(start), control);
+    }
+    const bool last = global_step_ == schedule_.total_steps;
+    if (last || global_step_ % schedule_.save_steps == 0 || stop_requested_) {
+      if (last) {
+        log_history_.push_back({{"step", global_step_}, {"epoch", epoch_}, {"train_runtime", run_seconds_},
+                                {"train_tokens_per_second", static_cast<double>(run_tokens_) / std::max(run_seconds_, 1e-9)}});
+      }
+      outcome.checkpoint = save_checkpoint();
+      outcome.finished = last;
+      outcome.stopped = !last && stop_requested_;
+      break;
+    }
+  }
+  model_->train(false);
+  outcome.global_step = global_step_;
+  outcome.finished = global_step_ == schedule_.total_steps;
+  return outcome;
+}
+
+std::string Trainer::save_checkpoint() {
+  const std::string name = "checkpoint-" + std::to_string(global_step_);
+  const fs::path target = fs::path(options_.run_dir) / name;
+  const fs::path staging = fs::path(options_.run_dir) / ("." + name + ".tmp-" + std::to_string(getpid()));
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  fs::create_directories(staging, ec);
+  if (ec) throw Error(ErrorCode::kIo, "cannot create " + staging.string() + ": " + ec.message());
+
+  if (is_lora()) {
+    save_adapter(*model_, options_.lora, options_.base_model, staging.string());
+    if (options_.save_merged) save_model(*model_, merged_checkpoint_tensors(*model_), (staging / "merged").string());
+  } else {
+    save_model(*model_, staging.string());
+  }
+  for (const std::string& file : options_.checkpoint_files) {
+    for (const fs::path& folder : {staging, staging / "merged"}) {
+      if (!fs::exists(folder)) continue;
+      fs::copy_file(file, folder / fs::path(file).filename(), fs::copy_options::overwrite_existing, ec);
+      if (ec) throw Error(ErrorCode::kIo, "cannot copy " + file + " into the checkpoint: " + ec.message());
+    }
+  }
+  torch::serialize::OutputArchive archive;
+  optimizer_->save(archive);
+  archive.save_to((staging / kOptimizerState).string());
+  {
+    std::lock_guard<std::mutex> lock(dropout_generator_.mutex());
+    write_safetensors((staging / kRngState).string(), {{"dropout", dropout_generator_.get_state()}});
+  }
+  if (!masters_.empty()) {
+    std::vector<std::pair<std::string, at::Tensor>> named;
+    for (size_t i = 0; i < masters_.size(); ++i) named.emplace_back("master." + std::to_string(i), masters_[i]);
+    write_safetensors((staging / kMasterWeights).string(), named);
+  }
+  if (!options_.run_record.empty()) write_file_atomically((staging / "run_config.json").string(), options_.run_record);
+
+  nlohmann::json itl_state = {{"format_version", kCheckpointFormatVersion}, {"global_step", global_step_}, {"epoch", epoch_},
+                              {"window_loss", window_loss_}, {"window_steps", window_steps_}, {"run_tokens", run_tokens_},
+                              {"run_seconds", run_seconds_}, {"precision", precision_name(options_.precision)},
+                              {"lora_r", options_.lora.r}, {"learning_rate", options_.learning_rate}, {"seed", options_.seed},
+                              {"schedule", schedule_record(schedule_, eval_.count())}};
+  write_file_atomically((staging / kItlState).string(), itl_state.dump(2) + "\n");
+  // transformers' TrainerState (sorted keys, as it writes them); written last.
+  nlohmann::json state = {{"best_metric", nullptr}, {"best_model_checkpoint", nullptr}, {"epoch", epoch_},
+                          {"eval_steps", schedule_.eval_steps}, {"global_step", global_step_}, {"is_hyper_param_search", false},
+                          {"is_local_process_zero", true}, {"is_world_process_zero", true}, {"log_history", log_history_},
+                          {"logging_steps", schedule_.logging_steps}, {"max_steps", schedule_.total_steps},
+                          {"num_input_tokens_seen", run_tokens_}, {"num_train_epochs", schedule_.inputs.epochs},
+                          {"save_steps", schedule_.save_steps}, {"total_flos", 0}, {"train_batch_size", schedule_.inputs.batch},
+                          {"trial_name", nullptr}, {"trial_params", nullptr}};
+  write_file_atomically((staging / kTrainerState).string(), state.dump(2) + "\n");
+  replace_directory(staging, target);
+  return target.string();
+}
+
+void Trainer::resume(const std::string& checkpoint_dir) {
+  const fs::path dir(checkpoint_dir);
+  const nlohmann::json itl_state = read_json_file(dir / kItlState);
+  if (itl_state.value("format_version", 0) != kCheckpointFormatVersion) {
+    throw Error(ErrorCode::kCheckpointFormat, checkpoint_dir + " was written by another checkpoint format version");
+  }
+  const nlohmann::json want = schedule_record(schedule_, eval_.count());
+  if (itl_state["schedule"] != want || itl_state["precision"] != precision_name(options_.precision) || itl_state["lora_r"] != options_.lora.r) {
+    throw Error(ErrorCode::kCheckpointFormat, checkpoint_dir + " belongs to a run with other data, schedule, precision or LoRA rank: it has " +
+                                                  itl_state["schedule"].dump() + ", this run " + want.dump());
+  }
+  if (is_lora()) {
+    load_adapter(*model_, checkpoint_dir, at::make_generator<at::CPUGeneratorImpl>(options_.seed));
+  } else {
+    load_weights(*model_, checkpoint_dir);
+  }
+  if (!masters_.empty()) {
+    const auto file = SafeTensorsFile::open((dir / kMasterWeights).string());
+    at::NoGradGuard no_grad;
+    for (size_t i = 0; i < masters_.size(); ++i) masters_[i].copy_(file->tensor("master." + std::to_string(i)));
+  }
+  torch::serialize::InputArchive archive;
+  archive.load_from((dir / kOptimizerState).string());
+  optimizer_->load(archive);
+  {
+    const auto rng = SafeTensorsFile::open((dir / kRngState).string());
+    std::lock_guard<std::mutex> lock(dropout_generator_.mutex());
+    dropout_generator_.set_state(rng->tensor("dropout").clone());
+  }
+  global_step_ = itl_state["global_step"].get<int64_t>();
+  epoch_ = itl_state["epoch"].get<double>();
+  window_loss_ = itl_state["window_loss"].get<double>();
+  window_steps_ = itl_state["window_steps"].get<int64_t>();
+  run_tokens_ = itl_state["run_tokens"].get<int64_t>();
+  run_seconds_ = itl_state["run_seconds"].get<double>();
+  log_history_ = read_json_file(dir / kTrainerState)["log_history"];
+  truncate_metrics(global_step_);
+}
+
+}  // namespace itl

@@ -1,0 +1,139 @@
+// Trainer: supervised fine-tuning of a LlamaModel as transformers' Trainer ran the study — AdamW,
+// constant_with_warmup, grad-norm clipping, gradient accumulation with the loss normalised by the
+// label tokens of the whole accumulated batch — full or LoRA, with crash-safe checkpoints in the
+// Trainer's layout and exact resume. One optimiser step reads top to bottom in train_step():
+// rows → micro-batches → forward → loss → backward → clip → step → log; run_until_checkpoint()
+// strings steps together with evaluation and checkpoints.
+// Not here: tokenisation and run names (lib/train), LoRA itself (lora.h), step arithmetic (schedule.h).
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "model/llama_model.h"
+#include "train/lora.h"
+#include "train/schedule.h"
+#include "train/batch.h"
+#include "util/progress.h"
+
+namespace torch::optim {
+class AdamW;
+}
+
+namespace itl {
+
+enum class Precision {
+  kFp32,      // fp32 weights, gradients and optimiser state
+  kBf16,      // pure bf16 weights, gradients and AdamW state, as the study trained
+  kBf16Mixed, // fp32 master weights and optimiser state, bf16 compute
+};
+Precision parse_precision(const std::string& name);  // "fp32", "bf16", "bf16-mixed"
+std::string precision_name(Precision precision);
+
+struct TrainerOptions {
+  std::string run_dir;          // checkpoints: run_dir/checkpoint-<step>; the metrics log: run_dir/metrics.jsonl
+  std::string base_model;       // the base model folder, recorded in adapters as base_model_name_or_path
+  ScheduleInputs schedule;      // rows is taken from the training data
+  double learning_rate = 5e-5;  // peak (after warm-up)
+  double max_grad_norm = 1.0;   // global L2 norm; <= 0 disables clipping
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_epsilon = 1e-8;
+  double weight_decay = 0.0;
+  uint64_t seed = 42;           // epoch shuffles (seed + epoch), LoRA init and dropout
+  int64_t eval_batch = 8;       // rows per evaluation forward (transformers' default)
+  Precision precision = Precision::kFp32;
+  LoraOptions lora;             // r = 0: full fine-tuning
+  std::string init_adapter;     // a PEFT adapter folder to start from (LoRA only)
+  bool save_merged = false;     // LoRA: also write merged full weights to checkpoint-<step>/merged
+  int64_t pad_id = 0;           // written at padded positions; masked, so its value never matters
+  std::vector<std::string> checkpoint_files;  // copied into every checkpoint (tokenizer files)
+  std::string run_record;       // JSON text describing the run, written to every checkpoint as run_config.json
+};
+
+// What one optimiser step did.
+struct StepStats {
+  int64_t step = 0;             // global step after the update
+  double epoch = 0;             // fractional epoch, as transformers logs it
+  double loss = 0;              // Σ token cross-entropy over the step's label tokens ÷ their count
+  double grad_norm = 0;         // global norm before clipping
+  double learning_rate = 0;     // the learning rate of this step's update
+  int64_t real_tokens = 0;      // tokens of the rows
+  int64_t padded_tokens = 0;    // tokens computed, padding included
+  int64_t label_tokens = 0;
+  double seconds = 0;
+};
+
+struct RunOutcome {
+  int64_t global_step = 0;
+  bool finished = false;        // the last step is done and checkpointed
+  bool stopped = false;         // request_stop() ended the call early (a checkpoint was written)
+  std::string checkpoint;       // the folder written by this call ("" when none)
+};
+
+class Trainer {
+ public:
+  // Takes the loaded model (on its device, in the dtype the precision implies), applies LoRA (or the
+  // initial adapter) when options.lora.r > 0 or init_adapter is set, and builds the optimiser.
+  Trainer(std::shared_ptr<LlamaModel> model, TokenRows train, TokenRows eval, TrainerOptions options);
+  ~Trainer();
+
+  // Continues from a checkpoint folder this trainer wrote (weights, optimiser, RNG, log history).
+  // Error(kCheckpointFormat) when it was written for other data, schedule or model.
+  void resume(const std::string& checkpoint_dir);
+
+  // Trains until the next checkpoint is written (save interval, last step, or a stop request,
+  // which finishes the step in progress first). Progress events: phase "step" after each update and
+  // "eval" after each evaluation, with the metrics-log line as `record`.
+  RunOutcome run_until_checkpoint(const RunControl& control);
+
+  StepStats train_step();
+  double evaluate();  // transformers' eval_loss over the eval rows (mean of per-batch token means, weighted by rows)
+  std::string save_checkpoint();
+
+  // Safe from any thread: the run ends after the step in progress, with a checkpoint.
+  void request_stop() { stop_requested_ = true; }
+
+  const TrainingSchedule& schedule() const { return schedule_; }
+  int64_t global_step() const { return global_step_; }
+  const std::shared_ptr<LlamaModel>& model() const { return model_; }
+  const TrainerOptions& options() const { return options_; }
+  int64_t trainable_parameter_count() const;
+  bool is_lora() const { return options_.lora.r > 0; }
+
+ private:
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+  void sync_masters_to_model();
+  void log_step(const StepStats& stats, const RunControl& control);
+  void log_eval(double eval_loss, double seconds, const RunControl& control);
+  void append_metrics(const nlohmann::ordered_json& record) const;
+  void truncate_metrics(int64_t last_step) const;
+
+  std::shared_ptr<LlamaModel> model_;
+  TokenRows train_;
+  TokenRows eval_;
+  TrainerOptions options_;
+  TrainingSchedule schedule_;
+  std::vector<at::Tensor> trainable_;  // parameters of the model that learn
+  std::vector<at::Tensor> masters_;    // bf16-mixed: their fp32 copies, which the optimiser updates
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  at::Generator dropout_generator_;
+  int64_t global_step_ = 0;
+  double epoch_ = 0;
+  // transformers logs the mean loss of the steps since the last log: kept across checkpoints.
+  double window_loss_ = 0;
+  int64_t window_steps_ = 0;
+  nlohmann::json log_history_ = nlohmann::json::array();  // sorted keys, as transformers writes them
+  int64_t run_tokens_ = 0;
+  double run_seconds_ = 0;
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace itl
