@@ -39,7 +39,9 @@ def run(command, what):
 
 
 def last_json(text):
-    return json.loads(text.strip().splitlines()[-1])
+    """The JSON object a command prints last (itl prints it indented, train_reference.py on one line)."""
+    text = text.strip()
+    return json.loads(text[text.rindex("\n{") + 1:] if text.startswith("{") is False or "\n{" in text else text)
 
 
 def main():

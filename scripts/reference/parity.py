@@ -413,7 +413,7 @@ def train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, init_adap
             "--logging-steps", "1", "--seed", "42", "--json"]
     if lora:
         args += ["--init-adapter", init_adapter, "--lora-dropout", "0"]
-    summary = json.loads(itl(args, itl_cmd).strip().splitlines()[-1])
+    summary = json.loads(itl(args, itl_cmd))
     run_dir = summary["run_dir"]
     tokenized = json.load(open(os.path.join(run_dir, "run_config.json"), encoding="utf-8"))["tokenized"]
     reference_dir = os.path.join(work, f"hf-{title}")

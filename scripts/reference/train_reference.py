@@ -121,6 +121,7 @@ def main():
     parser.add_argument("--batch", type=int, required=True, help="per-device batch")
     parser.add_argument("--grad-acc", type=int, required=True)
     parser.add_argument("--lr", type=float, required=True)
+    parser.add_argument("--eval-batch", type=int, default=8, help="per-device eval batch (transformers' default 8)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--lora-r", type=int, default=0, help="0: full fine-tuning")
     parser.add_argument("--lora-alpha", type=int, default=0)
@@ -186,7 +187,7 @@ def main():
         output_dir=args.out,
         num_train_epochs=args.epochs,
         per_device_train_batch_size=args.batch,
-        per_device_eval_batch_size=args.batch,
+        per_device_eval_batch_size=args.eval_batch,
         gradient_accumulation_steps=args.grad_acc,
         learning_rate=args.lr,
         lr_scheduler_type="constant_with_warmup",
