@@ -31,6 +31,32 @@ LABELS = {"bench-20m": "Smol135M", "tiny-smollm": "Smol135M"}
 TARGETS = {"bench-20m": 1.5, "tiny-smollm": 2.0}
 
 
+def copy_tokenizer(model_dir):
+    """SmolLM's tokenizer files into the model folder. bench-20m has a vocabulary of 8192: its
+    tokenizer is SmolLM's cut to ids < 8192 (SmolLM's BPE ids follow merge order, so the first 8192
+    ids with the merges that stay among them are a complete byte-level BPE; the special tokens are
+    ids 0-16). The dialogues then tokenise a little longer, as with any smaller vocabulary."""
+    vocab_size = json.load(open(os.path.join(model_dir, "config.json"), encoding="utf-8"))["vocab_size"]
+    for name in TOKENIZER_FILES:
+        shutil.copyfile(os.path.join(TOKENIZER, name), os.path.join(model_dir, name))
+    tokenizer = json.load(open(os.path.join(TOKENIZER, "tokenizer.json"), encoding="utf-8"))
+    vocab = tokenizer["model"]["vocab"]
+    if vocab_size >= len(vocab):
+        return
+    kept = {token: i for token, i in vocab.items() if i < vocab_size}
+    merges = []
+    for merge in tokenizer["model"]["merges"]:
+        a, b = merge.split(" ") if isinstance(merge, str) else merge
+        if a in kept and b in kept and a + b in kept:
+            merges.append(merge)
+    tokenizer["model"]["vocab"] = kept
+    tokenizer["model"]["merges"] = merges
+    if any(t["id"] >= vocab_size for t in tokenizer["added_tokens"]):
+        sys.exit(f"bench_reference: the tokenizer's added tokens do not fit a vocabulary of {vocab_size}")
+    with open(os.path.join(model_dir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        json.dump(tokenizer, f, ensure_ascii=False)
+
+
 def run(command, what):
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
@@ -73,8 +99,7 @@ def main():
     for preset in args.presets.split(","):
         model = os.path.join(work, preset)
         run(itl + ["model", "init", "--preset", preset, "--out", model, "--seed", "1"], "itl model init")
-        for name in TOKENIZER_FILES:
-            shutil.copyfile(os.path.join(TOKENIZER, name), os.path.join(model, name))
+        copy_tokenizer(model)
         run_name = (f"sft_{LABELS[preset]}_facts={args.facts}-epochs={args.epochs}-batch={args.batch}-gradAcc={args.grad_acc}"
                     f"-LR={args.lr}-loraR={r}-loraA={a}-weight")
         ours = last_json(run(itl + ["train", "--run-name", run_name, "--data", data, "--save-dir", os.path.join(work, f"itl-{preset}"),
