@@ -65,9 +65,12 @@ def run(command, what):
 
 
 def last_json(text):
-    """The JSON object a command prints last (itl prints it indented, train_reference.py on one line)."""
+    """The JSON object a command prints: itl prints one indented object, train_reference.py one line."""
     text = text.strip()
-    return json.loads(text[text.rindex("\n{") + 1:] if text.startswith("{") is False or "\n{" in text else text)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return json.loads(text.splitlines()[-1])
 
 
 def main():
