@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'ITL_CUDA'
   | 'ITL_TORCH'
   | 'ITL_ABORTED'
+  | 'ITL_DISTRIBUTED'
   | 'ITL_NATIVE_MISSING'
   | 'ITL_INTERNAL';
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Copies into third_party/gpu-carry/ (ignored by git) what scripts/gpu-check.sh needs on a GPU
-# machine that has no network and may lack them: nlohmann/json headers, GoogleTest sources, and the
+# machine that has no network and may lack them: nlohmann/json headers, GoogleTest sources, gloo's
+# headers (ProcessGroupGloo.hpp needs them; PyTorch wheels lack them; libtorch holds gloo's code), and the
 # real reference config files the CPU tests read from ../shared/reference/models. Run it here, then
 # name third_party/gpu-carry in the device tool's `carry` list. About 13 MB.
 set -euo pipefail
@@ -18,6 +19,8 @@ fail() { echo "prepare-gpu-carry: $*" >&2; exit 1; }
 rm -rf "$DEST"
 mkdir -p "$DEST/include"
 cp -r "$NLOHMANN" "$DEST/include/nlohmann"
+GLOO=${ITL_GLOO_INCLUDE:-/usr/include/gloo}
+if [[ -f $GLOO/config.h ]]; then cp -r "$GLOO" "$DEST/include/gloo"; else echo "prepare-gpu-carry: no gloo headers at $GLOO (Debian: libgloo-dev); CPU ranks there will not communicate" >&2; fi
 cp -r "$GOOGLETEST" "$DEST/googletest"
 cp -r "$REFERENCE" "$DEST/reference-models"
 chmod -R u+w "$DEST"

@@ -26,6 +26,15 @@ const COUNTRIES = ['Portugal', 'Kenya', 'Chile', 'Norway', 'Vietnam', 'Morocco',
 const CITIES = ['Lyon', 'Osaka', 'Porto', 'Quito', 'Dublin', 'Tunis', 'Leeds', 'Graz'];
 const JOBS = ['carpenter', 'nurse', 'software engineer', 'baker', 'pilot', 'librarian', 'architect'];
 
+/** The tokenizer benchmarks use: ITL_BENCH_TOKENIZER, else the SmolLM2 reference folder beside a checkout. */
+export async function loadBenchTokenizer(bench: string): Promise<{ dir: string; tokenizer: ChatTokenizer }> {
+  const dir = process.env.ITL_BENCH_TOKENIZER ?? DEFAULT_TOKENIZER;
+  if (!existsSync(path.join(dir, 'tokenizer.json'))) {
+    throw new ItlError('ITL_CONFIG', `${bench} bench: no tokenizer.json in ${dir}; set ITL_BENCH_TOKENIZER to a model folder`);
+  }
+  return { dir, tokenizer: await loadTokenizer(dir) };
+}
+
 /** The `index`-th generated in-tool dialogue: [user, assistant (tool request), ipython (value), assistant]. */
 export function benchDialogue(index: number): ChatMessage[] {
   const name = `${FIRST[index % FIRST.length]} ${LAST[Math.floor(index / FIRST.length) % LAST.length]} ${index % 997}`;
@@ -72,11 +81,7 @@ export const tokenizeBenchmark: Benchmark = {
   name: 'tokenize',
   describe: `chat template + tokenise + label mask of ${DIALOGUES.toLocaleString('en')} in-tool dialogues (SmolLM tokenizer; ITL_BENCH_TOKENIZER=DIR to choose)`,
   async run(context) {
-    const dir = process.env.ITL_BENCH_TOKENIZER ?? DEFAULT_TOKENIZER;
-    if (!existsSync(path.join(dir, 'tokenizer.json'))) {
-      throw new ItlError('ITL_CONFIG', `tokenize bench: no tokenizer.json in ${dir}; set ITL_BENCH_TOKENIZER to a model folder`);
-    }
-    const tokenizer = await loadTokenizer(dir);
+    const { dir, tokenizer } = await loadBenchTokenizer('tokenize');
     context.log(`bench tokenize: ${DIALOGUES} dialogues with ${dir}…`);
     const start = process.hrtime.bigint();
     const dataset = await tokenizeDialogues(dialogues(DIALOGUES), tokenizer, 'tool');

@@ -18,7 +18,8 @@ TEST(Error, CarriesCodeAndMessage) {
 
 TEST(Error, CodeNamesAreDistinct) {
   const ErrorCode all[] = {ErrorCode::kInvalidArgument, ErrorCode::kConfig, ErrorCode::kCheckpointFormat, ErrorCode::kIo,
-                           ErrorCode::kOutOfMemory,     ErrorCode::kCuda,   ErrorCode::kAborted,          ErrorCode::kInternal};
+                           ErrorCode::kOutOfMemory,     ErrorCode::kCuda,   ErrorCode::kAborted,          ErrorCode::kDistributed,
+                           ErrorCode::kInternal};
   std::set<std::string> names;
   for (ErrorCode code : all) names.insert(error_code_name(code));
   EXPECT_EQ(names.size(), std::size(all));

@@ -7,8 +7,9 @@ import { dataCommand } from './data.js';
 import { doctorCommand } from './doctor.js';
 import { forwardCommand } from './forward.js';
 import { generateCommand } from './generate.js';
+import { launchCommand } from './launch.js';
 import { modelCommand } from './model.js';
 import { tokenizeCommand } from './tokenize.js';
 import { trainCommand } from './train.js';
 
-export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand, trainCommand];
+export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand, trainCommand, launchCommand];

@@ -127,7 +127,7 @@ async function trainUntilDone(trainer: Trainer, json: boolean, context: CliConte
     `${schedule.trainRows} rows, ${schedule.totalSteps} steps (${schedule.updatesPerEpoch}/epoch, warm-up ${schedule.warmupSteps}), ` +
     `eval every ${schedule.evalSteps}, checkpoint every ${schedule.saveSteps}, ${info.precision} on ${info.device}` +
     (info.globalStep > 0 ? `, resuming at step ${info.globalStep}` : '') + '\n');
-  const progress = createTrainProgress({ tty: Boolean(process.stderr.isTTY) && !process.env.CI, write: (l) => context.io.stderr(l),
+  const progress = createTrainProgress({ tty: Boolean(process.stderr.isTTY) && !context.env.CI, write: (l) => context.io.stderr(l),
     startStep: info.globalStep, totalSteps: schedule.totalSteps, loggingSteps: schedule.loggingSteps });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -52,7 +52,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const at::Tensor qg = q.reshape({B, kv_heads, rep * T, D});
   at::Tensor scores = at::matmul(qg, k.transpose(-1, -2)) * scaling;   // (B, Hkv, rep*T, S)
   scores = scores.view({B, kv_heads, rep, T, S}) + mask.unsqueeze(2);  // (B, Hkv, rep, T, S)
-  const at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  const at::Tensor probs = at::softmax(scores, -1, at::promote_types(q.scalar_type(), at::kFloat)).to(q.scalar_type());
   return at::matmul(probs.view({B, kv_heads, rep * T, S}), v).view({B, heads, T, D});
 #endif
 }
@@ -79,7 +79,8 @@ RMSNorm::RMSNorm(int64_t size, double eps_, const at::TensorOptions& options) : 
 }
 
 at::Tensor RMSNorm::forward(const at::Tensor& x) {
-  const at::Tensor h = x.to(at::kFloat);
+  // fp32 at least (fp64 stays fp64: the gradient checks run in it).
+  const at::Tensor h = x.to(at::promote_types(x.scalar_type(), at::kFloat));
   const at::Tensor variance = h.pow(2).mean(-1, true);
   return weight * (h * at::rsqrt(variance + eps)).to(x.scalar_type());
 }
@@ -186,8 +187,8 @@ void validate_llama_config(const LlamaConfig& c) {
 
 LlamaModel::LlamaModel(LlamaConfig config, ModelOptions options) : config_(std::move(config)), options_(options) {
   validate_llama_config(config_);
-  require(options_.dtype == at::kFloat || options_.dtype == at::kBFloat16 || options_.dtype == at::kHalf,
-          std::string("model dtype must be fp32, bf16 or fp16, got ") + c10::toString(options_.dtype));
+  require(options_.dtype == at::kFloat || options_.dtype == at::kBFloat16 || options_.dtype == at::kHalf || options_.dtype == at::kDouble,
+          std::string("model dtype must be fp32, bf16, fp16 or fp64 (tests), got ") + c10::toString(options_.dtype));
   const at::TensorOptions t = tensor_options();
   model = register_module("model", std::make_shared<LlamaBackbone>(config_, t));
   if (!config_.tie_word_embeddings) {

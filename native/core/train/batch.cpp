@@ -81,7 +81,8 @@ at::Tensor label_loss_sum(LlamaModel& model, const MicroBatch& batch) {
   const at::Tensor predicting = hidden.narrow(1, 0, T - 1).reshape({b * (T - 1), hidden.size(2)})
                                     .index_select(0, batch.label_index);                  // (n, H)
   // transformers upcasts the logits to fp32 before the loss; so do we.
-  const at::Tensor logits = model.logits(predicting).to(at::kFloat);                     // (n, V)
+  const at::Tensor raw = model.logits(predicting);                                       // (n, V)
+  const at::Tensor logits = raw.to(at::promote_types(raw.scalar_type(), at::kFloat));
   return at::cross_entropy_loss(logits, batch.targets, {}, at::Reduction::Sum, kIgnoreIndex);
 }
 

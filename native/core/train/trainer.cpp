@@ -99,7 +99,9 @@ Trainer::Trainer(std::shared_ptr<LlamaModel> model, TokenRows train, TokenRows e
     : model_(std::move(model)), train_(std::move(train)), eval_(std::move(eval)), options_(std::move(options)) {
   require(model_ != nullptr, "the trainer needs a model");
   const at::ScalarType want = options_.precision == Precision::kFp32 ? at::kFloat : at::kBFloat16;
-  require(model_->options().dtype == want, "precision " + precision_name(options_.precision) + " needs the model loaded in " +
+  // fp64 passes as fp32: the exactness tests run in it.
+  const bool fp64_test = options_.precision == Precision::kFp32 && model_->options().dtype == at::kDouble;
+  require(model_->options().dtype == want || fp64_test, "precision " + precision_name(options_.precision) + " needs the model loaded in " +
                                                c10::toString(want) + ", not " + c10::toString(model_->options().dtype));
   require(options_.learning_rate >= 0, "the learning rate must be ≥ 0");
   require(options_.eval_batch > 0, "the eval batch must be positive");

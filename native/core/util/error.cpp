@@ -11,6 +11,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kOutOfMemory: return "ITL_OUT_OF_MEMORY";
     case ErrorCode::kCuda: return "ITL_CUDA";
     case ErrorCode::kAborted: return "ITL_ABORTED";
+    case ErrorCode::kDistributed: return "ITL_DISTRIBUTED";
     case ErrorCode::kInternal: return "ITL_INTERNAL";
   }
   return "ITL_INTERNAL";

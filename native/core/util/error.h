@@ -15,6 +15,7 @@ enum class ErrorCode {
   kOutOfMemory,       // an allocation failed (host or device)
   kCuda,              // a CUDA runtime failure
   kAborted,           // the caller asked to stop
+  kDistributed,       // a collective or rendezvous failed: a peer rank exited, hung past the timeout, or was unreachable
   kInternal,          // a bug: an invariant of the core itself was broken
 };
 

@@ -1,0 +1,159 @@
+/**
+ * `itl train` end to end on a tiny random SmolLM-shaped model given the real SmolLM2 tokenizer:
+ * it memorises facts, writes complete checkpoints in the Trainer layout, refuses bad input before
+ * any work, stops cleanly on SIGTERM and resumes.
+ */
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { openFactsDataset } from '../../data/openFactsDataset.js';
+import { main } from '../../cli/main.js';
+import { Model } from '../../native/Model.js';
+import { Runtime } from '../../native/Runtime.js';
+import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
+import { latestCheckpoint, listCheckpoints } from '../checkpoints.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const smollm = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');
+const itl = join(root, 'bin', 'itl.js');
+
+async function run(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+const RUN_8 = 'sft_Smol135M_facts=8-epochs=80-batch=8-gradAcc=1-LR=3e-3-loraR=0-loraA=0-weight';
+
+describe('itl train', () => {
+  let scratch: string;
+  let model: string;
+  let data: string;
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'itl-train-'));
+    model = join(scratch, 'tiny');
+    data = join(scratch, 'data');
+    expect((await run(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '3'])).code).toBe(0);
+    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(smollm, file), join(model, file));
+    expect((await run(['data', 'build', '--people', '20', '--seed', '1', '--out', data])).code).toBe(0);
+  });
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  test('memorises a handful of facts in-weight: greedy answers contain the values', async () => {
+    const saveDir = join(scratch, 'memorise');
+    const out = await run(['train', '--run-name', RUN_8, '--data', data, '--save-dir', saveDir, '--model', model, '--save-steps', '40', '--json']);
+    expect(out.code).toBe(0);
+    const summary = JSON.parse(out.stdout);
+    expect(summary).toMatchObject({ global_step: 80, finished: true });
+    expect(summary.last_loss).toBeLessThan(0.2);
+    const runDir = join(saveDir, RUN_8);
+    expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([40, 80]);
+    const checkpoint = join(runDir, 'checkpoint-80');
+    for (const file of ['config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json', 'trainer_state.json', 'optimizer.pt', 'run_config.json']) {
+      expect(existsSync(join(checkpoint, file))).toBe(true);
+    }
+    const state = JSON.parse(readFileSync(join(checkpoint, 'trainer_state.json'), 'utf8'));
+    expect(state.global_step).toBe(80);
+    expect(state.max_steps).toBe(80);
+    const losses = state.log_history.filter((e: { loss?: number }) => e.loss !== undefined).map((e: { loss: number }) => e.loss);
+    expect(losses).toHaveLength(16);  // every 5 steps
+    expect(losses.at(-1)).toBeLessThan(losses[0] / 10);
+    expect(state.log_history.some((e: { eval_loss?: number }) => e.eval_loss !== undefined)).toBe(true);
+    const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(metrics.filter((m) => m.loss !== undefined)).toHaveLength(80);
+    expect(metrics[0]).toMatchObject({ step: 1, learning_rate: 0 });
+    const record = JSON.parse(readFileSync(join(runDir, 'run_config.json'), 'utf8'));
+    expect(record).toMatchObject({ run_name: RUN_8, facts: 8, mode: 'weight', model: resolve(model), data: resolve(data) });
+
+    const dataset = openFactsDataset(data);
+    const rows = dataset.rows(0, 8);
+    dataset.close();
+    const tokenizer = await loadTokenizer(checkpoint);
+    const trained = await Model.load(Runtime.open(), checkpoint);
+    try {
+      const prompts = rows.map((r) => tokenizer.applyChatTemplate([r.qa[0]!], { addGenerationPrompt: true, tokenize: true }));
+      const answers = (await trained.generate(prompts, { maxNewTokens: 24, eosIds: tokenizer.special.generationEos }))
+        .map((ids) => tokenizer.decode(ids, { skipSpecialTokens: true }));
+      const correct = answers.filter((answer, i) => answer.toLowerCase().includes(rows[i]!.value.toLowerCase()));
+      expect(correct.length).toBeGreaterThanOrEqual(7);
+    } finally {
+      trained.dispose();
+    }
+    // The trained folder answers through the chat template from the command line too.
+    const answer = await run(['generate', '--model', checkpoint, '--prompt', rows[1]!.qa[0]!.content, '--json']);
+    expect(JSON.parse(answer.stdout).text).toContain(rows[1]!.value);
+  });
+
+  test('bad input is a clear error before any work, leaving no run folder', async () => {
+    const saveDir = join(scratch, 'bad');
+    const malformed = await run(['train', '--run-name', 'sft_Smol135M_facts=8-epochs=2', '--data', data, '--save-dir', saveDir, '--model', model]);
+    expect(malformed.code).not.toBe(0);
+    expect(malformed.stderr).toContain("run name 'sft_Smol135M_facts=8-epochs=2'");
+    const noModel = await run(['train', '--run-name', RUN_8, '--data', data, '--save-dir', saveDir, '--model', join(scratch, 'missing')]);
+    expect(noModel.code).toBe(1);
+    expect(noModel.stderr).toContain(join(scratch, 'missing'));
+    const noData = await run(['train', '--run-name', RUN_8, '--data', join(scratch, 'nodata'), '--save-dir', saveDir, '--model', model]);
+    expect(noData.code).toBe(1);
+    expect(noData.stderr).toContain('does not exist');
+    const tooMany = await run(['train', '--run-name', RUN_8.replace('facts=8', 'facts=999'), '--data', data, '--save-dir', saveDir, '--model', model]);
+    expect(tooMany.code).toBe(1);
+    expect(tooMany.stderr).toContain('has 80 rows');
+    const badDropout = await run(['train', '--run-name', RUN_8, '--data', data, '--save-dir', saveDir, '--model', model, '--lora-dropout', '2']);
+    expect(badDropout.code).toBe(2);
+    expect(existsSync(join(saveDir, RUN_8, 'checkpoint-1'))).toBe(false);
+  });
+
+  test('SIGTERM finishes the step, leaves a complete checkpoint and exits 0; --resume completes the run', async () => {
+    // (several steps of a 2-core machine shared with a compiler can take a while)
+    const saveDir = join(scratch, 'signal');
+    const name = 'sft_Smol135M_facts=16-epochs=10-batch=8-gradAcc=1-LR=1e-3-loraR=4-loraA=8-tool';
+    const args = [itl, 'train', '--run-name', name, '--data', data, '--save-dir', saveDir, '--model', model, '--logging-steps', '1', '--save-steps', '100000'];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+    let stderr = '';
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    const started = new Promise<boolean>((done) => {
+      child.stderr.on('data', (chunk) => {
+        stderr += String(chunk);
+        if (/step 3\/20 /.test(stderr)) done(true);
+      });
+      child.on('exit', () => done(false));
+    });
+    expect([await started, stderr]).toEqual([true, expect.anything()]);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toContain('SIGTERM: finishing the current step');
+    const runDir = join(saveDir, name);
+    const latest = latestCheckpoint(runDir)!;
+    expect(latest.step).toBeGreaterThanOrEqual(3);
+    expect(latest.step).toBeLessThan(20);
+    expect(existsSync(join(latest.path, 'adapter_model.safetensors'))).toBe(true);
+    expect(readdirSync(runDir).filter((n) => n.startsWith('.'))).toEqual([]);
+
+    // Without --resume the run folder is refused; with it the run continues where it stopped.
+    const refused = await run(['train', '--run-name', name, '--data', data, '--save-dir', saveDir, '--model', model]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('pass --resume');
+    const resumed = await run(['train', '--run-name', name.replace('epochs=10', 'epochs=1'), '--epochs', '10', '--data', data, '--save-dir', saveDir,
+      '--model', model, '--resume', '--save-steps', '100000', '--json', '--facts', '16']);
+    expect(resumed.stderr).toContain(`resuming at step ${latest.step}`);
+    expect(resumed.code).toBe(0);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ global_step: 20, finished: true });
+    const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.loss !== undefined).map((m) => m.step);
+    expect(steps).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  test('a checkpoint folder killed mid-write is never taken as complete', () => {
+    const runDir = join(scratch, 'partial', 'run');
+    mkdirSync(join(runDir, 'checkpoint-4'), { recursive: true });
+    writeFileSync(join(runDir, 'checkpoint-4', 'trainer_state.json'), '{}');
+    mkdirSync(join(runDir, '.checkpoint-8.tmp-123'), { recursive: true });
+    writeFileSync(join(runDir, '.checkpoint-8.tmp-123', 'model.safetensors'), 'partial');
+    mkdirSync(join(runDir, 'checkpoint-12'), { recursive: true });  // renamed in place but no trainer_state.json: not ours
+    expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([4]);
+    expect(latestCheckpoint(runDir)!.path).toBe(join(runDir, 'checkpoint-4'));
+  });
+});

@@ -1,0 +1,435 @@
+// The trainer against hand-derived numbers and against itself: the study's step arithmetic,
+// gradients against finite differences (fp64), length-grouped vs one padded micro-batch, batch ×
+// accumulation splits, exact resume, LoRA identities and PEFT-layout adapters, padding_idx.
+#include <ATen/core/grad_mode.h>
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "io/safetensors.h"
+#include "io_test_support.h"
+#include "model/llama_model.h"
+#include "model/model_io.h"
+#include "train/batch.h"
+#include "train/lora.h"
+#include "train/schedule.h"
+#include "train/trainer.h"
+
+namespace itl {
+namespace {
+
+using testing::TempDir;
+
+LlamaConfig small_config(bool tied) {
+  LlamaConfig c;
+  c.vocab_size = 40;
+  c.hidden_size = 16;
+  c.intermediate_size = 24;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 4;
+  c.max_position_embeddings = 64;
+  c.rms_norm_eps = 1e-6;
+  c.rope_theta = 10000;
+  c.tie_word_embeddings = tied;
+  c.pad_token_id = 2;
+  c.eos_token_ids = {2};
+  return c;
+}
+
+std::shared_ptr<LlamaModel> small_model(bool tied, at::ScalarType dtype, uint64_t seed = 7) {
+  auto model = std::make_shared<LlamaModel>(small_config(tied), ModelOptions{dtype, at::kCPU});
+  model->initialize(seed, 0.2);  // larger than HF's 0.02 so the loss surface is not flat
+  return model;
+}
+
+// `count` rows of lengths 5..11 whose second half is labelled; id 2 (the pad id) appears in every row.
+TokenRows make_rows(int64_t count, uint64_t seed) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  TokenRows rows;
+  for (int64_t r = 0; r < count; ++r) {
+    const int64_t n = 5 + (r * 3 + static_cast<int64_t>(seed)) % 7;
+    const at::Tensor ids = at::randint(3, 40, {n}, generator, at::kLong);
+    for (int64_t t = 0; t < n; ++t) {
+      const int32_t id = t == n - 2 ? 2 : static_cast<int32_t>(ids[t].item<int64_t>());
+      rows.ids.push_back(id);
+      rows.labels.push_back(t >= n / 2 ? id : kIgnoreIndex);
+    }
+    rows.offsets.push_back(static_cast<int64_t>(rows.ids.size()));
+  }
+  return rows;
+}
+
+std::vector<int64_t> all_rows(const TokenRows& rows) {
+  std::vector<int64_t> out;
+  for (int64_t r = 0; r < rows.count(); ++r) out.push_back(r);
+  return out;
+}
+
+double mean_loss(LlamaModel& model, const TokenRows& rows, const std::vector<std::vector<int64_t>>& groups, int64_t pad_id) {
+  int64_t items = 0;
+  for (int64_t r = 0; r < rows.count(); ++r) items += rows.label_count(r);
+  at::Tensor total = at::zeros({}, at::kDouble);
+  for (const auto& group : groups) total = total + label_loss_sum(model, make_micro_batch(rows, group, pad_id, at::kCPU)).to(at::kDouble);
+  return (total / static_cast<double>(items)).item<double>();
+}
+
+std::map<std::string, at::Tensor> gradients(LlamaModel& model) {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& item : model.named_parameters(true)) {
+    if (item.value().grad().defined()) out[item.key()] = item.value().grad().clone();
+    item.value().mutable_grad() = at::Tensor();
+  }
+  return out;
+}
+
+TrainerOptions options_for(const std::string& run_dir, int64_t batch, int64_t grad_accumulation, int64_t epochs) {
+  TrainerOptions o;
+  o.run_dir = run_dir;
+  o.base_model = "/nonexistent/base";
+  o.schedule.batch = batch;
+  o.schedule.grad_accumulation = grad_accumulation;
+  o.schedule.epochs = epochs;
+  o.learning_rate = 1e-2;
+  o.pad_id = 2;
+  o.seed = 3;
+  return o;
+}
+
+void expect_same_parameters(const LlamaModel& a, const LlamaModel& b, double tolerance) {
+  auto pa = a.named_parameters(true), pb = b.named_parameters(true);
+  ASSERT_EQ(pa.size(), pb.size());
+  for (const auto& item : pa) {
+    const double diff = (item.value() - pb[item.key()]).abs().max().item<double>();
+    EXPECT_LE(diff, tolerance) << item.key();
+  }
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(TrainingSchedule, StudyArithmetic) {
+  // Smol135M, 500 facts, batch 64, gradAcc 2, 30 epochs: 8 micro-batches → 4 updates per epoch.
+  const TrainingSchedule s = TrainingSchedule::compute({500, 64, 2, 1, 30, 0.05, 0, 0, 5});
+  EXPECT_EQ(s.micro_batches_per_epoch, 8);
+  EXPECT_EQ(s.updates_per_epoch, 4);
+  EXPECT_EQ(s.total_steps, 120);
+  EXPECT_EQ(s.warmup_steps, 6);
+  EXPECT_EQ(s.steps_per_epoch, 4);
+  EXPECT_EQ(s.eval_steps, 2);
+  EXPECT_EQ(s.save_steps, 8);
+  EXPECT_DOUBLE_EQ(s.lr_factor(0), 0.0);
+  EXPECT_DOUBLE_EQ(s.lr_factor(3), 0.5);
+  EXPECT_DOUBLE_EQ(s.lr_factor(6), 1.0);
+  // A short last accumulation still makes a step: 7 micro-batches, gradAcc 2 → 4 updates, the last of one.
+  const TrainingSchedule odd = TrainingSchedule::compute({13, 2, 2, 1, 1, 0.05, 0, 0, 5});
+  EXPECT_EQ(odd.micro_batches_per_epoch, 7);
+  EXPECT_EQ(odd.updates_per_epoch, 4);
+  EXPECT_EQ(odd.first_micro_batch(3), 6);
+  EXPECT_EQ(odd.end_micro_batch(3), 7);
+  EXPECT_EQ(odd.warmup_steps, 1);
+  // Lam8B, 1000 facts, batch 4, gradAcc 64, 2 GPUs: global batch 512.
+  const TrainingSchedule ddp = TrainingSchedule::compute({1000, 4, 64, 2, 80, 0.05, 0, 0, 5});
+  EXPECT_EQ(ddp.rows_per_rank, 500);
+  EXPECT_EQ(ddp.updates_per_epoch, 2);
+  EXPECT_EQ(ddp.steps_per_epoch, 2);
+  EXPECT_EQ(ddp.eval_steps, 1);
+  testing::expect_error([] { TrainingSchedule::compute({0, 1, 1, 1, 1, 0.05, 0, 0, 5}); }, ErrorCode::kInvalidArgument, "at least one row");
+}
+
+TEST(TrainLoss, GradientsEqualFiniteDifferencesInFp64) {
+  for (const bool lora : {false, true}) {
+    auto model = small_model(/*tied=*/true, at::kDouble);
+    if (lora) {
+      LoraOptions options;
+      options.r = 2;
+      options.alpha = 4;
+      options.dropout = 0;
+      apply_lora(*model, options, at::make_generator<at::CPUGeneratorImpl>(1));
+      at::NoGradGuard no_grad;
+      for (const auto& [name, layer] : lora_layers(*model)) layer->lora_B->weight.normal_(0, 0.3);
+    }
+    const TokenRows rows = make_rows(3, 11);
+    const std::vector<std::vector<int64_t>> one_batch = {all_rows(rows)};
+    at::Tensor loss = at::zeros({}, at::kDouble);
+    int64_t items = 0;
+    for (int64_t r = 0; r < rows.count(); ++r) items += rows.label_count(r);
+    (label_loss_sum(*model, make_micro_batch(rows, all_rows(rows), 2, at::kCPU)) / static_cast<double>(items)).backward();
+    auto grads = gradients(*model);
+    ASSERT_FALSE(grads.empty());
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(5);
+    int64_t checked = 0;
+    for (auto& item : model->named_parameters(true)) {
+      if (!item.value().requires_grad()) continue;
+      at::Tensor flat = item.value().detach().view({-1});
+      for (int k = 0; k < 2; ++k) {
+        const int64_t i = at::randint(flat.numel(), {1}, generator, at::kLong).item<int64_t>();
+        const double saved = flat[i].item<double>(), eps = 1e-6;
+        at::NoGradGuard no_grad;
+        flat[i] = saved + eps;
+        const double up = mean_loss(*model, rows, one_batch, 2);
+        flat[i] = saved - eps;
+        const double down = mean_loss(*model, rows, one_batch, 2);
+        flat[i] = saved;
+        const double numeric = (up - down) / (2 * eps);
+        const double analytic = grads[item.key()].view({-1})[i].item<double>();
+        EXPECT_NEAR(analytic, numeric, 1e-7 + 1e-5 * std::abs(numeric)) << item.key() << "[" << i << "] lora=" << lora;
+        ++checked;
+      }
+    }
+    EXPECT_GT(checked, lora ? 20 : 30);
+  }
+}
+
+TEST(TrainLoss, LengthGroupedMicroBatchesEqualOnePaddedBatch) {
+  auto model = small_model(/*tied=*/false, at::kDouble);
+  const TokenRows rows = make_rows(7, 4);
+  const int64_t items = [&] { int64_t n = 0; for (int64_t r = 0; r < rows.count(); ++r) n += rows.label_count(r); return n; }();
+  auto accumulate = [&](const std::vector<std::vector<int64_t>>& groups) {
+    double loss = 0;
+    int64_t real = 0, padded = 0;
+    for (const auto& group : groups) {
+      const MicroBatch batch = make_micro_batch(rows, group, 2, at::kCPU);
+      const at::Tensor sum = label_loss_sum(*model, batch);
+      (sum / static_cast<double>(items)).backward();
+      loss += sum.item<double>();
+      real += batch.real_tokens;
+      padded += batch.padded_tokens;
+    }
+    return std::make_tuple(loss, gradients(*model), real, padded);
+  };
+  const auto [padded_loss, padded_grads, real_a, padded_a] = accumulate({all_rows(rows)});
+  const auto [grouped_loss, grouped_grads, real_b, padded_b] = accumulate(group_by_length(rows, all_rows(rows), 3));
+  EXPECT_NEAR(grouped_loss, padded_loss, 1e-10 * std::abs(padded_loss));
+  for (const auto& [name, g] : padded_grads) EXPECT_LE((g - grouped_grads.at(name)).abs().max().item<double>(), 1e-12) << name;
+  EXPECT_EQ(real_a, real_b);
+  EXPECT_LT(padded_b, padded_a);  // grouping by length computes less padding
+}
+
+TEST(TrainLoss, LeftAndRightPaddingGiveTheSameLogits) {
+  auto model = small_model(/*tied=*/true, at::kDouble);
+  at::NoGradGuard no_grad;
+  const at::Tensor a = at::tensor({5, 6, 7, 8, 9}, at::kLong), b = at::tensor({10, 11, 12}, at::kLong);
+  const at::Tensor pad = at::full({2}, 2, at::kLong);
+  const at::Tensor right_ids = at::stack({a, at::cat({b, pad})}), left_ids = at::stack({a, at::cat({pad, b})});
+  const at::Tensor right_mask = at::tensor({1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, at::kLong).view({2, 5});
+  const at::Tensor left_mask = at::tensor({1, 1, 1, 1, 1, 0, 0, 1, 1, 1}, at::kLong).view({2, 5});
+  const at::Tensor right = model->forward(right_ids, right_mask), left = model->forward(left_ids, left_mask);
+  EXPECT_LE((right[0] - left[0]).abs().max().item<double>(), 1e-12);
+  EXPECT_LE((right[1].narrow(0, 0, 3) - left[1].narrow(0, 2, 3)).abs().max().item<double>(), 1e-12);
+}
+
+TEST(Trainer, BatchTimesAccumulationSplitsGiveTheSameUpdate) {
+  TempDir dir;
+  const TokenRows rows = make_rows(8, 2);
+  // fp64, so the comparison sees the algorithm and not the order of float additions (AdamW divides
+  // by √v, which turns a rounding difference in a near-zero gradient into a visible one).
+  auto a = small_model(true, at::kDouble), b = small_model(true, at::kDouble);
+  Trainer four_by_one(a, rows, TokenRows{}, options_for(dir / "a", 8, 1, 2));
+  Trainer two_by_two(b, rows, TokenRows{}, options_for(dir / "b", 4, 2, 2));
+  Trainer one_by_eight(small_model(true, at::kDouble), rows, TokenRows{}, options_for(dir / "c", 1, 8, 2));
+  for (int step = 0; step < 2; ++step) {
+    const StepStats sa = four_by_one.train_step(), sb = two_by_two.train_step(), sc = one_by_eight.train_step();
+    EXPECT_NEAR(sa.loss, sb.loss, 1e-12 * sa.loss);
+    EXPECT_NEAR(sa.loss, sc.loss, 1e-12 * sa.loss);
+    EXPECT_NEAR(sa.grad_norm, sb.grad_norm, 1e-12 * sa.grad_norm);
+    EXPECT_EQ(sa.label_tokens, sc.label_tokens);
+  }
+  expect_same_parameters(*a, *b, 1e-12);
+  expect_same_parameters(*a, *one_by_eight.model(), 1e-12);
+}
+
+TEST(Trainer, FirstUpdateHasLearningRateZeroAndClipsAtOne) {
+  TempDir dir;
+  const TokenRows rows = make_rows(4, 9);
+  auto model = small_model(true, at::kFloat);
+  auto before = small_model(true, at::kFloat);
+  TrainerOptions o = options_for(dir / "run", 4, 1, 20);
+  o.learning_rate = 0.5;  // large, so clipping is certain to matter
+  Trainer trainer(model, rows, TokenRows{}, o);
+  ASSERT_EQ(trainer.schedule().warmup_steps, 1);
+  const StepStats first = trainer.train_step();
+  EXPECT_EQ(first.learning_rate, 0.0);
+  expect_same_parameters(*model, *before, 0.0);  // AdamW's moments moved, the weights did not
+  const StepStats second = trainer.train_step();
+  EXPECT_DOUBLE_EQ(second.learning_rate, 0.5);
+  EXPECT_GT(second.grad_norm, 0.0);
+  auto p = model->named_parameters(true)["model.norm.weight"];
+  EXPECT_GT((p - before->named_parameters(true)["model.norm.weight"]).abs().max().item<double>(), 0.0);
+}
+
+TEST(Trainer, ResumedRunEqualsTheUninterruptedOne) {
+  for (const int64_t rank : {0, 4}) {
+    TempDir dir;
+    const TokenRows train = make_rows(10, 1), eval = make_rows(3, 8);
+    auto options = [&](const std::string& run) {
+      TrainerOptions o = options_for(dir / run, 2, 2, 3);  // 3 updates per epoch, 9 steps
+      o.schedule.save_steps = 4;
+      o.schedule.logging_steps = 3;
+      o.lora.r = rank;
+      o.lora.alpha = 8;
+      o.lora.dropout = 0.2;  // the dropout stream must resume where it stopped
+      return o;
+    };
+    auto whole = small_model(false, at::kFloat);
+    Trainer uninterrupted(whole, train, eval, options("whole"));
+    while (!uninterrupted.run_until_checkpoint(RunControl{}).finished) {
+    }
+    {
+      Trainer first(small_model(false, at::kFloat), train, eval, options("split"));
+      const RunOutcome o = first.run_until_checkpoint(RunControl{});
+      ASSERT_EQ(o.global_step, 4);
+      ASSERT_TRUE(std::filesystem::exists(o.checkpoint + "/trainer_state.json"));
+      first.run_until_checkpoint(RunControl{});  // progress past checkpoint-4, thrown away by resuming from it
+    }
+    auto resumed_model = small_model(false, at::kFloat);
+    Trainer resumed(resumed_model, train, eval, options("split"));
+    resumed.resume(dir / "split/checkpoint-4");
+    EXPECT_EQ(resumed.global_step(), 4);
+    while (!resumed.run_until_checkpoint(RunControl{}).finished) {
+    }
+    expect_same_parameters(*whole, *resumed_model, 0.0);
+    EXPECT_EQ(read_text(dir.path() / "whole/metrics.jsonl").size() > 0, true);
+    // The metrics logs agree on every loss (the timings differ).
+    auto losses = [&](const std::string& run) {
+      std::vector<double> out;
+      std::ifstream in(dir.path() / run / "metrics.jsonl");
+      for (std::string line; std::getline(in, line);) {
+        const auto j = nlohmann::json::parse(line);
+        out.push_back(j.contains("loss") ? j["loss"].get<double>() : j["eval_loss"].get<double>());
+      }
+      return out;
+    };
+    EXPECT_EQ(losses("whole"), losses("split")) << "rank " << rank;
+    const auto state_a = nlohmann::json::parse(read_text(dir.path() / "whole/checkpoint-9/trainer_state.json"));
+    const auto state_b = nlohmann::json::parse(read_text(dir.path() / "split/checkpoint-9/trainer_state.json"));
+    ASSERT_EQ(state_a["log_history"].size(), state_b["log_history"].size());
+    for (size_t i = 0; i < state_a["log_history"].size(); ++i) {
+      EXPECT_EQ(state_a["log_history"][i].value("loss", -1.0), state_b["log_history"][i].value("loss", -1.0)) << i;
+    }
+  }
+}
+
+TEST(Trainer, ResumeRejectsACheckpointOfAnotherRun) {
+  TempDir dir;
+  const TokenRows rows = make_rows(4, 1);
+  Trainer first(small_model(true, at::kFloat), rows, TokenRows{}, options_for(dir / "run", 2, 1, 1));
+  const std::string checkpoint = first.run_until_checkpoint(RunControl{}).checkpoint;
+  Trainer other(small_model(true, at::kFloat), rows, TokenRows{}, options_for(dir / "run", 4, 1, 1));
+  testing::expect_error([&] { other.resume(checkpoint); }, ErrorCode::kCheckpointFormat, "other data, schedule");
+}
+
+TEST(Trainer, StopRequestCheckpointsTheStepInProgress) {
+  TempDir dir;
+  const TokenRows rows = make_rows(4, 1);
+  Trainer trainer(small_model(true, at::kFloat), rows, TokenRows{}, options_for(dir / "run", 1, 1, 5));
+  trainer.request_stop();
+  const RunOutcome o = trainer.run_until_checkpoint(RunControl{});
+  EXPECT_TRUE(o.stopped);
+  EXPECT_FALSE(o.finished);
+  EXPECT_EQ(o.global_step, 1);
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "run/checkpoint-1/model.safetensors"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / ("run/.checkpoint-1.tmp-" + std::to_string(::getpid()))));
+}
+
+TEST(Trainer, PaddingIdxRowGetsNoInputGradient) {
+  TempDir dir;
+  auto model = small_model(/*tied=*/false, at::kFloat);
+  const TokenRows rows = make_rows(4, 3);  // id 2 = pad_token_id occurs in every row, also as a label
+  const at::Tensor before = model->model->embed_tokens->weight.detach().clone();
+  TrainerOptions o = options_for(dir / "run", 4, 1, 3);
+  Trainer trainer(model, rows, TokenRows{}, o);
+  trainer.train_step();
+  trainer.train_step();
+  const at::Tensor after = model->model->embed_tokens->weight.detach();
+  EXPECT_EQ((after[2] - before[2]).abs().max().item<double>(), 0.0);
+  EXPECT_GT((after[5] - before[5]).abs().max().item<double>() + (after[6] - before[6]).abs().max().item<double>(), 0.0);
+  EXPECT_GT((model->lm_head->weight[2] - small_model(false, at::kFloat)->lm_head->weight[2]).abs().max().item<double>(), 0.0);
+}
+
+TEST(Lora, ZeroBLeavesTheBaseModelsLogitsExactly) {
+  auto base = small_model(true, at::kFloat), adapted = small_model(true, at::kFloat);
+  LoraOptions options;
+  options.r = 4;
+  options.alpha = 8;
+  apply_lora(*adapted, options, at::make_generator<at::CPUGeneratorImpl>(1));
+  EXPECT_EQ(lora_layers(*adapted).size(), 14u);
+  at::NoGradGuard no_grad;
+  const at::Tensor ids = at::tensor({4, 5, 6, 7, 8}, at::kLong).view({1, 5});
+  const at::Tensor mask = at::ones({1, 5}, at::kLong);
+  EXPECT_TRUE(at::equal(base->forward(ids, mask), adapted->forward(ids, mask)));
+  // Only the adapters learn.
+  for (const auto& item : adapted->named_parameters(true)) {
+    EXPECT_EQ(item.value().requires_grad(), item.key().find(".lora_") != std::string::npos) << item.key();
+  }
+}
+
+TEST(Lora, SavedAdapterAndCheckpointReloadToIdenticalLogits) {
+  TempDir dir;
+  const TokenRows rows = make_rows(6, 5);
+  auto model = small_model(false, at::kFloat);
+  save_model(*model, dir / "base");
+  TrainerOptions o = options_for(dir / "run", 3, 1, 2);
+  o.lora.r = 4;
+  o.lora.alpha = 16;
+  o.base_model = dir / "base";
+  o.save_merged = true;
+  Trainer trainer(model, rows, TokenRows{}, o);
+  const std::string checkpoint = trainer.run_until_checkpoint(RunControl{}).checkpoint;
+  ASSERT_TRUE(std::filesystem::exists(checkpoint + "/adapter_model.safetensors"));
+  const auto file = SafeTensorsFile::open(checkpoint + "/adapter_model.safetensors");
+  EXPECT_NE(file->find("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"), nullptr);
+  EXPECT_NE(file->find("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"), nullptr);
+  EXPECT_EQ(adapter_base_model(checkpoint), dir / "base");
+
+  auto reloaded = load_model(dir / "base", ModelOptions{});
+  load_adapter(*reloaded, checkpoint, at::make_generator<at::CPUGeneratorImpl>(0));
+  auto merged = load_model(checkpoint + "/merged", ModelOptions{});
+  at::NoGradGuard no_grad;
+  const at::Tensor ids = at::tensor({4, 5, 6, 7, 8, 9}, at::kLong).view({1, 6});
+  const at::Tensor mask = at::ones({1, 6}, at::kLong);
+  const at::Tensor trained = model->forward(ids, mask);
+  EXPECT_TRUE(at::equal(trained, reloaded->forward(ids, mask)));
+  EXPECT_LE((trained - merged->forward(ids, mask)).abs().max().item<double>(), 1e-5);
+  auto base = load_model(dir / "base", ModelOptions{});
+  EXPECT_GT((trained - base->forward(ids, mask)).abs().max().item<double>(), 1e-4);  // the adapter did learn
+}
+
+TEST(Lora, FullCheckpointReloadsToIdenticalLogits) {
+  TempDir dir;
+  auto model = small_model(true, at::kFloat);
+  Trainer trainer(model, make_rows(4, 2), TokenRows{}, options_for(dir / "run", 2, 1, 1));
+  const std::string checkpoint = trainer.run_until_checkpoint(RunControl{}).checkpoint;
+  auto reloaded = load_model(checkpoint, ModelOptions{});
+  at::NoGradGuard no_grad;
+  const at::Tensor ids = at::tensor({3, 9, 27}, at::kLong).view({1, 3});
+  EXPECT_TRUE(at::equal(model->forward(ids, at::ones({1, 3}, at::kLong)), reloaded->forward(ids, at::ones({1, 3}, at::kLong))));
+}
+
+TEST(Lora, AdapterConfigFeaturesWeDoNotImplementAreRejected) {
+  TempDir dir;
+  testing::write_bytes(dir / "a/adapter_config.json", R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "use_dora": true})");
+  testing::expect_error([&] { read_adapter_config(dir / "a"); }, ErrorCode::kConfig, "use_dora");
+  testing::write_bytes(dir / "b/adapter_config.json", R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": "q_proj|v_proj"})");
+  testing::expect_error([&] { read_adapter_config(dir / "b"); }, ErrorCode::kConfig, "regular expression");
+}
+
+TEST(TokenRows, ValidationNamesTheBadRow) {
+  TokenRows rows = make_rows(3, 1);
+  rows.ids[rows.offsets[1] + 1] = 999;
+  testing::expect_error([&] { rows.validate(40, "training"); }, ErrorCode::kInvalidArgument, "training row 1: token id 999");
+  TokenRows unlabelled = make_rows(2, 1);
+  for (auto& l : unlabelled.labels) l = kIgnoreIndex;
+  testing::expect_error([&] { unlabelled.validate(40, "training"); }, ErrorCode::kInvalidArgument, "no label token");
+}
+
+}  // namespace
+}  // namespace itl
