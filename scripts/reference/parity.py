@@ -342,9 +342,32 @@ def compare_training(title, ours_dir, reference_dir, tied, lora):
     if not os.path.exists(ours_file):
         check(f"{title}: final weights", False, f"{ours_file} is missing")
         return
+    check_trainer_state(title, os.path.dirname(ours_file), os.path.dirname(reference_file))
     missing, extra, diff, where = compare_tensors(ours_file, reference_file, tied)
     check(f"{title}: final weights (checkpoint-{last}/{name})", not missing and not extra and diff <= 1e-5,
           f"max |Δ| {diff:.1e} ({where})" + (f"; missing {missing[:4]}" if missing else "") + (f"; extra {extra[:4]}" if extra else ""))
+
+
+def check_trainer_state(title, ours_checkpoint, reference_checkpoint):
+    """trainer_state.json as transformers writes it: global_step, and log_history's training lines
+    (loss, grad_norm, learning_rate; the rate logged is the step's own, read before the scheduler
+    steps, in transformers 4.57 and 5.18 alike) and eval lines at the same steps with the same values."""
+    ours = json.load(open(os.path.join(ours_checkpoint, "trainer_state.json"), encoding="utf-8"))
+    reference = json.load(open(os.path.join(reference_checkpoint, "trainer_state.json"), encoding="utf-8"))
+    problems = []
+    if ours.get("global_step") != reference["global_step"]:
+        problems.append(f"global_step {ours.get('global_step')} vs {reference['global_step']}")
+    for kind, keys in [("loss", ["loss", "grad_norm", "learning_rate"]), ("eval_loss", ["eval_loss"])]:
+        mine = {e["step"]: e for e in ours.get("log_history", []) if kind in e}
+        theirs = {e["step"]: e for e in reference["log_history"] if kind in e}
+        if sorted(mine) != sorted(theirs):
+            problems.append(f"{kind} lines at steps {sorted(mine)} vs {sorted(theirs)}")
+        for step in sorted(set(mine) & set(theirs)):
+            for key in keys:
+                if key not in mine[step] or relative(mine[step][key], theirs[step][key]) > 1e-5:
+                    problems.append(f"step {step} {key} {mine[step].get(key)} vs {theirs[step][key]}")
+    check(f"{title}: trainer_state.json log_history equals the Trainer's", not problems,
+          "; ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else ""))
 
 
 def check_reload_logits(title, model_dir, adapter_dir, itl_cmd):
