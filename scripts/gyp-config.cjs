@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Prints what binding.gyp needs, one item per line, so node-gyp and CMake build from the same
 // source list (native/sources.json) against the same libtorch:
-//   sources | include_dirs | libraries | lib_dir
-// libtorch is found as setup.sh finds it: $LIBTORCH (a prebuilt archive), else Debian's libtorch-dev.
+//   sources | include_dirs | cflags | libraries | lib_dir
+// libtorch is the one setup.sh chose (see prebuiltPrefix); the rpath lets the addon find it at run time.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -18,8 +18,18 @@ function multiarch() {
   }
 }
 
+// A prebuilt libtorch's prefix: $LIBTORCH, else the one $Torch_DIR or scripts/setup.sh's record
+// (third_party/Torch_DIR) names by its share/cmake/Torch folder; none means Debian's libtorch-dev.
+function prebuiltPrefix() {
+  if (process.env.LIBTORCH) return process.env.LIBTORCH;
+  let torchDir = process.env.Torch_DIR;
+  const record = path.join(root, 'third_party', 'Torch_DIR');
+  if (!torchDir && fs.existsSync(record)) torchDir = fs.readFileSync(record, 'utf8').trim();
+  return torchDir ? path.resolve(torchDir, '..', '..', '..') : undefined;
+}
+
 function torchLayout() {
-  const prefix = process.env.LIBTORCH;
+  const prefix = prebuiltPrefix();
   if (prefix) {
     return {
       include: [path.join(prefix, 'include'), path.join(prefix, 'include', 'torch', 'csrc', 'api', 'include')],
@@ -46,9 +56,12 @@ if (!fs.existsSync(path.join(torch.include[torch.include.length - 1], 'torch', '
 const sources = JSON.parse(fs.readFileSync(path.join(root, 'native', 'sources.json'), 'utf8'));
 const lines = {
   sources: () => [...sources.core, ...sources.addon],
-  include_dirs: () => ['native/core', ...torch.include],
+  include_dirs: () => ['native/core'],
+  // libtorch's headers as system headers, as CMake passes them: libtorch 2.10+ headers use C++20
+  // bit-field initialisers that GCC accepts in C++17 but warns about, once per translation unit.
+  cflags: () => torch.include.map((dir) => `-isystem${dir}`),
   libraries: () => [`-L${torch.lib}`, `-Wl,-rpath,${torch.lib}`, '-ltorch', '-ltorch_cpu', '-lc10', '-ldl'],
   lib_dir: () => [torch.lib],
 }[what];
-if (!lines) fail(`unknown query '${what}': expected sources, include_dirs, libraries or lib_dir`);
+if (!lines) fail(`unknown query '${what}': expected sources, include_dirs, cflags, libraries or lib_dir`);
 process.stdout.write(lines().join('\n') + '\n');

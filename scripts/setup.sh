@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # Sets up itl on this machine; safe to run again (each step skips what is already done).
 #
-#   scripts/setup.sh                          install what the build needs, npm ci, build
+#   scripts/setup.sh                          find or install a prebuilt libtorch 2.x, the system
+#                                             packages the build needs, npm ci, build
+#   scripts/setup.sh --cuda | --cpu           which PyTorch wheel to install when one is needed
+#                                             (default: CUDA when nvidia-smi sees a GPU, else CPU)
+#   scripts/setup.sh --system-libtorch        Debian's libtorch-dev 1.13 (CPU, OpenBLAS) instead
 #   scripts/setup.sh --fetch-libtorch VARIANT download + verify the official prebuilt libtorch
 #                                             (VARIANT: cpu, cu118, cu121, cu124, cu126, cu128, …)
 #   scripts/setup.sh --no-build               stop after installing
 #   scripts/setup.sh --no-npm --no-build      only find libtorch and the system packages
 #
 # Where libtorch comes from, in order:
-#   $LIBTORCH (an unpacked prebuilt archive), $Torch_DIR, a TorchConfig.cmake on $CMAKE_PREFIX_PATH,
-#   the libtorch inside an installed PyTorch wheel (python3 -c 'import torch') — in these cases
-#   nothing is installed with apt; otherwise, on Debian/Ubuntu as root, Debian's libtorch-dev (CPU).
+#   1. what you point at: $LIBTORCH (an unpacked prebuilt archive), $Torch_DIR, a TorchConfig.cmake
+#      on $CMAKE_PREFIX_PATH;
+#   2. the libtorch inside an installed PyTorch wheel (python3 -c 'import torch');
+#      (in cases 1 and 2 nothing is installed with apt)
+#   3. otherwise the PyTorch wheel (torch==$ITL_TORCH_VERSION, default 2.13.0; +cpu unless --cuda) is
+#      installed with pip into third_party/torch-wheel/ (ignored by git), from pip's configured
+#      index, or from PyTorch's own index (download.pytorch.org/whl/cpu, /whl/$ITL_TORCH_CUDA) when
+#      that one lacks it. Only its libtorch is used; Python never imports it.
+# The choice is written to third_party/Torch_DIR, which CMakeLists.txt and scripts/gyp-config.cjs
+# read, so later `npm run build` / `npm test` use the same libtorch without any variable set.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +31,10 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$1" >&2; exit "${2:-1}"; }
 
 LIBTORCH_VERSION=${ITL_LIBTORCH_VERSION:-2.7.1}
+TORCH_VERSION=${ITL_TORCH_VERSION:-2.13.0}
+TORCH_CUDA=${ITL_TORCH_CUDA:-cu128}
+WHEEL_DIR=$ROOT/third_party/torch-wheel
+TORCH_RECORD=$ROOT/third_party/Torch_DIR
 
 fetch_libtorch() {
   local variant=$1
@@ -57,7 +72,8 @@ fetch_libtorch() {
   say "libtorch ready: export LIBTORCH=$dest and run scripts/setup.sh again"
 }
 
-# Prints the folder holding TorchConfig.cmake of a prebuilt libtorch, or nothing.
+# Prints the folder holding TorchConfig.cmake of a libtorch the user pointed at or that Python has,
+# or nothing.
 find_prebuilt_torch() {
   local candidate
   if [[ -n ${LIBTORCH:-} ]]; then
@@ -78,11 +94,93 @@ find_prebuilt_torch() {
   fi
 }
 
+# pip install of one torch requirement into a fresh folder; prints pip's output on failure.
+pip_torch() {
+  local staging=$1 requirement=$2 deps=$3
+  shift 3
+  local flags=(--target "$staging" --only-binary=:all: --no-compile --no-input --disable-pip-version-check)
+  ((deps)) || flags+=(--no-deps)
+  python3 -m pip install "${flags[@]}" "$@" "$requirement" 2>&1
+}
+
+# Installs the PyTorch wheel into $WHEEL_DIR (once) and sets WHEEL_TORCH_DIR to its Torch folder.
+# The CPU wheel is taken without its Python dependencies (only libtorch is used); the CUDA wheel
+# needs its nvidia-* dependencies, whose libraries libtorch_cuda.so finds through its own rpath.
+install_torch_wheel() {
+  local flavour=$1
+  local torch_dir=$WHEEL_DIR/torch/share/cmake/Torch
+  if [[ -f $torch_dir/TorchConfig.cmake ]]; then
+    local have=cpu
+    [[ -e $WHEEL_DIR/torch/lib/libtorch_cuda.so ]] && have=cuda
+    [[ $have == "$flavour" ]] || say "note: $WHEEL_DIR holds a $have wheel, not $flavour; remove it to install the other one"
+    WHEEL_TORCH_DIR=$torch_dir; return
+  fi
+  command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1 \
+    || die "no libtorch found, and python3 with pip is needed to install the PyTorch wheel (Debian: apt-get install python3-pip); or set LIBTORCH to an unpacked prebuilt libtorch"
+  local requirement deps pytorch_index
+  if [[ $flavour == cuda ]]; then
+    requirement="torch==$TORCH_VERSION" deps=1 pytorch_index=${ITL_TORCH_INDEX_URL:-https://download.pytorch.org/whl/$TORCH_CUDA}
+  else
+    requirement="torch==$TORCH_VERSION+cpu" deps=0 pytorch_index=${ITL_TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}
+  fi
+  mkdir -p "$(dirname "$WHEEL_DIR")"
+  local staging output
+  staging=$(mktemp -d "$(dirname "$WHEEL_DIR")/.torch-wheel-XXXXXX")
+  # Removes the half-installed folder whatever happens; the finished one is renamed into place.
+  trap "rm -rf '$staging'" EXIT
+  say "installing $requirement ($flavour) with pip into ${WHEEL_DIR#"$ROOT"/} from pip's configured index"
+  local found=0
+  if output=$(pip_torch "$staging" "$requirement" "$deps"); then
+    # An unlabelled torch==V also matches a +cpu wheel: only a wheel with libtorch_cuda.so will do.
+    if [[ $flavour == cpu || -e $staging/torch/lib/libtorch_cuda.so ]]; then found=1; else
+      say "pip's configured index gave a torch $TORCH_VERSION without CUDA"
+      rm -rf "$staging"; mkdir -p "$staging"
+    fi
+  elif ! grep -q 'No matching distribution found' <<<"$output"; then
+    die "pip could not install $requirement: $(tail -n 3 <<<"$output" | tr '\n' ' ')" 3
+  fi
+  if ((!found)); then
+    [[ $flavour == cuda ]] && requirement="torch==$TORCH_VERSION+$TORCH_CUDA"
+    say "pip's configured index has no $requirement; trying PyTorch's index $pytorch_index"
+    output=$(pip_torch "$staging" "$requirement" "$deps" --index-url "$pytorch_index") \
+      || die "pip could not install $requirement from pip's configured index nor from $pytorch_index: $(tail -n 3 <<<"$output" | tr '\n' ' ')
+Install a PyTorch wheel yourself (python3 -c 'import torch' must work), or set LIBTORCH to an unpacked prebuilt libtorch." 3
+  fi
+  [[ -f $staging/torch/share/cmake/Torch/TorchConfig.cmake ]] || die "the wheel pip installed for $requirement has no torch/share/cmake/Torch/TorchConfig.cmake" 3
+  # Only libtorch is used (lib/, include/, share/cmake/): the Python package around it, its test
+  # binaries and libtorch_python.so are ~270 MB of the CPU wheel's 700 MB unpacked.
+  find "$staging/torch" -mindepth 1 -maxdepth 1 ! -name lib ! -name include ! -name share -exec rm -rf {} +
+  rm -f "$staging/torch/lib/libtorch_python.so"
+  rm -rf "$WHEEL_DIR"
+  mv "$staging" "$WHEEL_DIR"
+  trap - EXIT
+  say "installed $(cd "$WHEEL_DIR" && ls -d torch-*.dist-info 2>/dev/null | sed 's/\.dist-info$//') ($(du -sh "$WHEEL_DIR" | cut -f1))"
+  WHEEL_TORCH_DIR=$torch_dir
+}
+
+# The version a libtorch's CMake config declares (Debian's has none: its package version instead).
+torch_version_of() {
+  if [[ -f $1/TorchConfigVersion.cmake ]]; then
+    sed -n 's/^set(PACKAGE_VERSION "\(.*\)")$/\1/p' "$1/TorchConfigVersion.cmake" | head -n 1
+  else
+    dpkg-query -W -f='${Version}' libtorch-dev 2>/dev/null || echo "of unknown version"
+  fi
+}
+
 apt_install() {
+  local system_libtorch=$1
   local multiarch
   multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
-  local packages=(cmake g++ make python3 pkg-config libtorch-dev libgloo-dev libopenblas0-pthread
-                  nlohmann-json3-dev libgtest-dev chromium fonts-dejavu-core)
+  # The build (cmake, g++, nlohmann/json, GoogleTest), gloo's headers (c10d's ProcessGroupGloo
+  # includes them; every libtorch holds gloo's code but wheels and archives ship no gloo headers),
+  # pip for the PyTorch wheel, chromium and a font for the analysis' PNG/HTML. Debian's libtorch
+  # also wants OpenBLAS for speed; the wheel's libtorch carries MKL.
+  local packages=(cmake g++ make python3 pkg-config nlohmann-json3-dev libgtest-dev libgloo-dev chromium fonts-dejavu-core)
+  if ((system_libtorch)); then
+    packages+=(libtorch-dev libopenblas0-pthread)
+  else
+    packages+=(python3-pip)
+  fi
   local missing=()
   local package
   for package in "${packages[@]}"; do
@@ -96,6 +194,7 @@ apt_install() {
   else
     say "Debian packages present"
   fi
+  ((system_libtorch)) || return 0
   # Debian's default libblas.so.3 may be the reference BLAS (~7 GFLOP/s here); OpenBLAS is ~200.
   local alternative
   for alternative in libblas.so.3 liblapack.so.3; do
@@ -105,6 +204,28 @@ apt_install() {
       say "$alternative now points to OpenBLAS (pthread)"
     fi
   done
+}
+
+# Records the libtorch for later builds (none for Debian's, which CMake finds by itself); a build
+# folder configured against another one is removed (CMake caches the libraries it found, so it
+# would keep linking the old one).
+record_torch() {
+  local torch_dir=$1 system=$2
+  torch_dir=$(cd "$torch_dir" && pwd)
+  if ((system)); then
+    rm -f "$TORCH_RECORD"
+  elif [[ ! -f $TORCH_RECORD || $(cat "$TORCH_RECORD") != "$torch_dir" ]]; then
+    mkdir -p "$(dirname "$TORCH_RECORD")"
+    printf '%s\n' "$torch_dir" > "$TORCH_RECORD.tmp" && mv "$TORCH_RECORD.tmp" "$TORCH_RECORD"
+  fi
+  local configured
+  configured=$(sed -n 's/^ITL_TORCH_DIR:[A-Z]*=//p' build-cmake/CMakeCache.txt 2>/dev/null || true)
+  # A folder configured before the libtorch was recorded (no ITL_TORCH_DIR) caches whatever
+  # find_package found then, so it is as stale as one configured against another libtorch.
+  if [[ -f build-cmake/CMakeCache.txt && ( -z $configured || $(cd "$configured" 2>/dev/null && pwd) != "$torch_dir" ) ]]; then
+    say "build-cmake/ was configured against ${configured:-an unrecorded libtorch}; removing it to rebuild against $torch_dir"
+    rm -rf build-cmake
+  fi
 }
 
 check_tools() {
@@ -129,31 +250,51 @@ npm_install() {
 }
 
 main() {
-  local build=1 npm=1
+  local build=1 npm=1 system_libtorch=0 flavour=
   while (($#)); do
     case $1 in
       --fetch-libtorch) [[ $# -ge 2 ]] || die "--fetch-libtorch needs a variant (cpu, cu128, …)" 2
                         fetch_libtorch "$2"; return ;;
+      --system-libtorch) system_libtorch=1 ;;
+      --cuda) flavour=cuda ;;
+      --cpu) flavour=cpu ;;
       --no-build) build=0 ;;
       --no-npm) npm=0 ;;
-      -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}"; return ;;
+      -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; return ;;
       *) die "unknown option '$1' (see --help)" 2 ;;
     esac
     shift
   done
-
-  local torch_dir
-  torch_dir=$(find_prebuilt_torch)
-  if [[ -n $torch_dir ]]; then
-    say "using the prebuilt libtorch at $torch_dir (nothing installed with apt)"
-    [[ -f $torch_dir/../../../build-version ]] && say "libtorch build-version: $(cat "$torch_dir/../../../build-version")"
-    export Torch_DIR=$torch_dir
-    check_tools
-  elif command -v apt-get >/dev/null; then
-    apt_install
-  else
-    die "no libtorch found: set LIBTORCH to an unpacked prebuilt libtorch, or run scripts/setup.sh --fetch-libtorch VARIANT"
+  if [[ -z $flavour ]]; then
+    flavour=cpu
+    if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then flavour=cuda; fi
   fi
+
+  local torch_dir=
+  if ((system_libtorch)); then
+    command -v apt-get >/dev/null || die "--system-libtorch needs Debian/Ubuntu (apt-get): it installs libtorch-dev"
+    apt_install 1
+    torch_dir=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)/cmake/Torch
+    [[ -f $torch_dir/TorchConfig.cmake ]] || die "libtorch-dev is installed but $torch_dir/TorchConfig.cmake is missing"
+    say "using Debian's libtorch $(torch_version_of "$torch_dir") at $torch_dir (OpenBLAS)"
+  else
+    torch_dir=$(find_prebuilt_torch)
+    if [[ -n $torch_dir ]]; then
+      say "using the prebuilt libtorch at $torch_dir (nothing installed with apt)"
+      [[ -f $torch_dir/../../../build-version ]] && say "libtorch build-version: $(cat "$torch_dir/../../../build-version")"
+    else
+      if command -v apt-get >/dev/null; then apt_install 0; fi
+      install_torch_wheel "$flavour"
+      torch_dir=$WHEEL_TORCH_DIR
+      say "using libtorch $(torch_version_of "$torch_dir") from the PyTorch wheel at $torch_dir"
+    fi
+    if [[ $flavour == cuda && ! -e $torch_dir/../../../lib/libtorch_cuda.so ]]; then
+      say "note: this libtorch has no CUDA (no lib/libtorch_cuda.so)"
+    fi
+    check_tools
+  fi
+  record_torch "$torch_dir" "$system_libtorch"
+  ((system_libtorch)) || export Torch_DIR=$torch_dir
 
   if ((npm)); then npm_install; fi
   if ((build)); then

@@ -25,7 +25,8 @@ export async function runBenchmarks(
     system: {
       torch_version: info.torchVersion,
       blas: info.blas.name,
-      threads: { torch_intra_op: runtime.threads.torchIntraOp, blas: runtime.threads.blas, hardware: runtime.threads.hardware },
+      threads: { torch_intra_op: runtime.threads.torchIntraOp, blas: runtime.threads.blas, blas_own_threads: runtime.threads.blasOwnThreads,
+        hardware: runtime.threads.hardware },
       node_version: process.version,
     },
   };

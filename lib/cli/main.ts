@@ -35,7 +35,7 @@ function buildParser(argv: string[], context: CliContext, exit: { code: number }
     })
     .option('blas-threads', {
       type: 'number',
-      describe: 'BLAS threads per matmul (env ITL_BLAS_THREADS; default: one per hardware thread)',
+      describe: 'BLAS threads per matmul, for a BLAS with its own pool (OpenBLAS); MKL runs on the libtorch threads (env ITL_BLAS_THREADS; default: one per hardware thread)',
       global: true,
     })
     .middleware((args) => {

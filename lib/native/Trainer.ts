@@ -23,7 +23,15 @@ export interface NativeTrainerOptions {
   epochs: number;
   batch: number;
   gradAccumulation: number;
+  /** Data-parallel job (torchrun's contract); alone by default. */
+  rank?: number;
   worldSize?: number;
+  localRank?: number;
+  localWorldSize?: number;
+  masterAddr?: string;
+  masterPort?: number;
+  /** A rank that died or hangs ends the others' collectives after this long (default 10 min). */
+  collectiveTimeoutMs?: number;
   learningRate: number;
   warmupRatio?: number;
   maxGradNorm?: number;
@@ -42,6 +50,8 @@ export interface NativeTrainerOptions {
   loraDropout?: number;
   initAdapter?: string;
   saveMerged?: boolean;
+  /** Which save points reach the disk (default all); run() still returns at every one. */
+  saveCheckpoints?: 'all' | 'last' | 'none';
   padId?: number;
   /** Files copied into every checkpoint (the tokenizer's). */
   checkpointFiles?: string[];
@@ -72,6 +82,9 @@ export interface TrainerInfo {
   trainableParameters: number;
   lora: { r: number; alpha: number; dropout: number };
   running: boolean;
+  rank: number;
+  /** Seconds the gradient all-reduce added to the steps so far (0 alone). */
+  communicationSeconds: number;
 }
 
 export interface RunOutcome {
@@ -80,6 +93,7 @@ export interface RunOutcome {
   finished: boolean;
   /** requestStop() ended this run early (a checkpoint was written). */
   stopped: boolean;
+  /** The folder written at this save point, or null when the save policy wrote none. */
   checkpoint: string | null;
 }
 

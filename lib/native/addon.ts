@@ -31,7 +31,10 @@ export interface BlasInfo {
 export interface ThreadCounts {
   torchIntraOp: number;
   torchInterOp: number;
+  /** Threads one BLAS call uses; -1 when the BLAS cannot be asked. */
   blas: number;
+  /** The BLAS runs a pool of its own beside libtorch's (OpenBLAS); false: it runs on libtorch's (MKL). */
+  blasOwnThreads: boolean;
   hardware: number;
 }
 export interface SystemInfo {
@@ -48,7 +51,7 @@ export interface SystemInfo {
 export interface ThreadPolicy {
   /** libtorch intra-op threads; 0: one beside a BLAS with its own threads (OpenBLAS), else all. */
   torchThreads?: number;
-  /** BLAS threads per matmul; 0 means one per hardware thread. */
+  /** BLAS threads per matmul; 0 means one per hardware thread. Only OpenBLAS can differ from torchThreads. */
   blasThreads?: number;
 }
 export interface MatmulOptions {

@@ -10,24 +10,41 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import type { Benchmark } from '../bench/Benchmark.js';
+import type { BenchContext, Benchmark } from '../bench/Benchmark.js';
 import { buildFactsDataset } from '../data/buildFactsDataset.js';
 import { DEFAULT_MAX_SHARD_BYTES } from '../data/datasetsLayout.js';
 import { openFactsDataset } from '../data/openFactsDataset.js';
 import { shippedAtomsDir, shippedTemplatesDir } from '../data/shippedPaths.js';
 import { Model } from '../native/Model.js';
 import { Trainer } from '../native/Trainer.js';
-import { tokenizeDialogues } from '../tokenize/TokenizedDatasetCache.js';
+import { type TokenizedDataset, tokenizeDialogues } from '../tokenize/TokenizedDatasetCache.js';
 import { loadBenchTokenizer } from '../tokenize/tokenizeBenchmark.js';
 
-const PRESET = 'bench-20m';
+export const PRESET = 'bench-20m';
 const PEOPLE = 64;  // 256 rows
-const BATCH = 16;
+export const BATCH = 16;
 const LORA = { r: 16, alpha: 32 };
 
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/** bench-20m in ROOT/model and the facts rows folded into its vocabulary (see the file header). */
+export async function prepareTrainBench(context: BenchContext, root: string): Promise<{ modelDir: string; parameters: number; rows: TokenizedDataset }> {
+  await buildFactsDataset({ people: PEOPLE, seed: 0, atomsDir: shippedAtomsDir, templatesDir: shippedTemplatesDir, outDir: join(root, 'data'),
+    force: false, previewRows: 0, maxShardBytes: DEFAULT_MAX_SHARD_BYTES });
+  const dataset = openFactsDataset(join(root, 'data'));
+  const dialogues = dataset.rows(0, dataset.numRows).map((row) => row.qa);
+  dataset.close();
+  const { tokenizer } = await loadBenchTokenizer('train');
+  const rows = await tokenizeDialogues(dialogues, tokenizer, 'weight');
+  const modelDir = join(root, 'model');
+  const model = await Model.init(context.runtime(), PRESET, 0, modelDir);
+  const vocab = model.info.config.vocabSize;
+  const parameters = model.info.parameterCount;
+  model.dispose();
+  return { modelDir, parameters, rows: { ...rows, ids: rows.ids.map((id) => id % vocab), labels: rows.labels.map((id) => (id < 0 ? id : id % vocab)) } };
 }
 
 export const trainBenchmark: Benchmark = {
@@ -38,25 +55,14 @@ export const trainBenchmark: Benchmark = {
     const peak = await context.matmulPeak();
     const root = mkdtempSync(join(tmpdir(), 'itl-bench-train-'));
     try {
-      await buildFactsDataset({ people: PEOPLE, seed: 0, atomsDir: shippedAtomsDir, templatesDir: shippedTemplatesDir, outDir: join(root, 'data'),
-        force: false, previewRows: 0, maxShardBytes: DEFAULT_MAX_SHARD_BYTES });
-      const dataset = openFactsDataset(join(root, 'data'));
-      const dialogues = dataset.rows(0, dataset.numRows).map((row) => row.qa);
-      dataset.close();
-      const { tokenizer } = await loadBenchTokenizer('train');
-      const rows = await tokenizeDialogues(dialogues, tokenizer, 'weight');
-      const model = await Model.init(context.runtime(), PRESET, 0, join(root, 'model'));
-      const vocab = model.info.config.vocabSize;
-      const parameters = model.info.parameterCount;
-      model.dispose();
-      const folded = { ...rows, ids: rows.ids.map((id) => id % vocab), labels: rows.labels.map((id) => (id < 0 ? id : id % vocab)) };
+      const { modelDir, parameters, rows: folded } = await prepareTrainBench(context, root);
       const empty = { ids: new Int32Array(0), labels: new Int32Array(0), offsets: Int32Array.of(0) };
 
       const figures: Record<string, unknown> = {};
       for (const variant of ['full', 'lora'] as const) {
-        context.log(`bench train: ${variant}, ${rows.count} rows, batch ${BATCH}`);
+        context.log(`bench train: ${variant}, ${folded.count} rows, batch ${BATCH}`);
         const trainer = await Trainer.create(context.runtime(), {
-          model: join(root, 'model'), runDir: join(root, `run-${variant}`), epochs: 1, batch: BATCH, gradAccumulation: 1, learningRate: 1e-4,
+          model: modelDir, runDir: join(root, `run-${variant}`), epochs: 1, batch: BATCH, gradAccumulation: 1, learningRate: 1e-4,
           saveSteps: 1_000_000, evalSteps: 1_000_000, loraR: variant === 'lora' ? LORA.r : 0, loraAlpha: LORA.alpha, loraDropout: 0.05, padId: 0,
         }, folded, empty);
         let tokens = 0, padded = 0, seconds = 0, steps = 0;
@@ -78,7 +84,7 @@ export const trainBenchmark: Benchmark = {
         figures[`${prefix}_padding_fraction`] = round(1 - tokens / padded, 4);
       }
       figures.train_peak_rss_mb = round(process.resourceUsage().maxRSS / 1024, 1);
-      figures.train = { preset: PRESET, parameters, rows: rows.count, batch: BATCH, lora: LORA, threads: context.runtime().threads, matmul_gflops: peak.gflops };
+      figures.train = { preset: PRESET, parameters, rows: folded.count, batch: BATCH, lora: LORA, threads: context.runtime().threads, matmul_gflops: peak.gflops };
       return figures;
     } finally {
       rmSync(root, { recursive: true, force: true });

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "constructor_registry.h"
 #include "errors.h"
 #include "eval/divergence.h"
 #include "eval/generator.h"
@@ -321,17 +322,12 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
 
 // One constructor per environment (worker threads each load the module): the handle class that
 // loadModel/initModel instantiate.
-std::mutex constructors_mutex;
-std::map<napi_env, std::shared_ptr<Napi::FunctionReference>> constructors;
+ConstructorRegistry model_constructors;
 
 }  // namespace
 
 Napi::Object new_model_handle(Napi::Env env, std::shared_ptr<LlamaModel> model, std::string folder, std::string adapter) {
-  std::shared_ptr<Napi::FunctionReference> ctor;
-  {
-    std::lock_guard<std::mutex> lock(constructors_mutex);
-    ctor = constructors.at(env);
-  }
+  std::shared_ptr<Napi::FunctionReference> ctor = model_constructors.get(env);
   Napi::Object handle = ctor->New({});
   AddonModel::Unwrap(handle)->attach(std::move(model), std::move(folder), std::move(adapter));
   return handle;
@@ -344,11 +340,7 @@ Napi::Value AddonModel::divergence(const Napi::CallbackInfo& info) {
   const ModelPtr q = model(env);
   bool is_model = false;
   if (info[0].IsObject()) {
-    std::shared_ptr<Napi::FunctionReference> ctor;
-    {
-      std::lock_guard<std::mutex> lock(constructors_mutex);
-      ctor = constructors.at(env);
-    }
+    std::shared_ptr<Napi::FunctionReference> ctor = model_constructors.get(env);
     is_model = info[0].As<Napi::Object>().InstanceOf(ctor->Value());
   }
   if (!is_model) throw_type_error(env, std::string("expected a Model for reference but received ") + js_type_name(info[0]));
@@ -515,15 +507,7 @@ Napi::Value model_presets_js(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_model(Napi::Env env, Napi::Object exports) {
-  auto ctor = std::make_shared<Napi::FunctionReference>(Napi::Persistent(AddonModel::define(env)));
-  {
-    std::lock_guard<std::mutex> lock(constructors_mutex);
-    constructors[env] = ctor;
-  }
-  env.AddCleanupHook([raw = static_cast<napi_env>(env)] {
-    std::lock_guard<std::mutex> lock(constructors_mutex);
-    constructors.erase(raw);
-  });
+  model_constructors.add(env, AddonModel::define(env));
   exports.Set("loadModel", Napi::Function::New(env, load_model_js, "loadModel"));
   exports.Set("initModel", Napi::Function::New(env, init_model_js, "initModel"));
   exports.Set("inspectModel", Napi::Function::New(env, inspect_model_js, "inspectModel"));

@@ -15,6 +15,7 @@ Napi::Object thread_counts_to_js(Napi::Env env, const ThreadCounts& t) {
   out.Set("torchIntraOp", t.torch_intra_op);
   out.Set("torchInterOp", t.torch_inter_op);
   out.Set("blas", t.blas);
+  out.Set("blasOwnThreads", t.blas_own_threads);
   out.Set("hardware", t.hardware);
   return out;
 }

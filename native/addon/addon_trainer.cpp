@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "addon_model.h"
+#include "constructor_registry.h"
 #include "errors.h"
 #include "io/checkpoint.h"
 #include "model/model_io.h"
@@ -78,7 +79,6 @@ CreateRequest create_request(Napi::Env env, const Napi::Value& value) {
   t.base_model = o.string("baseModel", r.model);
   t.schedule.batch = o.integer("batch", 1);
   t.schedule.grad_accumulation = o.integer("gradAccumulation", 1);
-  t.schedule.world_size = o.integer("worldSize", 1);
   t.schedule.epochs = o.integer("epochs", 1);
   t.schedule.warmup_ratio = o.number("warmupRatio", 0.05);
   t.schedule.eval_steps = o.integer("evalSteps", 0);
@@ -97,9 +97,19 @@ CreateRequest create_request(Napi::Env env, const Napi::Value& value) {
   t.lora.dropout = o.number("loraDropout", t.lora.dropout);
   t.init_adapter = o.string("initAdapter", "");
   t.save_merged = o.boolean("saveMerged", false);
+  const std::string policy = o.string("saveCheckpoints", "all");
+  if (policy != "all" && policy != "last" && policy != "none") throw_type_error(env, "options.saveCheckpoints must be all, last or none, got '" + policy + "'");
+  t.save_checkpoints = policy == "all" ? TrainerOptions::SavePolicy::kAll : policy == "last" ? TrainerOptions::SavePolicy::kLast : TrainerOptions::SavePolicy::kNone;
   t.pad_id = o.integer("padId", 0);
   t.checkpoint_files = string_list(env, object, "checkpointFiles");
   t.run_record = o.string("runRecord", "");
+  t.dist.rank = static_cast<int>(o.integer("rank", 0));
+  t.dist.world_size = static_cast<int>(o.integer("worldSize", 1));
+  t.dist.local_rank = static_cast<int>(o.integer("localRank", 0));
+  t.dist.local_world_size = static_cast<int>(o.integer("localWorldSize", 1));
+  t.dist.master_addr = o.string("masterAddr", t.dist.master_addr);
+  t.dist.master_port = static_cast<int>(o.integer("masterPort", t.dist.master_port));
+  t.collective_timeout_ms = o.integer("collectiveTimeoutMs", t.collective_timeout_ms);
   try {
     t.precision = parse_precision(o.string("precision", "fp32"));
   } catch (...) {
@@ -163,6 +173,8 @@ class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
     lora.Set("dropout", t->options().lora.dropout);
     out.Set("lora", lora);
     out.Set("running", running_->load());
+    out.Set("rank", t->rank());
+    out.Set("communicationSeconds", t->communication_seconds());
     return out;
   }
 
@@ -216,9 +228,7 @@ class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
   std::shared_ptr<std::atomic<bool>> running_ = std::make_shared<std::atomic<bool>>(false);
 };
 
-// One constructor per environment (worker threads each load the module), as for models.
-std::mutex constructors_mutex;
-std::map<napi_env, std::shared_ptr<Napi::FunctionReference>> constructors;
+ConstructorRegistry trainer_constructors;
 
 struct Created {
   TrainerPtr trainer;
@@ -232,11 +242,7 @@ Napi::Value create_trainer_js(const Napi::CallbackInfo& info) {
   CreateRequest request = create_request(env, info[0]);
   TokenRows train = token_rows(env, info[1], "train");
   TokenRows eval = token_rows(env, info[2], "eval");
-  std::shared_ptr<Napi::FunctionReference> constructor;
-  {
-    std::lock_guard<std::mutex> lock(constructors_mutex);
-    constructor = constructors.at(env);
-  }
+  std::shared_ptr<Napi::FunctionReference> constructor = trainer_constructors.get(env);
   return PromiseWorker<Created>::start(
       env,
       [request, train = std::move(train), eval = std::move(eval)](const RunControl&) mutable {
@@ -257,15 +263,7 @@ Napi::Value create_trainer_js(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_trainer(Napi::Env env, Napi::Object exports) {
-  auto ctor = std::make_shared<Napi::FunctionReference>(Napi::Persistent(AddonTrainer::define(env)));
-  {
-    std::lock_guard<std::mutex> lock(constructors_mutex);
-    constructors[env] = ctor;
-  }
-  env.AddCleanupHook([raw = static_cast<napi_env>(env)] {
-    std::lock_guard<std::mutex> lock(constructors_mutex);
-    constructors.erase(raw);
-  });
+  trainer_constructors.add(env, AddonTrainer::define(env));
   exports.Set("createTrainer", Napi::Function::New(env, create_trainer_js, "createTrainer"));
 }
 

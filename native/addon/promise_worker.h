@@ -14,13 +14,11 @@
 #include <utility>
 
 #include "errors.h"
+#include "promise_settlement.h"
 #include "options.h"
 #include "util/progress.h"
 
 namespace itl::addon {
-
-// Converts a core Progress into the JS object the callback receives.
-Napi::Object progress_to_js(Napi::Env env, const Progress& progress);
 
 template <typename Result>
 class PromiseWorker : public Napi::AsyncWorker {
@@ -50,7 +48,7 @@ class PromiseWorker : public Napi::AsyncWorker {
       Napi::ThreadSafeFunction tsfn = *progress_;
       control.on_progress = [tsfn](const Progress& p) mutable {
         auto* copy = new Progress(p);
-        if (tsfn.NonBlockingCall(copy, deliver) != napi_ok) delete copy;
+        if (tsfn.NonBlockingCall(copy, deliver_progress) != napi_ok) delete copy;
       };
     }
     try {
@@ -69,25 +67,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
 
  private:
-  struct State {
-    Napi::Promise::Deferred deferred;
-    ToJs to_js;
-    std::optional<Result> result;
-    std::optional<NativeFailure> failure;
-
-    void settle(Napi::Env env) {
-      Napi::HandleScope scope(env);
-      if (failure) {
-        deferred.Reject(to_js_error(env, *failure).Value());
-        return;
-      }
-      try {
-        deferred.Resolve(to_js(env, *result));
-      } catch (const Napi::Error& e) {
-        deferred.Reject(e.Value());
-      }
-    }
-  };
+  using State = PromiseSettlement<Result>;
 
   PromiseWorker(Napi::Env env, Work work, ToJs to_js)
       : Napi::AsyncWorker(env, "itl-native"),
@@ -98,17 +78,6 @@ class PromiseWorker : public Napi::AsyncWorker {
     std::shared_ptr<State> state = state_;
     progress_ = Napi::ThreadSafeFunction::New(env, callback, "itl-progress", 0, 1,
                                               [state](Napi::Env finalize_env) { state->settle(finalize_env); });
-  }
-
-  static void deliver(Napi::Env env, Napi::Function callback, Progress* progress) {
-    std::unique_ptr<Progress> owned(progress);
-    if (env == nullptr || callback.IsEmpty()) return;
-    // An exception thrown by the JS callback must not take the process down: report and go on.
-    try {
-      callback.Call({progress_to_js(env, *owned)});
-    } catch (const Napi::Error& e) {
-      fprintf(stderr, "itl: progress callback threw: %s\n", e.Message().c_str());
-    }
   }
 
   Work work_;

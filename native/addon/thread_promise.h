@@ -16,11 +16,10 @@
 
 #include "errors.h"
 #include "options.h"
+#include "promise_settlement.h"
 #include "util/progress.h"
 
 namespace itl::addon {
-
-Napi::Object progress_to_js(Napi::Env env, const Progress& progress);
 
 template <typename Result>
 class ThreadPromise {
@@ -45,7 +44,7 @@ class ThreadPromise {
       RunControl control;
       control.on_progress = [tsfn](const Progress& p) mutable {
         auto* copy = new Progress(p);
-        if (tsfn.BlockingCall(copy, deliver) != napi_ok) delete copy;
+        if (tsfn.BlockingCall(copy, deliver_progress) != napi_ok) delete copy;
       };
       try {
         state->result = work(control);
@@ -58,35 +57,7 @@ class ThreadPromise {
   }
 
  private:
-  struct State {
-    Napi::Promise::Deferred deferred;
-    ToJs to_js;
-    std::optional<Result> result;
-    std::optional<NativeFailure> failure;
-
-    void settle(Napi::Env env) {
-      Napi::HandleScope scope(env);
-      if (failure) {
-        deferred.Reject(to_js_error(env, *failure).Value());
-        return;
-      }
-      try {
-        deferred.Resolve(to_js(env, *result));
-      } catch (const Napi::Error& e) {
-        deferred.Reject(e.Value());
-      }
-    }
-  };
-
-  static void deliver(Napi::Env env, Napi::Function callback, Progress* progress) {
-    std::unique_ptr<Progress> owned(progress);
-    if (env == nullptr || callback.IsEmpty()) return;
-    try {
-      callback.Call({progress_to_js(env, *owned)});
-    } catch (const Napi::Error& e) {
-      fprintf(stderr, "itl: progress callback threw: %s\n", e.Message().c_str());
-    }
-  }
+  using State = PromiseSettlement<Result>;
 };
 
 }  // namespace itl::addon

@@ -3,6 +3,7 @@
 #include <torch/version.h>
 
 #include "system/system_info.h"
+#include "util/error.h"
 #include "util/thread_policy.h"
 
 namespace itl {
@@ -21,11 +22,19 @@ TEST(SystemInfo, ReportsTheCompiledLibtorch) {
 TEST(SystemInfo, ThreadPolicyIsApplied) {
   apply_thread_policy({1, 0});
   EXPECT_EQ(current_thread_counts().torch_intra_op, 1);
-  if (current_thread_counts().blas > 0) {
+  if (current_thread_counts().blas_own_threads) {
     apply_thread_policy({1, 1});
     EXPECT_EQ(current_thread_counts().blas, 1);
     apply_thread_policy({1, 0});
     EXPECT_EQ(current_thread_counts().blas, current_thread_counts().hardware);
+  } else {
+    // A BLAS on libtorch's threads (MKL) takes libtorch's count; another one is refused, not ignored.
+    apply_thread_policy({2, 2});
+    EXPECT_EQ(current_thread_counts().torch_intra_op, 2);
+    if (current_thread_counts().blas > 0) {
+      EXPECT_EQ(current_thread_counts().blas, 2);
+    }
+    EXPECT_THROW(apply_thread_policy({2, 1}), Error);
   }
   EXPECT_THROW(apply_thread_policy({-1, 0}), std::exception);
 }
@@ -33,10 +42,17 @@ TEST(SystemInfo, ThreadPolicyIsApplied) {
 TEST(SystemInfo, AutomaticPolicyGivesLibtorchOneThreadOnlyBesideAThreadedBlas) {
   apply_thread_policy({0, 0});
   const ThreadCounts counts = current_thread_counts();
-  const bool blas_has_own_threads = counts.blas > 0;
-  EXPECT_EQ(counts.torch_intra_op, blas_has_own_threads ? 1 : counts.hardware);
-  if (blas_has_own_threads) {
+  EXPECT_EQ(counts.torch_intra_op, counts.blas_own_threads ? 1 : counts.hardware);
+  if (counts.blas_own_threads) {
     EXPECT_EQ(counts.blas, counts.hardware);
+  }
+  // MKL follows libtorch's intra-op count (at::set_num_threads sets it).
+  if (system_info().blas.name == "MKL") {
+    EXPECT_FALSE(counts.blas_own_threads);
+    EXPECT_EQ(counts.blas, counts.torch_intra_op);
+  }
+  if (system_info().blas.name == "OpenBLAS") {
+    EXPECT_TRUE(counts.blas_own_threads);
   }
 }
 

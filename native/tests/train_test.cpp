@@ -19,52 +19,14 @@
 #include "train/lora.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
+#include "train_fixtures.h"
 
 namespace itl {
 namespace {
 
 using testing::TempDir;
-
-LlamaConfig small_config(bool tied) {
-  LlamaConfig c;
-  c.vocab_size = 40;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 4;
-  c.max_position_embeddings = 64;
-  c.rms_norm_eps = 1e-6;
-  c.rope_theta = 10000;
-  c.tie_word_embeddings = tied;
-  c.pad_token_id = 2;
-  c.eos_token_ids = {2};
-  return c;
-}
-
-std::shared_ptr<LlamaModel> small_model(bool tied, at::ScalarType dtype, uint64_t seed = 7) {
-  auto model = std::make_shared<LlamaModel>(small_config(tied), ModelOptions{dtype, at::kCPU});
-  model->initialize(seed, 0.2);  // larger than HF's 0.02 so the loss surface is not flat
-  return model;
-}
-
-// `count` rows of lengths 5..11 whose second half is labelled; id 2 (the pad id) appears in every row.
-TokenRows make_rows(int64_t count, uint64_t seed) {
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  TokenRows rows;
-  for (int64_t r = 0; r < count; ++r) {
-    const int64_t n = 5 + (r * 3 + static_cast<int64_t>(seed)) % 7;
-    const at::Tensor ids = at::randint(3, 40, {n}, generator, at::kLong);
-    for (int64_t t = 0; t < n; ++t) {
-      const int32_t id = t == n - 2 ? 2 : static_cast<int32_t>(ids[t].item<int64_t>());
-      rows.ids.push_back(id);
-      rows.labels.push_back(t >= n / 2 ? id : kIgnoreIndex);
-    }
-    rows.offsets.push_back(static_cast<int64_t>(rows.ids.size()));
-  }
-  return rows;
-}
+using testing::make_rows;
+using testing::small_model;
 
 std::vector<int64_t> all_rows(const TokenRows& rows) {
   std::vector<int64_t> out;
@@ -338,6 +300,26 @@ TEST(Trainer, StopRequestCheckpointsTheStepInProgress) {
   EXPECT_EQ(o.global_step, 1);
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "run/checkpoint-1/model.safetensors"));
   EXPECT_FALSE(std::filesystem::exists(dir.path() / ("run/.checkpoint-1.tmp-" + std::to_string(::getpid()))));
+}
+
+TEST(Trainer, SavePolicyDecidesWhichSavePointsReachTheDisk) {
+  for (const auto policy : {TrainerOptions::SavePolicy::kLast, TrainerOptions::SavePolicy::kNone}) {
+    TempDir dir;
+    TrainerOptions o = options_for(dir / "run", 2, 1, 3);  // 2 steps an epoch, 6 steps
+    o.schedule.save_steps = 2;
+    o.save_checkpoints = policy;
+    Trainer trainer(small_model(true, at::kFloat), make_rows(4, 1), TokenRows{}, o);
+    std::vector<int64_t> stops;
+    RunOutcome outcome;
+    do {
+      outcome = trainer.run_until_checkpoint(RunControl{});
+      stops.push_back(outcome.global_step);
+      EXPECT_EQ(outcome.checkpoint.empty(), !(policy == TrainerOptions::SavePolicy::kLast && outcome.finished));
+    } while (!outcome.finished);
+    EXPECT_EQ(stops, (std::vector<int64_t>{2, 4, 6}));  // every save point still returns
+    EXPECT_FALSE(std::filesystem::exists(dir.path() / "run/checkpoint-2"));
+    EXPECT_EQ(std::filesystem::exists(dir.path() / "run/checkpoint-6"), policy == TrainerOptions::SavePolicy::kLast);
+  }
 }
 
 TEST(Trainer, PaddingIdxRowGetsNoInputGradient) {

@@ -7,6 +7,10 @@
 //   peer_exits:R rank R exits (status 3) after the rendezvous; the others must get ITL_DISTRIBUTED
 //   peer_hangs   rank 1 sleeps through the collective; rank 0 must get ITL_DISTRIBUTED (timeout)
 //   bench        prints one JSON line: the all-reduce of a BYTES float32 bucket, ITERATIONS times
+//   train_ddp:R:DIR  the trainer (fp64, LoRA rank R, dropout 0) for 3 steps at per-device batch 2 ×
+//                accumulation 2; rank 0 writes the final parameters to DIR/ddp.safetensors
+//   train_resume:DIR the trainer (fp32, LoRA with dropout) uninterrupted, and stopped at a checkpoint
+//                then resumed; every rank checks the two end with identical parameters
 //   bench_reducer  prints one JSON line: GradientReducer steps over 32 float32 parameters of BYTES in
 //                all (25 MiB buckets), each step a cheap backward whose hooks launch the buckets
 // Exit status: 0 when every check held, 1 with "FAIL: …" on stderr otherwise, 2 on bad usage.
@@ -23,8 +27,11 @@
 #include <thread>
 #include <vector>
 
+#include "../tests/train_fixtures.h"
 #include "dist/communicator.h"
 #include "dist/gradient_reducer.h"
+#include "io/safetensors.h"
+#include "train/trainer.h"
 #include "util/error.h"
 
 namespace {
@@ -230,6 +237,68 @@ void bench_reducer(itl::Communicator& comm, std::size_t bytes, int iterations) {
   }
 }
 
+itl::TrainerOptions data_parallel_options(const itl::DistEnv& env, const std::string& run_dir, int64_t batch, int64_t accumulation,
+                                          int64_t epochs) {
+  itl::TrainerOptions o;
+  o.run_dir = run_dir;
+  o.schedule.batch = batch;
+  o.schedule.grad_accumulation = accumulation;
+  o.schedule.epochs = epochs;
+  o.learning_rate = 1e-2;
+  o.pad_id = 2;
+  o.seed = 3;
+  o.dist = env;
+  o.collective_timeout_ms = 30000;
+  return o;
+}
+
+void train_ddp(const itl::DistEnv& env, int64_t lora_rank, const std::string& dir) {
+  itl::TrainerOptions o = data_parallel_options(env, dir + "/ddp-run", 2, 2, 3);
+  o.lora.r = lora_rank;
+  o.lora.alpha = 8;
+  o.lora.dropout = 0;
+  itl::Trainer trainer(itl::testing::small_model(true, at::kDouble), itl::testing::make_rows(8, 2), itl::TokenRows{}, o);
+  check(trainer.schedule().total_steps == 3, "3 steps");
+  for (int step = 0; step < 3; ++step) trainer.train_step();
+  if (env.rank != 0) return;
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  for (const auto& item : trainer.model()->named_parameters(true)) named.emplace_back(item.key(), item.value().detach());
+  itl::write_safetensors(dir + "/ddp.safetensors", named);
+}
+
+void train_resume(itl::DistEnv env, const std::string& dir) {
+  auto options = [&](const std::string& run, int port_offset) {
+    itl::DistEnv e = env;
+    e.master_port += port_offset;  // a fresh store per trainer: the previous port may linger in TIME_WAIT
+    itl::TrainerOptions o = data_parallel_options(e, dir + "/" + run, 2, 1, 2);  // 6 rows per rank: 3 steps an epoch
+    o.schedule.save_steps = 2;
+    o.lora.r = 4;
+    o.lora.alpha = 8;
+    o.lora.dropout = 0.1;  // each rank's dropout stream must resume where it stopped
+    o.learning_rate = 1e-3;
+    return o;
+  };
+  const itl::TokenRows rows = itl::testing::make_rows(12, 3);
+  auto whole = itl::testing::small_model(false, at::kFloat);
+  {
+    itl::Trainer trainer(whole, rows, itl::TokenRows{}, options("whole", 0));
+    while (!trainer.run_until_checkpoint(itl::RunControl{}).finished) {
+    }
+  }
+  {
+    itl::Trainer first(itl::testing::small_model(false, at::kFloat), rows, itl::TokenRows{}, options("split", 1));
+    check(first.run_until_checkpoint(itl::RunControl{}).global_step == 2, "first checkpoint at step 2");
+    first.run_until_checkpoint(itl::RunControl{});  // progress past it, dropped by resuming from checkpoint-2
+  }
+  auto resumed = itl::testing::small_model(false, at::kFloat);
+  itl::Trainer trainer(resumed, rows, itl::TokenRows{}, options("split", 2));
+  trainer.resume(dir + "/split/checkpoint-2");
+  while (!trainer.run_until_checkpoint(itl::RunControl{}).finished) {
+  }
+  auto a = whole->named_parameters(true), b = resumed->named_parameters(true);
+  for (const auto& item : a) check_equal(item.value().detach(), b[item.key()].detach(), "parameter " + item.key());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -249,6 +318,15 @@ int main(int argc, char** argv) {
   const std::chrono::milliseconds timeout(std::atol(argv[5]));
   try {
     at::set_num_threads(1);
+    if (scenario.rfind("train_ddp:", 0) == 0) {
+      const size_t colon = scenario.find(':', 10);
+      train_ddp(env, std::atoll(scenario.substr(10, colon - 10).c_str()), scenario.substr(colon + 1));
+      return 0;
+    }
+    if (scenario.rfind("train_resume:", 0) == 0) {
+      train_resume(env, scenario.substr(13));
+      return 0;
+    }
     auto comm = itl::Communicator::create(env, at::kCPU, timeout);
     if (scenario == "collectives") {
       collectives(*comm);

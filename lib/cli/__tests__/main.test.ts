@@ -27,10 +27,19 @@ describe('itl CLI', () => {
       torch_intra_op: expect.any(Number),
       torch_inter_op: expect.any(Number),
       blas: expect.any(Number),
+      blas_own_threads: expect.any(Boolean),
       hardware: expect.any(Number),
+      policy: expect.any(String),
     });
     // One libtorch thread beside a BLAS that runs its own (OpenBLAS); all of them otherwise (MKL).
-    expect(report.threads.torch_intra_op).toBe(report.threads.blas > 0 ? 1 : report.threads.hardware);
+    expect(report.threads.torch_intra_op).toBe(report.threads.blas_own_threads ? 1 : report.threads.hardware);
+    if (report.blas.name === 'OpenBLAS') expect(report.threads.blas_own_threads).toBe(true);
+    if (report.blas.name === 'MKL') {
+      // MKL runs on libtorch's threads, as many as it has.
+      expect(report.threads.blas_own_threads).toBe(false);
+      expect(report.threads.blas).toBe(report.threads.torch_intra_op);
+      expect(report.threads.policy).toBe(`MKL (${report.threads.blas} thread(s)) runs on libtorch's ${report.threads.torch_intra_op} intra-op thread(s); no BLAS pool of its own`);
+    }
     expect(report.matmul_gflops).toBeGreaterThan(0);
     expect(report.matmul).toMatchObject({ size: 1024, dtype: 'fp32', device: 'cpu' });
   });
@@ -40,6 +49,16 @@ describe('itl CLI', () => {
     expect(fromFlag.threads.torch_intra_op).toBe(2);
     const fromEnv = JSON.parse((await run(['doctor', '--json', '--seconds', '0.05'], { ...process.env, ITL_TORCH_THREADS: '1' })).stdout);
     expect(fromEnv.threads.torch_intra_op).toBe(1);
+    // A BLAS count only a BLAS with its own pool (OpenBLAS) can take; MKL refuses it, naming why.
+    const blas = await run(['doctor', '--json', '--seconds', '0.05', '--torch-threads', '2', '--blas-threads', '1']);
+    if (fromFlag.threads.blas_own_threads) {
+      expect(blas.code).toBe(0);
+      expect(JSON.parse(blas.stdout).threads).toMatchObject({ torch_intra_op: 2, blas: 1 });
+    } else {
+      expect(blas.code).toBe(1);
+      expect(blas.stderr).toContain(`blas_threads 1 cannot be set: the BLAS here (${fromFlag.blas.name}) has no threads of its own ` +
+        "and runs on libtorch's 2 intra-op threads; set torch_threads instead [ITL_INVALID_ARGUMENT]");
+    }
     const bad = await run(['doctor'], { ...process.env, ITL_TORCH_THREADS: 'many' });
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("expected a non-negative integer for ITL_TORCH_THREADS but received 'many'");
@@ -51,6 +70,22 @@ describe('itl CLI', () => {
     const figures = JSON.parse(stdout);
     expect(figures.matmul_gflops).toBeGreaterThan(0);
     expect(figures.system.torch_version).toMatch(/^\d+\./);
+  });
+
+  test('bench engine-bf16 runs the engine in bf16 and says how far its logits land from fp32', async () => {
+    const { code, stdout } = await run(['bench', 'engine-bf16', '--json']);
+    expect(code).toBe(0);
+    const figures = JSON.parse(stdout);
+    expect(figures.bf16_forward_tokens_per_s).toBeGreaterThan(0);
+    expect(figures.bf16_generate_tokens_per_s).toBeGreaterThan(0);
+    expect(figures.bf16_matmul_gflops).toBeGreaterThan(0);
+    expect(figures.bf16_engine).toMatchObject({ dtype: 'bf16', device: 'cpu', preset: 'bench-20m' });
+    // bf16 keeps 8 bits of mantissa: logits of this random model (|logit| ~ 1) move by ~1e-2, not
+    // zero (that would mean fp32 ran twice) and not by whole units.
+    expect(figures.bf16_max_logit_diff_vs_fp32).toBeGreaterThan(0);
+    expect(figures.bf16_max_logit_diff_vs_fp32).toBeLessThan(0.1);
+    expect(figures.bf16_top1_agreement_vs_fp32).toBeGreaterThanOrEqual(0.95);
+    expect(figures.forward_tokens_per_s).toBeUndefined();
   });
 
   test('usage errors exit 2 and say what was wrong', async () => {

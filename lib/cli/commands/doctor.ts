@@ -1,4 +1,14 @@
+import type { ThreadCounts } from '../../native/addon.js';
 import { defineCommand } from '../command.js';
+
+/** The thread policy in force, in words: which pool a matmul runs on and how many threads each has. */
+export function threadPolicy(blasName: string, threads: ThreadCounts): string {
+  if (threads.blasOwnThreads) {
+    return `${blasName} runs ${threads.blas} thread(s) of its own per matmul, beside ${threads.torchIntraOp} libtorch intra-op thread(s)`;
+  }
+  const blas = threads.blas > 0 ? `${blasName} (${threads.blas} thread(s))` : blasName;
+  return `${blas} runs on libtorch's ${threads.torchIntraOp} intra-op thread(s); no BLAS pool of its own`;
+}
 
 export const doctorCommand = defineCommand({
   command: 'doctor',
@@ -28,7 +38,9 @@ export const doctorCommand = defineCommand({
         torch_intra_op: info.threads.torchIntraOp,
         torch_inter_op: info.threads.torchInterOp,
         blas: info.threads.blas,
+        blas_own_threads: info.threads.blasOwnThreads,
         hardware: info.threads.hardware,
+        policy: threadPolicy(info.blas.name, info.threads),
       },
       matmul_gflops: matmul.gflops,
       matmul: { size: matmul.size, iterations: matmul.iterations, seconds: matmul.seconds, device: matmul.device, dtype: matmul.dtype },
@@ -46,7 +58,8 @@ export const doctorCommand = defineCommand({
     row('BLAS', `${info.blas.name}${info.blas.threading ? ` (${info.blas.threading})` : ''} ${info.blas.path}`);
     if (info.blas.config) row('', info.blas.config);
     row('threads', `libtorch intra-op ${report.threads.torch_intra_op}, inter-op ${report.threads.torch_inter_op}; ` +
-      `BLAS ${report.threads.blas}; hardware ${report.threads.hardware}`);
+      `BLAS ${report.threads.blas < 0 ? 'unknown' : report.threads.blas}; hardware ${report.threads.hardware}`);
+    row('policy', report.threads.policy);
     row('matmul', `${matmul.gflops.toFixed(1)} GFLOP/s (${matmul.dtype} ${matmul.size}×${matmul.size} on ${matmul.device}, ` +
       `${matmul.iterations} calls in ${matmul.seconds.toFixed(2)} s)`);
     if (info.blas.name === 'reference BLAS') {

@@ -8,6 +8,7 @@ import { Trainer } from '../../native/Trainer.js';
 import { DEFAULT_DATE_STRING } from '../../tokenize/ChatTokenizer.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
 import { latestCheckpoint, staleCheckpointFolders } from '../../train/checkpoints.js';
+import { type DistEnv, detectDistEnv } from '../../train/distEnv.js';
 import { findModel } from '../../train/models.js';
 import { formatRunName } from '../../train/runName.js';
 import { DEFAULT_EVAL_ROWS, RUN_CONFIG_FILE, type TrainConfig, effectiveRun, runDir, runRecord, validateTrainConfig } from '../../train/trainConfig.js';
@@ -52,8 +53,10 @@ export const trainCommand = defineCommand({
       .option('warmup-ratio', { type: 'number', default: 0.05, describe: 'linear warm-up over ceil(ratio × total steps)' })
       .option('max-grad-norm', { type: 'number', default: 1, describe: 'clip the global gradient norm (0: no clipping)' })
       .option('date-string', { type: 'string', default: DEFAULT_DATE_STRING, describe: 'the date Llama 3 chat templates print' })
+      .option('save-checkpoints', { choices: ['all', 'last', 'none'] as const, default: 'all' as const, describe: 'which save points reach the disk (last: only the final one, and one on a stop)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the latest complete checkpoint of the run' })
       .option('cache-dir', { type: 'string', describe: 'tokenised-dataset cache (default SAVE_DIR/.itl-cache/tokenized)' })
+      .option('collective-timeout', { type: 'number', default: 600, describe: 'data-parallel: seconds after which a rank that died or hangs ends the others' })
       .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary at the end' }),
   async run(args, context) {
     const run = effectiveRun(args['run-name'], {
@@ -68,47 +71,57 @@ export const trainCommand = defineCommand({
       initAdapter: args['init-adapter'], merge: args.merge,
     });
     config.runName = formatRunName(run);
-    if (config.runName !== args['run-name']) context.io.stderr(`itl: the flags change the run: it is saved as ${config.runName}\n`);
+    // torchrun, srun or `itl launch` set the rank; rank 0 alone prepares the run folder and reports.
+    const dist = detectDistEnv(context.env);
+    if (config.runName !== args['run-name'] && dist.rank === 0) context.io.stderr(`itl: the flags change the run: it is saved as ${config.runName}\n`);
     if (!existsSync(config.data)) throw new ItlError('ITL_IO', `the data folder ${config.data} does not exist (make one with itl data build)`);
     if (config.initAdapter && !existsSync(path.join(config.initAdapter, 'adapter_config.json'))) {
       throw new ItlError('ITL_IO', `--init-adapter ${config.initAdapter} has no adapter_config.json`);
     }
+    if (!(args['collective-timeout'] > 0)) throw new ItlError('ITL_USAGE', `expected a positive --collective-timeout but received ${args['collective-timeout']}`);
+    const device = dist.worldSize > 1 && config.device === 'cuda' ? `cuda:${dist.localRank}` : config.device;
+    const say = dist.rank === 0 ? (line: string) => context.io.stderr(line) : () => {};
     const inspected = await Model.inspect(context.runtime(), config.model);
     const tokenizer = await loadTokenizer(inspected.folder);
 
     const dir = runDir(config);
-    const resumeFrom = await prepareRunFolder(dir, args.resume, (line) => context.io.stderr(line));
+    const resumeFrom = await prepareRunFolder(dir, args.resume, say, dist.rank === 0);
     const rows = await loadTrainingRows({
       data: config.data, facts: run.facts, evalRows: config.evalRows, mode: run.mode, tokenizer, dateString: config.dateString,
       cacheDir: args['cache-dir'] ?? path.join(config.saveDir, '.itl-cache', 'tokenized'),
     });
-    if (rows.evalRows < config.evalRows) context.io.stderr(`itl: only ${rows.evalRows} rows follow the training rows: the eval set has ${rows.evalRows}\n`);
+    if (rows.evalRows < config.evalRows) say(`itl: only ${rows.evalRows} rows follow the training rows: the eval set has ${rows.evalRows}\n`);
     config.evalRows = rows.evalRows;
     const record = runRecord(config, { modelFolder: inspected.folder, tokenized: { train: rows.train.path, eval: rows.eval.path } });
     const recordText = JSON.stringify(record, null, 2) + '\n';
-    await writeFileAtomic(path.join(dir, RUN_CONFIG_FILE), recordText);
+    if (dist.rank === 0) await writeFileAtomic(path.join(dir, RUN_CONFIG_FILE), recordText);
 
     const trainer = await Trainer.create(context.runtime(), {
-      model: inspected.folder, device: config.device, precision: config.precision, runDir: dir, baseModel: path.resolve(inspected.folder),
+      model: inspected.folder, device, precision: config.precision, runDir: dir, baseModel: path.resolve(inspected.folder),
       epochs: run.epochs, batch: run.batch, gradAccumulation: run.gradAcc, learningRate: run.lr, warmupRatio: config.warmupRatio,
       maxGradNorm: config.maxGradNorm, seed: config.seed, evalBatch: config.evalBatch, evalSteps: config.evalSteps,
       saveSteps: config.saveSteps, loggingSteps: config.loggingSteps, loraR: run.loraR, loraAlpha: run.loraAlpha,
-      loraDropout: config.loraDropout, initAdapter: config.initAdapter, saveMerged: config.merge, padId: tokenizer.special.pad,
+      loraDropout: config.loraDropout, initAdapter: config.initAdapter, saveMerged: config.merge, saveCheckpoints: args['save-checkpoints'], padId: tokenizer.special.pad,
       checkpointFiles: TOKENIZER_FILES.map((f) => path.join(inspected.folder, f)).filter((f) => existsSync(f)),
-      runRecord: recordText, resumeFrom: resumeFrom ?? undefined,
+      runRecord: recordText, resumeFrom: resumeFrom ?? undefined, ...nativeDist(dist), collectiveTimeoutMs: args['collective-timeout'] * 1000,
     }, rows.train.dataset, rows.eval.dataset);
     try {
-      return await trainUntilDone(trainer, args.json, context, dir);
+      return await trainUntilDone(trainer, args.json && dist.rank === 0, context, dir, say);
     } finally {
       trainer.dispose();
     }
   },
 });
 
-/** Creates the run folder; with --resume returns the checkpoint to continue from. */
-async function prepareRunFolder(dir: string, resume: boolean, warn: (line: string) => void): Promise<string | null> {
+function nativeDist(dist: DistEnv) {
+  return { rank: dist.rank, worldSize: dist.worldSize, localRank: dist.localRank, localWorldSize: dist.localWorldSize,
+    masterAddr: dist.masterAddr, masterPort: dist.masterPort };
+}
+
+/** Creates the run folder (rank 0); with --resume returns the checkpoint to continue from. */
+async function prepareRunFolder(dir: string, resume: boolean, warn: (line: string) => void, writer: boolean): Promise<string | null> {
   await mkdir(dir, { recursive: true });
-  for (const stale of staleCheckpointFolders(dir)) await rm(stale, { recursive: true, force: true });
+  if (writer) for (const stale of staleCheckpointFolders(dir)) await rm(stale, { recursive: true, force: true });
   const latest = latestCheckpoint(dir);
   if (resume) {
     if (latest) return latest.path;
@@ -116,25 +129,25 @@ async function prepareRunFolder(dir: string, resume: boolean, warn: (line: strin
   } else if (latest) {
     throw new ItlError('ITL_USAGE', `${latest.path} exists: pass --resume to continue that run, or choose another --save-dir`);
   }
-  await rm(path.join(dir, 'metrics.jsonl'), { force: true });
+  if (writer) await rm(path.join(dir, 'metrics.jsonl'), { force: true });
   return null;
 }
 
-async function trainUntilDone(trainer: Trainer, json: boolean, context: CliContext, dir: string): Promise<number> {
+async function trainUntilDone(trainer: Trainer, json: boolean, context: CliContext, dir: string, say: (line: string) => void): Promise<number> {
   const info = trainer.info();
   const { schedule } = info;
-  context.io.stderr(`itl: ${info.lora.r > 0 ? `LoRA r=${info.lora.r}` : 'full fine-tuning'}, ${info.trainableParameters.toLocaleString('en-US')} trainable parameters, ` +
+  say(`itl: ${info.lora.r > 0 ? `LoRA r=${info.lora.r}` : 'full fine-tuning'}, ${info.trainableParameters.toLocaleString('en-US')} trainable parameters, ` +
     `${schedule.trainRows} rows, ${schedule.totalSteps} steps (${schedule.updatesPerEpoch}/epoch, warm-up ${schedule.warmupSteps}), ` +
     `eval every ${schedule.evalSteps}, checkpoint every ${schedule.saveSteps}, ${info.precision} on ${info.device}` +
     (info.globalStep > 0 ? `, resuming at step ${info.globalStep}` : '') + '\n');
-  const progress = createTrainProgress({ tty: Boolean(process.stderr.isTTY) && !context.env.CI, write: (l) => context.io.stderr(l),
+  const progress = createTrainProgress({ tty: Boolean(process.stderr.isTTY) && !context.env.CI && info.rank === 0, write: say,
     startStep: info.globalStep, totalSteps: schedule.totalSteps, loggingSteps: schedule.loggingSteps });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
     if (signals > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
     progress.stop();
-    context.io.stderr(`itl: ${signal}: finishing the current step and writing a checkpoint (send it again to exit at once)\n`);
+    say(`itl: ${signal}: finishing the current step and writing a checkpoint (send it again to exit at once)\n`);
     trainer.requestStop();
   };
   process.on('SIGTERM', onSignal);
@@ -161,8 +174,8 @@ async function trainUntilDone(trainer: Trainer, json: boolean, context: CliConte
     process.off('SIGINT', onSignal);
   }
   const seconds = (Date.now() - started) / 1000;
-  if (outcome.stopped) context.io.stderr(`itl: stopped at step ${outcome.globalStep}; ${outcome.checkpoint} is complete; continue with --resume\n`);
-  else context.io.stderr(`itl: done: ${outcome.checkpoint}\n`);
+  if (outcome.stopped) say(`itl: stopped at step ${outcome.globalStep}; ${outcome.checkpoint} is complete; continue with --resume\n`);
+  else say(`itl: done at step ${outcome.globalStep}${outcome.checkpoint ? `: ${outcome.checkpoint}` : ' (no checkpoint written: --save-checkpoints none)'}\n`);
   if (json) {
     context.printJson({
       run_dir: path.resolve(dir), global_step: outcome.globalStep, finished: outcome.finished, stopped: outcome.stopped,

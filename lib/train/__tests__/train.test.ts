@@ -3,7 +3,7 @@
  * it memorises facts, writes complete checkpoints in the Trainer layout, refuses bad input before
  * any work, stops cleanly on SIGTERM and resumes.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -144,6 +144,40 @@ describe('itl train', () => {
     expect(JSON.parse(resumed.stdout)).toMatchObject({ global_step: 20, finished: true });
     const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.loss !== undefined).map((m) => m.step);
     expect(steps).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+  });
+
+  test('itl launch --nproc-per-node 2 -- train: 2 ranks of batch 4 reach the weights of 1 rank of batch 8', async () => {
+    const name = 'sft_Smol135M_facts=16-epochs=2-batch=4-gradAcc=1-LR=1e-3-loraR=0-loraA=0-weight';
+    const common = ['--data', data, '--model', model, '--save-steps', '1000'];
+    const launched = spawnSync(process.execPath, [itl, 'launch', '--nproc-per-node', '2', '--master-port', '29571', '--', 'train', '--run-name', name, ...common,
+      '--save-dir', join(scratch, 'ddp2')], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+    expect(launched.status).toBe(0);
+    expect(launched.stderr).toContain('[rank 0] itl: done');
+    expect(launched.stderr).not.toContain('[rank 1] step');  // only rank 0 reports
+    const single = await run(['train', ...common, '--run-name', name.replace('batch=4', 'batch=8'), '--save-dir', join(scratch, 'ddp1')]);
+    expect([single.code, single.stderr]).toEqual([0, expect.any(String)]);
+    const two = join(scratch, 'ddp2', name, 'checkpoint-4');
+    const one = join(scratch, 'ddp1', name.replace('batch=4', 'batch=8'), 'checkpoint-4');
+    expect(existsSync(join(two, 'rng_state_1.safetensors'))).toBe(true);
+    const runtime = Runtime.open();
+    const [a, b] = [await Model.load(runtime, two), await Model.load(runtime, one)];
+    try {
+      const ids = [1, 520, 9531, 198, 63, 723, 44022, 436];
+      const [la, lb] = [(await a.forward(ids)).lastLogits, (await b.forward(ids)).lastLogits];
+      let diff = 0;
+      for (let i = 0; i < la.length; i++) diff = Math.max(diff, Math.abs(la[i]! - lb[i]!));
+      // fp32 sums in another order, amplified a little by AdamW's division by √v
+      expect(diff).toBeLessThan(1e-3);
+      const base = await Model.load(runtime, model);
+      const l0 = (await base.forward(ids)).lastLogits;
+      base.dispose();
+      let moved = 0;
+      for (let i = 0; i < la.length; i++) moved = Math.max(moved, Math.abs(la[i]! - l0[i]!));
+      expect(moved).toBeGreaterThan(100 * diff);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
   });
 
   test('a checkpoint folder killed mid-write is never taken as complete', () => {

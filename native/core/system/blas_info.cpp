@@ -41,14 +41,16 @@ void* loaded_symbol(const std::string& path, const char* symbol) {
 
 // dlsym on a handle also searches that library's dependencies, so ask dladdr which object
 // really defines the symbol.
-std::string openblas_path() {
+std::string defining_object(const char* symbol) {
   for (const auto& path : loaded_objects()) {
-    void* address = loaded_symbol(path, "openblas_get_config");
+    void* address = loaded_symbol(path, symbol);
     Dl_info where;
     if (address && dladdr(address, &where) && where.dli_fname) return where.dli_fname;
   }
   return "";
 }
+
+std::string openblas_path() { return defining_object("openblas_get_config"); }
 
 }  // namespace
 
@@ -86,9 +88,11 @@ BlasInfo detect_blas() {
 }
 
 int blas_threads() {
-  const std::string openblas = openblas_path();
   using GetFn = int (*)();
-  if (auto fn = reinterpret_cast<GetFn>(loaded_symbol(openblas, "openblas_get_num_threads"))) return fn();
+  if (auto fn = reinterpret_cast<GetFn>(loaded_symbol(openblas_path(), "openblas_get_num_threads"))) return fn();
+  // MKL linked into a prebuilt libtorch (the wheel exports its mkl_* symbols): at::set_num_threads
+  // sets it, so this is normally libtorch's intra-op count, unless MKL_NUM_THREADS says otherwise.
+  if (auto fn = reinterpret_cast<GetFn>(loaded_symbol(defining_object("mkl_get_max_threads"), "mkl_get_max_threads"))) return fn();
   return -1;
 }
 
@@ -101,5 +105,7 @@ bool set_blas_threads(int threads) {
   }
   return false;
 }
+
+bool blas_has_own_threads() { return loaded_symbol(openblas_path(), "openblas_set_num_threads") != nullptr; }
 
 }  // namespace itl

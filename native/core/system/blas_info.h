@@ -16,9 +16,12 @@ struct BlasInfo {
 
 BlasInfo detect_blas();
 
-// The BLAS library's own thread count; -1 when the loaded library has no such call.
+// Threads one BLAS call uses (OpenBLAS's own pool, or MKL's count); -1 when it cannot be asked.
 int blas_threads();
-// Sets it when the library allows; returns false when it cannot.
+// Sets the count of a BLAS that runs a thread pool of its own (OpenBLAS); returns false when the
+// BLAS has none (MKL runs on libtorch's OpenMP threads, the reference BLAS on the caller's).
 bool set_blas_threads(int threads);
+// Whether the loaded BLAS runs a thread pool of its own that set_blas_threads can size.
+bool blas_has_own_threads();
 
 }  // namespace itl

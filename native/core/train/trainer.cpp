@@ -15,6 +15,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "dist/gradient_reducer.h"
 #include "io/safetensors.h"
 #include "model/model_io.h"
 #include "util/error.h"
@@ -29,7 +30,10 @@ constexpr int kCheckpointFormatVersion = 1;
 const char* kTrainerState = "trainer_state.json";          // transformers' TrainerState
 const char* kItlState = "itl_trainer_state.json";          // what exact resume needs beyond it
 const char* kOptimizerState = "optimizer.pt";              // libtorch's archive of AdamW's state
-const char* kRngState = "rng_state.safetensors";
+// One per rank: rng_state.safetensors alone, rng_state_<rank>.safetensors in a data-parallel job.
+std::string rng_state_file(int rank, int world_size) {
+  return world_size == 1 ? "rng_state.safetensors" : "rng_state_" + std::to_string(rank) + ".safetensors";
+}
 const char* kMasterWeights = "master_weights.safetensors"; // bf16-mixed: the fp32 weights AdamW updates
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -108,7 +112,9 @@ Trainer::Trainer(std::shared_ptr<LlamaModel> model, TokenRows train, TokenRows e
   require(!options_.run_dir.empty(), "the trainer needs a run folder");
   train_.validate(model_->config().vocab_size, "training");
   eval_.validate(model_->config().vocab_size, "eval");
+  communicator_ = Communicator::create(options_.dist, model_->options().device, std::chrono::milliseconds(options_.collective_timeout_ms));
   options_.schedule.rows = train_.count();
+  options_.schedule.world_size = communicator_->world_size();
   schedule_ = TrainingSchedule::compute(options_.schedule);
 
   // A-matrices come from a CPU generator, so one seed gives the same adapter on every device.
@@ -135,6 +141,14 @@ Trainer::Trainer(std::shared_ptr<LlamaModel> model, TokenRows train, TokenRows e
     if (p.requires_grad()) trainable_.push_back(p);
   }
   require(!trainable_.empty(), "the model has no trainable parameter");
+  if (communicator_->world_size() > 1) {
+    // Every rank starts from rank 0's weights, as DDP does (one seed makes them equal already;
+    // this makes it so whatever the seed), and sums gradients in buckets during backward.
+    std::vector<at::Tensor> start;
+    for (const auto& p : trainable_) start.push_back(p.detach());
+    communicator_->broadcast(start, 0);
+    reducer_ = std::make_unique<GradientReducer>(trainable_, *communicator_);
+  }
   if (options_.precision == Precision::kBf16Mixed) {
     for (const auto& p : trainable_) masters_.push_back(p.detach().to(at::kFloat).clone());
   }
@@ -154,6 +168,26 @@ int64_t Trainer::trainable_parameter_count() const {
   return n;
 }
 
+double Trainer::communication_seconds() const { return reducer_ ? reducer_->communication_seconds() : 0.0; }
+
+// transformers' distributed sampler: the epoch order padded with its own first rows to a multiple
+// of the world size, then every world_size-th row from this rank's index. Each rank gets the same
+// number of rows; with an uneven split a few rows are seen twice in that epoch.
+std::vector<int64_t> Trainer::rank_share(int64_t epoch) const {
+  const std::vector<int64_t> order = epoch_order(epoch);
+  const int64_t world = communicator_->world_size(), rank = communicator_->rank();
+  std::vector<int64_t> share;
+  for (int64_t i = rank; i < schedule_.rows_per_rank * world; i += world) share.push_back(order[i % order.size()]);
+  return share;
+}
+
+bool Trainer::any_rank_stopping() {
+  if (communicator_->world_size() == 1) return stop_requested_;
+  std::vector<at::Tensor> flag = {at::full({1}, stop_requested_ ? 1.0 : 0.0, at::TensorOptions().dtype(at::kFloat).device(model_->options().device))};
+  communicator_->all_reduce_sum(flag);
+  return flag[0].item<double>() > 0;
+}
+
 std::vector<int64_t> Trainer::epoch_order(int64_t epoch) const {
   // A fresh generator per epoch: the order depends on (seed, epoch) alone, so a resumed run
   // needs no sampler state to draw the same rows.
@@ -169,24 +203,39 @@ StepStats Trainer::train_step() {
   const int64_t epoch = global_step_ / schedule_.updates_per_epoch;
   const int64_t update = global_step_ % schedule_.updates_per_epoch;
   const int64_t batch = schedule_.inputs.batch;
-  const std::vector<int64_t> order = epoch_order(epoch);
+  const std::vector<int64_t> share = rank_share(epoch);
   const int64_t first = schedule_.first_micro_batch(update) * batch;
-  const int64_t end = std::min<int64_t>(train_.count(), schedule_.end_micro_batch(update) * batch);
-  const std::vector<int64_t> rows(order.begin() + first, order.begin() + end);
+  const int64_t end = std::min<int64_t>(static_cast<int64_t>(share.size()), schedule_.end_micro_batch(update) * batch);
+  const std::vector<int64_t> rows(share.begin() + first, share.begin() + end);
 
   StepStats stats;
-  for (int64_t r : rows) stats.label_tokens += train_.label_count(r);
+  int64_t local_labels = 0;
+  for (int64_t r : rows) local_labels += train_.label_count(r);
   // transformers' num_items_in_batch: every micro-batch's summed loss is divided by the label
-  // tokens of the whole accumulated batch, so the update is their plain mean.
-  const double items = static_cast<double>(stats.label_tokens);
+  // tokens of the whole accumulated batch — of every rank — so the update is their plain mean and
+  // does not depend on how the rows fell on ranks (the gradients are then summed, not averaged).
+  std::vector<at::Tensor> counts = {at::full({1}, static_cast<double>(local_labels), at::kDouble)};
+  if (communicator_->world_size() > 1) communicator_->all_reduce_sum(counts);
+  const double items = counts[0].item<double>();
+  stats.label_tokens = static_cast<int64_t>(items);
   double loss_sum = 0;
-  for (const auto& group : group_by_length(train_, rows, batch)) {
-    const MicroBatch micro = make_micro_batch(train_, group, options_.pad_id, model_->options().device);
+  const auto groups = group_by_length(train_, rows, batch);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const MicroBatch micro = make_micro_batch(train_, groups[g], options_.pad_id, model_->options().device);
     const at::Tensor loss = label_loss_sum(*model_, micro);
+    if (reducer_) reducer_->prepare_backward(/*sync=*/g + 1 == groups.size());  // DDP's no_sync() but for the last
     (loss / items).backward();
+    if (reducer_) reducer_->finish_backward();
     loss_sum += loss.item<double>();
     stats.real_tokens += micro.real_tokens;
     stats.padded_tokens += micro.padded_tokens;
+  }
+  if (communicator_->world_size() > 1) {
+    std::vector<at::Tensor> totals = {at::tensor({loss_sum, static_cast<double>(stats.real_tokens), static_cast<double>(stats.padded_tokens)}, at::kDouble)};
+    communicator_->all_reduce_sum(totals);
+    loss_sum = totals[0][0].item<double>();
+    stats.real_tokens = static_cast<int64_t>(totals[0][1].item<double>());
+    stats.padded_tokens = static_cast<int64_t>(totals[0][2].item<double>());
   }
 
   std::vector<at::Tensor>& updated = masters_.empty() ? trainable_ : masters_;
@@ -235,12 +284,14 @@ double Trainer::evaluate() {
 }
 
 void Trainer::append_metrics(const nlohmann::ordered_json& record) const {
+  if (communicator_->rank() != 0) return;
   std::ofstream out(fs::path(options_.run_dir) / "metrics.jsonl", std::ios::app);
   if (!out) throw Error(ErrorCode::kIo, "cannot append to the metrics log in " + options_.run_dir);
   out << record.dump() << '\n';
 }
 
 void Trainer::truncate_metrics(int64_t last_step) const {
+  if (communicator_->rank() != 0) return;
   const fs::path path = fs::path(options_.run_dir) / "metrics.jsonl";
   std::ifstream in(path);
   if (!in) return;
@@ -295,14 +346,17 @@ RunOutcome Trainer::run_until_checkpoint(const RunControl& control) {
       log_eval(eval_loss, seconds_since(start), control);
     }
     const bool last = global_step_ == schedule_.total_steps;
-    if (last || global_step_ % schedule_.save_steps == 0 || stop_requested_) {
+    const bool stopping = any_rank_stopping();  // every rank takes the same decision
+    if (last || global_step_ % schedule_.save_steps == 0 || stopping) {
       if (last) {
         log_history_.push_back({{"step", global_step_}, {"epoch", epoch_}, {"train_runtime", run_seconds_},
                                 {"train_tokens_per_second", static_cast<double>(run_tokens_) / std::max(run_seconds_, 1e-9)}});
       }
-      outcome.checkpoint = save_checkpoint();
+      using Policy = TrainerOptions::SavePolicy;
+      const Policy policy = options_.save_checkpoints;
+      if (policy == Policy::kAll || (policy == Policy::kLast && (last || stopping))) outcome.checkpoint = save_checkpoint();
       outcome.finished = last;
-      outcome.stopped = !last && stop_requested_;
+      outcome.stopped = !last && stopping;
       break;
     }
   }
@@ -315,12 +369,32 @@ RunOutcome Trainer::run_until_checkpoint(const RunControl& control) {
 std::string Trainer::save_checkpoint() {
   const std::string name = "checkpoint-" + std::to_string(global_step_);
   const fs::path target = fs::path(options_.run_dir) / name;
-  const fs::path staging = fs::path(options_.run_dir) / ("." + name + ".tmp-" + std::to_string(getpid()));
+  const int rank = communicator_->rank(), world = communicator_->world_size();
+  // Rank 0 names the staging folder after its pid and tells the others, who add their RNG state.
+  std::vector<at::Tensor> pid = {at::full({1}, static_cast<int64_t>(getpid()), at::kLong)};
+  if (world > 1) communicator_->broadcast(pid, 0);
+  const fs::path staging = fs::path(options_.run_dir) / ("." + name + ".tmp-" + std::to_string(pid[0].item<int64_t>()));
   std::error_code ec;
-  fs::remove_all(staging, ec);
-  fs::create_directories(staging, ec);
-  if (ec) throw Error(ErrorCode::kIo, "cannot create " + staging.string() + ": " + ec.message());
+  if (rank == 0) {
+    fs::remove_all(staging, ec);
+    fs::create_directories(staging, ec);
+    if (ec) throw Error(ErrorCode::kIo, "cannot create " + staging.string() + ": " + ec.message());
+  }
+  if (world > 1) communicator_->barrier();
+  {
+    std::lock_guard<std::mutex> lock(dropout_generator_.mutex());
+    write_safetensors((staging / rng_state_file(rank, world)).string(), {{"dropout", dropout_generator_.get_state()}});
+  }
+  if (rank == 0) write_checkpoint_files(staging);
+  if (world > 1) communicator_->barrier();  // every rank's RNG state is in
+  if (rank == 0) replace_directory(staging, target);
+  if (world > 1) communicator_->barrier();  // nobody goes on before the checkpoint is complete
+  return target.string();
+}
 
+// Weights, optimiser, scheduler and log state: everything but the per-rank RNG state.
+void Trainer::write_checkpoint_files(const fs::path& staging) const {
+  std::error_code ec;
   if (is_lora()) {
     save_adapter(*model_, options_.lora, options_.base_model, staging.string());
     if (options_.save_merged) save_model(*model_, merged_checkpoint_tensors(*model_), (staging / "merged").string());
@@ -337,10 +411,6 @@ std::string Trainer::save_checkpoint() {
   torch::serialize::OutputArchive archive;
   optimizer_->save(archive);
   archive.save_to((staging / kOptimizerState).string());
-  {
-    std::lock_guard<std::mutex> lock(dropout_generator_.mutex());
-    write_safetensors((staging / kRngState).string(), {{"dropout", dropout_generator_.get_state()}});
-  }
   if (!masters_.empty()) {
     std::vector<std::pair<std::string, at::Tensor>> named;
     for (size_t i = 0; i < masters_.size(); ++i) named.emplace_back("master." + std::to_string(i), masters_[i]);
@@ -363,8 +433,6 @@ std::string Trainer::save_checkpoint() {
                           {"save_steps", schedule_.save_steps}, {"total_flos", 0}, {"train_batch_size", schedule_.inputs.batch},
                           {"trial_name", nullptr}, {"trial_params", nullptr}};
   write_file_atomically((staging / kTrainerState).string(), state.dump(2) + "\n");
-  replace_directory(staging, target);
-  return target.string();
 }
 
 void Trainer::resume(const std::string& checkpoint_dir) {
@@ -392,7 +460,7 @@ void Trainer::resume(const std::string& checkpoint_dir) {
   archive.load_from((dir / kOptimizerState).string());
   optimizer_->load(archive);
   {
-    const auto rng = SafeTensorsFile::open((dir / kRngState).string());
+    const auto rng = SafeTensorsFile::open((dir / rng_state_file(communicator_->rank(), communicator_->world_size())).string());
     std::lock_guard<std::mutex> lock(dropout_generator_.mutex());
     dropout_generator_.set_state(rng->tensor("dropout").clone());
   }

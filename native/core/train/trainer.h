@@ -12,11 +12,13 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "model/llama_model.h"
 #include "train/lora.h"
 #include "train/schedule.h"
@@ -28,6 +30,8 @@ class AdamW;
 }
 
 namespace itl {
+
+class GradientReducer;
 
 enum class Precision {
   kFp32,      // fp32 weights, gradients and optimiser state
@@ -53,9 +57,14 @@ struct TrainerOptions {
   LoraOptions lora;             // r = 0: full fine-tuning
   std::string init_adapter;     // a PEFT adapter folder to start from (LoRA only)
   bool save_merged = false;     // LoRA: also write merged full weights to checkpoint-<step>/merged
+  // Which save points reach the disk: every one, only the last (and a stop), or none. A run still
+  // returns at every save point, so a caller can evaluate the model in memory there.
+  enum class SavePolicy { kAll, kLast, kNone } save_checkpoints = SavePolicy::kAll;
   int64_t pad_id = 0;           // written at padded positions; masked, so its value never matters
   std::vector<std::string> checkpoint_files;  // copied into every checkpoint (tokenizer files)
   std::string run_record;       // JSON text describing the run, written to every checkpoint as run_config.json
+  DistEnv dist;                 // this process's rank in a data-parallel job (world_size 1: alone)
+  int64_t collective_timeout_ms = 600000;  // a rank that died or hangs ends the others' collectives after this
 };
 
 // What one optimiser step did.
@@ -75,7 +84,7 @@ struct RunOutcome {
   int64_t global_step = 0;
   bool finished = false;        // the last step is done and checkpointed
   bool stopped = false;         // request_stop() ended the call early (a checkpoint was written)
-  std::string checkpoint;       // the folder written by this call ("" when none)
+  std::string checkpoint;       // the folder written by this call ("" when the save policy wrote none)
 };
 
 class Trainer {
@@ -89,8 +98,8 @@ class Trainer {
   // Error(kCheckpointFormat) when it was written for other data, schedule or model.
   void resume(const std::string& checkpoint_dir);
 
-  // Trains until the next checkpoint is written (save interval, last step, or a stop request,
-  // which finishes the step in progress first). Progress events: phase "step" after each update and
+  // Trains until the next save point (save interval, last step, or a stop request, which finishes
+  // the step in progress first) and writes a checkpoint there as the save policy says. Progress events: phase "step" after each update and
   // "eval" after each evaluation, with the metrics-log line as `record`.
   RunOutcome run_until_checkpoint(const RunControl& control);
 
@@ -107,12 +116,18 @@ class Trainer {
   const TrainerOptions& options() const { return options_; }
   int64_t trainable_parameter_count() const;
   bool is_lora() const { return options_.lora.r > 0; }
+  int rank() const { return communicator_->rank(); }
+  // Seconds the gradient all-reduce added to the run's steps (what backward did not hide).
+  double communication_seconds() const;
 
  private:
   std::vector<int64_t> epoch_order(int64_t epoch) const;
+  std::vector<int64_t> rank_share(int64_t epoch) const;
+  bool any_rank_stopping();
   void sync_masters_to_model();
   void log_step(const StepStats& stats, const RunControl& control);
   void log_eval(double eval_loss, double seconds, const RunControl& control);
+  void write_checkpoint_files(const std::filesystem::path& staging) const;
   void append_metrics(const nlohmann::ordered_json& record) const;
   void truncate_metrics(int64_t last_step) const;
 
@@ -124,6 +139,8 @@ class Trainer {
   std::vector<at::Tensor> trainable_;  // parameters of the model that learn
   std::vector<at::Tensor> masters_;    // bf16-mixed: their fp32 copies, which the optimiser updates
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<Communicator> communicator_;
+  std::unique_ptr<GradientReducer> reducer_;  // null when alone
   at::Generator dropout_generator_;
   int64_t global_step_ = 0;
   double epoch_ = 0;

@@ -15,7 +15,7 @@ struct Progress {
   int64_t done = 0;   // units finished so far
   int64_t total = 0;  // units planned; 0 when unknown
   double value = 0;   // the figure of the moment (GFLOP/s, loss, …)
-  std::string record; // a JSON object with the details of the event (a training step's metrics), or ""
+  std::string record{}; // a JSON object with the details of the event (a training step's metrics), or ""
 };
 
 using ProgressFn = std::function<void(const Progress&)>;

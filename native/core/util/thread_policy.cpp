@@ -17,6 +17,11 @@ void apply_thread_policy(const ThreadPolicy& policy) {
   // a prebuilt libtorch takes its thread count from at::set_num_threads, so there it gets them all.
   const bool blas_has_own_threads = set_blas_threads(policy.blas_threads > 0 ? policy.blas_threads : hardware);
   const int torch_threads = policy.torch_threads > 0 ? policy.torch_threads : (blas_has_own_threads ? 1 : hardware);
+  // A count the BLAS cannot take would be silently ignored: say so instead.
+  require(blas_has_own_threads || policy.blas_threads == 0 || policy.blas_threads == torch_threads,
+          "blas_threads " + std::to_string(policy.blas_threads) + " cannot be set: the BLAS here (" + detect_blas().name +
+              ") has no threads of its own and runs on libtorch's " + std::to_string(torch_threads) +
+              " intra-op threads; set torch_threads instead");
   at::set_num_threads(torch_threads);
 }
 
@@ -25,6 +30,7 @@ ThreadCounts current_thread_counts() {
   counts.torch_intra_op = at::get_num_threads();
   counts.torch_inter_op = at::get_num_interop_threads();
   counts.blas = blas_threads();
+  counts.blas_own_threads = blas_has_own_threads();
   counts.hardware = static_cast<int>(std::thread::hardware_concurrency());
   return counts;
 }

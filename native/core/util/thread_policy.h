@@ -1,20 +1,24 @@
-// Thread counts of the two pools that compete for the cores: libtorch's intra-op pool and the
-// BLAS library's own threads. OpenBLAS (pthread build) already spreads one matmul over every core,
-// so a second full-size torch pool on top oversubscribes them (measured here with HF Llama training:
-// 997 tokens/s with 1 torch thread, 492 with 2). The policy is set once per process, deliberately.
+// Thread counts of the pools that compete for the cores: libtorch's intra-op pool and, with
+// OpenBLAS (pthread build), the BLAS library's own threads. OpenBLAS already spreads one matmul over
+// every core, so a second full-size torch pool on top oversubscribes them (measured here with HF
+// Llama training: 997 tokens/s with 1 torch thread, 492 with 2): beside it libtorch gets 1 thread.
+// MKL inside a prebuilt libtorch has no pool of its own: it runs on libtorch's OpenMP threads, so
+// there libtorch gets every core (README "Threads" has the measurements). Set once per process.
 #pragma once
 
 namespace itl {
 
 struct ThreadPolicy {
   int torch_threads = 0;  // libtorch intra-op threads; 0: 1 beside a BLAS with its own threads, else all
-  int blas_threads = 0;   // BLAS threads per matmul; 0: one per hardware thread
+  int blas_threads = 0;   // BLAS threads per matmul; 0: one per hardware thread. Only a BLAS with its
+                          // own pool can differ from torch_threads; asking that of MKL is an error
 };
 
 struct ThreadCounts {
   int torch_intra_op = 0;    // at::get_num_threads()
   int torch_inter_op = 0;    // at::get_num_interop_threads()
-  int blas = 0;              // the BLAS library's own count; -1 when it cannot be asked
+  int blas = 0;              // threads one BLAS call uses; -1 when the BLAS cannot be asked
+  bool blas_own_threads = false;  // the BLAS runs a pool of its own beside libtorch's (OpenBLAS)
   int hardware = 0;          // std::thread::hardware_concurrency()
 };
 

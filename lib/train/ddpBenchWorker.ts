@@ -1,0 +1,45 @@
+/**
+ * One rank of `itl bench ddp` (lib/train/ddpBenchmark.ts), started pinned to one core:
+ * `node dist/train/ddpBenchWorker.js CONFIG_JSON`. Trains bench-20m on the rows the benchmark wrote
+ * and prints one JSON line: tokens (global, per step), step seconds and the all-reduce's share.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { Runtime } from '../native/Runtime.js';
+import { Trainer } from '../native/Trainer.js';
+
+interface WorkerConfig {
+  root: string;
+  modelDir: string;
+  rank: number;
+  worldSize: number;
+  masterPort: number;
+  batch: number;
+}
+
+function int32s(file: string): Int32Array {
+  const bytes = readFileSync(file);
+  return new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+}
+
+const config = JSON.parse(process.argv[2]!) as WorkerConfig;
+const rows = { ids: int32s(join(config.root, 'ids.i32')), labels: int32s(join(config.root, 'labels.i32')), offsets: int32s(join(config.root, 'offsets.i32')) };
+const runtime = Runtime.open({ torchThreads: 1, blasThreads: 1 });
+const trainer = await Trainer.create(runtime, {
+  model: config.modelDir, runDir: join(config.root, `run-${config.worldSize}`), epochs: 1, batch: config.batch, gradAccumulation: 1,
+  learningRate: 1e-4, saveSteps: 1_000_000, evalSteps: 1_000_000, padId: 0, rank: config.rank, worldSize: config.worldSize,
+  localRank: config.rank, localWorldSize: config.worldSize, masterAddr: '127.0.0.1', masterPort: config.masterPort, collectiveTimeoutMs: 120_000,
+}, rows, { ids: new Int32Array(0), labels: new Int32Array(0), offsets: Int32Array.of(0) });
+let tokens = 0, seconds = 0, steps = 0;
+try {
+  await trainer.run((event) => {
+    // The first step pays for allocations: leave it out.
+    if (event.kind !== 'step' || ++steps === 1) return;
+    tokens += event.record.tokens;
+    seconds += event.record.tokens / event.record.tokens_per_s;
+  });
+  process.stdout.write(JSON.stringify({ rank: config.rank, tokens, seconds, communication_seconds: trainer.info().communicationSeconds }) + '\n');
+} finally {
+  trainer.dispose();
+}

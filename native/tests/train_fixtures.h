@@ -1,0 +1,56 @@
+// A small LlamaModel and token rows made in code, shared by the trainer tests and the
+// data-parallel worker (native/tools/dist_worker.cpp) so both train on exactly the same things.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <memory>
+
+#include "model/llama_model.h"
+#include "train/batch.h"
+
+namespace itl::testing {
+
+inline LlamaConfig small_config(bool tied) {
+  LlamaConfig c;
+  c.vocab_size = 40;
+  c.hidden_size = 16;
+  c.intermediate_size = 24;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 4;
+  c.max_position_embeddings = 64;
+  c.rms_norm_eps = 1e-6;
+  c.rope_theta = 10000;
+  c.tie_word_embeddings = tied;
+  c.pad_token_id = 2;
+  c.eos_token_ids = {2};
+  return c;
+}
+
+inline std::shared_ptr<LlamaModel> small_model(bool tied, at::ScalarType dtype, uint64_t seed = 7) {
+  auto model = std::make_shared<LlamaModel>(small_config(tied), ModelOptions{dtype, at::kCPU});
+  model->initialize(seed, 0.2);  // larger than HF's 0.02 so the loss surface is not flat
+  return model;
+}
+
+// `count` rows of lengths 5..11 whose second half is labelled; id 2 (the pad id) appears in every row.
+inline TokenRows make_rows(int64_t count, uint64_t seed) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  TokenRows rows;
+  for (int64_t r = 0; r < count; ++r) {
+    const int64_t n = 5 + (r * 3 + static_cast<int64_t>(seed)) % 7;
+    const at::Tensor ids = at::randint(3, 40, {n}, generator, at::kLong);
+    for (int64_t t = 0; t < n; ++t) {
+      const int32_t id = t == n - 2 ? 2 : static_cast<int32_t>(ids[t].item<int64_t>());
+      rows.ids.push_back(id);
+      rows.labels.push_back(t >= n / 2 ? id : kIgnoreIndex);
+    }
+    rows.offsets.push_back(static_cast<int64_t>(rows.ids.size()));
+  }
+  return rows;
+}
+
+}  // namespace itl::testing
