@@ -431,7 +431,7 @@ def train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, init_adap
     r, a = (LORA_R, LORA_ALPHA) if lora else (0, 0)
     run_name = (f"sft_{label}_facts={TRAIN_FACTS}-epochs={TRAIN_EPOCHS}-batch={TRAIN_BATCH}-gradAcc={TRAIN_GRAD_ACC}"
                 f"-LR={TRAIN_LR}-loraR={r}-loraA={a}-{mode}")
-    save_dir = os.path.join(work, f"itl-{title}")
+    save_dir = os.path.join(work, f"itl-{title.replace(' ', '-')}")
     args = ["train", "--run-name", run_name, "--data", data_dir, "--save-dir", save_dir, "--model", model_dir,
             "--logging-steps", "1", "--seed", "42", "--json"]
     if lora:
@@ -439,7 +439,7 @@ def train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, init_adap
     summary = json.loads(itl(args, itl_cmd))
     run_dir = summary["run_dir"]
     tokenized = json.load(open(os.path.join(run_dir, "run_config.json"), encoding="utf-8"))["tokenized"]
-    reference_dir = os.path.join(work, f"hf-{title}")
+    reference_dir = os.path.join(work, f"hf-{title.replace(' ', '-')}")
     reference = ["--model", model_dir, "--train", tokenized["train"], "--eval", tokenized["eval"], "--out", reference_dir,
                  "--epochs", str(TRAIN_EPOCHS), "--batch", str(TRAIN_BATCH), "--grad-acc", str(TRAIN_GRAD_ACC),
                  "--lr", TRAIN_LR, "--seed", "42", "--json"]
