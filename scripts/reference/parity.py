@@ -15,9 +15,16 @@
     acc/acc_norm equal a direct transformers computation that follows lm-evaluation-harness
     0.4.8's rules on the real validation rows (jsonl, and a `datasets.save_to_disk` copy);
   - `itl eval kl`: the base model's greedy answers equal transformers' generate, and kl_mean/tv_mean
-    equal a transformers computation of the study's formula (bregman, TV) with attention masks.
+    equal a transformers computation of the study's formula (bregman, TV) with attention masks;
+  - training: `itl train` and transformers' Trainer (train_reference.py), on the same tiny model
+    folder (tied tiny-smollm in-weight, untied tiny-llama31 in-tool) and the same tokenised rows
+    (itl's cache entries), full fine-tuning and LoRA (dropout 0, both from one PEFT-written initial
+    adapter with B ≠ 0): the same loss, grad_norm and learning rate at every optimiser step
+    (relative ≤ 1e-5), the same eval_loss, the same final weights (max |Δ| ≤ 1e-5); every step
+    covers all 16 training rows, so the shuffling order cannot matter. transformers loads the full
+    checkpoint and PEFT the adapter with the logits `itl forward` gives.
 
-Usage: scripts/reference/parity.py [--itl 'node bin/itl.js'] [--keep DIR]
+Usage: scripts/reference/parity.py [--itl 'node bin/itl.js'] [--keep DIR] [--only engine|train]
 Needs the reference environment (scripts/reference/setup.sh). Exits 1 on any mismatch.
 """
 import argparse
@@ -399,24 +406,257 @@ def check_dataset(work, itl_cmd):
     return os.path.join(out, "preview.jsonl")
 
 
+# ---- Training: `itl train` against transformers' Trainer (+ PEFT), step for step --------------------------
+
+TRAIN_FACTS, TRAIN_EPOCHS, TRAIN_BATCH, TRAIN_GRAD_ACC, TRAIN_LR = 16, 6, 8, 2, "1e-3"
+LORA_R, LORA_ALPHA = 8, 16
+# Tokenizers for the tiny presets (whose folders have none): SmolLM's for tiny-smollm (vocab 49152),
+# Llama 3's for tiny-llama31 (vocab 128256).
+TOKENIZER_SOURCES = {"tiny-smollm": "HuggingFaceTB__SmolLM2-135M-Instruct", "tiny-llama31": "meta-llama__Llama-3.2-3B-Instruct",
+                     "bench-20m": "HuggingFaceTB__SmolLM2-135M-Instruct"}
+TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
+REFERENCE_TRAINER = os.path.join(ROOT, "scripts", "reference", "train_reference.py")
+MAKE_INIT_ADAPTER = os.path.join(ROOT, "scripts", "reference", "make_init_adapter.py")
+
+
+def tiny_model_with_tokenizer(work, preset, itl_cmd, seed=7):
+    """`itl model init --preset` plus the tokenizer files of the matching reference model."""
+    folder = os.path.join(work, f"{preset}-train")
+    itl(["model", "init", "--preset", preset, "--out", folder, "--seed", str(seed)], itl_cmd)
+    source = os.path.join(REFERENCE_MODELS, TOKENIZER_SOURCES[preset])
+    if not os.path.exists(os.path.join(source, "tokenizer.json")):
+        source = tokenizer_json_from_tiktoken(source, os.path.join(work, f"{TOKENIZER_SOURCES[preset]}-tokenizer"))
+    for name in TOKENIZER_FILES:
+        shutil.copyfile(os.path.join(source, name), os.path.join(folder, name))
+    return folder
+
+
+def run_python(args, what):
+    out = subprocess.run([sys.executable] + args, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{what} failed: {out.stderr.strip()[-3000:]}")
+    return out.stdout
+
+
+def read_metrics(path):
+    lines = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    steps = {line["step"]: line for line in lines if "loss" in line}
+    evals = {line["step"]: line for line in lines if "eval_loss" in line}
+    return steps, evals
+
+
+def relative(a, b):
+    return abs(a - b) / max(abs(b), 1e-12) if b != 0 else abs(a)
+
+
+def compare_tensors(ours_file, reference_file, tied):
+    from safetensors.torch import load_file
+
+    ours, reference = load_file(ours_file), load_file(reference_file)
+    missing = sorted(set(reference) - set(ours))
+    extra = sorted(set(ours) - set(reference))
+    if tied and extra == ["lm_head.weight"]:  # a tied head saved anyway must be the embedding itself
+        reference["lm_head.weight"] = reference["model.embed_tokens.weight"]
+        extra = []
+    worst, worst_key = 0.0, None
+    for key in sorted(set(ours) & set(reference)):
+        if ours[key].shape != reference[key].shape:
+            return missing, extra, float("inf"), f"{key} shape {tuple(ours[key].shape)} vs {tuple(reference[key].shape)}"
+        diff = (ours[key].double() - reference[key].double()).abs().max().item()
+        if diff > worst:
+            worst, worst_key = diff, key
+    return missing, extra, worst, worst_key
+
+
+def compare_training(title, ours_dir, reference_dir, tied, lora):
+    """Per-step loss, grad_norm and learning rate (relative ≤ 1e-5) and final weights (max |Δ| ≤ 1e-5)."""
+    ours_steps, ours_evals = read_metrics(os.path.join(ours_dir, "metrics.jsonl"))
+    ref_steps, ref_evals = read_metrics(os.path.join(reference_dir, "metrics.jsonl"))
+    check(f"{title}: the same optimiser steps", sorted(ours_steps) == sorted(ref_steps),
+          f"itl {sorted(ours_steps)}, transformers {sorted(ref_steps)}")
+    print(f"     {'step':>4} {'epoch':>6} | {'loss itl':>12} {'loss HF':>12} {'rel':>8} | {'grad_norm itl':>13} "
+          f"{'grad_norm HF':>13} {'rel':>8} | {'lr itl':>10} {'lr HF':>10} {'rel':>8}")
+    worst = {"loss": (0.0, None), "grad_norm": (0.0, None), "learning_rate": (0.0, None)}
+    for step in sorted(set(ours_steps) & set(ref_steps)):
+        o, r = ours_steps[step], ref_steps[step]
+        row = [f"     {step:>4} {r['epoch']:>6.3f}"]
+        for key, width in [("loss", 12), ("grad_norm", 13), ("learning_rate", 10)]:
+            d = relative(o[key], r[key])
+            if worst[key][1] is None or d > worst[key][0]:
+                worst[key] = (d, step)
+            row.append(f"{o[key]:>{width}.7g} {r[key]:>{width}.7g} {d:>8.1e}")
+        print(" | ".join(row))
+    for key, (d, step) in worst.items():
+        check(f"{title}: {key} at every step", d <= 1e-5, f"max relative difference {d:.1e} (step {step})")
+    epochs_equal = all(abs(ours_steps[s].get("epoch", -1) - ref_steps[s]["epoch"]) < 1e-9 for s in set(ours_steps) & set(ref_steps))
+    check(f"{title}: epoch values at every step", epochs_equal)
+    if ref_evals:
+        common = sorted(set(ours_evals) & set(ref_evals))
+        d = max((relative(ours_evals[s]["eval_loss"], ref_evals[s]["eval_loss"]) for s in common), default=float("inf"))
+        check(f"{title}: eval_loss at the same steps", sorted(ours_evals) == sorted(ref_evals) and d <= 1e-5,
+              f"steps itl {sorted(ours_evals)}, transformers {sorted(ref_evals)}; max relative difference {d:.1e}")
+    last = max(ref_steps)
+    name = "adapter_model.safetensors" if lora else "model.safetensors"
+    ours_file = os.path.join(ours_dir, f"checkpoint-{last}", name)
+    reference_file = os.path.join(reference_dir, f"checkpoint-{last}", name)
+    if not os.path.exists(ours_file):
+        check(f"{title}: final weights", False, f"{ours_file} is missing")
+        return
+    check_trainer_state(title, os.path.dirname(ours_file), os.path.dirname(reference_file))
+    missing, extra, diff, where = compare_tensors(ours_file, reference_file, tied)
+    check(f"{title}: final weights (checkpoint-{last}/{name})", not missing and not extra and diff <= 1e-5,
+          f"max |Δ| {diff:.1e} ({where})" + (f"; missing {missing[:4]}" if missing else "") + (f"; extra {extra[:4]}" if extra else ""))
+
+
+def check_trainer_state(title, ours_checkpoint, reference_checkpoint):
+    """trainer_state.json as transformers writes it: global_step, and log_history's training lines
+    (loss, grad_norm, learning_rate; the rate logged is the step's own, read before the scheduler
+    steps, in transformers 4.57 and 5.18 alike) and eval lines at the same steps with the same values."""
+    ours = json.load(open(os.path.join(ours_checkpoint, "trainer_state.json"), encoding="utf-8"))
+    reference = json.load(open(os.path.join(reference_checkpoint, "trainer_state.json"), encoding="utf-8"))
+    problems = []
+    if ours.get("global_step") != reference["global_step"]:
+        problems.append(f"global_step {ours.get('global_step')} vs {reference['global_step']}")
+    for kind, keys in [("loss", ["loss", "grad_norm", "learning_rate"]), ("eval_loss", ["eval_loss"])]:
+        mine = {e["step"]: e for e in ours.get("log_history", []) if kind in e}
+        theirs = {e["step"]: e for e in reference["log_history"] if kind in e}
+        if sorted(mine) != sorted(theirs):
+            problems.append(f"{kind} lines at steps {sorted(mine)} vs {sorted(theirs)}")
+        for step in sorted(set(mine) & set(theirs)):
+            for key in keys:
+                if key not in mine[step] or relative(mine[step][key], theirs[step][key]) > 1e-5:
+                    problems.append(f"step {step} {key} {mine[step].get(key)} vs {theirs[step][key]}")
+    check(f"{title}: trainer_state.json log_history equals the Trainer's", not problems,
+          "; ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else ""))
+
+
+def check_reload_logits(title, model_dir, adapter_dir, itl_cmd):
+    """transformers (and PEFT) load what itl saved and give the logits `itl forward` gives."""
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    args = ["forward", "--model", model_dir]
+    if adapter_dir:
+        import peft
+
+        model = peft.PeftModel.from_pretrained(model, adapter_dir)
+        args += ["--adapter", adapter_dir]
+    model.eval()
+    ids = torch.randint(3, model.config.vocab_size, (23,), generator=torch.Generator().manual_seed(11)).tolist()
+    ours = json.loads(itl(args + ["--ids", ",".join(map(str, ids)), "--json"], itl_cmd))
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0]
+    diff = (torch.tensor(ours["last_logits"]) - logits[-1]).abs().max().item()
+    top1_equal = ours["top1"] == logits.argmax(-1).tolist()
+    loader = "PeftModel.from_pretrained" if adapter_dir else "AutoModelForCausalLM.from_pretrained"
+    check(f"{title}: {loader} loads it; logits equal `itl forward`", diff < 1e-4 and top1_equal,
+          f"max |Δ last logits| = {diff:.2e}, top-1 equal: {top1_equal}")
+
+
+def check_reference_first_step(title, model_dir, train_entry, reference_dir):
+    """The reference itself: its step-1 loss and grad_norm equal one direct forward/backward over all
+    training rows (Σ token cross-entropy of the shifted labels ÷ their count), so the Trainer's
+    num_items_in_batch normalisation and logged grad_norm are what DESIGN.md says."""
+    import numpy as np
+
+    ids = np.fromfile(os.path.join(train_entry, "ids.i32"), dtype="<i4")
+    labels = np.fromfile(os.path.join(train_entry, "labels.i32"), dtype="<i4")
+    offsets = np.fromfile(os.path.join(train_entry, "offsets.i32"), dtype="<i4")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    model.train()
+    total, count = torch.zeros((), dtype=torch.float64), 0
+    for k in range(len(offsets) - 1):  # one row at a time: no padding involved at all
+        x = torch.tensor(ids[offsets[k]:offsets[k + 1]], dtype=torch.long)[None]
+        y = torch.tensor(labels[offsets[k]:offsets[k + 1]], dtype=torch.long)[None]
+        logits = model(input_ids=x).logits[0, :-1]
+        target = y[0, 1:]
+        loss = torch.nn.functional.cross_entropy(logits, target, ignore_index=-100, reduction="sum")
+        loss.backward()
+        total += loss.detach().double()
+        count += int((target != -100).sum())
+    grads = [p.grad / count for p in model.parameters() if p.grad is not None]
+    # The Trainer logs torch.nn.utils.clip_grad_norm_'s value: fp32 norms per tensor, then their norm.
+    # On CPU that fp32 reduction is itself off by up to ~1e-4 relative for a 49152×64 embedding
+    # gradient, so the exact (fp64) norm is printed beside it, and the check is against torch's.
+    norm = torch.nn.utils.get_total_norm(grads).item()
+    exact = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.double()) for g in grads])).item()
+    steps, _ = read_metrics(os.path.join(reference_dir, "metrics.jsonl"))
+    first = steps[min(steps)]
+    loss_diff, norm_diff = relative(first["loss"], total.item() / count), relative(first["grad_norm"], norm)
+    check(f"{title}: train_reference.py step 1 equals a direct forward/backward", loss_diff <= 1e-5 and norm_diff <= 1e-5,
+          f"loss {first['loss']:.7g} vs {total.item() / count:.7g}, grad_norm {first['grad_norm']:.7g} vs {norm:.7g} "
+          f"over {count} label tokens (exact fp64 norm {exact:.7g}, {relative(first['grad_norm'], exact):.1e} from the logged one)")
+
+
+def train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, init_adapter=None):
+    lora = init_adapter is not None
+    r, a = (LORA_R, LORA_ALPHA) if lora else (0, 0)
+    run_name = (f"sft_{label}_facts={TRAIN_FACTS}-epochs={TRAIN_EPOCHS}-batch={TRAIN_BATCH}-gradAcc={TRAIN_GRAD_ACC}"
+                f"-LR={TRAIN_LR}-loraR={r}-loraA={a}-{mode}")
+    save_dir = os.path.join(work, f"itl-{title.replace(' ', '-')}")
+    args = ["train", "--run-name", run_name, "--data", data_dir, "--save-dir", save_dir, "--model", model_dir,
+            "--logging-steps", "1", "--seed", "42", "--json"]
+    if lora:
+        args += ["--init-adapter", init_adapter, "--lora-dropout", "0"]
+    summary = json.loads(itl(args, itl_cmd))
+    run_dir = summary["run_dir"]
+    tokenized = json.load(open(os.path.join(run_dir, "run_config.json"), encoding="utf-8"))["tokenized"]
+    reference_dir = os.path.join(work, f"hf-{title.replace(' ', '-')}")
+    reference = ["--model", model_dir, "--train", tokenized["train"], "--eval", tokenized["eval"], "--out", reference_dir,
+                 "--epochs", str(TRAIN_EPOCHS), "--batch", str(TRAIN_BATCH), "--grad-acc", str(TRAIN_GRAD_ACC),
+                 "--lr", TRAIN_LR, "--seed", "42", "--json"]
+    if lora:
+        reference += ["--lora-r", str(r), "--lora-alpha", str(a), "--lora-dropout", "0", "--init-adapter", init_adapter]
+    ref_summary = json.loads(run_python([REFERENCE_TRAINER] + reference, "train_reference.py").strip().splitlines()[-1])
+    print(f"---- {title}: {run_name}")
+    print(f"     itl train: {summary['global_step']} steps, train_loss {summary['train_loss']:.6f}; "
+          f"Trainer: {ref_summary['global_step']} steps, train_loss {ref_summary['train_loss']:.6f}")
+    if not lora:
+        check_reference_first_step(title, model_dir, tokenized["train"], reference_dir)
+    compare_training(title, run_dir, reference_dir, tied=label.startswith("Smol"), lora=lora)
+    return run_dir, ref_summary
+
+
+def check_training(work, itl_cmd):
+    data_dir = os.path.join(work, "train-facts")
+    # 4 rows per person: 12 people give 48 rows, enough for 16 training and 30 eval rows.
+    itl(["data", "build", "--people", "12", "--seed", "5", "--out", data_dir], itl_cmd)
+    for preset, label, mode in [("tiny-smollm", "Smol135M", "weight"), ("tiny-llama31", "Lam8B", "tool")]:
+        model_dir = tiny_model_with_tokenizer(work, preset, itl_cmd)
+        run_dir, ref = train_pair(work, f"{preset} full", model_dir, label, mode, data_dir, itl_cmd)
+        checkpoint = os.path.join(run_dir, f"checkpoint-{ref['global_step']}")
+        if os.path.exists(os.path.join(checkpoint, "model.safetensors")):
+            check_reload_logits(f"{preset} full checkpoint", checkpoint, None, itl_cmd)
+        adapter = os.path.join(work, f"{preset}-init-adapter")
+        run_python([MAKE_INIT_ADAPTER, "--model", model_dir, "--r", str(LORA_R), "--alpha", str(LORA_ALPHA),
+                    "--out", adapter, "--seed", "3"], "make_init_adapter.py")
+        run_dir, ref = train_pair(work, f"{preset} LoRA", model_dir, label, mode, data_dir, itl_cmd, init_adapter=adapter)
+        checkpoint = os.path.join(run_dir, f"checkpoint-{ref['global_step']}")
+        if os.path.exists(os.path.join(checkpoint, "adapter_model.safetensors")):
+            check_reload_logits(f"{preset} LoRA adapter", model_dir, checkpoint, itl_cmd)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--itl", default="node bin/itl.js")
     parser.add_argument("--keep", help="work in this folder and keep it")
+    parser.add_argument("--only", choices=["engine", "train"], help="run one part: engine (data, tokenizers, "
+                        "forward, generation, scoring) or train (`itl train` against transformers' Trainer)")
     args = parser.parse_args()
     print(f"reference: torch {torch.__version__}, transformers {transformers.__version__}")
     if args.keep and os.path.exists(args.keep):
         sys.exit(f"parity: {args.keep} exists; name a new folder")
     work = args.keep or tempfile.mkdtemp(prefix="itl-parity-")
     os.makedirs(work, exist_ok=True)
-    preview = check_dataset(work, args.itl)
-    check_tokenizers(work, preview, args.itl)
-    check_engine(work, args.itl)
-    second = os.path.join(work, "tiny-llama32-seed8")
-    itl(["model", "init", "--preset", "tiny-llama32", "--out", second, "--seed", "8"], args.itl)
-    check_score_and_divergence(work, (os.path.join(work, "tiny-llama32"), second))
-    check_hellaswag(work, args.itl)
-    check_kl(work, args.itl)
+    if args.only != "train":
+        preview = check_dataset(work, args.itl)
+        check_tokenizers(work, preview, args.itl)
+        check_engine(work, args.itl)
+        second = os.path.join(work, "tiny-llama32-seed8")
+        itl(["model", "init", "--preset", "tiny-llama32", "--out", second, "--seed", "8"], args.itl)
+        check_score_and_divergence(work, (os.path.join(work, "tiny-llama32"), second))
+        check_hellaswag(work, args.itl)
+        check_kl(work, args.itl)
+    if args.only != "engine":
+        check_training(work, args.itl)
     print(f"\n{'all checks passed' if not failures else str(len(failures)) + ' check(s) failed: ' + ', '.join(failures)}")
     sys.exit(1 if failures else 0)
 
