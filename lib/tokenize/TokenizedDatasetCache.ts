@@ -199,7 +199,14 @@ async function writeEntry(dir: string, key: TokenizedCacheKey, dataset: Tokenize
     }
     // A folder without meta.json is not an entry (nothing renames one into place half-written).
     await rm(dir, { recursive: true, force: true });
-    await rename(temp, dir);
+    try {
+      await rename(temp, dir);
+    } catch (error) {
+      // Another process (a data-parallel rank tokenising the same rows) renamed its identical
+      // entry into place between our check and our rename: keep theirs.
+      if (!existsSync(path.join(dir, 'meta.json'))) throw error;
+      await rm(temp, { recursive: true, force: true });
+    }
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
     throw new ItlError('ITL_IO', `cannot write the tokenised-dataset cache ${dir}: ${(error as Error).message}`, { cause: error });
