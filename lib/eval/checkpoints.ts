@@ -4,6 +4,7 @@
  * [--adapter DIR]`), or the runs' base models (`--base`). A checkpoint is resolved to the model
  * folder to load and the LoRA adapter to apply on top, in one function (`resolveCheckpoint`).
  */
+import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -47,15 +48,6 @@ const CHECKPOINT = /^checkpoint-(0|[1-9]\d*)$/;
 async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
   } catch {
     return false;
   }
@@ -117,9 +109,9 @@ export async function readRunConfig(runDir: string): Promise<RunConfig> {
  */
 export async function resolveCheckpoint(dir: string): Promise<ResolvedCheckpoint> {
   if (!(await isDirectory(dir))) throw new ItlError('ITL_IO', `${dir}: no such folder`);
-  if (await exists(join(dir, 'config.json'))) return { model: dir };
+  if (existsSync(join(dir, 'config.json'))) return { model: dir };
   const adapterConfig = join(dir, 'adapter_config.json');
-  if (!(await exists(adapterConfig))) {
+  if (!existsSync(adapterConfig)) {
     throw new ItlError('ITL_CHECKPOINT_FORMAT', `${dir}: neither config.json (a full checkpoint) nor adapter_config.json (a LoRA adapter)`);
   }
   let base: unknown;

@@ -126,14 +126,7 @@ TEST(DataParallelTrainer, TwoRanksEqualOneRankWithTwiceTheBatch) {
     testing::TempDir dir;
     const auto ranks = run_ranks("train_ddp:" + std::to_string(lora) + ":" + dir.path().string(), 2, 30000, std::chrono::seconds(120), dir);
     for (int rank = 0; rank < 2; ++rank) ASSERT_EQ(ranks[rank].status, 0) << ranks[rank].output;
-    TrainerOptions o;
-    o.run_dir = dir / "single";
-    o.schedule.batch = 4;
-    o.schedule.grad_accumulation = 2;
-    o.schedule.epochs = 3;
-    o.learning_rate = 1e-2;
-    o.pad_id = 2;
-    o.seed = 3;
+    TrainerOptions o = testing::small_trainer_options(dir / "single", 4, 2, 3);
     o.lora.r = lora;
     o.lora.alpha = 8;
     o.lora.dropout = 0;

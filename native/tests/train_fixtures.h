@@ -9,6 +9,7 @@
 
 #include "model/llama_model.h"
 #include "train/batch.h"
+#include "train/trainer.h"
 
 namespace itl::testing {
 
@@ -51,6 +52,21 @@ inline TokenRows make_rows(int64_t count, uint64_t seed) {
     rows.offsets.push_back(static_cast<int64_t>(rows.ids.size()));
   }
   return rows;
+}
+
+// Trainer options for the small model and rows above: the seed, pad id and learning rate every
+// trainer test shares (LoRA, precision, schedule extras and data parallelism are set by the test).
+inline TrainerOptions small_trainer_options(const std::string& run_dir, int64_t batch, int64_t grad_accumulation, int64_t epochs) {
+  TrainerOptions o;
+  o.run_dir = run_dir;
+  o.base_model = "/nonexistent/base";
+  o.schedule.batch = batch;
+  o.schedule.grad_accumulation = grad_accumulation;
+  o.schedule.epochs = epochs;
+  o.learning_rate = 1e-2;
+  o.pad_id = 2;
+  o.seed = 3;
+  return o;
 }
 
 }  // namespace itl::testing

@@ -27,6 +27,7 @@ namespace {
 using testing::TempDir;
 using testing::make_rows;
 using testing::small_model;
+using testing::small_trainer_options;
 
 std::vector<int64_t> all_rows(const TokenRows& rows) {
   std::vector<int64_t> out;
@@ -49,19 +50,6 @@ std::map<std::string, at::Tensor> gradients(LlamaModel& model) {
     item.value().mutable_grad() = at::Tensor();
   }
   return out;
-}
-
-TrainerOptions options_for(const std::string& run_dir, int64_t batch, int64_t grad_accumulation, int64_t epochs) {
-  TrainerOptions o;
-  o.run_dir = run_dir;
-  o.base_model = "/nonexistent/base";
-  o.schedule.batch = batch;
-  o.schedule.grad_accumulation = grad_accumulation;
-  o.schedule.epochs = epochs;
-  o.learning_rate = 1e-2;
-  o.pad_id = 2;
-  o.seed = 3;
-  return o;
 }
 
 void expect_same_parameters(const LlamaModel& a, const LlamaModel& b, double tolerance) {
@@ -195,9 +183,9 @@ TEST(Trainer, BatchTimesAccumulationSplitsGiveTheSameUpdate) {
   // fp64, so the comparison sees the algorithm and not the order of float additions (AdamW divides
   // by √v, which turns a rounding difference in a near-zero gradient into a visible one).
   auto a = small_model(true, at::kDouble), b = small_model(true, at::kDouble);
-  Trainer four_by_one(a, rows, TokenRows{}, options_for(dir / "a", 8, 1, 2));
-  Trainer two_by_two(b, rows, TokenRows{}, options_for(dir / "b", 4, 2, 2));
-  Trainer one_by_eight(small_model(true, at::kDouble), rows, TokenRows{}, options_for(dir / "c", 1, 8, 2));
+  Trainer four_by_one(a, rows, TokenRows{}, small_trainer_options(dir / "a", 8, 1, 2));
+  Trainer two_by_two(b, rows, TokenRows{}, small_trainer_options(dir / "b", 4, 2, 2));
+  Trainer one_by_eight(small_model(true, at::kDouble), rows, TokenRows{}, small_trainer_options(dir / "c", 1, 8, 2));
   for (int step = 0; step < 2; ++step) {
     const StepStats sa = four_by_one.train_step(), sb = two_by_two.train_step(), sc = one_by_eight.train_step();
     EXPECT_NEAR(sa.loss, sb.loss, 1e-12 * sa.loss);
@@ -214,7 +202,7 @@ TEST(Trainer, FirstUpdateHasLearningRateZeroAndClipsAtOne) {
   const TokenRows rows = make_rows(4, 9);
   auto model = small_model(true, at::kFloat);
   auto before = small_model(true, at::kFloat);
-  TrainerOptions o = options_for(dir / "run", 4, 1, 20);
+  TrainerOptions o = small_trainer_options(dir / "run", 4, 1, 20);
   o.learning_rate = 0.5;  // large, so clipping is certain to matter
   Trainer trainer(model, rows, TokenRows{}, o);
   ASSERT_EQ(trainer.schedule().warmup_steps, 1);
@@ -233,7 +221,7 @@ TEST(Trainer, ResumedRunEqualsTheUninterruptedOne) {
     TempDir dir;
     const TokenRows train = make_rows(10, 1), eval = make_rows(3, 8);
     auto options = [&](const std::string& run) {
-      TrainerOptions o = options_for(dir / run, 2, 2, 3);  // 3 updates per epoch, 9 steps
+      TrainerOptions o = small_trainer_options(dir / run, 2, 2, 3);  // 3 updates per epoch, 9 steps
       o.schedule.save_steps = 4;
       o.schedule.logging_steps = 3;
       o.lora.r = rank;
@@ -283,16 +271,16 @@ TEST(Trainer, ResumedRunEqualsTheUninterruptedOne) {
 TEST(Trainer, ResumeRejectsACheckpointOfAnotherRun) {
   TempDir dir;
   const TokenRows rows = make_rows(4, 1);
-  Trainer first(small_model(true, at::kFloat), rows, TokenRows{}, options_for(dir / "run", 2, 1, 1));
+  Trainer first(small_model(true, at::kFloat), rows, TokenRows{}, small_trainer_options(dir / "run", 2, 1, 1));
   const std::string checkpoint = first.run_until_checkpoint(RunControl{}).checkpoint;
-  Trainer other(small_model(true, at::kFloat), rows, TokenRows{}, options_for(dir / "run", 4, 1, 1));
+  Trainer other(small_model(true, at::kFloat), rows, TokenRows{}, small_trainer_options(dir / "run", 4, 1, 1));
   testing::expect_error([&] { other.resume(checkpoint); }, ErrorCode::kCheckpointFormat, "other data, schedule");
 }
 
 TEST(Trainer, StopRequestCheckpointsTheStepInProgress) {
   TempDir dir;
   const TokenRows rows = make_rows(4, 1);
-  Trainer trainer(small_model(true, at::kFloat), rows, TokenRows{}, options_for(dir / "run", 1, 1, 5));
+  Trainer trainer(small_model(true, at::kFloat), rows, TokenRows{}, small_trainer_options(dir / "run", 1, 1, 5));
   trainer.request_stop();
   const RunOutcome o = trainer.run_until_checkpoint(RunControl{});
   EXPECT_TRUE(o.stopped);
@@ -305,7 +293,7 @@ TEST(Trainer, StopRequestCheckpointsTheStepInProgress) {
 TEST(Trainer, SavePolicyDecidesWhichSavePointsReachTheDisk) {
   for (const auto policy : {TrainerOptions::SavePolicy::kLast, TrainerOptions::SavePolicy::kNone}) {
     TempDir dir;
-    TrainerOptions o = options_for(dir / "run", 2, 1, 3);  // 2 steps an epoch, 6 steps
+    TrainerOptions o = small_trainer_options(dir / "run", 2, 1, 3);  // 2 steps an epoch, 6 steps
     o.schedule.save_steps = 2;
     o.save_checkpoints = policy;
     Trainer trainer(small_model(true, at::kFloat), make_rows(4, 1), TokenRows{}, o);
@@ -327,7 +315,7 @@ TEST(Trainer, PaddingIdxRowGetsNoInputGradient) {
   auto model = small_model(/*tied=*/false, at::kFloat);
   const TokenRows rows = make_rows(4, 3);  // id 2 = pad_token_id occurs in every row, also as a label
   const at::Tensor before = model->model->embed_tokens->weight.detach().clone();
-  TrainerOptions o = options_for(dir / "run", 4, 1, 3);
+  TrainerOptions o = small_trainer_options(dir / "run", 4, 1, 3);
   Trainer trainer(model, rows, TokenRows{}, o);
   trainer.train_step();
   trainer.train_step();
@@ -359,7 +347,7 @@ TEST(Lora, SavedAdapterAndCheckpointReloadToIdenticalLogits) {
   const TokenRows rows = make_rows(6, 5);
   auto model = small_model(false, at::kFloat);
   save_model(*model, dir / "base");
-  TrainerOptions o = options_for(dir / "run", 3, 1, 2);
+  TrainerOptions o = small_trainer_options(dir / "run", 3, 1, 2);
   o.lora.r = 4;
   o.lora.alpha = 16;
   o.base_model = dir / "base";
@@ -388,7 +376,7 @@ TEST(Lora, SavedAdapterAndCheckpointReloadToIdenticalLogits) {
 TEST(Lora, FullCheckpointReloadsToIdenticalLogits) {
   TempDir dir;
   auto model = small_model(true, at::kFloat);
-  Trainer trainer(model, make_rows(4, 2), TokenRows{}, options_for(dir / "run", 2, 1, 1));
+  Trainer trainer(model, make_rows(4, 2), TokenRows{}, small_trainer_options(dir / "run", 2, 1, 1));
   const std::string checkpoint = trainer.run_until_checkpoint(RunControl{}).checkpoint;
   auto reloaded = load_model(checkpoint, ModelOptions{});
   at::NoGradGuard no_grad;

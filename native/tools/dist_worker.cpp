@@ -239,14 +239,7 @@ void bench_reducer(itl::Communicator& comm, std::size_t bytes, int iterations) {
 
 itl::TrainerOptions data_parallel_options(const itl::DistEnv& env, const std::string& run_dir, int64_t batch, int64_t accumulation,
                                           int64_t epochs) {
-  itl::TrainerOptions o;
-  o.run_dir = run_dir;
-  o.schedule.batch = batch;
-  o.schedule.grad_accumulation = accumulation;
-  o.schedule.epochs = epochs;
-  o.learning_rate = 1e-2;
-  o.pad_id = 2;
-  o.seed = 3;
+  itl::TrainerOptions o = itl::testing::small_trainer_options(run_dir, batch, accumulation, epochs);
   o.dist = env;
   o.collective_timeout_ms = 30000;
   return o;
