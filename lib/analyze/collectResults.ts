@@ -193,6 +193,7 @@ async function collectPerRunFile(
 ): Promise<void> {
   const root = join(evalDir, folder);
   for (const name of await listDirectories(root)) {
+    if (name === BASE_MODELS) continue;
     const run = c.runFor(join(root, name), name);
     if (!run) continue;
     const path = join(root, name, file);
@@ -346,7 +347,7 @@ function buildRows(runs: RunTable, base: Map<string, Metrics>): ResultRow[] {
         ...b,
         ...relativeMetrics(b, b),
         ...(b.hellaswag_absolute !== undefined ? { hellaswag_relative_stderr: 0 } : {}),
-        ...(b.general_absolute !== undefined ? { general_relative_stderr: 0 } : {}),
+        ...(b.general_absolute !== undefined && b.general_absolute > 0 ? { general_relative_stderr: 0 } : {}),
         kl: 0,
         kl_stderr: 0,
         tv: 0,

@@ -1,65 +1,37 @@
 /**
- * The demo model's tokenizer, made by the project: byte-level BPE in Hugging Face's tokenizer.json
- * format with SmolLM's special tokens at SmolLM's ids (0 <|endoftext|>, 1 <|im_start|>, 2 <|im_end|>),
- * SmolLM-Instruct's ChatML template (v1: no default system prompt) and the 256 byte symbols of
- * GPT-2's byte-level alphabet as the rest of the vocabulary.
+ * The demo model's tokenizer, made by the project: a byte-level BPE of 1,024 tokens trained by
+ * Hugging Face's `tokenizers` on the demo's own kind of text (scripts/make-demo-tokenizer.mjs
+ * writes lib/demo/tokenizer.json), with SmolLM's pre-tokenizer (digits one by one, GPT-2's byte
+ * level), SmolLM's special tokens at SmolLM's ids (0 <|endoftext|>, 1 <|im_start|>, 2 <|im_end|>)
+ * and SmolLM-Instruct's ChatML template (v1: no default system prompt).
  *
- * It has no merges, so a token is a byte. That is deliberate: every invented name, seen in training
- * or not, is spelt out of the same 256 symbols, so an in-tool model can copy a name it never met into
- * its database request — the capability the study's contrast rests on — with a vocabulary small
- * enough that a model of a million parameters trains in minutes on two CPU cores. Merges would only
- * shorten sequences (and would need a BPE trainer, which Node has no maintained library for).
+ * Why trained merges rather than bytes: the demo's in-tool model must copy a name it has never seen
+ * into its database request. With one token per byte a name is a dozen letters that repeat all
+ * over the context, which a model of a million parameters learns to copy only slowly; with the
+ * merges, a name is four distinctive pieces (` Cor` `ore` ` Wold` `ow`: the name atoms' onsets and
+ * endings), which it learns to copy in a few hundred steps — and sequences are 3–4 times shorter.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { FAMILIES } from '../tokenize/families.js';
 
 const SMOLLM = FAMILIES.smollm;
 /** SmolLM's special tokens, at SmolLM's ids, so the demo model's config uses SmolLM's bos/eos/pad ids. */
 export const DEMO_SPECIAL_TOKENS = [SMOLLM.endOfText, SMOLLM.turnStart, SMOLLM.endOfTurn] as const;
-/** Specials, then the 256 byte symbols. */
-export const DEMO_TOKENIZER_SIZE = DEMO_SPECIAL_TOKENS.length + 256;
+/** The trained tokenizer's vocabulary (its specials included): the model's vocab_size. */
+export const DEMO_TOKENIZER_SIZE = 1024;
+/** The trained tokenizer.json, shipped in the source tree (lib/demo/tokenizer.json). */
+export const DEMO_TOKENIZER_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'lib', 'demo', 'tokenizer.json');
 
 /** SmolLM-135M-Instruct's chat template (ChatML, no default system prompt). */
 export const DEMO_CHAT_TEMPLATE =
   "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}" +
   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
-/**
- * GPT-2's reversible byte → symbol map: printable bytes stand for themselves, the others are
- * shifted above U+0100, so every byte has a visible one-character symbol (what ByteLevel expects).
- */
-export function byteSymbols(): string[] {
-  const printable = (b: number): boolean => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
-  const symbols: string[] = [];
-  let shifted = 0;
-  for (let b = 0; b < 256; b++) symbols.push(String.fromCodePoint(printable(b) ? b : 256 + shifted++));
-  return symbols;
-}
-
 function addedToken(id: number, content: string) {
   return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
-}
-
-export function demoTokenizerJson(): Record<string, unknown> {
-  const vocab: Record<string, number> = {};
-  DEMO_SPECIAL_TOKENS.forEach((token, id) => (vocab[token] = id));
-  byteSymbols().forEach((symbol, b) => (vocab[symbol] = DEMO_SPECIAL_TOKENS.length + b));
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: DEMO_SPECIAL_TOKENS.map((token, id) => addedToken(id, token)),
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [],
-    },
-  };
 }
 
 export function demoTokenizerConfig(): Record<string, unknown> {
@@ -91,11 +63,11 @@ function specialTokensMap(): Record<string, unknown> {
   };
 }
 
-/** Writes tokenizer.json, tokenizer_config.json and special_tokens_map.json into `dir`. */
+/** Writes tokenizer.json (the trained one), tokenizer_config.json and special_tokens_map.json into `dir`. */
 export async function writeDemoTokenizer(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
+  await copyFile(DEMO_TOKENIZER_FILE, path.join(dir, 'tokenizer.json'));
   const files: [string, unknown][] = [
-    ['tokenizer.json', demoTokenizerJson()],
     ['tokenizer_config.json', demoTokenizerConfig()],
     ['special_tokens_map.json', specialTokensMap()],
   ];

@@ -1,7 +1,7 @@
 /**
  * `itl demo`: the study at toy scale, end to end, on this machine, with nothing downloaded.
  *
- *   1 model      the project's byte-level tokenizer and a random ~0.8M-parameter LLaMA (lib/demo/demoModel.ts)
+ *   1 model      the project's byte-level BPE tokenizer and a random ~0.9M-parameter LLaMA (lib/demo/demoModel.ts)
  *   2 general    general dialogues (lib/demo/generalTasks.ts): pre-training rows, held-out questions, KL prompts
  *   3 pretrain   `itl train` on the general dialogues: the base model, with a general ability to lose
  *   4 facts      `itl data build`: invented people, their facts, the tool database

@@ -30,7 +30,7 @@ export const MODELS: readonly ModelInfo[] = [
  * Face id resolves to it; runs name its folder with --model). Known here so that its run names
  * parse and its results take the same tables and plots.
  */
-export const DEMO_MODEL: ModelInfo = { shortName: 'Demo', hfId: 'itl/demo', family: 'SmolLM', parameters: 820_736 };
+export const DEMO_MODEL: ModelInfo = { shortName: 'Demo', hfId: 'itl/demo', family: 'SmolLM', parameters: 918_656 };
 
 /** Every model results can name, the smallest first: the demo's, then the study's. */
 export const KNOWN_MODELS: readonly ModelInfo[] = [DEMO_MODEL, ...MODELS];

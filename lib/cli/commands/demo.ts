@@ -5,7 +5,7 @@ import { defineCommand } from '../command.js';
 
 export const demoCommand = defineCommand({
   command: 'demo',
-  describe: 'the study at toy scale, end to end on this machine: a byte-level tokenizer and a ~0.8M-parameter model, pre-training on ' +
+  describe: 'the study at toy scale, end to end on this machine: its own byte-level BPE tokenizer and a ~0.9M-parameter model, pre-training on ' +
     'general dialogues, the facts dataset, in-weight runs at growing numbers of facts and an in-tool run, recall, KL/TV, general ability, ' +
     'the analysis and its HTML report (re-running skips finished stages)',
   builder: (y) =>

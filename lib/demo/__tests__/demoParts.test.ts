@@ -2,7 +2,7 @@
  * The demo's own pieces: the byte-level tokenizer it makes (loaded through the same tokenizer
  * layer as SmolLM's real files), its general tasks, and the model shape's parameter count.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,7 +13,7 @@ import { DEMO_MODEL, findModel } from '../../train/models.js';
 import { parseRunName } from '../../train/runName.js';
 import { DEMO_PLANS, demoRun, pretrainRun, runNameOf } from '../demoPlan.js';
 import { DEMO_SHAPE, demoParameterCount, writeDemoConfig } from '../demoModel.js';
-import { DEMO_TOKENIZER_SIZE, byteSymbols, writeDemoTokenizer } from '../demoTokenizer.js';
+import { DEMO_TOKENIZER_FILE, DEMO_TOKENIZER_SIZE, writeDemoTokenizer } from '../demoTokenizer.js';
 import { GENERAL_TASKS, generalDialogue, generalQuestions } from '../generalTasks.js';
 
 let scratch: string;
@@ -23,27 +23,29 @@ beforeAll(() => {
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the demo tokenizer', () => {
-  test('byte symbols are 256 distinct single characters, printable ASCII standing for itself', () => {
-    const symbols = byteSymbols();
-    expect(new Set(symbols).size).toBe(256);
-    expect(symbols.every((s) => [...s].length === 1)).toBe(true);
-    expect(symbols[0x41]).toBe('A');
-    expect(symbols[0x20]).toBe('Ġ');
+  test('the shipped tokenizer.json has the size the model config uses, SmolLM specials first and the whole byte alphabet', () => {
+    const json = JSON.parse(readFileSync(DEMO_TOKENIZER_FILE, 'utf8')) as { model: { type: string; vocab: Record<string, number> }; added_tokens: { id: number; content: string }[] };
+    expect(json.model.type).toBe('BPE');
+    expect(Object.keys(json.model.vocab).length).toBe(DEMO_TOKENIZER_SIZE);
+    expect(json.added_tokens.map((t) => [t.id, t.content])).toEqual([[0, '<|endoftext|>'], [1, '<|im_start|>'], [2, '<|im_end|>']]);
+    expect(Object.values(json.model.vocab).sort((a, b) => a - b)).toEqual(Array.from({ length: DEMO_TOKENIZER_SIZE }, (_, i) => i));
   });
 
-  test('loads as a SmolLM-family tokenizer: one token per byte, special tokens at SmolLM ids, lossless decode', async () => {
+  test('loads as a SmolLM-family tokenizer: special tokens at SmolLM ids, names in a few pieces, lossless decode', async () => {
     const dir = join(scratch, 'tokenizer');
     await writeDemoTokenizer(dir);
     const tokenizer = await loadTokenizer(dir);
     expect(tokenizer.family.name).toBe('smollm');
     expect([tokenizer.special.endOfText, tokenizer.special.turnStart, tokenizer.special.endOfTurn, tokenizer.special.pad]).toEqual([0, 1, 2, 2]);
-    for (const text of ['FIND birth_date FOR Wenette Drayer', 'Zoë née Ødegård — 16/10/1996 ✓', '  two  spaces\nand a line']) {
+    for (const text of ['FIND birth_date FOR Wenette Drayer', 'Zoë née Ødegård — 16/10/1996 ✓', '  two  spaces\nand a line', "x'; DROP TABLE people; --"]) {
       const ids = tokenizer.encode(text);
-      expect(ids.length).toBe(Buffer.byteLength(text, 'utf8'));
       expect(ids.every((id) => id >= 3 && id < DEMO_TOKENIZER_SIZE)).toBe(true);
       expect(tokenizer.decode(ids, { skipSpecialTokens: true })).toBe(text);
     }
-    expect([...tokenizer.encode('<|im_start|>user<|im_end|>')]).toEqual([1, ...[...'user'].map((c) => 3 + c.charCodeAt(0)), 2]);
+    // Names are built from the atoms' onsets and endings: a few distinctive pieces each, digits one by one.
+    expect(tokenizer.encode(' Corore Woldow').length).toBeLessThanOrEqual(4);
+    expect(tokenizer.encode('1954').length).toBe(4);
+    expect([...tokenizer.encode('<|im_start|>user<|im_end|>')]).toEqual([1, ...tokenizer.encode('user'), 2]);
   });
 
   test("renders SmolLM-Instruct's ChatML (no default system prompt) and labels the answer", async () => {
