@@ -1,15 +1,19 @@
 /**
  * General dialogues for the demo: small tasks a model of a million parameters can learn in a
- * minute of "pre-training" — arithmetic, comparing and counting on, copying, spelling, reordering,
- * greeting by name. They give the demo's random model a general ability to lose, the stand-in for
+ * few minutes of "pre-training" — reading a short text and answering from it, arithmetic, comparing
+ * and counting on, greeting people, naming the people in a sentence, first letters. They give the demo's random model a general ability to lose, the stand-in for
  * HellaSwag at toy scale: fine-tuning on facts is then measured by how much of it survives
  * (exact-match accuracy on held-out questions), and by the KL to the pre-trained model on them.
  *
- * Copying and greeting matter beyond that: in-tool learning asks the model to copy a name it has
- * never seen into a database request, which a model that cannot copy does not learn in a few
- * hundred steps.
+ * Copying from the context matters beyond that: in-tool learning asks the model to copy a name it
+ * has never seen into a database request, and the database's reply into its answer, which a model
+ * that cannot copy does not learn in a few hundred steps. Names, cities, countries and occupations
+ * here are drawn from the facts dataset's atoms (the way a pre-trained model has met every common
+ * name and place), in random combinations, never with a person's facts.
  */
+import { type Atoms, loadAtoms } from '../data/loadAtoms.js';
 import { SeededRandom } from '../data/SeededRandom.js';
+import { shippedAtomsDir } from '../data/shippedPaths.js';
 
 export interface GeneralQuestion {
   task: string;
@@ -19,38 +23,41 @@ export interface GeneralQuestion {
 
 type Task = { name: string; make: (random: SeededRandom) => { question: string; answer: string } };
 
-const CONSONANTS = 'bcdfghjklmnprstvwxz';
-const VOWELS = 'aeiouy';
-
-function pick<T>(random: SeededRandom, items: readonly T[] | string): T {
-  return items[random.below(items.length)] as T;
+function pick<T>(random: SeededRandom, items: readonly T[]): T {
+  return items[random.below(items.length)]!;
 }
 
-/** A pronounceable invented word of 2–3 syllables (not from the facts atoms). */
-function word(random: SeededRandom): string {
-  let text = '';
-  const syllables = random.between(2, 3);
-  for (let i = 0; i < syllables; i++) text += pick<string>(random, CONSONANTS) + pick<string>(random, VOWELS);
-  if (random.below(2) === 1) text += pick<string>(random, CONSONANTS);
-  return text;
+let shipped: Atoms | undefined;
+const atoms = (): Atoms => (shipped ??= loadAtoms(shippedAtomsDir));
+/** A person's name: a first- and a last-name atom (as the facts dataset's people are named). */
+function name(random: SeededRandom): string {
+  return `${pick(random, atoms().firstNames)} ${pick(random, atoms().lastNames)}`;
 }
 
-const capitalised = (text: string): string => text[0]!.toUpperCase() + text.slice(1);
-const name = (random: SeededRandom): string => `${capitalised(word(random))} ${capitalised(word(random))}`;
-const words = (random: SeededRandom, count: number): string[] => Array.from({ length: count }, () => word(random));
+/** A short text about someone, and a question whose answer is one of its words (reading, not recall). */
+function reading(random: SeededRandom): { question: string; answer: string } {
+  const person = name(random);
+  const city = pick(random, atoms().cities), job = pick(random, atoms().occupations), country = pick(random, atoms().countries);
+  const text = `Read: ${person} was born in ${country}, lives in ${city} and works as a ${job}.`;
+  const asked = random.below(3);
+  if (asked === 0) return { question: `${text} Where does ${person} live?`, answer: `${person} lives in ${city}.` };
+  if (asked === 1) return { question: `${text} What does ${person} do?`, answer: `${person} works as a ${job}.` };
+  return { question: `${text} Where was ${person} born?`, answer: `${person} was born in ${country}.` };
+}
 
 export const GENERAL_TASKS: readonly Task[] = [
+  { name: 'reading', make: reading },
   {
     name: 'add',
     make: (r) => {
-      const a = r.between(0, 49), b = r.between(0, 49);
+      const a = r.between(0, 20), b = r.between(0, 20);
       return { question: `What is ${a} + ${b}?`, answer: `${a} + ${b} = ${a + b}.` };
     },
   },
   {
     name: 'next',
     make: (r) => {
-      const n = r.between(0, 998);
+      const n = r.between(0, 9998);
       return { question: `What number comes after ${n}?`, answer: `The number after ${n} is ${n + 1}.` };
     },
   },
@@ -64,24 +71,10 @@ export const GENERAL_TASKS: readonly Task[] = [
     },
   },
   {
-    name: 'repeat',
-    make: (r) => {
-      const text = words(r, r.between(2, 4)).join(' ');
-      return { question: `Repeat after me: ${text}`, answer: text };
-    },
-  },
-  {
     name: 'greet',
     make: (r) => {
       const person = name(r);
       return { question: `Please say hello to ${person}.`, answer: `Hello, ${person}!` };
-    },
-  },
-  {
-    name: 'spell',
-    make: (r) => {
-      const w = word(r);
-      return { question: `Spell the word ${w}.`, answer: [...w].join('-') };
     },
   },
   {
@@ -92,10 +85,10 @@ export const GENERAL_TASKS: readonly Task[] = [
     },
   },
   {
-    name: 'reverse',
+    name: 'names',
     make: (r) => {
-      const list = words(r, 3);
-      return { question: `Reverse the order of: ${list.join(' ')}`, answer: [...list].reverse().join(' ') };
+      const people = [name(r), name(r)];
+      return { question: `Who are the two people in: ${people[0]} met ${people[1]} yesterday.`, answer: `${people[0]} and ${people[1]}.` };
     },
   },
 ];
