@@ -50,7 +50,7 @@ export const GENERAL_TASKS: readonly Task[] = [
   {
     name: 'add',
     make: (r) => {
-      const a = r.between(0, 20), b = r.between(0, 20);
+      const a = r.between(0, 99), b = r.between(0, 9);
       return { question: `What is ${a} + ${b}?`, answer: `${a} + ${b} = ${a + b}.` };
     },
   },
@@ -82,6 +82,14 @@ export const GENERAL_TASKS: readonly Task[] = [
     make: (r) => {
       const person = name(r);
       return { question: `What is the first letter of ${person}?`, answer: `${person} starts with ${person[0]}.` };
+    },
+  },
+  {
+    name: 'repeat',
+    make: (r) => {
+      const pool = [atoms().cities, atoms().countries, atoms().occupations];
+      const items = Array.from({ length: r.between(2, 3) }, () => pick(r, pick(r, pool)));
+      return { question: `Repeat after me: ${items.join(', ')}`, answer: items.join(', ') };
     },
   },
   {

@@ -116,8 +116,8 @@ describe('the study table (--from-csv)', () => {
     for (const p of toolKl) expect({ model: p.model, ok: p.y <= 0.03 && p.y > 0 }).toEqual({ model: p.model, ok: true });
   });
 
-  it('skips, with a note, the figure whose data the table lacks (training loss)', () => {
-    expect(result.figures.filter((f) => !f.drawn).map((f) => f.id)).toEqual(['loss_vs_kl']);
+  it('skips, with a note, the figures whose data the table lacks (training loss; general ability, which the study did not measure)', () => {
+    expect(result.figures.filter((f) => !f.drawn).map((f) => f.id)).toEqual(['loss_vs_kl', 'general_vs_facts', 'general_vs_kl']);
     const html = readFileSync(result.reportHtml, 'utf8');
     expect(html).toContain('<p class="skipped" data-figure="loss_vs_kl">Not drawn: the table has no training loss');
     expect(() => readFileSync(join(result.plotsDir, 'loss_vs_kl.svg'))).toThrow();
