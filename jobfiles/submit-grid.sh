@@ -10,7 +10,7 @@
 #   HELLASWAG=/data/hellaswag_val.jsonl MODELS=/models bash jobfiles/submit-grid.sh --account=myproject
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-: "${HELLASWAG:?set HELLASWAG to HellaSwag's validation jsonl (or a datasets on-disk folder)}"
+: "${HELLASWAG:?set HELLASWAG to the HellaSwag validation jsonl (or a datasets on-disk folder)}"
 data=$(sbatch --parsable "$@" jobfiles/grid-data.sbatch)
 train=$(sbatch --parsable "$@" --dependency="afterok:$data" jobfiles/grid-train.sbatch)
 evals=$(sbatch --parsable "$@" --dependency="aftercorr:$train" jobfiles/grid-eval.sbatch)
