@@ -6,10 +6,11 @@
 //   --readme FILE                             another file than README.md
 // Each help text comes from the built `itl` entry (bin/itl.js, `npm run build` first) in a child
 // process with a pipe as stdout, so yargs wraps at its fixed width (110) whatever the terminal.
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const START = '<!-- cli-reference:start -->';
@@ -30,14 +31,17 @@ function parseArguments(argv) {
   return options;
 }
 
-function helpOf(args) {
-  const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'itl.js'), ...args, '--help'], {
-    encoding: 'utf8',
-    cwd: ROOT,
-    env: { ...process.env, ITL_DEBUG: '' },
-  });
-  if (result.status !== 0) fail(`itl ${[...args, '--help'].join(' ')} exited ${result.status}: ${result.stderr.trim()}`);
-  return result.stdout.trimEnd();
+async function helpOf(args) {
+  try {
+    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'bin', 'itl.js'), ...args, '--help'], {
+      encoding: 'utf8',
+      cwd: ROOT,
+      env: { ...process.env, ITL_DEBUG: '' },
+    });
+    return stdout.trimEnd();
+  } catch (error) {
+    fail(`itl ${[...args, '--help'].join(' ')} failed: ${String(error.stderr ?? error.message).trim()}`);
+  }
 }
 
 async function commandNames() {
@@ -51,6 +55,9 @@ async function commandNames() {
 }
 
 async function generateBlock() {
+  // The processes run side by side: each spends most of its time loading modules.
+  const names = await commandNames();
+  const [top, ...helps] = await Promise.all([helpOf([]), ...names.map((name) => helpOf([name]))]);
   const sections = [
     START,
     '<!-- generated from the commands\' --help by scripts/cli-reference.mjs (npm run cli-reference); edit the yargs options, not this -->',
@@ -58,12 +65,10 @@ async function generateBlock() {
     '### `itl`',
     '',
     '```text',
-    helpOf([]),
+    top,
     '```',
   ];
-  for (const name of await commandNames()) {
-    sections.push('', `### \`itl ${name}\``, '', '```text', helpOf([name]), '```');
-  }
+  names.forEach((name, i) => sections.push('', `### \`itl ${name}\``, '', '```text', helps[i], '```'));
   sections.push(END);
   return sections.join('\n');
 }
