@@ -6,11 +6,13 @@
  * hellaswag, base, kl); a model short name (Smol135M … Lam8B); a mode (weight, tool); else a run
  * name or a `*`/`?` pattern over run names (`sft_Lam8B_*`). Models and runs take patterns too.
  *
- * Terms on one key are alternatives; different keys must all hold: `--only train,kl --only Lam1B`
- * is Lam1B's train and kl steps. A filter keeps only the steps it describes: data and analyze have
- * no model, mode or run, so a model, mode or run filter leaves them out; a base-model step has a
- * model and serves both modes, but has no run. `--index I` is the run filter on the study's run I
- * (0–35, the results table's order), for SLURM array tasks.
+ * Terms on one key are alternatives; different keys must all hold. Model, mode and run filters
+ * select runs, and a step is kept when it serves at least one selected run: a run's train and
+ * evaluation steps serve that run, a base model's HellaSwag serves its model's runs (both modes),
+ * data and analyze serve every run. So `--only Lam1B` is Lam1B's whole pipeline (data, its runs,
+ * their evaluations, its base model, analyze) and `--only train,kl --only Lam1B` only Lam1B's train
+ * and kl steps. `--index I` selects the study's run I (0–35, the results table's order), for SLURM
+ * array tasks: `--stage train --index I` is run I's training.
  *
  * Every value must select something in the full grid, so a typo is an error, not an empty grid.
  */
@@ -19,7 +21,7 @@ import { MODELS } from '../train/models.js';
 import type { TrainingMode } from '../train/runName.js';
 import { globToRegExp, hasGlobCharacters } from '../util/glob.js';
 import { GRID_STAGES, type GridStage, type GridStep, STAGE_GROUPS } from './gridPlan.js';
-import { STUDY_RUNS } from './studyGrid.js';
+import { type GridRun, STUDY_RUNS } from './studyGrid.js';
 
 export interface GridFilter {
   stages?: Set<GridStage>;
@@ -125,14 +127,24 @@ export function parseGridFilter(input: FilterInput): GridFilter {
   return filter;
 }
 
+/** The runs a step serves (see the header): the runs a model, mode or run filter is checked against. */
+export function servedRuns(step: GridStep, runs: readonly GridRun[] = STUDY_RUNS): readonly GridRun[] {
+  if (step.run) return [step.run];
+  if (step.model) return runs.filter((run) => run.model === step.model);
+  return runs;
+}
+
+function runMatches(run: GridRun, filter: GridFilter): boolean {
+  if (filter.models && !filter.models.some((p) => p.test(run.model))) return false;
+  if (filter.modes && !filter.modes.has(run.mode)) return false;
+  if (filter.runs && !filter.runs.some((p) => p.test(run.name))) return false;
+  if (filter.indexRun !== undefined && run.name !== filter.indexRun) return false;
+  return true;
+}
+
 export function stepMatches(step: GridStep, filter: GridFilter): boolean {
   if (filter.stages && !filter.stages.has(step.stage)) return false;
-  if (filter.models && !(step.model !== undefined && filter.models.some((p) => p.test(step.model!)))) return false;
-  // A base-model step has a model but no mode: both modes' runs were trained from it.
-  if (filter.modes && !(step.mode !== undefined ? filter.modes.has(step.mode) : step.stage === 'base')) return false;
-  if (filter.runs && !(step.run !== undefined && filter.runs.some((p) => p.test(step.run!.name)))) return false;
-  if (filter.indexRun !== undefined && step.run?.name !== filter.indexRun) return false;
-  return true;
+  return servedRuns(step).some((run) => runMatches(run, filter));
 }
 
 export function selectSteps(steps: readonly GridStep[], filter: GridFilter): GridStep[] {

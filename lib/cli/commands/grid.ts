@@ -31,10 +31,11 @@ export const gridCommand = defineCommand({
         array: true,
         describe: 'select steps: TERM[,TERM…], repeatable; a term is stage=S, model=M, mode=weight|tool, run=NAME|PATTERN or just the value ' +
           '(stages: data, train, recall, hellaswag, base, kl, analyze, eval = recall+hellaswag+base+kl; models and runs take * and ? patterns). ' +
-          'Terms on one key are alternatives, different keys must all hold; data and analyze have no model, mode or run, base-model steps no run',
+          'Terms on one key are alternatives, different keys must all hold; a model, mode or run filter keeps the steps serving a run it selects ' +
+          '(data and analyze serve every run, a base model its model\'s runs)',
       })
       .option('stage', { type: 'string', array: true, describe: 'select stages (same as --only stage=S): S[,S…]' })
-      .option('index', { type: 'number', describe: 'only the steps of the study\'s run I (0–35, the order of its results table): a SLURM array task id' })
+      .option('index', { type: 'number', describe: 'the study\'s run I (0–35, the order of its results table), as a run filter: a SLURM array task id (--stage train --index I)' })
       .option('data', { type: 'string', default: 'data/facts', describe: 'the facts dataset folder (the data step writes it)' })
       .option('runs', { type: 'string', default: 'runs', describe: 'training output: RUNS/<run>/checkpoint-<step>/' })
       .option('eval-dir', { type: 'string', default: 'eval', describe: 'evaluation output (recall/, hellaswag/, kl_tv/)' })

@@ -70,16 +70,18 @@ describe('itl grid --dry-run', () => {
       expect(steps[0]).toMatchObject({ stage: 'train', index: i, run: STUDY_RUN_NAMES[i] });
       expect((await parseItl(steps[0].argv)).args['run-name']).toBe(STUDY_RUN_NAMES[i]);
     }
-    expect((await plan('--index', '7', '--hellaswag', H)).map((s) => [s.stage, s.run])).toEqual(
-      ['train', 'recall', 'hellaswag', 'kl'].map((stage) => [stage, STUDY_RUN_NAMES[7]]));
+    expect((await plan('--index', '7', '--stage', 'recall,hellaswag,kl', '--hellaswag', H)).map((s) => [s.stage, s.run])).toEqual(
+      ['recall', 'hellaswag', 'kl'].map((stage) => [stage, STUDY_RUN_NAMES[7]]));
   });
 
   it('passes the paths, devices and multi-GPU launch through to each command', async () => {
     const steps = await plan('--data', 'd', '--runs', 'r', '--eval-dir', 'e', '--results', 'out', '--models-dir', '/models', '--hellaswag', H,
       '--device', 'cpu', '--precision', 'fp32', '--dtype', 'fp32', '--eval-batch-size', '8', '--nproc-per-node', '4', '--master-port', '29555',
       '--only', 'Lam8B,data,analyze', '--only', 'stage=train,data,analyze,base,kl');
-    // data and analyze have no model: the model filter leaves them out even though the stage filter names them.
-    expect(steps.map((s) => s.stage)).toEqual(['train', 'train', 'train', 'train', 'train', 'train', 'base', 'kl', 'kl', 'kl', 'kl', 'kl', 'kl']);
+    // data and analyze serve every run, Lam8B's among them.
+    expect(steps.map((s) => s.stage)).toEqual(['data', ...Array(6).fill('train'), 'base', ...Array(6).fill('kl'), 'analyze']);
+    expect((await parseItl(steps[0].argv)).args).toMatchObject({ action: 'build', out: 'd' });
+    steps.shift();
     const train = await parseItl(steps[0].argv);
     expect(train).toMatchObject({ command: 'launch', args: { 'nproc-per-node': 4, 'master-port': 29555 } });
     expect(train.launched).toMatchObject({
@@ -94,13 +96,21 @@ describe('itl grid --dry-run', () => {
   it('--only: stages, groups, models, modes, runs and patterns; alternatives within a key, all keys together', async () => {
     expect((await plan('--only', 'train', '--only', 'tool')).map((s) => s.run)).toEqual(STUDY_RUN_NAMES.filter((n) => n.endsWith('-tool')));
     expect((await plan('--only', 'eval', '--only', 'Smol135M', '--only', 'tool', '--hellaswag', H)).map((s) => s.stage)).toEqual(['recall', 'hellaswag', 'base', 'kl']);
+    // A model alone is its whole pipeline: the dataset, its runs' steps, its base model, the analysis.
+    const smol = await plan('--only', 'Smol360M', '--hellaswag', H);
+    expect(smol.map((s) => s.stage)).toEqual(['data', ...Array(6).fill('train'), ...Array(6).fill('recall'), ...Array(6).fill('hellaswag'), 'base', ...Array(6).fill('kl'), 'analyze']);
+    expect(smol.every((s) => s.model === null || s.model === 'Smol360M')).toBe(true);
+    // A run's pipeline: its base model too, no other model's.
+    expect((await plan('--index', '30', '--hellaswag', H)).map((s) => [s.stage, s.model])).toEqual([
+      ['data', null], ...['train', 'recall', 'hellaswag', 'base', 'kl'].map((stage) => [stage, 'Smol1.7B']), ['analyze', null]]);
     expect(await plan('--only', 'model=smol1*,Lam1B', '--only', 'stage=base', '--hellaswag', H)).toEqual([
       expect.objectContaining({ model: 'Lam1B' }), expect.objectContaining({ model: 'Smol135M' }), expect.objectContaining({ model: 'Smol1.7B' }),
     ]);
     const fiftyK = await plan('--only', 'sft_*_facts=50000-*', '--stage', 'kl');
     expect(fiftyK.map((s) => s.model)).toEqual(['Lam1B', 'Lam3B', 'Lam8B', 'Smol135M', 'Smol360M', 'Smol1.7B']);
     const one = STUDY_RUN_NAMES[20];
-    expect((await plan('--only', `run=${one}`, '--hellaswag', H)).map((s) => s.stage)).toEqual(['train', 'recall', 'hellaswag', 'kl']);
+    expect((await plan('--only', `run=${one}`, '--only', 'train,recall,hellaswag,kl', '--hellaswag', H)).map((s) => [s.stage, s.run])).toEqual(
+      ['train', 'recall', 'hellaswag', 'kl'].map((stage) => [stage, one]));
     expect((await plan('--only', 'data', '--only', 'analyze')).map((s) => s.stage)).toEqual(['data', 'analyze']);
     // --index and a run pattern must both hold.
     expect(await plan('--index', '0', '--only', 'sft_Smol*', '--stage', 'train').catch((e: Error) => e.message)).toMatch(/select no step/);
@@ -122,7 +132,7 @@ describe('itl grid --dry-run', () => {
     [['--only', 'train,,kl'], /empty term/],
     [['--index', '36'], /expected --index in 0..35/],
     [['--index', '-1'], /expected --index in 0..35/],
-    [['--only', 'data', '--only', 'Lam1B'], /select no step/],
+    [['--only', 'tool', '--only', 'sft_*_facts=50000-*'], /select no step/],
     [['--stage', 'hellaswag'], /the hellaswag and base steps need --hellaswag FILE/],
     [['--stage', 'train', '--master-port', '1234'], /--master-port goes with --nproc-per-node/],
     [['--stage', 'train', '--nproc-per-node', '0'], /expected a positive integer for --nproc-per-node but received 0/],
