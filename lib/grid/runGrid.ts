@@ -8,7 +8,7 @@
  * `itl train` exactly one signal (it checkpoints and exits 0), and no further step starts. The grid
  * then exits 128 + the signal's number, so an `afterok` dependency does not fire on a cut-off run.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 
 import type { GridStep } from './gridPlan.js';
@@ -46,6 +46,9 @@ export async function runGrid(steps: readonly GridStep[], x: GridExecution): Pro
   for (const [i, step] of steps.entries()) {
     const position = `[${String(i + 1).padStart(width)}/${steps.length}]`;
     const argv = x.argv(step);
+    const reason = await x.done(step);
+    // From here to the start of the step nothing awaits, so a signal is either seen here or reaches
+    // the step (signal handlers run from the event loop).
     const signal = x.interrupted?.();
     if (signal) {
       summary.status = signalStatus(signal);
@@ -53,7 +56,6 @@ export async function runGrid(steps: readonly GridStep[], x: GridExecution): Pro
       x.log(`itl grid: ${signal}: stopped; ${summary.notRun} step(s) not run`);
       return summary;
     }
-    const reason = await x.done(step);
     if (reason !== undefined) {
       summary.skipped++;
       x.log(`itl grid: ${position} done (${reason}), skipped: ${x.format(argv)}`);
@@ -65,7 +67,10 @@ export async function runGrid(steps: readonly GridStep[], x: GridExecution): Pro
     if (status !== 0) {
       summary.status = status;
       summary.notRun = steps.length - i - 1;
-      x.log(`itl grid: ${position} failed with exit status ${status}; ${summary.notRun} step(s) not run: ${x.format(argv)}`);
+      const during = x.interrupted?.();
+      x.log(during
+        ? `itl grid: ${position} ${during}: the step ended with exit status ${status}; ${summary.notRun} step(s) not run: ${x.format(argv)}`
+        : `itl grid: ${position} failed with exit status ${status}; ${summary.notRun} step(s) not run: ${x.format(argv)}`);
       return summary;
     }
   }
@@ -80,34 +85,36 @@ export function signalStatus(signal: NodeJS.Signals): number {
 }
 
 /**
- * Runs `node ENTRY ARGV…` with the terminal (or job log) as its output, in its own process group,
- * passing on the grid's SIGINT/SIGTERM; resolves with its exit status.
+ * Runs `node ENTRY ARGV…` with the terminal (or job log) as its output, in its own process group;
+ * `signal` passes a signal to the step running at the time, if any. The caller listens for the
+ * signals for the whole grid (between steps too), so none is missed while a step starts.
  */
-export function spawnItl(entry: string, env: NodeJS.ProcessEnv, onSignal: (signal: NodeJS.Signals) => void): (argv: string[]) => Promise<StepOutcome> {
-  return (argv) =>
+export class ItlSpawner {
+  private running: ChildProcess | undefined;
+
+  constructor(private readonly entry: string, private readonly env: NodeJS.ProcessEnv) {}
+
+  execute = (argv: string[]): Promise<StepOutcome> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [entry, ...argv], { stdio: 'inherit', env, detached: true });
-      const forward = (signal: NodeJS.Signals) => {
-        onSignal(signal);
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, signal);
-        } catch {
-          // already gone
-        }
-      };
-      process.on('SIGINT', forward);
-      process.on('SIGTERM', forward);
-      const cleanUp = () => {
-        process.off('SIGINT', forward);
-        process.off('SIGTERM', forward);
-      };
+      const child = spawn(process.execPath, [this.entry, ...argv], { stdio: 'inherit', env: this.env, detached: true });
+      this.running = child;
       child.on('error', (error) => {
-        cleanUp();
+        this.running = undefined;
         reject(error);
       });
       child.on('close', (code, signal) => {
-        cleanUp();
+        this.running = undefined;
         resolve({ status: code ?? (signal ? signalStatus(signal) : 1) });
       });
     });
+
+  signal(signal: NodeJS.Signals): void {
+    const pid = this.running?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, signal);  // the step's whole group: itl launch's workers too
+    } catch {
+      // it has just exited
+    }
+  }
 }

@@ -5,7 +5,7 @@ import { ItlError } from '../../errors.js';
 import { parseGridFilter, selectSteps } from '../../grid/gridFilter.js';
 import { type GridOptions, gridSteps, stepArgv } from '../../grid/gridPlan.js';
 import { stepDone } from '../../grid/gridState.js';
-import { runGrid, spawnItl } from '../../grid/runGrid.js';
+import { ItlSpawner, runGrid } from '../../grid/runGrid.js';
 import { shellCommandLine } from '../../util/shellQuote.js';
 import { defineCommand } from '../command.js';
 
@@ -77,15 +77,30 @@ export const gridCommand = defineCommand({
       return 0;
     }
     let interrupted: NodeJS.Signals | undefined;
+    const spawner = new ItlSpawner(ITL_ENTRY, context.env);
+    // Each signal is passed on once to the running step (itl train then checkpoints and stops; a
+    // second one ends it at once, as in a terminal); no further step starts.
+    const onSignal = (signal: NodeJS.Signals) => {
+      interrupted ??= signal;
+      spawner.signal(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     const argvOf = new Map(steps.map((step, i) => [step, commands[i]]));
-    const summary = await runGrid(steps, {
-      argv: (step) => argvOf.get(step)!,
-      done: (step) => stepDone(step, options),
-      execute: spawnItl(ITL_ENTRY, context.env, (signal) => void (interrupted ??= signal)),
-      format,
-      log: (line) => context.io.stderr(line + '\n'),
-      interrupted: () => interrupted,
-    });
+    let summary;
+    try {
+      summary = await runGrid(steps, {
+        argv: (step) => argvOf.get(step)!,
+        done: (step) => stepDone(step, options),
+        execute: spawner.execute,
+        format,
+        log: (line) => context.io.stderr(line + '\n'),
+        interrupted: () => interrupted,
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     return summary.status;
   },
 });

@@ -3,7 +3,7 @@
  * the first failure stops it with its exit status, a signal stops it after the running step; and
  * end to end through the `itl` entry, each step a child process.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -74,6 +74,21 @@ describe('runGrid', () => {
     expect(ran).toHaveLength(3);
     expect(summary).toEqual({ status: 7, ran: 3, skipped: 0, notRun: 2 });
     expect(log.at(-1)).toBe('itl grid: [3/5] failed with exit status 7; 2 step(s) not run: train');
+  });
+
+  it('names the signal when the step it interrupted ends non-zero', async () => {
+    const log: string[] = [];
+    const summary = await runGrid(steps, {
+      argv: (step) => [step.stage],
+      done: async () => undefined,
+      execute: async () => ({ status: 130 }),
+      format: (argv) => argv.join(' '),
+      log: (line) => log.push(line),
+      interrupted: () => 'SIGINT',
+    });
+    expect(summary.status).toBe(130);
+    // the check before each step comes first: here the signal was already there
+    expect(log).toEqual(['itl grid: SIGINT: stopped; 5 step(s) not run']);
   });
 
   it('starts no step after a signal, and exits 128 + its number', async () => {
@@ -170,6 +185,23 @@ describe('itl grid through the itl entry', () => {
     expect(result.stderr).toContain('itl: the data folder missing-data does not exist (make one with itl data build) [ITL_IO]');
     expect(result.stderr).toContain('itl grid: [1/2] failed with exit status 1; 1 step(s) not run');
     expect(result.stderr).not.toContain('[2/2] itl eval');
+  });
+
+  it('passes SIGTERM on to the running step and exits 128 + 15 without starting the next', async () => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'itl.js'), 'grid', '--only', 'data,analyze', '--data', 'facts'], { cwd: dir });
+    let stderr = '';
+    let sent = false;
+    const status = await new Promise<number | null>((resolveStatus) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (!sent && stderr.includes('[1/2] itl data build')) sent = child.kill('SIGTERM');
+      });
+      child.on('close', (code) => resolveStatus(code));
+    });
+    expect(status).toBe(143);
+    expect(stderr).toContain('itl grid: [1/2] SIGTERM: the step ended with exit status 143; 1 step(s) not run');
+    expect(stderr).not.toContain('itl analyze');
+    expect(existsSync(join(dir, 'facts'))).toBe(false);
   });
 
   it('builds the dataset, then skips it when run again', () => {
