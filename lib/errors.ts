@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'ITL_ABORTED'
   | 'ITL_DISTRIBUTED'
   | 'ITL_NATIVE_MISSING'
+  /** A stage of a pipeline (`itl demo`) failed; its own error was printed before. */
+  | 'ITL_STAGE'
   | 'ITL_INTERNAL';
 
 export class ItlError extends Error {

@@ -21,7 +21,10 @@ export const STUDY_METRICS = [
   'kl_stderr',
 ] as const;
 
-/** Ours, not the study's: both recall splits (the `recall` column holds the one selection uses), acc_norm, and training state. */
+/**
+ * Ours, not the study's: both recall splits (the `recall` column holds the one selection uses), acc_norm, training
+ * state, and general ability on held-out questions (`itl eval general`, the demo's stand-in for HellaSwag).
+ */
 export const EXTRA_METRICS = [
   'recall_train',
   'recall_train_stderr',
@@ -31,6 +34,10 @@ export const EXTRA_METRICS = [
   'hellaswag_acc_norm_stderr',
   'epoch',
   'train_loss',
+  'general_absolute',
+  'general_absolute_stderr',
+  'general_relative',
+  'general_relative_stderr',
 ] as const;
 
 export type Metric = (typeof STUDY_METRICS)[number] | (typeof EXTRA_METRICS)[number];

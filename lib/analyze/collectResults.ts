@@ -116,6 +116,14 @@ function klMetrics(entry: Record<string, unknown>, where: string): Metrics {
   };
 }
 
+/** General ability (lib/eval/general.ts): a checkpoint's entry or a base model's file. */
+function generalMetrics(entry: Record<string, unknown>, where: string): Metrics {
+  return {
+    general_absolute: requiredNumber(entry, 'accuracy', where),
+    general_absolute_stderr: optionalNumber(entry, 'stderr', where),
+  };
+}
+
 /** lm-evaluation-harness's results file: `results.hellaswag["acc,none"]` and friends. */
 function hellaswagMetrics(document: unknown, path: string): Metrics {
   const task = isObject(document) && isObject(document.results) ? document.results.hellaswag : undefined;
@@ -185,6 +193,7 @@ async function collectPerRunFile(
 ): Promise<void> {
   const root = join(evalDir, folder);
   for (const name of await listDirectories(root)) {
+    if (name === BASE_MODELS) continue;
     const run = c.runFor(join(root, name), name);
     if (!run) continue;
     const path = join(root, name, file);
@@ -219,10 +228,25 @@ async function collectHellaswag(evalDir: string, c: Collector): Promise<void> {
   }
 }
 
-/** Base-model HellaSwag by model short name. */
+/** Base-model HellaSwag and general ability by model short name. */
 async function collectBaseModels(evalDir: string, c: Collector): Promise<Map<string, Metrics>> {
   const root = join(evalDir, 'hellaswag', BASE_MODELS);
   const base = new Map<string, Metrics>();
+  const generalRoot = join(evalDir, 'general', BASE_MODELS);
+  for (const folder of await listDirectories(generalRoot)) {
+    const path = join(generalRoot, folder, 'general_results.json');
+    const model = findModelByDirectoryName(folder);
+    if (!model) {
+      c.problems.push(`${join(generalRoot, folder)}: not a known model (expected a short name such as Smol135M or a Hugging Face id), skipped`);
+      continue;
+    }
+    if (!(await exists(path))) continue;
+    await c.attempt(async () => {
+      const document = await readJson(path);
+      if (!isObject(document)) throw new ItlError('ITL_DATA', `${path}: expected an object`);
+      base.set(model.shortName, generalMetrics(document, path));
+    });
+  }
   for (const folder of await listDirectories(root)) {
     const path = join(root, folder);
     const model = findModelByDirectoryName(folder);
@@ -232,7 +256,7 @@ async function collectBaseModels(evalDir: string, c: Collector): Promise<Map<str
     }
     await c.attempt(async () => {
       const file = await latestResultsFile(path);
-      if (file) base.set(model.shortName, hellaswagMetrics(await readJson(file), file));
+      if (file) base.set(model.shortName, { ...base.get(model.shortName), ...hellaswagMetrics(await readJson(file), file) });
     });
   }
   return base;
@@ -271,14 +295,21 @@ function selectionRecall(run: RunName, m: Metrics): Metrics {
 }
 
 function relativeMetrics(m: Metrics, base: Metrics | undefined): Metrics {
-  if (m.hellaswag_absolute === undefined || base?.hellaswag_absolute === undefined) return {};
-  const { relative, relativeStderr } = relativeAccuracy(
-    m.hellaswag_absolute,
-    m.hellaswag_absolute_stderr,
-    base.hellaswag_absolute,
-    base.hellaswag_absolute_stderr,
-  );
-  return { hellaswag_relative: relative, hellaswag_relative_stderr: relativeStderr };
+  const out: Metrics = {};
+  if (m.hellaswag_absolute !== undefined && base?.hellaswag_absolute !== undefined) {
+    const { relative, relativeStderr } = relativeAccuracy(
+      m.hellaswag_absolute,
+      m.hellaswag_absolute_stderr,
+      base.hellaswag_absolute,
+      base.hellaswag_absolute_stderr,
+    );
+    Object.assign(out, { hellaswag_relative: relative, hellaswag_relative_stderr: relativeStderr });
+  }
+  if (m.general_absolute !== undefined && base?.general_absolute !== undefined && base.general_absolute > 0) {
+    const { relative, relativeStderr } = relativeAccuracy(m.general_absolute, m.general_absolute_stderr, base.general_absolute, base.general_absolute_stderr);
+    Object.assign(out, { general_relative: relative, general_relative_stderr: relativeStderr });
+  }
+  return out;
 }
 
 function withoutUndefined(metrics: Metrics): Metrics {
@@ -315,7 +346,8 @@ function buildRows(runs: RunTable, base: Map<string, Metrics>): ResultRow[] {
       metrics: withoutUndefined({
         ...b,
         ...relativeMetrics(b, b),
-        hellaswag_relative_stderr: 0,
+        ...(b.hellaswag_absolute !== undefined ? { hellaswag_relative_stderr: 0 } : {}),
+        ...(b.general_absolute !== undefined && b.general_absolute > 0 ? { general_relative_stderr: 0 } : {}),
         kl: 0,
         kl_stderr: 0,
         tv: 0,
@@ -334,6 +366,7 @@ export async function collectResults(options: CollectOptions): Promise<Collected
   await collectPerRunFile(options.evalDir, c, 'recall', 'checkpoints_recall_results.json', recallMetrics);
   await collectHellaswag(options.evalDir, c);
   await collectPerRunFile(options.evalDir, c, 'kl_tv', 'checkpoint_kl_eval_results.json', klMetrics);
+  await collectPerRunFile(options.evalDir, c, 'general', 'checkpoint_general_results.json', generalMetrics);
   const base = await collectBaseModels(options.evalDir, c);
   if (options.runsDir) await collectTraining(options.runsDir, c);
   return { rows: buildRows(c.runs, base), problems: c.problems };

@@ -8,7 +8,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 
-import { MODELS } from '../train/models.js';
+import { KNOWN_MODELS } from '../train/models.js';
 import { identifyRow, isBaseRow, type Metric, type ResultRow } from './ResultRow.js';
 import { finalCheckpoints } from './selectCheckpoints.js';
 
@@ -38,6 +38,7 @@ export interface Figure {
 
 // The study's colours (its CMAP), from the smallest model to the largest.
 const MODEL_COLOURS: Record<string, string> = {
+  Demo: '#fde725',
   Smol135M: '#7ad151',
   Smol360M: '#22a884',
   Lam1B: '#2a788e',
@@ -61,6 +62,7 @@ const AXES = {
     describe: 'Recall (of training facts for in-weight runs, of unseen people for in-tool runs)',
   },
   hellaswag: { field: 'hellaswag_relative', stderr: 'hellaswag_relative_stderr', title: 'HellaSwag (% of base model)' },
+  general: { field: 'general_relative', stderr: 'general_relative_stderr', title: 'general ability (% of base model)' },
   kl: { field: 'kl', stderr: 'kl_stderr', title: 'KL to the base model' },
   tv: { field: 'tv', stderr: 'tv_stderr', title: 'total variation to the base model' },
   loss: { field: 'train_loss', title: 'training loss' },
@@ -93,7 +95,7 @@ function pointsOf(rows: readonly ResultRow[], x: (row: ResultRow) => number | un
 }
 
 function modelColour(points: readonly FigurePoint[]) {
-  const present = MODELS.map((m) => m.shortName).filter((name) => points.some((p) => p.model === name));
+  const present = KNOWN_MODELS.map((m) => m.shortName).filter((name) => points.some((p) => p.model === name));
   return {
     field: 'model',
     type: 'nominal',
@@ -280,6 +282,15 @@ export function buildFigures(selected: readonly ResultRow[]): Figure[] {
       AXES.hellaswag,
       'HellaSwag relative to the base model against KL to the base model, at every selected checkpoint.',
       "no checkpoint has both 'kl' and 'hellaswag_relative'",
+    ),
+    versusFacts('general_vs_facts', 'General ability (relative) vs number of facts', finals, AXES.general),
+    versusKl(
+      'general_vs_kl',
+      'General ability (relative) vs KL',
+      selected,
+      AXES.general,
+      'Accuracy on held-out general questions (itl eval general) relative to the base model against KL to the base model, at every selected checkpoint.',
+      "no checkpoint has both 'kl' and 'general_relative'",
     ),
   ];
 }

@@ -31,6 +31,7 @@ const TABLE_METRICS: { metric: Metric; stderr?: Metric; label: string }[] = [
   { metric: 'recall', stderr: 'recall_stderr', label: 'recall' },
   { metric: 'hellaswag_absolute', stderr: 'hellaswag_absolute_stderr', label: 'HellaSwag acc' },
   { metric: 'hellaswag_relative', stderr: 'hellaswag_relative_stderr', label: 'HellaSwag %' },
+  { metric: 'general_relative', stderr: 'general_relative_stderr', label: 'general %' },
   { metric: 'kl', stderr: 'kl_stderr', label: 'KL' },
   { metric: 'tv', stderr: 'tv_stderr', label: 'TV' },
   { metric: 'epoch', label: 'epoch' },

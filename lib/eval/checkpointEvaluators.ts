@@ -13,9 +13,10 @@ import type { BatchSize } from './BatchSize.js';
 import type { EvalModel } from './EvalModel.js';
 import { evaluateHellaswag, hellaswagResultsDocument, type HellaswagEvaluation } from './hellaswag.js';
 import type { HellaswagDoc } from './hellaswagData.js';
+import { evaluateGeneral, type GeneralEntry, type GeneralQuestionRecord } from './general.js';
 import { type BaseCompletion, evaluateKl, type KlEntry } from './kl.js';
 import { evaluateRecall, type RecallEntry, type RecallSelection, selectRecallExamples } from './recall.js';
-import { keyedFilePath, metricFolder, resultsTimestamp, writeFileAtomic, writeKeyedEntry } from './resultFiles.js';
+import { baseGeneralFilePath, keyedFilePath, metricFolder, resultsTimestamp, writeFileAtomic, writeKeyedEntry } from './resultFiles.js';
 
 /** Where a checkpoint's result goes: EVAL/<metric>/<run>/… keyed (or foldered) by `checkpoint`. */
 export interface ResultTarget {
@@ -113,5 +114,23 @@ export interface KlCheckpointInput extends CommonOptions {
 export async function klCheckpoint(input: KlCheckpointInput, target: ResultTarget): Promise<KlEntry> {
   const entry = await evaluateKl(input.model, input.base, input.completions, { batch: input.batch, onProgress: input.log });
   await writeKeyedEntry(keyedFilePath(target.evalDir, 'kl', target.run), target.checkpoint, entry);
+  return entry;
+}
+
+export interface GeneralCheckpointInput extends CommonOptions {
+  model: EvalModel;
+  tokenizer: ChatTokenizer;
+  questions: readonly GeneralQuestionRecord[];
+  dateString: string;
+  maxNewTokens?: number;
+}
+
+/** General ability: keyed by checkpoint in the run's file, or a base model's own file. */
+export async function generalCheckpoint(input: GeneralCheckpointInput, target: ResultTarget): Promise<GeneralEntry> {
+  const entry = await evaluateGeneral(input.model, input.tokenizer, input.questions, {
+    dateString: input.dateString, maxNewTokens: input.maxNewTokens ?? 64, batch: input.batch, onProgress: input.log,
+  });
+  if (target.baseModel) await writeFileAtomic(baseGeneralFilePath(target.evalDir, target.run), JSON.stringify(entry, null, 2) + '\n');
+  else await writeKeyedEntry(keyedFilePath(target.evalDir, 'general', target.run), target.checkpoint, entry);
   return entry;
 }

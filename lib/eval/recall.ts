@@ -138,8 +138,11 @@ export interface RecallEntry {
   mode: 'weight' | 'tool';
 }
 
+/** What greedy answering needs of an evaluation's options. */
+export type AnswerOptions = Pick<RecallOptions, 'dateString' | 'maxNewTokens' | 'batch' | 'onProgress'>;
+
 /** Greedy answers to chat dialogues, batched, decoded without special tokens. */
-async function answer(model: EvalModel, tokenizer: ChatTokenizer, dialogues: ChatMessage[][], options: RecallOptions, what: string): Promise<string[]> {
+export async function answer(model: EvalModel, tokenizer: ChatTokenizer, dialogues: ChatMessage[][], options: AnswerOptions, what: string): Promise<string[]> {
   const prompts = dialogues.map((messages) =>
     tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true, dateString: options.dateString, tokenize: true }));
   const outputs = await options.batch.chunked(what, prompts, 1024, (part, batchSize) =>

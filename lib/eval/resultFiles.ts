@@ -4,6 +4,9 @@
  *   EVAL/recall/<run>/checkpoints_recall_results.json   { "checkpoint-<step>": {…} }
  *   EVAL/hellaswag/<run>/<checkpoint>/results_<timestamp>.json (base models: hellaswag/base_models/<model>/…)
  *   EVAL/kl_tv/<run>/checkpoint_kl_eval_results.json    { "checkpoint-<step>": {…} }
+ * and ours, beside them (general ability on held-out questions, the demo's stand-in for HellaSwag):
+ *   EVAL/general/<run>/checkpoint_general_results.json  { "checkpoint-<step>": {…} }
+ *   EVAL/general/base_models/<model>/general_results.json
  * Every write goes to a temporary file in the same folder and is renamed over the target, so a
  * crash leaves either the previous file or the new one, never half of one.
  */
@@ -13,10 +16,12 @@ import { dirname, join } from 'node:path';
 
 import { ItlError } from '../errors.js';
 
-export type Metric = 'recall' | 'hellaswag' | 'kl';
+export type Metric = 'recall' | 'hellaswag' | 'kl' | 'general';
 
 export const RECALL_FILE = 'checkpoints_recall_results.json';
 export const KL_FILE = 'checkpoint_kl_eval_results.json';
+export const GENERAL_FILE = 'checkpoint_general_results.json';
+export const BASE_GENERAL_FILE = 'general_results.json';
 export const BASE_MODELS_FOLDER = 'base_models';
 
 /** The metric's folder under EVAL (the study calls KL/TV's folder kl_tv). */
@@ -24,8 +29,15 @@ export function metricFolder(evalDir: string, metric: Metric): string {
   return join(evalDir, metric === 'kl' ? 'kl_tv' : metric);
 }
 
-export function keyedFilePath(evalDir: string, metric: 'recall' | 'kl', run: string): string {
-  return join(metricFolder(evalDir, metric), run, metric === 'recall' ? RECALL_FILE : KL_FILE);
+const KEYED_FILES = { recall: RECALL_FILE, kl: KL_FILE, general: GENERAL_FILE } as const;
+
+export function keyedFilePath(evalDir: string, metric: keyof typeof KEYED_FILES, run: string): string {
+  return join(metricFolder(evalDir, metric), run, KEYED_FILES[metric]);
+}
+
+/** A base model's general-ability result: EVAL/general/base_models/<model>/general_results.json. */
+export function baseGeneralFilePath(evalDir: string, model: string): string {
+  return join(metricFolder(evalDir, 'general'), BASE_MODELS_FOLDER, model, BASE_GENERAL_FILE);
 }
 
 /** Writes `text` to `path` through a temporary sibling and a rename. */

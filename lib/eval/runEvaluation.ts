@@ -17,12 +17,13 @@ import { DEFAULT_DATE_STRING, type ChatTokenizer } from '../tokenize/ChatTokeniz
 import { loadTokenizer } from '../tokenize/loadTokenizer.js';
 import { globToRegExp } from '../util/glob.js';
 import { BatchSize } from './BatchSize.js';
-import { hellaswagCheckpoint, hellaswagFolder, klCheckpoint, recallCheckpoint, type ResultTarget } from './checkpointEvaluators.js';
+import { generalCheckpoint, hellaswagCheckpoint, hellaswagFolder, klCheckpoint, recallCheckpoint, type ResultTarget } from './checkpointEvaluators.js';
+import { type GeneralQuestionRecord, readGeneralQuestions } from './general.js';
 import { listRuns, loadResolved, readRunConfig, resolveCheckpoint, type ResolvedCheckpoint, type RunConfig, type RunFolder, singleFolderTarget } from './checkpoints.js';
 import { readHellaswag, type HellaswagDoc } from './hellaswagData.js';
 import { baseCompletions, type BaseCompletion, type KlPrompt, readKlPrompts } from './kl.js';
 import type { RecallSelection } from './recall.js';
-import { hasResultsFile, keyedFilePath, type Metric, readKeyedFile } from './resultFiles.js';
+import { baseGeneralFilePath, hasResultsFile, keyedFilePath, type Metric, readKeyedFile } from './resultFiles.js';
 
 export interface EvalOptions {
   metric: Metric;
@@ -55,6 +56,9 @@ export interface EvalOptions {
   baseModel?: string;
   klPrompts?: string;
   klMaxNewTokens?: number;
+  /** General ability: the held-out questions file, and the answer budget. */
+  questions?: string;
+  generalMaxNewTokens?: number;
   log: (message: string) => void;
 }
 
@@ -118,6 +122,7 @@ function selectRuns(runs: RunFolder[], o: EvalOptions, summary: EvalSummary): Ru
 
 async function alreadyDone(metric: Metric, target: Target): Promise<boolean> {
   if (metric === 'hellaswag') return hasResultsFile(hellaswagFolder(target));
+  if (metric === 'general' && target.baseModel) return existsSync(baseGeneralFilePath(target.evalDir, target.run));
   return Object.hasOwn(await readKeyedFile(keyedFilePath(target.evalDir, metric, target.run)), target.checkpoint);
 }
 
@@ -159,6 +164,7 @@ interface Shared {
   loadOptions: { device: string; dtype: ModelDtype };
   docs?: HellaswagDoc[];
   prompts?: KlPrompt[];
+  questions?: GeneralQuestionRecord[];
   datasets: Held<{ dataset: FactsDataset; db: FactsDb | undefined }>;
   bases: Held<{ model: Model; completions: Map<string, BaseCompletion[]> }>;
 }
@@ -215,6 +221,11 @@ async function evaluateTarget(s: Shared, target: Target): Promise<void> {
     const tokenizer = await tokenizerFor(target, resolved);
     if (o.metric === 'recall') return await evaluateRecallTarget(s, target, model, tokenizer, dateString);
     if (o.metric === 'kl') return await evaluateKlTarget(s, target, model, resolved, dateString);
+    if (o.metric === 'general') {
+      const entry = await generalCheckpoint({ model, tokenizer, questions: s.questions!, dateString, maxNewTokens: o.generalMaxNewTokens, batch: s.batch, log: o.log }, target);
+      o.log(`general ${label(target)}: accuracy ${entry.accuracy.toFixed(4)} (${entry.num_eval} questions)`);
+      return;
+    }
     const r = await hellaswagCheckpoint({
       model, tokenizer, docs: s.docs!, addBos: o.addBos, logSamples: o.logSamples, batch: s.batch, log: o.log,
       metadata: { adapter: resolved.adapter ?? null, hellaswag_data: resolve(o.hellaswag!), limit: o.limit ?? null },
@@ -229,11 +240,12 @@ export async function runEvaluation(runtime: Runtime, o: EvalOptions): Promise<E
   if ((o.model === undefined) === (o.modelsDir === undefined)) throw new ItlError('ITL_USAGE', 'pass exactly one of --models-dir and --model');
   if (o.runs !== undefined && o.modelsDir === undefined) throw new ItlError('ITL_USAGE', '--run selects runs under --models-dir');
   if (o.adapter !== undefined && o.model === undefined) throw new ItlError('ITL_USAGE', '--adapter needs --model (the base model it applies to)');
-  if (o.base && o.metric !== 'hellaswag') {
+  if (o.base && o.metric !== 'hellaswag' && o.metric !== 'general') {
     throw new ItlError('ITL_USAGE', o.metric === 'kl'
       ? 'a base model\'s divergence from itself is 0 by definition: --base applies to hellaswag'
-      : '--base applies to hellaswag; evaluate a base model\'s recall with --model DIR --data DIR --facts N --mode weight|tool');
+      : '--base applies to hellaswag and general; evaluate a base model\'s recall with --model DIR --data DIR --facts N --mode weight|tool');
   }
+  if (o.metric === 'general' && o.questions === undefined) throw new ItlError('ITL_USAGE', 'general needs --questions FILE (held-out questions: {"questions": [{"task", "question", "answer"}]})');
   if (o.metric === 'hellaswag' && o.hellaswag === undefined) throw new ItlError('ITL_USAGE', 'hellaswag needs --hellaswag FILE|DIR (the validation jsonl or a Hugging Face on-disk dataset)');
   const s: Shared = {
     o,
@@ -242,6 +254,7 @@ export async function runEvaluation(runtime: Runtime, o: EvalOptions): Promise<E
     loadOptions: { device: o.device ?? 'cpu', dtype: o.dtype ?? 'fp32' },
     docs: o.metric === 'hellaswag' ? readHellaswag(o.hellaswag!, { limit: o.limit }) : undefined,
     prompts: o.metric === 'kl' ? await readKlPrompts(o.klPrompts) : undefined,
+    questions: o.metric === 'general' ? await readGeneralQuestions(o.questions!) : undefined,
     datasets: new Held((d) => {
       d.dataset.close();
       d.db?.close();

@@ -156,6 +156,7 @@ export interface ForwardBenchmarkResult {
 export interface NativeModelApi {
   loadModel(path: string, options: LoadModelOptions): Promise<NativeModelHandle>;
   initModel(preset: string, seed: number, dir: string, options: LoadModelOptions): Promise<NativeModelHandle>;
+  initModelFromConfig(configFolder: string, seed: number, dir: string, options: LoadModelOptions): Promise<NativeModelHandle>;
   inspectModel(path: string): Promise<ModelInspection>;
   modelPresets(): ModelPresetInfo[];
 }
@@ -229,6 +230,15 @@ export class Model {
   static async init(runtime: Runtime, preset: string, seed: number, dir: string, options: LoadModelOptions = {}): Promise<Model> {
     requireInteger(seed, 'seed', 0);
     return new Model(await nativeCall(api(runtime).initModel(preset, seed, dir, checkLoadOptions(options))));
+  }
+
+  /**
+   * Writes a random-initialised model of the shape in `configFolder`/config.json to `dir` (HF
+   * layout; `dir` may be `configFolder`) and returns it loaded.
+   */
+  static async initFromConfig(runtime: Runtime, configFolder: string, seed: number, dir: string, options: LoadModelOptions = {}): Promise<Model> {
+    requireInteger(seed, 'seed', 0);
+    return new Model(await nativeCall(api(runtime).initModelFromConfig(configFolder, seed, dir, checkLoadOptions(options))));
   }
 
   /** Parses a model folder's config and checkpoint header without loading weights. */

@@ -25,9 +25,19 @@ export const MODELS: readonly ModelInfo[] = [
   { shortName: 'Lam8B', hfId: 'meta-llama/Llama-3.1-8B-Instruct', family: 'Llama', parameters: 8_030_261_248 },
 ];
 
+/**
+ * `itl demo`'s model (lib/demo/demoModel.ts): not the study's, and made on the machine (no Hugging
+ * Face id resolves to it; runs name its folder with --model). Known here so that its run names
+ * parse and its results take the same tables and plots.
+ */
+export const DEMO_MODEL: ModelInfo = { shortName: 'Demo', hfId: 'itl/demo', family: 'SmolLM', parameters: 918_656 };
+
+/** Every model results can name, the smallest first: the demo's, then the study's. */
+export const KNOWN_MODELS: readonly ModelInfo[] = [DEMO_MODEL, ...MODELS];
+
 /** The model with this short name, or undefined. */
 export function findModel(shortName: string): ModelInfo | undefined {
-  return MODELS.find((m) => m.shortName === shortName);
+  return KNOWN_MODELS.find((m) => m.shortName === shortName);
 }
 
 /**
@@ -37,7 +47,7 @@ export function findModel(shortName: string): ModelInfo | undefined {
  */
 export function findModelByDirectoryName(name: string): ModelInfo | undefined {
   const wanted = name.toLowerCase();
-  return MODELS.find((m) => {
+  return KNOWN_MODELS.find((m) => {
     const id = m.hfId.toLowerCase();
     return (
       m.shortName.toLowerCase() === wanted ||

@@ -4,7 +4,7 @@
  * would not format back to itself is rejected, naming the part that is wrong; one run has one name.
  */
 import { ItlError } from '../errors.js';
-import { findModel, MODELS } from './models.js';
+import { findModel, KNOWN_MODELS } from './models.js';
 
 export type TrainingMode = 'weight' | 'tool';
 
@@ -80,7 +80,7 @@ export function parseRunName(name: string): RunName {
   if (modelEnd < 0) fail(name, `no '_facts=' after the model`, `'${PREFIX}<Model>_facts=<N>-…'`);
   const model = afterPrefix.slice(0, modelEnd);
   if (!findModel(model)) {
-    fail(name, `the model '${model}'`, `one of ${MODELS.map((m) => m.shortName).join(', ')}`);
+    fail(name, `the model '${model}'`, `one of ${KNOWN_MODELS.map((m) => m.shortName).join(', ')}`);
   }
   let rest = afterPrefix.slice(modelEnd + 1);
 

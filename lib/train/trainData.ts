@@ -2,14 +2,20 @@
  * The rows a run trains and evaluates on, as the study used them: rows 0..N−1 of the facts dataset
  * train, the next `evalRows` give the eval loss; mode `weight` reads each row's `qa` dialogue, `tool`
  * its `qatool` one. Tokenised through the tokenizer layer (labels included) and cached on disk.
+ *
+ * `data` may also be a JSON Lines file of dialogues (one `{"messages": [...]}`, message array or
+ * facts-dataset row per line): the same row split applies to its lines. The demo pre-trains its
+ * model on general dialogues that way, through the same trainer.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import { ItlError } from '../errors.js';
 import { openFactsDataset } from '../data/openFactsDataset.js';
 import { MANIFEST_FILE } from '../data/outputLayout.js';
-import type { ChatTokenizer } from '../tokenize/ChatTokenizer.js';
+import type { ChatMessage, ChatTokenizer } from '../tokenize/ChatTokenizer.js';
+import { dialogueOf } from '../tokenize/readMessagesFile.js';
 import { type CacheEntry, loadOrBuildTokenized, sha256OfFile } from '../tokenize/TokenizedDatasetCache.js';
 import type { TrainingMode } from './runName.js';
 
@@ -29,6 +35,7 @@ export async function loadTrainingRows(options: {
   dateString: string;
   cacheDir: string;
 }): Promise<TrainingRows> {
+  if (existsSync(options.data) && statSync(options.data).isFile()) return loadDialogueFileRows(options);
   const manifest = path.join(options.data, MANIFEST_FILE);
   if (!existsSync(manifest)) throw new ItlError('ITL_IO', `${options.data} is not a facts dataset (no ${MANIFEST_FILE}; make one with itl data build)`);
   const dataset = openFactsDataset(options.data);
@@ -53,4 +60,41 @@ export async function loadTrainingRows(options: {
   } finally {
     dataset.close();
   }
+}
+
+/** Every dialogue of a JSON Lines file, validated (the line number names a bad one). */
+async function readDialogueLines(file: string, mode: TrainingMode): Promise<ChatMessage[][]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ItlError('ITL_IO', `cannot read ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  const dialogues: ChatMessage[][] = [];
+  text.split('\n').forEach((line, index) => {
+    if (line.trim() === '') return;
+    let document: unknown;
+    try {
+      document = JSON.parse(line);
+    } catch (error) {
+      throw new ItlError('ITL_DATA', `${file}:${index + 1} is not valid JSON: ${(error as Error).message}`, { cause: error });
+    }
+    dialogues.push(dialogueOf(document, mode, `${file}:${index + 1}`));
+  });
+  return dialogues;
+}
+
+async function loadDialogueFileRows(options: Parameters<typeof loadTrainingRows>[0]): Promise<TrainingRows> {
+  const dialogues = await readDialogueLines(options.data, options.mode);
+  if (options.facts > dialogues.length) {
+    throw new ItlError('ITL_DATA', `the run trains on ${options.facts} rows but ${options.data} has ${dialogues.length} dialogues`);
+  }
+  const evalRows = Math.min(options.evalRows, dialogues.length - options.facts);
+  const key = { manifestSha: await sha256OfFile(options.data), tokenizerHash: options.tokenizer.filesHash, mode: options.mode, dateString: options.dateString };
+  const train = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:0-${options.facts}` },
+    () => dialogues.slice(0, options.facts), options.tokenizer);
+  const evalEnd = options.facts + evalRows;
+  const evaluation = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:${options.facts}-${evalEnd}` },
+    () => dialogues.slice(options.facts, evalEnd), options.tokenizer);
+  return { train, eval: evaluation, evalRows };
 }

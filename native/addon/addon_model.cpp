@@ -439,6 +439,28 @@ Napi::Value init_model_js(const Napi::CallbackInfo& info) {
       [](Napi::Env env, const Loaded& l) -> Napi::Value { return new_model_handle(env, l.model, l.folder, l.adapter); });
 }
 
+// initModelFromConfig(configFolder, seed, dir, {dtype}) -> Model: as initModel, with the shape read from
+// configFolder/config.json (a model the project designs itself, e.g. the demo's, needs no preset).
+Napi::Value init_model_from_config_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw_type_error(env, std::string("expected a string for configFolder but received ") + js_type_name(info[0]));
+  if (!info[1].IsNumber()) throw_type_error(env, std::string("expected a number for seed but received ") + js_type_name(info[1]));
+  if (!info[2].IsString()) throw_type_error(env, std::string("expected a string for dir but received ") + js_type_name(info[2]));
+  const std::string config_folder = info[0].As<Napi::String>(), dir = info[2].As<Napi::String>();
+  const int64_t seed = info[1].As<Napi::Number>().Int64Value();
+  if (seed < 0) throw_type_error(env, "seed must be a non-negative integer, got " + std::to_string(seed));
+  const ModelOptions options = model_options(env, info[3]);
+  return PromiseWorker<Loaded>::start(
+      env,
+      [config_folder, seed, dir, options](const RunControl&) {
+        auto model = std::make_shared<LlamaModel>(load_llama_config(config_folder), options);
+        model->initialize(static_cast<uint64_t>(seed));
+        save_model(*model, dir);
+        return Loaded{model, dir, ""};
+      },
+      [](Napi::Env env, const Loaded& l) -> Napi::Value { return new_model_handle(env, l.model, l.folder, l.adapter); });
+}
+
 struct Inspected {
   std::string folder;
   LlamaConfig config;
@@ -512,6 +534,7 @@ void register_model(Napi::Env env, Napi::Object exports) {
   model_constructors.add(env, AddonModel::define(env));
   exports.Set("loadModel", Napi::Function::New(env, load_model_js, "loadModel"));
   exports.Set("initModel", Napi::Function::New(env, init_model_js, "initModel"));
+  exports.Set("initModelFromConfig", Napi::Function::New(env, init_model_from_config_js, "initModelFromConfig"));
   exports.Set("inspectModel", Napi::Function::New(env, inspect_model_js, "inspectModel"));
   exports.Set("modelPresets", Napi::Function::New(env, model_presets_js, "modelPresets"));
 }

@@ -12,15 +12,15 @@ function positiveInteger(value: unknown, flag: string): number | undefined {
 
 export const evalCommand = defineCommand({
   command: 'eval <metric>',
-  describe: 'evaluate checkpoints: factual recall through the tool protocol, HellaSwag as lm-evaluation-harness 0.4.8 scores it, or KL/TV to the base model',
+  describe: 'evaluate checkpoints: factual recall through the tool protocol, HellaSwag as lm-evaluation-harness 0.4.8 scores it, KL/TV to the base model, or general ability on held-out questions',
   builder: (y) =>
     y
-      .positional('metric', { choices: ['recall', 'hellaswag', 'kl'] as const, demandOption: true, describe: 'what to evaluate' })
+      .positional('metric', { choices: ['recall', 'hellaswag', 'kl', 'general'] as const, demandOption: true, describe: 'what to evaluate' })
       .option('models-dir', { type: 'string', describe: 'RUNS: every RUNS/<run>/checkpoint-<step>/ (each run configured by RUNS/<run>/run_config.json)' })
       .option('run', { type: 'string', array: true, describe: 'with --models-dir: only these runs (names or * ? patterns over the run folders; repeatable)' })
       .option('model', { type: 'string', describe: 'evaluate this one model folder instead (results under EVAL/<metric>/<folder name>/)' })
       .option('adapter', { type: 'string', describe: 'a LoRA (PEFT) adapter folder to apply to --model' })
-      .option('base', { type: 'boolean', default: false, describe: 'hellaswag: evaluate the base models of the runs (or --model as a base model) into hellaswag/base_models/<model>/' })
+      .option('base', { type: 'boolean', default: false, describe: 'hellaswag, general: evaluate the base models of the runs (or --model as a base model) into <metric>/base_models/<model>/' })
       .option('eval-dir', { type: 'string', demandOption: true, describe: 'EVAL: where results go (recall/, hellaswag/, kl_tv/), and what is already there is skipped' })
       .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })
       .option('dtype', { choices: ['fp32', 'bf16'] as const, default: 'fp32' as const, describe: 'compute dtype' })
@@ -39,6 +39,8 @@ export const evalCommand = defineCommand({
       .option('base-model', { type: 'string', describe: 'kl: the base model, when no run configuration or adapter names it' })
       .option('kl-prompts', { type: 'string', describe: 'kl: a prompts file ({"prompts": [{"category", "prompt"}]}; default: the ~120 shipped prompts)' })
       .option('kl-max-new-tokens', { type: 'number', default: 400, describe: 'kl: most tokens of each base-model answer' })
+      .option('questions', { type: 'string', describe: 'general: held-out questions with one right answer ({"questions": [{"task", "question", "answer"}]}; `itl demo` writes one)' })
+      .option('general-max-new-tokens', { type: 'number', default: 64, describe: 'general: most tokens of each answer' })
       .option('json', { type: 'boolean', default: false, describe: 'print the summary (evaluated, skipped, failures) as one JSON object' })
       .strict(),
   async run(args, context) {
@@ -71,6 +73,8 @@ export const evalCommand = defineCommand({
       baseModel: args['base-model'],
       klPrompts: args['kl-prompts'],
       klMaxNewTokens: positiveInteger(args['kl-max-new-tokens'], '--kl-max-new-tokens'),
+      questions: args.questions,
+      generalMaxNewTokens: positiveInteger(args['general-max-new-tokens'], '--general-max-new-tokens'),
       log: (m) => context.io.stderr(m + '\n'),
     });
     if (args.json) context.printJson(summary);

@@ -29,7 +29,7 @@ export const trainCommand = defineCommand({
   builder: (y) =>
     y
       .option('run-name', { type: 'string', demandOption: true, describe: 'sft_<Model>_facts=<N>-epochs=<E>-batch=<B>-gradAcc=<G>-LR=<lr>-loraR=<r>-loraA=<alpha>-<weight|tool>' })
-      .option('data', { type: 'string', demandOption: true, describe: 'an `itl data build` output folder' })
+      .option('data', { type: 'string', demandOption: true, describe: 'an `itl data build` output folder, or a JSON Lines file of dialogues (one {"messages": [...]} per line; rows split as facts rows)' })
       .option('save-dir', { type: 'string', demandOption: true, describe: 'runs go to SAVE_DIR/<run name>/checkpoint-<step>/' })
       .option('model', { type: 'string', describe: "a model folder to train (the run name's model is then a label); default: the run name's model under $ITL_MODELS or the Hugging Face cache" })
       .option('facts', { type: 'number', describe: 'override the run name: training rows N' })

@@ -1,0 +1,76 @@
+/**
+ * What `itl demo` runs, as one plain object: the sizes of every stage. `full` is the README's demo
+ * (minutes on two CPU cores); `smoke` runs every stage on a few rows, for the test that checks the
+ * pipeline end to end.
+ */
+import { formatRunName, type RunName, type TrainingMode } from '../train/runName.js';
+import { DEMO_MODEL } from '../train/models.js';
+
+export interface DemoTraining {
+  facts: number;
+  epochs: number;
+  batch: number;
+  lr: number;
+  mode: TrainingMode;
+}
+
+export interface DemoPlan {
+  /** General dialogues the model is pre-trained on (plus 30 that give the eval loss). */
+  pretrainRows: number;
+  pretrain: { epochs: number; batch: number; lr: number };
+  /** Held-out general questions: the general-ability test, and the KL prompts (the first `klPrompts`). */
+  heldOut: number;
+  klPrompts: number;
+  /** People in the facts dataset (4 facts each). */
+  people: number;
+  runs: DemoTraining[];
+  /** Recall sample sizes (training facts drawn, unseen rows). */
+  recallTrain: number;
+  recallTest: number;
+  /** Checkpoints per run that are saved and evaluated (the last one included). */
+  checkpointsPerRun: number;
+}
+
+export const DEMO_PLANS: Record<'full' | 'smoke', DemoPlan> = {
+  full: {
+    pretrainRows: 8000,
+    pretrain: { epochs: 4, batch: 32, lr: 2e-3 },
+    heldOut: 240,
+    klPrompts: 48,
+    people: 700,
+    runs: [
+      { facts: 100, epochs: 20, batch: 16, lr: 1e-3, mode: 'weight' },
+      { facts: 400, epochs: 20, batch: 16, lr: 1e-3, mode: 'weight' },
+      { facts: 1600, epochs: 20, batch: 16, lr: 1e-3, mode: 'weight' },
+      { facts: 400, epochs: 4, batch: 16, lr: 3e-4, mode: 'tool' },
+    ],
+    recallTrain: 100,
+    recallTest: 100,
+    checkpointsPerRun: 2,
+  },
+  smoke: {
+    pretrainRows: 64,
+    pretrain: { epochs: 1, batch: 16, lr: 2e-3 },
+    heldOut: 16,
+    klPrompts: 4,
+    people: 40,
+    runs: [
+      { facts: 16, epochs: 2, batch: 8, lr: 1e-3, mode: 'weight' },
+      { facts: 32, epochs: 2, batch: 8, lr: 1e-3, mode: 'weight' },
+      { facts: 16, epochs: 2, batch: 8, lr: 3e-4, mode: 'tool' },
+    ],
+    recallTrain: 8,
+    recallTest: 8,
+    checkpointsPerRun: 2,
+  },
+};
+
+export function demoRun(training: DemoTraining): RunName {
+  return { model: DEMO_MODEL.shortName, facts: training.facts, epochs: training.epochs, batch: training.batch, gradAcc: 1, lr: training.lr, loraR: 0, loraAlpha: 0, mode: training.mode };
+}
+
+export function pretrainRun(plan: DemoPlan): RunName {
+  return demoRun({ facts: plan.pretrainRows, epochs: plan.pretrain.epochs, batch: plan.pretrain.batch, lr: plan.pretrain.lr, mode: 'weight' });
+}
+
+export const runNameOf = (run: RunName): string => formatRunName(run);
