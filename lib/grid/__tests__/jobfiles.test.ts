@@ -22,10 +22,12 @@ let shims: string;
 beforeAll(() => {
   shims = mkdtempSync(join(tmpdir(), 'itl-jobfiles-'));
   // node: records its arguments (one per line; none of ours holds a newline) instead of running.
-  writeFileSync(join(shims, 'node'), '#!/bin/bash\nprintf "%s\\n" "$@" > "$JOB_LOG.$((++n))-$$"\n');
+  // Calls within a job are sequential: a counter file numbers them in order.
+  const next = 'n=$(( $(cat "$JOB_LOG.count" 2>/dev/null || echo 0) + 1 )); echo "$n" > "$JOB_LOG.count"\n';
+  writeFileSync(join(shims, 'node'), `#!/bin/bash\n${next}printf "%s\\n" "$@" > "$JOB_LOG.call-$n"\n`);
   writeFileSync(join(shims, 'srun'), '#!/bin/bash\nwhile [[ $1 == -* ]]; do shift; done\nexec "$@"\n');
   writeFileSync(join(shims, 'scontrol'), '#!/bin/bash\necho node-a\necho node-b\n');
-  writeFileSync(join(shims, 'sbatch'), '#!/bin/bash\nprintf "%s\\n" "$@" > "$JOB_LOG.sbatch-$RANDOM$RANDOM"\necho "$((1000 + RANDOM))"\n');
+  writeFileSync(join(shims, 'sbatch'), `#!/bin/bash\n${next}printf "%s\\n" "$@" > "$JOB_LOG.sbatch-$n"\necho "$((1000 + n))"\n`);
   for (const name of ['node', 'srun', 'scontrol', 'sbatch']) chmodSync(join(shims, name), 0o755);
 });
 afterAll(() => rmSync(shims, { recursive: true, force: true }));
@@ -49,11 +51,14 @@ function runJob(file: string, env: Record<string, string> = {}, args: string[] =
       SLURM_GPUS_ON_NODE: '1', HELLASWAG: '/data/hellaswag_val.jsonl', ...env,
     },
   });
-  const recorded = readdirSync(shims).filter((f) => f.startsWith(`${log.split('/').at(-1)}.`)).sort((a, b) => Number(a.split('.')[1].split('-')[0]) - Number(b.split('.')[1].split('-')[0]));
-  const read = (f: string) => readFileSync(join(shims, f), 'utf8').replace(/\n$/, '').split('\n');
+  const prefix = `${log.split('/').at(-1)}.`;
+  const recorded = (kind: string) => readdirSync(shims)
+    .filter((f) => f.startsWith(`${prefix}${kind}-`))
+    .sort((a, b) => Number(a.split('-').at(-1)) - Number(b.split('-').at(-1)))
+    .map((f) => readFileSync(join(shims, f), 'utf8').replace(/\n$/, '').split('\n'));
   return {
-    calls: recorded.filter((f) => !f.includes('.sbatch-')).map(read),
-    sbatch: recorded.filter((f) => f.includes('.sbatch-')).map(read),
+    calls: recorded('call'),
+    sbatch: recorded('sbatch'),
     status: result.status,
     stderr: result.stderr,
   };
@@ -172,12 +177,14 @@ describe('jobfiles', () => {
     const submitted = job.sbatch.map((args) => ({ file: args.at(-1), dependency: args.find((a) => a.startsWith('--dependency='))?.split('=')[1] ?? null, account: args.includes('--account=study') }));
     expect(submitted.map((s) => s.file).sort()).toEqual(['jobfiles/grid-analyze.sbatch', 'jobfiles/grid-data.sbatch', 'jobfiles/grid-eval-base.sbatch', 'jobfiles/grid-eval.sbatch', 'jobfiles/grid-train.sbatch']);
     expect(submitted.every((s) => s.account)).toBe(true);
+    // The recorder answers job ids 1001, 1002, … in submission order: each dependency names the right job.
+    const id = (file: string) => String(1001 + submitted.findIndex((s) => s.file === `jobfiles/${file}`));
     const dependency = (file: string) => submitted.find((s) => s.file === `jobfiles/${file}`)!.dependency;
     expect(dependency('grid-data.sbatch')).toBeNull();
-    expect(dependency('grid-train.sbatch')).toMatch(/^afterok:\d+$/);
-    expect(dependency('grid-eval.sbatch')).toMatch(/^aftercorr:\d+$/);
-    expect(dependency('grid-eval-base.sbatch')).toMatch(/^afterok:\d+$/);
-    expect(dependency('grid-analyze.sbatch')).toMatch(/^afterok:\d+:\d+$/);
+    expect(dependency('grid-train.sbatch')).toBe(`afterok:${id('grid-data.sbatch')}`);
+    expect(dependency('grid-eval.sbatch')).toBe(`aftercorr:${id('grid-train.sbatch')}`);
+    expect(dependency('grid-eval-base.sbatch')).toBe(`afterok:${id('grid-train.sbatch')}`);
+    expect(dependency('grid-analyze.sbatch')).toBe(`afterok:${id('grid-eval.sbatch')}:${id('grid-eval-base.sbatch')}`);
     expect(runJob('submit-grid.sh', { HELLASWAG: '' }).stderr).toContain('set HELLASWAG');
   });
 });
