@@ -15,10 +15,11 @@ import type { Model, ModelDtype } from '../native/Model.js';
 import type { Runtime } from '../native/Runtime.js';
 import { DEFAULT_DATE_STRING, type ChatTokenizer } from '../tokenize/ChatTokenizer.js';
 import { loadTokenizer } from '../tokenize/loadTokenizer.js';
+import { globToRegExp } from '../util/glob.js';
 import { BatchSize } from './BatchSize.js';
 import { generalCheckpoint, hellaswagCheckpoint, hellaswagFolder, klCheckpoint, recallCheckpoint, type ResultTarget } from './checkpointEvaluators.js';
 import { type GeneralQuestionRecord, readGeneralQuestions } from './general.js';
-import { listRuns, loadResolved, readRunConfig, resolveCheckpoint, type ResolvedCheckpoint, type RunConfig, singleFolderTarget } from './checkpoints.js';
+import { listRuns, loadResolved, readRunConfig, resolveCheckpoint, type ResolvedCheckpoint, type RunConfig, type RunFolder, singleFolderTarget } from './checkpoints.js';
 import { readHellaswag, type HellaswagDoc } from './hellaswagData.js';
 import { baseCompletions, type BaseCompletion, type KlPrompt, readKlPrompts } from './kl.js';
 import type { RecallSelection } from './recall.js';
@@ -29,6 +30,8 @@ export interface EvalOptions {
   evalDir: string;
   /** RUNS: every checkpoint of every run (or, with `base`, the runs' base models). */
   modelsDir?: string;
+  /** Only these runs under RUNS: folder names or `*`/`?` patterns (each must match a run folder). */
+  runs?: string[];
   /** One folder instead of RUNS (and an adapter to apply to it). */
   model?: string;
   adapter?: string;
@@ -83,7 +86,7 @@ async function findTargets(o: EvalOptions, summary: EvalSummary): Promise<Target
   }
   const targets: Target[] = [];
   const bases = new Map<string, Target>();
-  for (const run of await listRuns(o.modelsDir!)) {
+  for (const run of selectRuns(await listRuns(o.modelsDir!), o, summary)) {
     let config: RunConfig | undefined;
     let configError: string | undefined;
     try {
@@ -105,6 +108,16 @@ async function findTargets(o: EvalOptions, summary: EvalSummary): Promise<Target
     }
   }
   return o.base ? [...bases.values()] : targets;
+}
+
+/** The runs `--run` names (all of them without it); a name or pattern that matches no run folder is a failure. */
+function selectRuns(runs: RunFolder[], o: EvalOptions, summary: EvalSummary): RunFolder[] {
+  if (o.runs === undefined) return runs;
+  const patterns = o.runs.map((name) => ({ name, pattern: globToRegExp(name) }));
+  for (const { name } of patterns.filter(({ pattern }) => !runs.some((run) => pattern.test(run.name)))) {
+    summary.failures.push(`${join(o.modelsDir!, name)}: no such run folder`);
+  }
+  return runs.filter((run) => patterns.some(({ pattern }) => pattern.test(run.name)));
 }
 
 async function alreadyDone(metric: Metric, target: Target): Promise<boolean> {
@@ -225,6 +238,7 @@ async function evaluateTarget(s: Shared, target: Target): Promise<void> {
 
 export async function runEvaluation(runtime: Runtime, o: EvalOptions): Promise<EvalSummary> {
   if ((o.model === undefined) === (o.modelsDir === undefined)) throw new ItlError('ITL_USAGE', 'pass exactly one of --models-dir and --model');
+  if (o.runs !== undefined && o.modelsDir === undefined) throw new ItlError('ITL_USAGE', '--run selects runs under --models-dir');
   if (o.adapter !== undefined && o.model === undefined) throw new ItlError('ITL_USAGE', '--adapter needs --model (the base model it applies to)');
   if (o.base && o.metric !== 'hellaswag' && o.metric !== 'general') {
     throw new ItlError('ITL_USAGE', o.metric === 'kl'

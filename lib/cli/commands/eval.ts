@@ -17,6 +17,7 @@ export const evalCommand = defineCommand({
     y
       .positional('metric', { choices: ['recall', 'hellaswag', 'kl', 'general'] as const, demandOption: true, describe: 'what to evaluate' })
       .option('models-dir', { type: 'string', describe: 'RUNS: every RUNS/<run>/checkpoint-<step>/ (each run configured by RUNS/<run>/run_config.json)' })
+      .option('run', { type: 'string', array: true, describe: 'with --models-dir: only these runs (names or * ? patterns over the run folders; repeatable)' })
       .option('model', { type: 'string', describe: 'evaluate this one model folder instead (results under EVAL/<metric>/<folder name>/)' })
       .option('adapter', { type: 'string', describe: 'a LoRA (PEFT) adapter folder to apply to --model' })
       .option('base', { type: 'boolean', default: false, describe: 'hellaswag, general: evaluate the base models of the runs (or --model as a base model) into <metric>/base_models/<model>/' })
@@ -47,6 +48,7 @@ export const evalCommand = defineCommand({
       metric: args.metric as Metric,
       evalDir: args['eval-dir'],
       modelsDir: args['models-dir'],
+      runs: args.run,
       model: args.model,
       adapter: args.adapter,
       base: args.base,

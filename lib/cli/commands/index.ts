@@ -9,9 +9,10 @@ import { doctorCommand } from './doctor.js';
 import { evalCommand } from './eval.js';
 import { forwardCommand } from './forward.js';
 import { generateCommand } from './generate.js';
+import { gridCommand } from './grid.js';
 import { launchCommand } from './launch.js';
 import { modelCommand } from './model.js';
 import { tokenizeCommand } from './tokenize.js';
 import { trainCommand } from './train.js';
 
-export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand, trainCommand, launchCommand, evalCommand, demoCommand];
+export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand, trainCommand, launchCommand, evalCommand, gridCommand, demoCommand];
