@@ -14,6 +14,7 @@
 import { type Atoms, loadAtoms } from '../data/loadAtoms.js';
 import { SeededRandom } from '../data/SeededRandom.js';
 import { shippedAtomsDir } from '../data/shippedPaths.js';
+import { ItlError } from '../errors.js';
 
 export interface GeneralQuestion {
   task: string;
@@ -93,6 +94,16 @@ export const GENERAL_TASKS: readonly Task[] = [
     },
   },
   {
+    // The word opens the message, as a tool's reply opens its turn: the model learns to reuse a word
+    // met at the start of a line (no leading space, a different token) inside a sentence.
+    name: 'use',
+    make: (r) => {
+      const [kind, pool] = pick(r, [['visit', atoms().cities], ['travel to', atoms().countries], ['work as a', atoms().occupations]] as const);
+      const word = pick(r, pool);
+      return { question: `${word}\nUse this in a sentence.`, answer: `I would like to ${kind} ${word}.` };
+    },
+  },
+  {
     name: 'names',
     make: (r) => {
       const people = [name(r), name(r)];
@@ -109,7 +120,10 @@ export function generalQuestions(count: number, seed: number, exclude: ReadonlyS
   const random = new SeededRandom(seed);
   const questions: GeneralQuestion[] = [];
   const seen = new Set<string>();
+  // A task whose every question is excluded or already drawn is skipped; a request no task can fill is an error.
+  const limit = 1000 * (count + exclude.size) + 1000;
   for (let i = 0; questions.length < count; i++) {
+    if (i >= limit) throw new ItlError('ITL_USAGE', `cannot draw ${count} distinct general questions outside the ${exclude.size} excluded ones`);
     const task = GENERAL_TASKS[i % GENERAL_TASKS.length]!;
     const { question, answer } = task.make(random);
     if (exclude.has(question) || seen.has(question)) continue;
