@@ -157,7 +157,7 @@ async function pretrain(o: DemoOptions, layout: DemoLayout): Promise<void> {
 async function trainRuns(o: DemoOptions, layout: DemoLayout): Promise<void> {
   for (const training of o.plan.runs) {
     const run = demoRun(training);
-    const steps = Math.ceil(training.facts / training.batch) * training.epochs;
+    const steps = Math.ceil(Math.ceil(training.facts / training.batch) / (training.gradAcc ?? 1)) * training.epochs;
     const saveSteps = Math.max(1, Math.ceil(steps / o.plan.checkpointsPerRun));
     await itl(['train', '--run-name', runNameOf(run), '--model', layout.baseModel, '--data', layout.data, '--save-dir', layout.runs,
       '--save-steps', String(saveSteps), '--seed', String(o.seed), '--resume'], o);
