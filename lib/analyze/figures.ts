@@ -49,7 +49,6 @@ const MODEL_COLOURS: Record<string, string> = {
 
 const WIDTH = 360;
 const HEIGHT = 240;
-const FACTS_TICKS = [500, 1000, 5000, 10000, 50000];
 
 /** A y axis: its column, the column of its standard error, its short title and its longer description. */
 type Axis = { field: Metric; stderr?: Metric; title: string; describe?: string };
@@ -163,13 +162,15 @@ const BASE_SPEC = {
   config: { font: 'DejaVu Sans', axis: { grid: true }, legend: { orient: 'right' } },
 } as const;
 
-function factsAxis(title = 'number of facts (log scale)') {
+/** A log axis ticked at the numbers of facts the runs used (the study's 500 … 50k, the demo's 128 … 2k). */
+function factsAxis(points: readonly FigurePoint[], title = 'number of facts (log scale)') {
+  const ticks = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
   return {
     field: 'x',
     type: 'quantitative',
     title,
-    scale: { type: 'log', domain: [300, 80000], nice: false },
-    axis: { values: FACTS_TICKS, format: '~s' },
+    scale: { type: 'log', domain: [ticks[0]! / 1.6, ticks.at(-1)! * 1.6], nice: false },
+    axis: { values: ticks, format: '~s' },
   } as const;
 }
 
@@ -187,7 +188,7 @@ function versusFacts(id: string, title: string, finals: readonly ResultRow[], ax
   const points = pointsOf(finals, (row) => identifyRow(row).facts, axis);
   if (points.length === 0) return skip(id, title, description, `no run has a '${axis.field}' value`);
   const spec = chart(title, points, {
-    layer: layers({ x: factsAxis(), yTitle: axis.title, yScale, colour: modelColour(points), lineDetail: 'series', lines: true }),
+    layer: layers({ x: factsAxis(points), yTitle: axis.title, yScale, colour: modelColour(points), lineDetail: 'series', lines: true }),
     transform: [{ calculate: "datum.model + '-' + datum.mode", as: 'series' }],
   });
   return { id, title, description, points, spec };
