@@ -38,7 +38,7 @@ export interface Figure {
 
 // The study's colours (its CMAP), from the smallest model to the largest.
 const MODEL_COLOURS: Record<string, string> = {
-  Demo: '#fde725',
+  Demo: '#d95f02',
   Smol135M: '#7ad151',
   Smol360M: '#22a884',
   Lam1B: '#2a788e',
