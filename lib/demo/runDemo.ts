@@ -16,7 +16,7 @@
  * interrupted training run continues from its last checkpoint (`--resume`).
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -222,6 +222,7 @@ export interface DemoResult {
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const layout = demoLayout(o.out);
+  if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new ItlError('ITL_USAGE', `--out ${o.out} is a file, not a folder`);
   await mkdir(layout.stages, { recursive: true });
   await writeFile(path.join(o.out, 'demo_plan.json'), JSON.stringify({ seed: o.seed, hellaswag: o.hellaswag ?? null, ...o.plan }, null, 2) + '\n');
   const stages = new Stages(layout.stages, o.log, 7);
@@ -231,7 +232,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   await stages.run('facts', 'facts dataset', () => itl(['data', 'build', '--people', String(o.plan.people), '--seed', String(o.seed), '--out', layout.data], o));
   await stages.run('train', `fine-tuning: ${o.plan.runs.map((r) => `${r.mode} ${r.facts}`).join(', ')}`, () => trainRuns(o, layout));
   await stages.run(o.hellaswag === undefined ? 'evaluate' : 'evaluate-hellaswag', 'evaluation', () => evaluate(o, layout));
-  await stages.run('analyze', 'analysis', () => itl(['analyze', '--eval-dir', layout.eval, '--runs-dir', layout.runs, '--out', layout.results], o));
+  await stages.run(o.hellaswag === undefined ? 'analyze' : 'analyze-hellaswag', 'analysis', () => itl(['analyze', '--eval-dir', layout.eval, '--runs-dir', layout.runs, '--out', layout.results], o));
   const resultsCsv = path.join(layout.results, 'results.csv');
   const summary = await summaryRows(resultsCsv);
   for (const line of formatSummary(summary)) o.log(line);

@@ -5,7 +5,7 @@
  * contrast is a property of the full scale, measured and reported in the README, not asserted
  * here: a smoke-scale model learns nothing in a few steps.)
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -19,6 +19,19 @@ async function run(args: string[]) {
   const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
   return { code, stdout, stderr };
 }
+
+test('itl demo refuses an --out that is a file, before any work', async () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'itl-demo-bad-'));
+  try {
+    const file = join(scratch, 'not-a-folder');
+    writeFileSync(file, 'x');
+    const result = await run(['demo', '--scale', 'smoke', '--out', file]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(`--out ${file} is a file, not a folder`);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
 
 describe('itl demo --scale smoke', () => {
   let scratch: string;
@@ -77,5 +90,18 @@ describe('itl demo --scale smoke', () => {
     expect(again.stderr.match(/done before, skipped/g)?.length).toBe(7);
     expect(again.stderr).not.toContain('$ itl');
     expect(statSync(csv).mtimeMs).toBe(before);
+  }, 120_000);
+
+  test('with --hellaswag, a later run adds HellaSwag (base model and checkpoints) and redoes only evaluation and analysis', async () => {
+    const recall = join(out, 'eval', 'recall', runNameOf(demoRun(DEMO_PLANS.smoke.runs[0]!)), 'checkpoints_recall_results.json');
+    const recallBefore = readFileSync(recall, 'utf8');
+    const hellaswag = join('..', 'shared', 'reference', 'hellaswag', 'hellaswag_val_sample1000.jsonl');
+    const again = await run(['demo', '--scale', 'smoke', '--out', out, '--hellaswag', hellaswag, '--hellaswag-limit', '8']);
+    expect(again.code).toBe(0);
+    expect(again.stderr.match(/done before, skipped/g)?.length).toBe(5);
+    expect(readFileSync(recall, 'utf8')).toBe(recallBefore);
+    const rows = parseResultsCsv(readFileSync(join(out, 'results', 'results.csv'), 'utf8'), 'results.csv');
+    expect(rows.find((r) => r.run === 'Demo-weight_base')?.metrics.hellaswag_relative).toBe(100);
+    for (const row of rows.filter((r) => r.dataset_size !== '0')) expect(row.metrics.hellaswag_absolute).toBeDefined();
   }, 120_000);
 });
