@@ -356,7 +356,6 @@ def dialogues_from_preview(preview_path, count):
 
 
 def check_tokenizers(work, preview, itl_cmd):
-    rows = dialogues_from_preview(preview, 8)
     for folder_name in sorted(os.listdir(REFERENCE_MODELS)):
         folder = os.path.join(REFERENCE_MODELS, folder_name)
         if not os.path.exists(os.path.join(folder, "tokenizer.json")):
@@ -364,6 +363,12 @@ def check_tokenizers(work, preview, itl_cmd):
             if folder is None:
                 print(f"note {folder_name}: neither tokenizer.json nor original/tokenizer.model; not compared")
                 continue
+        check_chat_template(work, folder, folder_name, preview, itl_cmd)
+
+
+def check_chat_template(work, folder, folder_name, preview, itl_cmd):
+    rows = dialogues_from_preview(preview, 8)
+    if True:
         tokenizer = AutoTokenizer.from_pretrained(folder)
         mismatches = 0
         cases = 0
@@ -634,19 +639,57 @@ def check_training(work, itl_cmd):
             check_reload_logits(f"{preset} LoRA adapter", model_dir, checkpoint, itl_cmd)
 
 
+def check_demo(work, itl_cmd):
+    """`itl demo`'s model folder is a Hugging Face model: its trained BPE tokenizer and ChatML template
+    tokenise as transformers does, its weights give transformers' logits, and its general-ability
+    answers (`itl eval general`) are transformers' greedy answers."""
+    out = os.path.join(work, "demo")
+    itl(["demo", "--scale", "smoke", "--out", out], itl_cmd)
+    base = os.path.join(out, "model", "base")
+    check_chat_template(work, base, "demo model (project-made tokenizer)", os.path.join(out, "data", "preview.jsonl"), itl_cmd)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, torch_dtype=torch.float32)
+    model.eval()
+    texts = ["Read: Corore Woldow was born in Spain, lives in Madrid and works as a tailor.", "x'; DROP TABLE people; -- é ✓ 1954"]
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        ours = json.loads(itl(["tokenize", "--model", base, "--text", text, "--json"], itl_cmd))
+        check(f"demo tokenizer: ids of {text[:24]!r}…", ours["ids"] == ids, f"{len(ids)} tokens")
+    ids = tokenizer(texts[0], add_special_tokens=False)["input_ids"]
+    ours = json.loads(itl(["forward", "--model", base, "--ids", ",".join(map(str, ids)), "--json"], itl_cmd))
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0]
+    diff = (torch.tensor(ours["last_logits"]) - logits[-1]).abs().max().item()
+    check("demo model: forward", diff < 1e-4 and ours["top1"] == logits.argmax(-1).tolist(), f"max |Δ last logits| = {diff:.2e}")
+    results = json.load(open(os.path.join(out, "eval", "general", "base_models", "Demo", "general_results.json"), encoding="utf-8"))
+    equal = 0
+    predictions = results["predictions"][:8]
+    for prediction in predictions:
+        prompt = tokenizer.apply_chat_template([{"role": "user", "content": prediction["question"]}], tokenize=False, add_generation_prompt=True)
+        prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            new = model.generate(torch.tensor([prompt_ids]), max_new_tokens=48, do_sample=False,
+                                 eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_token_id=2)[0, len(prompt_ids):]
+        equal += tokenizer.decode(new, skip_special_tokens=True) == prediction["completion"]
+    check("demo: itl eval general's greedy answers equal transformers' generate", equal == len(predictions), f"{equal}/{len(predictions)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--itl", default="node bin/itl.js")
     parser.add_argument("--keep", help="work in this folder and keep it")
-    parser.add_argument("--only", choices=["engine", "train"], help="run one part: engine (data, tokenizers, "
-                        "forward, generation, scoring) or train (`itl train` against transformers' Trainer)")
+    parser.add_argument("--only", choices=["engine", "train", "demo"], help="run one part: engine (data, tokenizers, "
+                        "forward, generation, scoring), train (`itl train` against transformers' Trainer) or demo "
+                        "(the demo's model folder read by transformers)")
     args = parser.parse_args()
     print(f"reference: torch {torch.__version__}, transformers {transformers.__version__}")
     if args.keep and os.path.exists(args.keep):
         sys.exit(f"parity: {args.keep} exists; name a new folder")
     work = args.keep or tempfile.mkdtemp(prefix="itl-parity-")
     os.makedirs(work, exist_ok=True)
-    if args.only != "train":
+    if args.only in (None, "demo"):
+        check_demo(work, args.itl)
+    if args.only in (None, "engine"):
         preview = check_dataset(work, args.itl)
         check_tokenizers(work, preview, args.itl)
         check_engine(work, args.itl)
@@ -655,7 +698,7 @@ def main():
         check_score_and_divergence(work, (os.path.join(work, "tiny-llama32"), second))
         check_hellaswag(work, args.itl)
         check_kl(work, args.itl)
-    if args.only != "engine":
+    if args.only in (None, "train"):
         check_training(work, args.itl)
     print(f"\n{'all checks passed' if not failures else str(len(failures)) + ' check(s) failed: ' + ', '.join(failures)}")
     sys.exit(1 if failures else 0)
