@@ -418,20 +418,21 @@ Napi::Value load_model_js(const Napi::CallbackInfo& info) {
       [](Napi::Env env, const Loaded& l) -> Napi::Value { return new_model_handle(env, l.model, l.folder, l.adapter); });
 }
 
-// initModel(preset, seed, dir, {dtype}) -> Model: a random-initialised model saved to dir, then loaded.
-Napi::Value init_model_js(const Napi::CallbackInfo& info) {
+// (shape source, seed, dir, {dtype}): a model of the shape `shape_of(source)` gives, random-initialised
+// with seed, saved to dir, then loaded. The shape is resolved on the worker (it may read a file).
+Napi::Value start_init(const Napi::CallbackInfo& info, const char* source_name, LlamaConfig (*shape_of)(const std::string&)) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) throw_type_error(env, std::string("expected a string for preset but received ") + js_type_name(info[0]));
+  if (!info[0].IsString()) throw_type_error(env, std::string("expected a string for ") + source_name + " but received " + js_type_name(info[0]));
   if (!info[1].IsNumber()) throw_type_error(env, std::string("expected a number for seed but received ") + js_type_name(info[1]));
   if (!info[2].IsString()) throw_type_error(env, std::string("expected a string for dir but received ") + js_type_name(info[2]));
-  const std::string preset = info[0].As<Napi::String>(), dir = info[2].As<Napi::String>();
+  const std::string source = info[0].As<Napi::String>(), dir = info[2].As<Napi::String>();
   const int64_t seed = info[1].As<Napi::Number>().Int64Value();
   if (seed < 0) throw_type_error(env, "seed must be a non-negative integer, got " + std::to_string(seed));
   const ModelOptions options = model_options(env, info[3]);
   return PromiseWorker<Loaded>::start(
       env,
-      [preset, seed, dir, options](const RunControl&) {
-        auto model = std::make_shared<LlamaModel>(model_preset(preset).config, options);
+      [source, shape_of, seed, dir, options](const RunControl&) {
+        auto model = std::make_shared<LlamaModel>(shape_of(source), options);
         model->initialize(static_cast<uint64_t>(seed));
         save_model(*model, dir);
         return Loaded{model, dir, ""};
@@ -439,26 +440,15 @@ Napi::Value init_model_js(const Napi::CallbackInfo& info) {
       [](Napi::Env env, const Loaded& l) -> Napi::Value { return new_model_handle(env, l.model, l.folder, l.adapter); });
 }
 
-// initModelFromConfig(configFolder, seed, dir, {dtype}) -> Model: as initModel, with the shape read from
-// configFolder/config.json (a model the project designs itself, e.g. the demo's, needs no preset).
+// initModel(preset, seed, dir, {dtype}) -> Model: a preset's shape.
+Napi::Value init_model_js(const Napi::CallbackInfo& info) {
+  return start_init(info, "preset", [](const std::string& preset) { return model_preset(preset).config; });
+}
+
+// initModelFromConfig(configFolder, seed, dir, {dtype}) -> Model: the shape in configFolder/config.json
+// (a model the project designs itself, e.g. the demo's, needs no preset).
 Napi::Value init_model_from_config_js(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsString()) throw_type_error(env, std::string("expected a string for configFolder but received ") + js_type_name(info[0]));
-  if (!info[1].IsNumber()) throw_type_error(env, std::string("expected a number for seed but received ") + js_type_name(info[1]));
-  if (!info[2].IsString()) throw_type_error(env, std::string("expected a string for dir but received ") + js_type_name(info[2]));
-  const std::string config_folder = info[0].As<Napi::String>(), dir = info[2].As<Napi::String>();
-  const int64_t seed = info[1].As<Napi::Number>().Int64Value();
-  if (seed < 0) throw_type_error(env, "seed must be a non-negative integer, got " + std::to_string(seed));
-  const ModelOptions options = model_options(env, info[3]);
-  return PromiseWorker<Loaded>::start(
-      env,
-      [config_folder, seed, dir, options](const RunControl&) {
-        auto model = std::make_shared<LlamaModel>(load_llama_config(config_folder), options);
-        model->initialize(static_cast<uint64_t>(seed));
-        save_model(*model, dir);
-        return Loaded{model, dir, ""};
-      },
-      [](Napi::Env env, const Loaded& l) -> Napi::Value { return new_model_handle(env, l.model, l.folder, l.adapter); });
+  return start_init(info, "configFolder", [](const std::string& folder) { return load_llama_config(folder); });
 }
 
 struct Inspected {
