@@ -241,6 +241,46 @@ TEST(LlamaModel, AnAdapterInPlaceOfAProjectionTurnsItsFusionOff) {
   EXPECT_TRUE(at::allclose(inference, logits_with_grad_paths(*model, ids, mask), 1e-6, 1e-6));
 }
 
+// An adapter that wraps the base weight and declares its forward as x·weightᵀ + delta (as LoRA does)
+// keeps the fused matmul: the delta is added to its block.
+class DeclaredLowRank : public Linear {
+ public:
+  explicit DeclaredLowRank(const std::shared_ptr<Linear>& base) : Linear(base->weight) {
+    lora_A = register_module("lora_A", std::make_shared<Linear>(weight.size(1), 1, weight.options()));
+    lora_B = register_module("lora_B", std::make_shared<Linear>(1, weight.size(0), weight.options()));
+    at::NoGradGuard no_grad;
+    lora_A->weight.fill_(0.01);
+    lora_B->weight.fill_(0.01);
+  }
+  at::Tensor forward(const at::Tensor& x) override { return Linear::forward(x) + adapter_delta(x); }
+  bool is_linear_plus_delta() const override { return true; }
+  at::Tensor adapter_delta(const at::Tensor& x) override { return lora_B->forward(lora_A->forward(x)); }
+  std::shared_ptr<Linear> lora_A, lora_B;
+};
+
+TEST(LlamaModel, ADeclaredAdapterKeepsFusionAndAddsItsTerm) {
+  auto model = tiny("tiny-smollm");
+  const at::Tensor ids = row_ids({3, 4, 5, 6, 7});
+  const at::Tensor mask = at::ones({1, 5}, at::kLong);
+  at::Tensor before;
+  {
+    at::NoGradGuard no_grad;
+    before = model->forward(ids, mask);
+  }
+  for (const std::string name : {"model.layers.0.self_attn.k_proj", "model.layers.1.mlp.up_proj"}) {
+    model->replace_linear(name, std::make_shared<DeclaredLowRank>(model->linear(name)));
+  }
+  EXPECT_TRUE(model->model->decoder_layers[0]->self_attn->fused_qkv_weight().defined());
+  EXPECT_TRUE(model->model->decoder_layers[1]->mlp->fused_gate_up_weight().defined());
+  at::Tensor inference;
+  {
+    at::NoGradGuard no_grad;
+    inference = model->forward(ids, mask);
+  }
+  EXPECT_FALSE(at::allclose(inference, before, 1e-4, 1e-4));  // the adapters' terms count…
+  EXPECT_TRUE(at::allclose(inference, logits_with_grad_paths(*model, ids, mask), 1e-6, 1e-6));  // …as per projection
+}
+
 TEST(LlamaModel, LastPositionHeadEqualsTheFullHeadsLastRow) {
   auto model = tiny("tiny-smollm");
   at::NoGradGuard no_grad;

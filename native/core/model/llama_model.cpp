@@ -40,12 +40,13 @@ void require_config(bool ok, const std::string& message) {
 #define ITL_TORCH_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
-// Whether `base` is exactly the row blocks of these plain (not adapter) Linear layers' weights, in order.
+// Whether `base` is exactly the row blocks of these layers' weights, in order, and each layer's
+// forward is x·weightᵀ + its adapter_delta.
 bool views_row_blocks(const at::Tensor& base, std::initializer_list<const Linear*> parts) {
   if (!base.defined()) return false;
   int64_t offset = 0;  // elements
   for (const Linear* part : parts) {
-    if (part == nullptr || typeid(*part) != typeid(Linear)) return false;
+    if (part == nullptr || !part->is_linear_plus_delta()) return false;
     const at::Tensor& w = part->weight;
     if (!w.defined() || w.scalar_type() != base.scalar_type() || w.device() != base.device() || !w.is_contiguous() ||
         w.dim() != 2 || w.size(1) != base.size(1) ||
@@ -55,6 +56,18 @@ bool views_row_blocks(const at::Tensor& base, std::initializer_list<const Linear
     offset += w.numel();
   }
   return offset == base.numel();
+}
+
+// Adds each layer's adapter term to its column block of `fused` (…, Σ out), which holds x·weightᵀ
+// of all of them: then each block equals that layer's forward(x).
+void add_adapter_deltas(at::Tensor& fused, const at::Tensor& x, std::initializer_list<Linear*> parts) {
+  int64_t offset = 0;
+  for (Linear* part : parts) {
+    const int64_t n = part->weight.size(0);
+    const at::Tensor delta = part->adapter_delta(x);
+    if (delta.defined()) fused.narrow(-1, offset, n).add_(delta);
+    offset += n;
+  }
 }
 
 // HF's q * cos + rotate_half(q) * sin, with two fewer temporaries; for inference only (in place on
@@ -105,6 +118,10 @@ Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOption
 Linear::Linear(const at::Tensor& existing_weight) { weight = register_parameter("weight", existing_weight); }
 
 at::Tensor Linear::forward(const at::Tensor& x) { return at::linear(x, weight); }
+
+bool Linear::is_linear_plus_delta() const { return typeid(*this) == typeid(Linear); }
+
+at::Tensor Linear::adapter_delta(const at::Tensor&) { return {}; }
 
 Embedding::Embedding(int64_t vocab, int64_t hidden, int64_t padding_idx_, const at::TensorOptions& options)
     : padding_idx(padding_idx_) {
@@ -165,12 +182,13 @@ at::Tensor LlamaAttention::fused_qkv_weight() const {
 at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                    const at::Tensor& mask, KVCache* cache, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
-  const at::Tensor qkv_weight = at::GradMode::is_enabled() ? at::Tensor() : fused_qkv_weight();
+  const at::Tensor qkv_weight = at::GradMode::is_enabled() || is_training() ? at::Tensor() : fused_qkv_weight();
   at::Tensor q, k, v;
   if (qkv_weight.defined()) {
     // One matmul, and rope on q's and k's heads together (elementwise, so the same numbers as apart).
     const int64_t HK = heads_ + kv_heads_;
-    const at::Tensor qkv = at::linear(x, qkv_weight);                                                   // (B, T, (H + 2 Hkv) D)
+    at::Tensor qkv = at::linear(x, qkv_weight);                                                         // (B, T, (H + 2 Hkv) D)
+    add_adapter_deltas(qkv, x, {q_proj.get(), k_proj.get(), v_proj.get()});
     const at::Tensor qk = rope_inference(qkv.narrow(-1, 0, HK * head_dim_).view({B, T, HK, head_dim_}),
                                          cos.unsqueeze(2), sin.unsqueeze(2));                           // (B, T, H + Hkv, D)
     q = qk.narrow(2, 0, heads_).transpose(1, 2);                                                        // (B, H, T, D)
@@ -208,10 +226,11 @@ at::Tensor LlamaMLP::fused_gate_up_weight() const {
 }
 
 at::Tensor LlamaMLP::forward(const at::Tensor& x) {
-  const at::Tensor gate_up_weight = at::GradMode::is_enabled() ? at::Tensor() : fused_gate_up_weight();
+  const at::Tensor gate_up_weight = at::GradMode::is_enabled() || is_training() ? at::Tensor() : fused_gate_up_weight();
   if (gate_up_weight.defined()) {
     const int64_t I = gate_up_weight.size(0) / 2;
-    const at::Tensor gate_up = at::linear(x, gate_up_weight);  // (B, T, 2 I)
+    at::Tensor gate_up = at::linear(x, gate_up_weight);  // (B, T, 2 I)
+    add_adapter_deltas(gate_up, x, {gate_proj.get(), up_proj.get()});
     at::Tensor a = at::silu(gate_up.narrow(-1, 0, I));         // (B, T, I)
     return down_proj->forward(a.mul_(gate_up.narrow(-1, I, I)));
   }

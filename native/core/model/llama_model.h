@@ -26,6 +26,12 @@ class Linear : public torch::nn::Module {
   explicit Linear(const at::Tensor& existing_weight);
   virtual ~Linear() = default;
   virtual at::Tensor forward(const at::Tensor& x);
+  // Whether forward(x) is x·weightᵀ + adapter_delta(x): true for this class and for adapters that
+  // declare it (LoRA). It lets LlamaAttention/LlamaMLP compute several layers' x·weightᵀ in one
+  // matmul and add each one's delta; a subclass that does not declare it keeps its own forward.
+  virtual bool is_linear_plus_delta() const;
+  // forward(x) − x·weightᵀ, or undefined when that is zero (a plain Linear).
+  virtual at::Tensor adapter_delta(const at::Tensor& x);
   at::Tensor weight;
 };
 
@@ -64,9 +70,11 @@ struct KVCache {
 // q_proj, k_proj and v_proj keep their own parameters (HF's names, what LoRA, the trainer and the
 // checkpoint see), but their weights are row blocks of one (H·D + 2·Hkv·D, hidden) tensor, so without
 // grad one matmul computes all three (bit-identical to three: each output column is the same dot
-// product). gate_proj/up_proj in LlamaMLP the same way. The fused path is taken only while the
-// blocks are still plain Linear layers viewing that tensor: a LoRA layer in their place, or weights
-// moved elsewhere, fall back to one matmul per projection. Training (grad on) always runs per projection.
+// product on this CPU's BLAS; not promised for every BLAS and shape, hence tests with a 1e-6 tolerance).
+// gate_proj/up_proj in LlamaMLP the same way. The fused path is taken in inference only (no grad,
+// eval mode) and only while each block is a layer whose forward is x·weightᵀ plus an adapter term
+// (Linear::is_linear_plus_delta: plain or LoRA) still viewing that tensor; any other replacement, or
+// weights moved elsewhere, fall back to one matmul per projection. Training always runs per projection.
 class LlamaAttention : public torch::nn::Module {
  public:
   LlamaAttention(const LlamaConfig& config, const at::TensorOptions& options);
