@@ -88,11 +88,14 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const bool causal = !mask.defined() && q.size(2) > 1;
   const c10::optional<at::Tensor> attn_mask = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
 #if ITL_TORCH_AT_LEAST(2, 5)
-  // Grouped-query attention inside the kernel: no repeat_kv copy of the keys and values (on the CPU
-  // that copy of the whole cache was most of a decode step's attention time); same results.
-  (void)B, (void)D, (void)S;
-  return at::scaled_dot_product_attention(q, k, v, attn_mask, 0.0, causal, scaling, rep > 1);  // (B, H, T, D)
-#elif ITL_TORCH_AT_LEAST(2, 1)
+  // Grouped-query attention inside the CPU kernel: no repeat_kv copy of the keys and values (for a
+  // decode step, a copy of the whole cache); same results. Not on CUDA, where not every fused kernel
+  // takes enable_gqa and the math fallback would cost more than the copy.
+  if (q.device().is_cpu() && rep > 1) {
+    return at::scaled_dot_product_attention(q, k, v, attn_mask, 0.0, causal, scaling, true);  // (B, H, T, D)
+  }
+#endif
+#if ITL_TORCH_AT_LEAST(2, 1)
   // HF's repeat_kv, then the fused kernel (flash / memory-efficient on CUDA).
   const at::Tensor k_full = rep == 1 ? k : k.unsqueeze(2).expand({B, kv_heads, rep, S, D}).reshape({B, heads, S, D});
   const at::Tensor v_full = rep == 1 ? v : v.unsqueeze(2).expand({B, kv_heads, rep, S, D}).reshape({B, heads, S, D});
