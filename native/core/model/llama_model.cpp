@@ -89,8 +89,8 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const c10::optional<at::Tensor> attn_mask = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
 #if ITL_TORCH_AT_LEAST(2, 5)
   // Grouped-query attention inside the CPU kernel: no repeat_kv copy of the keys and values (for a
-  // decode step, a copy of the whole cache); same results. Not on CUDA, where not every fused kernel
-  // takes enable_gqa and the math fallback would cost more than the copy.
+  // decode step, a copy of the whole cache, and one more OpenMP region per layer); same results. Not
+  // on CUDA, where not every fused kernel takes enable_gqa and the math fallback would cost more.
   if (q.device().is_cpu() && rep > 1) {
     return at::scaled_dot_product_attention(q, k, v, attn_mask, 0.0, causal, scaling, true);  // (B, H, T, D)
   }
