@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <limits>
 
 #include "eval/divergence.h"
 #include "eval/generator.h"
@@ -38,6 +41,27 @@ std::vector<int64_t> recompute_greedy(LlamaModel& model, std::vector<int64_t> id
 }
 
 const std::vector<std::vector<int64_t>> kPrompts = {{1, 2, 3}, {400, 5, 6000, 7, 80, 9, 10}, {42}, {300, 301, 302, 303, 304}};
+
+TEST(Generator, ArgmaxRowsEqualsAtArgmaxTiesIncluded) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
+  for (const int64_t V : {49152, 8192 + 37, 100}) {  // whole chunks, a short last chunk, below the chunked size
+    at::Tensor x = at::randn({6, V}, generator);
+    const int64_t last = V - 1;
+    x[0][7] = 50.0f;     // the same maximum in two chunks: the first wins
+    x[0][last] = 50.0f;
+    const int64_t twice = std::min<int64_t>(600, V - 3);
+    x[1][twice] = 9.0f;  // twice in one chunk
+    x[1][twice + 1] = 9.0f;
+    x[2][last] = 40.0f;  // in the last (possibly short) chunk
+    x[3].fill_(0.0f);    // -0 before +0, all equal
+    x[3][0] = -0.0f;
+    x[4][V / 2] = std::numeric_limits<float>::infinity();
+    EXPECT_TRUE(at::equal(argmax_rows(x), x.argmax(-1))) << "V " << V;
+    x[5][3] = std::numeric_limits<float>::quiet_NaN();  // at::argmax ranks NaN highest
+    EXPECT_TRUE(at::equal(argmax_rows(x), x.argmax(-1))) << "V " << V << " with a NaN";
+    EXPECT_EQ(argmax_rows(x)[0].item<int64_t>(), 7);
+  }
+}
 
 TEST(Generator, KvCacheGreedyEqualsFullRecompute) {
   for (const std::string preset : {"tiny-smollm", "tiny-llama32"}) {

@@ -157,6 +157,169 @@ TEST(LlamaModel, KvCacheStepsEqualFullRecompute) {
   EXPECT_EQ(cache.length, 7);
 }
 
+// Without grad the engine takes other paths (fused q/k/v and gate/up matmuls, no mask tensor when
+// nothing is padded, in-place residuals); with grad on it takes the per-projection, masked ones the
+// trainer uses. Both must give the same logits.
+at::Tensor logits_with_grad_paths(LlamaModel& model, const at::Tensor& ids, const at::Tensor& mask) {
+  at::AutoGradMode grad(true);
+  return model.forward(ids, mask).detach();
+}
+
+TEST(LlamaModel, FusedProjectionsViewOneTensorAndKeepHfNames) {
+  auto model = tiny("tiny-smollm");
+  const auto& attn = model->model->decoder_layers[1]->self_attn;
+  const auto& mlp = model->model->decoder_layers[1]->mlp;
+  const at::Tensor qkv = attn->fused_qkv_weight(), gate_up = mlp->fused_gate_up_weight();
+  ASSERT_TRUE(qkv.defined());
+  ASSERT_TRUE(gate_up.defined());
+  EXPECT_EQ(qkv.sizes(), (std::vector<int64_t>{64 + 2 * 32, 64}));
+  EXPECT_EQ(gate_up.sizes(), (std::vector<int64_t>{2 * 192, 64}));
+  // The fused tensors are the projections' own storage, so an optimiser's in-place step on a
+  // projection (as the trainer's) is what the fused matmul reads next.
+  {
+    at::NoGradGuard no_grad;
+    attn->k_proj->weight.add_(1.0);
+    mlp->up_proj->weight.mul_(2.0);
+  }
+  EXPECT_TRUE(at::equal(qkv.narrow(0, 0, 64), attn->q_proj->weight));
+  EXPECT_TRUE(at::equal(qkv.narrow(0, 64, 32), attn->k_proj->weight));
+  EXPECT_TRUE(at::equal(qkv.narrow(0, 96, 32), attn->v_proj->weight));
+  EXPECT_TRUE(at::equal(gate_up.narrow(0, 0, 192), mlp->gate_proj->weight));
+  EXPECT_TRUE(at::equal(gate_up.narrow(0, 192, 192), mlp->up_proj->weight));
+  // Saved under HF's per-projection names, split back bit-exactly, and loaded back into the fused storage.
+  testing::TempDir dir;
+  save_model(*model, dir.path().string());
+  const CheckpointReader reader = CheckpointReader::open(dir.path().string());
+  EXPECT_FALSE(reader.contains("model.layers.1.self_attn.qkv_proj.weight"));
+  EXPECT_TRUE(at::equal(reader.tensor("model.layers.1.self_attn.q_proj.weight"), qkv.narrow(0, 0, 64)));
+  EXPECT_TRUE(at::equal(reader.tensor("model.layers.1.self_attn.k_proj.weight"), qkv.narrow(0, 64, 32)));
+  EXPECT_TRUE(at::equal(reader.tensor("model.layers.1.self_attn.v_proj.weight"), qkv.narrow(0, 96, 32)));
+  EXPECT_TRUE(at::equal(reader.tensor("model.layers.1.mlp.gate_proj.weight"), gate_up.narrow(0, 0, 192)));
+  EXPECT_TRUE(at::equal(reader.tensor("model.layers.1.mlp.up_proj.weight"), gate_up.narrow(0, 192, 192)));
+  auto loaded = load_model(dir.path().string(), ModelOptions{});
+  EXPECT_TRUE(at::equal(loaded->model->decoder_layers[1]->self_attn->fused_qkv_weight(), qkv));
+  EXPECT_TRUE(at::equal(loaded->model->decoder_layers[1]->mlp->fused_gate_up_weight(), gate_up));
+}
+
+TEST(LlamaModel, InferencePathsEqualTheTrainingPaths) {
+  for (const std::string preset : {"tiny-smollm", "tiny-llama32", "tiny-llama31"}) {
+    auto model = tiny(preset, 9);
+    // Unpadded (no mask tensor: causal kernel), left-padded and right-padded (mask) batches.
+    const at::Tensor ids = at::tensor(std::vector<int64_t>{5, 17, 300, 41, 9, 7, 8, 9, 10, 11, 12, 13}, at::kLong).view({2, 6});
+    const at::Tensor full = at::ones({2, 6}, at::kLong);
+    const at::Tensor padded = at::tensor(std::vector<int64_t>{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, at::kLong).view({2, 6});
+    for (const at::Tensor& mask : {full, padded}) {
+      at::Tensor inference;
+      {
+        at::NoGradGuard no_grad;
+        inference = model->forward(ids, mask);
+      }
+      const at::Tensor training = logits_with_grad_paths(*model, ids, mask);
+      const at::Tensor real = mask.to(at::kBool).unsqueeze(-1);
+      EXPECT_TRUE(at::allclose(inference.masked_fill(real.logical_not(), 0), training.masked_fill(real.logical_not(), 0), 1e-6, 1e-6))
+          << preset << " max |diff| " << (inference - training).masked_fill(real.logical_not(), 0).abs().max().item<double>();
+    }
+  }
+}
+
+TEST(LlamaModel, AnAdapterInPlaceOfAProjectionTurnsItsFusionOff) {
+  auto model = tiny("tiny-llama31");
+  const at::Tensor ids = row_ids({3, 4, 5, 6});
+  const at::Tensor mask = at::ones({1, 4}, at::kLong);
+  model->replace_linear("model.layers.0.self_attn.v_proj", std::make_shared<PlusLowRank>(model->linear("model.layers.0.self_attn.v_proj")));
+  model->replace_linear("model.layers.1.mlp.gate_proj", std::make_shared<PlusLowRank>(model->linear("model.layers.1.mlp.gate_proj")));
+  EXPECT_FALSE(model->model->decoder_layers[0]->self_attn->fused_qkv_weight().defined());
+  EXPECT_TRUE(model->model->decoder_layers[0]->mlp->fused_gate_up_weight().defined());
+  EXPECT_TRUE(model->model->decoder_layers[1]->self_attn->fused_qkv_weight().defined());
+  EXPECT_FALSE(model->model->decoder_layers[1]->mlp->fused_gate_up_weight().defined());
+  at::Tensor inference;
+  {
+    at::NoGradGuard no_grad;
+    inference = model->forward(ids, mask);
+  }
+  // The adapters' low-rank terms are in the inference logits: they equal the per-projection path's.
+  EXPECT_TRUE(at::allclose(inference, logits_with_grad_paths(*model, ids, mask), 1e-6, 1e-6));
+}
+
+// An adapter that wraps the base weight and declares its forward as x·weightᵀ + delta (as LoRA does)
+// keeps the fused matmul: the delta is added to its block.
+class DeclaredLowRank : public Linear {
+ public:
+  explicit DeclaredLowRank(const std::shared_ptr<Linear>& base) : Linear(base->weight) {
+    lora_A = register_module("lora_A", std::make_shared<Linear>(weight.size(1), 1, weight.options()));
+    lora_B = register_module("lora_B", std::make_shared<Linear>(1, weight.size(0), weight.options()));
+    at::NoGradGuard no_grad;
+    lora_A->weight.fill_(0.01);
+    lora_B->weight.fill_(0.01);
+  }
+  at::Tensor forward(const at::Tensor& x) override { return Linear::forward(x) + adapter_delta(x); }
+  bool is_linear_plus_delta() const override { return true; }
+  at::Tensor adapter_delta(const at::Tensor& x) override { return lora_B->forward(lora_A->forward(x)); }
+  std::shared_ptr<Linear> lora_A, lora_B;
+};
+
+TEST(LlamaModel, ADeclaredAdapterKeepsFusionAndAddsItsTerm) {
+  auto model = tiny("tiny-smollm");
+  const at::Tensor ids = row_ids({3, 4, 5, 6, 7});
+  const at::Tensor mask = at::ones({1, 5}, at::kLong);
+  at::Tensor before;
+  {
+    at::NoGradGuard no_grad;
+    before = model->forward(ids, mask);
+  }
+  for (const std::string name : {"model.layers.0.self_attn.k_proj", "model.layers.1.mlp.up_proj"}) {
+    model->replace_linear(name, std::make_shared<DeclaredLowRank>(model->linear(name)));
+  }
+  EXPECT_TRUE(model->model->decoder_layers[0]->self_attn->fused_qkv_weight().defined());
+  EXPECT_TRUE(model->model->decoder_layers[1]->mlp->fused_gate_up_weight().defined());
+  at::Tensor inference;
+  {
+    at::NoGradGuard no_grad;
+    inference = model->forward(ids, mask);
+  }
+  EXPECT_FALSE(at::allclose(inference, before, 1e-4, 1e-4));  // the adapters' terms count…
+  EXPECT_TRUE(at::allclose(inference, logits_with_grad_paths(*model, ids, mask), 1e-6, 1e-6));  // …as per projection
+}
+
+TEST(LlamaModel, LastPositionHeadEqualsTheFullHeadsLastRow) {
+  auto model = tiny("tiny-smollm");
+  at::NoGradGuard no_grad;
+  const at::Tensor ids = at::tensor(std::vector<int64_t>{9, 8, 7, 6, 5, 4, 3, 2, 1, 300, 400, 500}, at::kLong).view({2, 6});
+  const at::Tensor mask = at::ones({2, 6}, at::kLong);
+  const at::Tensor hidden = model->hidden_states(ids, mask, positions_from_mask(mask));  // (2, 6, hidden)
+  const at::Tensor full = model->logits(hidden);                                           // (2, 6, V)
+  // Not bit for bit: a 2-row matmul may take another BLAS kernel than a 12-row one (measured ~1e-8).
+  const at::Tensor last = model->logits(hidden.select(1, 5));
+  EXPECT_TRUE(at::allclose(last, full.select(1, 5), 1e-6, 1e-6)) << (last - full.select(1, 5)).abs().max().item<double>();
+  EXPECT_TRUE(at::equal(last.argmax(-1), full.select(1, 5).argmax(-1)));
+}
+
+TEST(LlamaModel, KvCacheChunksAndPaddingEqualFullRecompute) {
+  for (const std::string preset : {"tiny-smollm", "tiny-llama31"}) {
+    auto model = tiny(preset, 13);
+    at::NoGradGuard no_grad;
+    // Row 0 left-padded by two; row 1 full. Prefill 4 columns, then a chunk of 3 (cached keys and T > 1:
+    // the explicit-mask path), then single tokens (T = 1).
+    const at::Tensor ids = at::tensor(std::vector<int64_t>{0, 0, 11, 200, 3000, 45, 6, 70, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9}, at::kLong).view({2, 9});
+    const at::Tensor mask = at::tensor(std::vector<int64_t>{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, at::kLong).view({2, 9});
+    const at::Tensor positions = positions_from_mask(mask);
+    const at::Tensor full = model->forward(ids, mask);  // (2, 9, V)
+    KVCache cache = KVCache::allocate(model->config(), 2, 9, model->tensor_options());
+    std::vector<std::pair<int64_t, int64_t>> chunks = {{0, 4}, {4, 3}, {7, 1}, {8, 1}};
+    for (auto [start, n] : chunks) {
+      const at::Tensor h = model->hidden_states(ids.narrow(1, start, n), mask.narrow(1, 0, start + n), positions.narrow(1, start, n), &cache);
+      const at::Tensor got = model->logits(h);
+      EXPECT_TRUE(at::allclose(got[1], full[1].narrow(0, start, n), 1e-5, 1e-5)) << preset << " chunk at " << start;
+      const int64_t from = std::max<int64_t>(start, 2);  // row 0's real tokens
+      if (from < start + n) {
+        EXPECT_TRUE(at::allclose(got[0].narrow(0, from - start, start + n - from), full[0].narrow(0, from, start + n - from), 1e-5, 1e-5))
+            << preset << " padded row, chunk at " << start;
+      }
+    }
+    EXPECT_EQ(cache.length, 9);
+  }
+}
+
 TEST(LlamaModel, GradientsReachEveryParameter) {
   auto model = tiny("tiny-llama31");
   const at::Tensor ids = at::tensor(std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 0, 0}, at::kLong).view({2, 5});

@@ -424,7 +424,7 @@ REFERENCE_TRAINER = os.path.join(ROOT, "scripts", "reference", "train_reference.
 MAKE_INIT_ADAPTER = os.path.join(ROOT, "scripts", "reference", "make_init_adapter.py")
 
 
-def tiny_model_with_tokenizer(work, preset, itl_cmd, seed=7):
+def training_model_with_tokenizer(work, preset, itl_cmd, seed=7):
     """`itl model init --preset` plus the tokenizer files of the matching reference model."""
     folder = os.path.join(work, f"{preset}-train")
     itl(["model", "init", "--preset", preset, "--out", folder, "--seed", str(seed)], itl_cmd)
@@ -625,7 +625,7 @@ def check_training(work, itl_cmd):
     # 4 rows per person: 12 people give 48 rows, enough for 16 training and 30 eval rows.
     itl(["data", "build", "--people", "12", "--seed", "5", "--out", data_dir], itl_cmd)
     for preset, label, mode in [("tiny-smollm", "Smol135M", "weight"), ("tiny-llama31", "Lam8B", "tool")]:
-        model_dir = tiny_model_with_tokenizer(work, preset, itl_cmd)
+        model_dir = training_model_with_tokenizer(work, preset, itl_cmd)
         run_dir, ref = train_pair(work, f"{preset} full", model_dir, label, mode, data_dir, itl_cmd)
         checkpoint = os.path.join(run_dir, f"checkpoint-{ref['global_step']}")
         if os.path.exists(os.path.join(checkpoint, "model.safetensors")):

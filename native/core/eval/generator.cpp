@@ -5,6 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <string>
 
@@ -94,7 +95,7 @@ void generate_batch(LlamaModel& model, const std::vector<std::vector<int64_t>>& 
         next[i] = at::multinomial(probs, 1, false, generators[alive[i]]).item<int64_t>();
       }
     } else {
-      const at::Tensor best = logits.argmax(-1).cpu();
+      const at::Tensor best = argmax_rows(logits).cpu();
       std::copy(best.data_ptr<int64_t>(), best.data_ptr<int64_t>() + best.numel(), next.begin());
     }
     std::vector<int64_t> keep;
@@ -128,6 +129,38 @@ void generate_batch(LlamaModel& model, const std::vector<std::vector<int64_t>>& 
 }
 
 }  // namespace
+
+at::Tensor argmax_rows(const at::Tensor& logits) {
+  constexpr int64_t kChunk = 512;
+  const int64_t n = logits.size(0), V = logits.size(1);
+  if (logits.dim() != 2 || !logits.device().is_cpu() || logits.scalar_type() != at::kFloat || V < 8 * kChunk) {
+    return logits.argmax(-1);
+  }
+  const at::Tensor x = logits.contiguous();
+  const int64_t full = V / kChunk, tail = V - full * kChunk;
+  at::Tensor chunk_max = x.narrow(1, 0, full * kChunk).view({n, full, kChunk}).amax(-1);  // (n, full)
+  if (tail > 0) chunk_max = at::cat({chunk_max, x.narrow(1, full * kChunk, tail).amax(-1, true)}, 1);
+  chunk_max = chunk_max.contiguous();
+  const int64_t chunks = chunk_max.size(1);
+  const float* data = x.data_ptr<float>();
+  const float* maxima = chunk_max.data_ptr<float>();
+  at::Tensor out = at::empty({n}, at::kLong);
+  int64_t* best = out.data_ptr<int64_t>();
+  for (int64_t r = 0; r < n; ++r) {
+    const float* m = maxima + r * chunks;
+    int64_t chunk = 0;
+    for (int64_t c = 0; c < chunks; ++c) {
+      if (std::isnan(m[c])) return logits.argmax(-1);  // at::argmax ranks NaN highest
+      if (m[c] > m[chunk]) chunk = c;                    // strictly greater: the first chunk holding the maximum
+    }
+    const float* row = data + r * V;
+    const int64_t end = std::min(V, (chunk + 1) * kChunk);
+    int64_t i = chunk * kChunk;
+    while (i < end && row[i] != m[chunk]) ++i;  // the chunk's first element equal to its maximum
+    best[r] = i;
+  }
+  return out;
+}
 
 void check_token_ids(const std::vector<int64_t>& ids, int64_t vocab, const std::string& what) {
   for (size_t i = 0; i < ids.size(); ++i) {

@@ -41,7 +41,7 @@ void accumulate(LlamaModel& model, const at::Tensor& hidden, const at::Tensor& t
     const at::Tensor lp = at::log_softmax(model.logits(hidden.narrow(0, start, n)).to(at::kFloat), -1);  // (n, V)
     const at::Tensor t = targets.narrow(0, start, n);
     const at::Tensor picked = lp.gather(1, t.view({-1, 1})).view({-1}).to(at::kDouble).cpu();
-    const at::Tensor greedy = (lp.argmax(-1) == t).cpu();
+    const at::Tensor greedy = (argmax_rows(lp) == t).cpu();
     for (int64_t i = 0; i < n; ++i) {
       ScoreResult& r = results[owners[start + i]];
       r.logprob += picked.data_ptr<double>()[i];

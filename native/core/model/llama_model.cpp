@@ -6,8 +6,10 @@
 #include <torch/version.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <limits>
 #include <string>
+#include <typeinfo>
 
 #include "model/rope.h"
 #include "util/error.h"
@@ -35,16 +37,69 @@ void require_config(bool ok, const std::string& message) {
   if (!ok) throw Error(ErrorCode::kConfig, message);
 }
 
-// Attention over the visible keys. q (B, H, T, D); k, v (B, Hkv, S, D); mask (B, 1, T, S) additive.
+#define ITL_TORCH_AT_LEAST(major, minor) \
+  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
+
+// Whether `base` is exactly the row blocks of these layers' weights, in order, and each layer's
+// forward is x·weightᵀ + its adapter_delta.
+bool views_row_blocks(const at::Tensor& base, std::initializer_list<const Linear*> parts) {
+  if (!base.defined()) return false;
+  int64_t offset = 0;  // elements
+  for (const Linear* part : parts) {
+    if (part == nullptr || !part->is_linear_plus_delta()) return false;
+    const at::Tensor& w = part->weight;
+    if (!w.defined() || w.scalar_type() != base.scalar_type() || w.device() != base.device() || !w.is_contiguous() ||
+        w.dim() != 2 || w.size(1) != base.size(1) ||
+        w.data_ptr() != static_cast<char*>(base.data_ptr()) + offset * static_cast<int64_t>(base.element_size())) {
+      return false;
+    }
+    offset += w.numel();
+  }
+  return offset == base.numel();
+}
+
+// Adds each layer's adapter term to its column block of `fused` (…, Σ out), which holds x·weightᵀ
+// of all of them: then each block equals that layer's forward(x).
+void add_adapter_deltas(at::Tensor& fused, const at::Tensor& x, std::initializer_list<Linear*> parts) {
+  int64_t offset = 0;
+  for (Linear* part : parts) {
+    const int64_t n = part->weight.size(0);
+    const at::Tensor delta = part->adapter_delta(x);
+    if (delta.defined()) fused.narrow(-1, offset, n).add_(delta);
+    offset += n;
+  }
+}
+
+// HF's q * cos + rotate_half(q) * sin, with two fewer temporaries; for inference only (in place on
+// fresh tensors). x (…, D); cos, sin broadcastable to it. Same products and sum, so the same bits.
+at::Tensor rope_inference(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  at::Tensor rotated = rotate_half(x);
+  rotated.mul_(sin);
+  at::Tensor out = x * cos;
+  return out.add_(rotated);
+}
+
+// Attention over the visible keys. q (B, H, T, D); k, v (B, Hkv, S, D); mask (B, 1, T, S) additive,
+// or undefined: causal when T > 1 (S = T), none when T = 1.
 at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
                   int64_t heads, int64_t kv_heads, double scaling) {
   const int64_t B = q.size(0), D = q.size(3), S = k.size(2);
   const int64_t rep = heads / kv_heads;
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
+  const bool causal = !mask.defined() && q.size(2) > 1;
+  const c10::optional<at::Tensor> attn_mask = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
+#if ITL_TORCH_AT_LEAST(2, 5)
+  // Grouped-query attention inside the CPU kernel: no repeat_kv copy of the keys and values (for a
+  // decode step, a copy of the whole cache, and one more OpenMP region per layer); same results. Not
+  // on CUDA, where not every fused kernel takes enable_gqa and the math fallback would cost more.
+  if (q.device().is_cpu() && rep > 1) {
+    return at::scaled_dot_product_attention(q, k, v, attn_mask, 0.0, causal, scaling, true);  // (B, H, T, D)
+  }
+#endif
+#if ITL_TORCH_AT_LEAST(2, 1)
   // HF's repeat_kv, then the fused kernel (flash / memory-efficient on CUDA).
   const at::Tensor k_full = rep == 1 ? k : k.unsqueeze(2).expand({B, kv_heads, rep, S, D}).reshape({B, heads, S, D});
   const at::Tensor v_full = rep == 1 ? v : v.unsqueeze(2).expand({B, kv_heads, rep, S, D}).reshape({B, heads, S, D});
-  return at::scaled_dot_product_attention(q, k_full, v_full, mask, 0.0, false, scaling);  // (B, H, T, D)
+  return at::scaled_dot_product_attention(q, k_full, v_full, attn_mask, 0.0, causal, scaling);  // (B, H, T, D)
 #else
   // HF's eager path, with the query heads that share a kv head stacked into one matmul instead of
   // copying every kv head `rep` times (same dot products, no repeat_kv copy).
@@ -67,6 +122,10 @@ Linear::Linear(const at::Tensor& existing_weight) { weight = register_parameter(
 
 at::Tensor Linear::forward(const at::Tensor& x) { return at::linear(x, weight); }
 
+bool Linear::is_linear_plus_delta() const { return typeid(*this) == typeid(Linear); }
+
+at::Tensor Linear::adapter_delta(const at::Tensor&) { return {}; }
+
 Embedding::Embedding(int64_t vocab, int64_t hidden, int64_t padding_idx_, const at::TensorOptions& options)
     : padding_idx(padding_idx_) {
   weight = register_parameter("weight", at::empty({vocab, hidden}, options));
@@ -82,6 +141,10 @@ at::Tensor RMSNorm::forward(const at::Tensor& x) {
   // fp32 at least (fp64 stays fp64: the gradient checks run in it).
   const at::Tensor h = x.to(at::promote_types(x.scalar_type(), at::kFloat));
   const at::Tensor variance = h.pow(2).mean(-1, true);
+  if (!at::GradMode::is_enabled()) {
+    at::Tensor normed = (h * variance.add_(eps).rsqrt_()).to(x.scalar_type());
+    return normed.mul_(weight);  // weight * normed, in place on a fresh tensor
+  }
   return weight * (h * at::rsqrt(variance + eps)).to(x.scalar_type());
 }
 
@@ -107,21 +170,41 @@ KVCache KVCache::select_rows(const at::Tensor& rows) const {
 LlamaAttention::LlamaAttention(const LlamaConfig& c, const at::TensorOptions& options)
     : heads_(c.num_attention_heads), kv_heads_(c.num_key_value_heads), head_dim_(c.head_dim),
       scaling_(1.0 / std::sqrt(static_cast<double>(c.head_dim))) {
-  q_proj = register_module("q_proj", std::make_shared<Linear>(c.hidden_size, heads_ * head_dim_, options));
-  k_proj = register_module("k_proj", std::make_shared<Linear>(c.hidden_size, kv_heads_ * head_dim_, options));
-  v_proj = register_module("v_proj", std::make_shared<Linear>(c.hidden_size, kv_heads_ * head_dim_, options));
+  const int64_t nq = heads_ * head_dim_, nkv = kv_heads_ * head_dim_;
+  qkv_weight_ = at::empty({nq + 2 * nkv, c.hidden_size}, options);
+  q_proj = register_module("q_proj", std::make_shared<Linear>(qkv_weight_.narrow(0, 0, nq)));
+  k_proj = register_module("k_proj", std::make_shared<Linear>(qkv_weight_.narrow(0, nq, nkv)));
+  v_proj = register_module("v_proj", std::make_shared<Linear>(qkv_weight_.narrow(0, nq + nkv, nkv)));
   o_proj = register_module("o_proj", std::make_shared<Linear>(heads_ * head_dim_, c.hidden_size, options));
+}
+
+at::Tensor LlamaAttention::fused_qkv_weight() const {
+  return views_row_blocks(qkv_weight_, {q_proj.get(), k_proj.get(), v_proj.get()}) ? qkv_weight_ : at::Tensor();
 }
 
 at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                    const at::Tensor& mask, KVCache* cache, int64_t layer) {
   const int64_t B = x.size(0), T = x.size(1);
-  at::Tensor q = q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2);     // (B, H, T, D)
-  at::Tensor k = k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
-  at::Tensor v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
-  const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);                            // (B, 1, T, D)
-  q = q * c + rotate_half(q) * s;
-  k = k * c + rotate_half(k) * s;
+  const at::Tensor qkv_weight = at::GradMode::is_enabled() || is_training() ? at::Tensor() : fused_qkv_weight();
+  at::Tensor q, k, v;
+  if (qkv_weight.defined()) {
+    // One matmul, and rope on q's and k's heads together (elementwise, so the same numbers as apart).
+    const int64_t HK = heads_ + kv_heads_;
+    at::Tensor qkv = at::linear(x, qkv_weight);                                                         // (B, T, (H + 2 Hkv) D)
+    add_adapter_deltas(qkv, x, {q_proj.get(), k_proj.get(), v_proj.get()});
+    const at::Tensor qk = rope_inference(qkv.narrow(-1, 0, HK * head_dim_).view({B, T, HK, head_dim_}),
+                                         cos.unsqueeze(2), sin.unsqueeze(2));                           // (B, T, H + Hkv, D)
+    q = qk.narrow(2, 0, heads_).transpose(1, 2);                                                        // (B, H, T, D)
+    k = qk.narrow(2, heads_, kv_heads_).transpose(1, 2);                                                // (B, Hkv, T, D)
+    v = qkv.narrow(-1, HK * head_dim_, kv_heads_ * head_dim_).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
+  } else {
+    q = q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2);     // (B, H, T, D)
+    k = k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
+    v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
+    const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);                // (B, 1, T, D)
+    q = q * c + rotate_half(q) * s;
+    k = k * c + rotate_half(k) * s;
+  }
   if (cache != nullptr) {
     const int64_t start = cache->length;
     cache->keys[layer].narrow(2, start, T).copy_(k);
@@ -134,12 +217,26 @@ at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, c
 }
 
 LlamaMLP::LlamaMLP(const LlamaConfig& c, const at::TensorOptions& options) {
-  gate_proj = register_module("gate_proj", std::make_shared<Linear>(c.hidden_size, c.intermediate_size, options));
-  up_proj = register_module("up_proj", std::make_shared<Linear>(c.hidden_size, c.intermediate_size, options));
+  const int64_t I = c.intermediate_size;
+  gate_up_weight_ = at::empty({2 * I, c.hidden_size}, options);
+  gate_proj = register_module("gate_proj", std::make_shared<Linear>(gate_up_weight_.narrow(0, 0, I)));
+  up_proj = register_module("up_proj", std::make_shared<Linear>(gate_up_weight_.narrow(0, I, I)));
   down_proj = register_module("down_proj", std::make_shared<Linear>(c.intermediate_size, c.hidden_size, options));
 }
 
+at::Tensor LlamaMLP::fused_gate_up_weight() const {
+  return views_row_blocks(gate_up_weight_, {gate_proj.get(), up_proj.get()}) ? gate_up_weight_ : at::Tensor();
+}
+
 at::Tensor LlamaMLP::forward(const at::Tensor& x) {
+  const at::Tensor gate_up_weight = at::GradMode::is_enabled() || is_training() ? at::Tensor() : fused_gate_up_weight();
+  if (gate_up_weight.defined()) {
+    const int64_t I = gate_up_weight.size(0) / 2;
+    at::Tensor gate_up = at::linear(x, gate_up_weight);  // (B, T, 2 I)
+    add_adapter_deltas(gate_up, x, {gate_proj.get(), up_proj.get()});
+    at::Tensor a = at::silu(gate_up.narrow(-1, 0, I));         // (B, T, I)
+    return down_proj->forward(a.mul_(gate_up.narrow(-1, I, I)));
+  }
   return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
 }
 
@@ -153,6 +250,13 @@ LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, const at::TensorOptio
 
 at::Tensor LlamaDecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                       const at::Tensor& mask, KVCache* cache, int64_t layer) {
+  if (!at::GradMode::is_enabled()) {
+    // The residual sums in place on the sublayers' fresh outputs (a + b = b + a bit for bit).
+    at::Tensor h = self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer);
+    h.add_(x);
+    at::Tensor out = mlp->forward(post_attention_layernorm->forward(h));
+    return out.add_(h);
+  }
   const at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer);
   return h + mlp->forward(post_attention_layernorm->forward(h));
 }
@@ -230,7 +334,13 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& ids, const at::Tensor& ke
   at::Tensor x = model->embed_tokens->forward(ids);  // (B, T, hidden)
   auto cos_sin = rope_cos_sin(inv_freq_, positions);
   const at::Tensor cos = cos_sin.first.to(dtype), sin = cos_sin.second.to(dtype);  // (B, T, D)
-  const at::Tensor mask = attention_mask(key_mask, T, dtype);                        // (B, 1, T, S)
+#if ITL_TORCH_AT_LEAST(2, 1)
+  // No padding (and nothing cached, or one new token): the kernel's own causal rule, no mask tensor.
+  const bool maskless = !at::GradMode::is_enabled() && (past == 0 || T == 1) && key_mask.all().item<bool>();
+#else
+  const bool maskless = false;  // the eager attention needs the mask
+#endif
+  const at::Tensor mask = maskless ? at::Tensor() : attention_mask(key_mask, T, dtype);  // (B, 1, T, S)
   for (size_t i = 0; i < model->decoder_layers.size(); ++i) {
     x = model->decoder_layers[i]->forward(x, cos, sin, mask, cache, static_cast<int64_t>(i));
   }

@@ -26,6 +26,12 @@ class Linear : public torch::nn::Module {
   explicit Linear(const at::Tensor& existing_weight);
   virtual ~Linear() = default;
   virtual at::Tensor forward(const at::Tensor& x);
+  // Whether forward(x) is x·weightᵀ + adapter_delta(x): true for this class and for adapters that
+  // declare it (LoRA). It lets LlamaAttention/LlamaMLP compute several layers' x·weightᵀ in one
+  // matmul and add each one's delta; a subclass that does not declare it keeps its own forward.
+  virtual bool is_linear_plus_delta() const;
+  // forward(x) − x·weightᵀ, or undefined when that is zero (a plain Linear).
+  virtual at::Tensor adapter_delta(const at::Tensor& x);
   at::Tensor weight;
 };
 
@@ -61,24 +67,42 @@ struct KVCache {
   KVCache select_rows(const at::Tensor& rows) const;
 };
 
+// q_proj, k_proj and v_proj keep their own parameters (HF's names, what LoRA, the trainer and the
+// checkpoint see), but their weights are row blocks of one (H·D + 2·Hkv·D, hidden) tensor, so without
+// grad one matmul computes all three (bit-identical to three: each output column is the same dot
+// product on this CPU's BLAS; not promised for every BLAS and shape, hence tests with a 1e-6 tolerance).
+// gate_proj/up_proj in LlamaMLP the same way. The fused path is taken in inference only (no grad,
+// eval mode) and only while each block is a layer whose forward is x·weightᵀ plus an adapter term
+// (Linear::is_linear_plus_delta: plain or LoRA) still viewing that tensor; any other replacement, or
+// weights moved elsewhere, fall back to one matmul per projection. Training always runs per projection.
 class LlamaAttention : public torch::nn::Module {
  public:
   LlamaAttention(const LlamaConfig& config, const at::TensorOptions& options);
-  // x (B, T, hidden); cos/sin (B, T, D) in x's dtype; mask (B, 1, T, S) additive in x's dtype.
+  // x (B, T, hidden); cos/sin (B, T, D) in x's dtype; mask (B, 1, T, S) additive in x's dtype, or
+  // undefined for no padding: then causal when T > 1 (only valid with no cached keys) and none when T = 1.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
                      KVCache* cache, int64_t layer);
+  // The (H·D + 2·Hkv·D, hidden) tensor whose row blocks are q, k and v's weights, or undefined when
+  // the projections no longer view it (see above).
+  at::Tensor fused_qkv_weight() const;
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
 
  private:
   int64_t heads_, kv_heads_, head_dim_;
   double scaling_;
+  at::Tensor qkv_weight_;  // storage of q/k/v_proj.weight; not a parameter (they are)
 };
 
 class LlamaMLP : public torch::nn::Module {
  public:
   LlamaMLP(const LlamaConfig& config, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x);
+  // The (2·intermediate, hidden) tensor whose row blocks are gate's and up's weights, or undefined.
+  at::Tensor fused_gate_up_weight() const;
   std::shared_ptr<Linear> gate_proj, up_proj, down_proj;
+
+ private:
+  at::Tensor gate_up_weight_;  // storage of gate/up_proj.weight; not a parameter (they are)
 };
 
 class LlamaDecoderLayer : public torch::nn::Module {
@@ -119,6 +143,8 @@ class LlamaModel : public torch::nn::Module {
   // key_mask (B, S): 1 for a real token, 0 for padding, over every key position (S = cached + T).
   // positions (B, T) int64; see positions_from_mask. With a cache, the new keys/values are written
   // at [cache->length, cache->length + T) and cache->length advances.
+  // Without grad (inference) and with libtorch ≥ 2.1, a key_mask of all ones builds no mask at all:
+  // the attention kernel runs causal (or, for one new token, unmasked), as transformers' sdpa does.
   at::Tensor hidden_states(const at::Tensor& ids, const at::Tensor& key_mask, const at::Tensor& positions,
                            KVCache* cache = nullptr);
   // lm_head (tied: the embedding matrix): (…, hidden) -> (…, vocab) in the model dtype.

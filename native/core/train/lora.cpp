@@ -65,14 +65,16 @@ LoraLinear::LoraLinear(const Linear& base, const LoraOptions& options, at::Gener
   lora_B->weight.zero_();
 }
 
-at::Tensor LoraLinear::forward(const at::Tensor& x) {
+at::Tensor LoraLinear::forward(const at::Tensor& x) { return at::linear(x, weight) + adapter_delta(x); }
+
+at::Tensor LoraLinear::adapter_delta(const at::Tensor& x) {
   at::Tensor adapter_input = x;
   if (is_training() && dropout > 0) {
     // As nn.Dropout: zero with probability p, scale the rest by 1/(1-p); our generator, not the global one.
     const at::Tensor keep = at::empty_like(x).bernoulli_(1.0 - dropout, dropout_generator_);
     adapter_input = x * keep / (1.0 - dropout);
   }
-  return at::linear(x, weight) + lora_B->forward(lora_A->forward(adapter_input)) * scaling;
+  return lora_B->forward(lora_A->forward(adapter_input)) * scaling;
 }
 
 at::Tensor LoraLinear::merged_weight() const {
