@@ -17,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -224,7 +224,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const layout = demoLayout(o.out);
   if (existsSync(o.out) && !statSync(o.out).isDirectory()) throw new ItlError('ITL_USAGE', `--out ${o.out} is a file, not a folder`);
   await mkdir(layout.stages, { recursive: true });
-  await writeFile(path.join(o.out, 'demo_plan.json'), JSON.stringify({ seed: o.seed, hellaswag: o.hellaswag ?? null, ...o.plan }, null, 2) + '\n');
+  await writeFileAtomic(path.join(o.out, 'demo_plan.json'), JSON.stringify({ seed: o.seed, hellaswag: o.hellaswag ?? null, ...o.plan }, null, 2) + '\n');
   const stages = new Stages(layout.stages, o.log, 7);
   await stages.run('model', 'tokenizer and random model', () => makeModel(o, layout));
   await stages.run('general', 'general dialogues', () => makeGeneral(o, layout));

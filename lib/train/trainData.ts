@@ -26,7 +26,7 @@ export interface TrainingRows {
   evalRows: number;
 }
 
-export async function loadTrainingRows(options: {
+type LoadOptions = {
   data: string;
   facts: number;
   evalRows: number;
@@ -34,29 +34,51 @@ export async function loadTrainingRows(options: {
   tokenizer: ChatTokenizer;
   dateString: string;
   cacheDir: string;
-}): Promise<TrainingRows> {
-  if (existsSync(options.data) && statSync(options.data).isFile()) return loadDialogueFileRows(options);
+};
+
+/** A source of dialogues: how many, the hash that keys its cache entries, and a reader of rows start..end−1. */
+interface DialogueSource {
+  rows: number;
+  /** What a row is called in errors ("rows" of a dataset, "dialogues" of a file). */
+  unit: string;
+  sha256: string;
+  read: (start: number, end: number) => () => Iterable<ChatMessage[]>;
+}
+
+/** Rows 0..N−1 train, the next evalRows (fewer when the source ends first) give the eval loss; both tokenised through the cache. */
+async function splitRows(options: LoadOptions, source: DialogueSource): Promise<TrainingRows> {
+  if (options.facts > source.rows) {
+    throw new ItlError('ITL_DATA', `the run trains on ${options.facts} rows but ${options.data} has ${source.rows} ${source.unit}`);
+  }
+  const evalRows = Math.min(options.evalRows, source.rows - options.facts);
+  const key = { manifestSha: source.sha256, tokenizerHash: options.tokenizer.filesHash, mode: options.mode, dateString: options.dateString };
+  const evalEnd = options.facts + evalRows;
+  const train = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:0-${options.facts}` }, source.read(0, options.facts), options.tokenizer);
+  const evaluation = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:${options.facts}-${evalEnd}` },
+    source.read(options.facts, evalEnd), options.tokenizer);
+  return { train, eval: evaluation, evalRows };
+}
+
+export async function loadTrainingRows(options: LoadOptions): Promise<TrainingRows> {
+  if (existsSync(options.data) && statSync(options.data).isFile()) {
+    const dialogues = await readDialogueLines(options.data, options.mode);
+    return splitRows(options, { rows: dialogues.length, unit: 'dialogues', sha256: await sha256OfFile(options.data),
+      read: (start, end) => () => dialogues.slice(start, end) });
+  }
   const manifest = path.join(options.data, MANIFEST_FILE);
   if (!existsSync(manifest)) throw new ItlError('ITL_IO', `${options.data} is not a facts dataset (no ${MANIFEST_FILE}; make one with itl data build)`);
   const dataset = openFactsDataset(options.data);
   try {
-    if (options.facts > dataset.numRows) {
-      throw new ItlError('ITL_DATA', `the run trains on ${options.facts} facts but ${options.data} has ${dataset.numRows} rows`);
-    }
-    const evalRows = Math.min(options.evalRows, dataset.numRows - options.facts);
-    const key = { manifestSha: await sha256OfFile(manifest), tokenizerHash: options.tokenizer.filesHash, mode: options.mode, dateString: options.dateString };
     const field = options.mode === 'weight' ? 'qa' : 'qatool';
-    const dialogues = (start: number, end: number) => function* () {
-      // Read in slices so a 50k-row selection never sits in memory as objects all at once.
-      for (let first = start; first < end; first += 4096) {
-        for (const row of dataset.rows(first, Math.min(end, first + 4096))) yield row[field];
-      }
-    };
-    const train = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:0-${options.facts}` }, dialogues(0, options.facts), options.tokenizer);
-    const evalEnd = options.facts + evalRows;
-    const evaluation = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:${options.facts}-${evalEnd}` },
-      dialogues(options.facts, evalEnd), options.tokenizer);
-    return { train, eval: evaluation, evalRows };
+    return await splitRows(options, {
+      rows: dataset.numRows, unit: 'rows', sha256: await sha256OfFile(manifest),
+      read: (start, end) => function* () {
+        // Read in slices so a 50k-row selection never sits in memory as objects all at once.
+        for (let first = start; first < end; first += 4096) {
+          for (const row of dataset.rows(first, Math.min(end, first + 4096))) yield row[field];
+        }
+      },
+    });
   } finally {
     dataset.close();
   }
@@ -82,19 +104,4 @@ async function readDialogueLines(file: string, mode: TrainingMode): Promise<Chat
     dialogues.push(dialogueOf(document, mode, `${file}:${index + 1}`));
   });
   return dialogues;
-}
-
-async function loadDialogueFileRows(options: Parameters<typeof loadTrainingRows>[0]): Promise<TrainingRows> {
-  const dialogues = await readDialogueLines(options.data, options.mode);
-  if (options.facts > dialogues.length) {
-    throw new ItlError('ITL_DATA', `the run trains on ${options.facts} rows but ${options.data} has ${dialogues.length} dialogues`);
-  }
-  const evalRows = Math.min(options.evalRows, dialogues.length - options.facts);
-  const key = { manifestSha: await sha256OfFile(options.data), tokenizerHash: options.tokenizer.filesHash, mode: options.mode, dateString: options.dateString };
-  const train = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:0-${options.facts}` },
-    () => dialogues.slice(0, options.facts), options.tokenizer);
-  const evalEnd = options.facts + evalRows;
-  const evaluation = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:${options.facts}-${evalEnd}` },
-    () => dialogues.slice(options.facts, evalEnd), options.tokenizer);
-  return { train, eval: evaluation, evalRows };
 }
