@@ -17,6 +17,7 @@
 #include "promise_settlement.h"
 #include "options.h"
 #include "util/progress.h"
+#include "util/thread_policy.h"
 
 namespace itl::addon {
 
@@ -43,6 +44,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
  protected:
   void Execute() override {
+    adopt_thread_policy();
     RunControl control;
     if (progress_) {
       Napi::ThreadSafeFunction tsfn = *progress_;

@@ -18,6 +18,7 @@
 #include "options.h"
 #include "promise_settlement.h"
 #include "util/progress.h"
+#include "util/thread_policy.h"
 
 namespace itl::addon {
 
@@ -41,6 +42,7 @@ class ThreadPromise {
     Napi::ThreadSafeFunction tsfn = Napi::ThreadSafeFunction::New(env, callback, "itl-thread", 0, 1,
                                                                   [state](Napi::Env finalize_env) { state->settle(finalize_env); });
     std::thread([state, tsfn, work = std::move(work)]() mutable {
+      adopt_thread_policy();
       RunControl control;
       control.on_progress = [tsfn](const Progress& p) mutable {
         auto* copy = new Progress(p);

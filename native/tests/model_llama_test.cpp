@@ -320,6 +320,50 @@ TEST(LlamaModel, KvCacheChunksAndPaddingEqualFullRecompute) {
   }
 }
 
+// A bf16 model's cache on the CPU holds fp32, and a one-token step attends in fp32
+// (attend_one_token_in_fp32) instead of the flash kernel: close to the full bf16 recompute, and at
+// least as close to the fp32 model as that recompute is.
+TEST(LlamaModel, Bf16KvCacheStepsAttendInFp32AndStayCloseToFullRecompute) {
+  for (const std::string preset : {"tiny-smollm", "tiny-llama31"}) {
+    // Weights 10× HF's scale: peaked attention, so a wrong score or weighting shows in the logits.
+    auto bf16 = std::make_shared<LlamaModel>(model_preset(preset).config, ModelOptions{at::kBFloat16, at::kCPU});
+    auto f32 = std::make_shared<LlamaModel>(model_preset(preset).config, ModelOptions{at::kFloat, at::kCPU});
+    bf16->initialize(13, 0.2);
+    f32->initialize(13, 0.2);
+    at::NoGradGuard no_grad;
+    const at::Tensor ids = at::tensor(std::vector<int64_t>{0, 0, 11, 200, 3000, 45, 6, 70, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9}, at::kLong).view({2, 9});
+    const at::Tensor mask = at::tensor(std::vector<int64_t>{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, at::kLong).view({2, 9});
+    const at::Tensor positions = positions_from_mask(mask);
+    const at::Tensor full = bf16->forward(ids, mask).to(at::kFloat);  // (2, 9, V)
+    const at::Tensor exact = f32->forward(ids, mask);
+    const double scale = exact.abs().max().item<double>();
+    KVCache cache = KVCache::allocate(bf16->config(), 2, 9, bf16->tensor_options());
+    ASSERT_EQ(cache.keys[0].scalar_type(), at::kFloat);
+    ASSERT_EQ(cache.values[0].scalar_type(), at::kFloat);
+    std::vector<std::pair<int64_t, int64_t>> chunks = {{0, 4}, {4, 3}, {7, 1}, {8, 1}};
+    for (auto [start, n] : chunks) {
+      const at::Tensor h = bf16->hidden_states(ids.narrow(1, start, n), mask.narrow(1, 0, start + n), positions.narrow(1, start, n), &cache);
+      const at::Tensor got = bf16->logits(h).to(at::kFloat);
+      ASSERT_EQ(h.scalar_type(), at::kBFloat16);
+      const int64_t from = std::max<int64_t>(start, 2);  // row 0's real tokens
+      for (int64_t row : {0, 1}) {
+        const int64_t first = row == 0 ? from : start;
+        if (first >= start + n) continue;
+        const at::Tensor g = got[row].narrow(0, first - start, start + n - first);
+        const at::Tensor want = full[row].narrow(0, first, start + n - first), truth = exact[row].narrow(0, first, start + n - first);
+        const double vs_full = (g - want).abs().max().item<double>(), vs_truth = (g - truth).abs().max().item<double>();
+        const double full_vs_truth = (want - truth).abs().max().item<double>();
+        EXPECT_LT(vs_full, 0.05 * scale) << preset << " row " << row << ", chunk at " << start;
+        EXPECT_LT(vs_truth, 0.05 * scale) << preset << " row " << row << ", chunk at " << start;
+        if (n == 1) {  // the fp32 one-token path: no further from fp32 than the bf16 flash kernel (plus a bf16 step of slack)
+          EXPECT_LE(vs_truth, full_vs_truth + 0.01 * scale) << preset << " row " << row << ", step at " << start;
+        }
+      }
+    }
+    EXPECT_EQ(cache.length, 9);
+  }
+}
+
 TEST(LlamaModel, GradientsReachEveryParameter) {
   auto model = tiny("tiny-llama31");
   const at::Tensor ids = at::tensor(std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 0, 0}, at::kLong).view({2, 5});

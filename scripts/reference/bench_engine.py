@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
 """`npm run bench:reference`, engine section: forward and greedy-generation tokens/s of itl's engine
-and of transformers (attn_implementation="sdpa") on the same model folder, the same token ids and
-the same thread count, in one run, with their ratios.
+and of transformers (attn_implementation="sdpa") on the same model folder, the same token ids, the
+same thread count and the same compute dtype, in one run, with their ratios.
 
-Per preset (`itl model init --preset P --seed 0`):
+Per preset (`itl model init --preset P --seed 0`) and dtype (fp32, and bf16 on both sides):
 - forward: batch × seq_len ids drawn by torch.randint(vocab, …) from a CPU generator seeded with
   --seed (itl's forward benchmark draws them with the same libtorch generator; the argmax of one row
   is compared to prove it), full logits, no grad, repeated for at least --min-seconds after a warm-up;
 - generation: the same prompts (batch rows of prompt_length random ids) on both sides, greedy, no
   eos (every row makes new_tokens tokens), KV cache, after a 4-token warm-up; tokens/s counts new tokens.
+- the matmul floor: the model's projections and output layer alone, at the shapes the measured work
+  needs (forward: every position; generation: the prompt, then one row per sequence and step), timed
+  here with torch's F.linear on the model's own weights (q/k/v and gate/up joined, the fastest way
+  to run them). No engine that computes these products in this dtype can be faster, so
+  floor tokens/s ÷ transformers tokens/s is the best ratio any engine could reach ("ceiling").
+- the fp32 matmul peak (1024², torch) of this run, and each side's forward rate as a share of it.
 The new tokens of both sides are compared too (random weights make near-ties possible, so this is
-reported, not required).
+reported, not required; bf16 rounds differently on the two sides).
 
 Prints a table and one JSON object ({"bench_engine": [...]}). The issue's targets: forward ≥ 1.2×
 transformers at bench-20m, generation ≥ 2× at bench-20m and ≥ 3× at tiny-smollm.
 
 Usage: scripts/reference/bench_engine.py [--presets bench-20m,tiny-smollm,smollm-135m] [--threads 2]
-       [--min-seconds 3] [--itl 'node bin/itl.js']
+       [--dtypes fp32,bf16] [--min-seconds 3] [--itl 'node bin/itl.js']
 Needs the reference environment (scripts/reference/setup.sh) and a built itl (npm run build).
 """
 import argparse
@@ -30,6 +36,7 @@ import tempfile
 import time
 
 import torch
+import torch.nn.functional as F
 import transformers
 from transformers import AutoModelForCausalLM
 
@@ -38,6 +45,7 @@ ITL_SIDE = os.path.join(ROOT, "scripts", "reference", "bench_engine_itl.mjs")
 # The issue's shapes: forward batch 16 × 128; generation batch 32, 16-token prompts, 64 new tokens.
 SHAPES = {"forward_batch": 16, "seq_len": 128, "generate_batch": 32, "prompt_length": 16, "new_tokens": 64}
 TARGETS = {"bench-20m": {"forward": 1.2, "generate": 2.0}, "tiny-smollm": {"generate": 3.0}}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def run(command, what):
@@ -47,8 +55,58 @@ def run(command, what):
     return out.stdout
 
 
-def transformers_side(folder, forward_ids, prompts, new_tokens, min_seconds):
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="sdpa").eval()
+def timed(fn, min_seconds):
+    fn()  # warm-up
+    calls, started = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        seconds = time.perf_counter() - started
+        if seconds >= min_seconds:
+            return seconds / calls
+
+
+def matmul_peak_gflops(min_seconds):
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    return 2 * 1024 ** 3 / timed(lambda: a @ b, min_seconds) / 1e9
+
+
+def projection_weights(model):
+    """The weights an engine multiplies by, per layer: q|k|v, o, gate|up, down (joined where one
+    input feeds several), then the output layer."""
+    layers = []
+    for layer in model.model.layers:
+        a, m = layer.self_attn, layer.mlp
+        layers.append([torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]), a.o_proj.weight,
+                       torch.cat([m.gate_proj.weight, m.up_proj.weight]), m.down_proj.weight])
+    return layers, model.lm_head.weight
+
+
+def matmul_floor(model, dtype, forward_rows, prompt_rows, batch, new_tokens, min_seconds):
+    """Seconds of the projections and output layer alone: (one forward, one generation)."""
+    layers, head = projection_weights(model)
+    inputs = {}
+
+    def x(rows, features):  # made once per shape, outside the timed calls' cost
+        if (rows, features) not in inputs:
+            inputs[rows, features] = torch.randn(rows, features).to(dtype)
+        return inputs[rows, features]
+
+    def run(rows, head_rows):
+        for weights in layers:
+            for w in weights:
+                F.linear(x(rows, w.shape[1]), w)
+        F.linear(x(head_rows, head.shape[1]), head)
+
+    with torch.inference_mode():
+        forward = timed(lambda: run(forward_rows, forward_rows), min_seconds)
+        prompt = timed(lambda: run(prompt_rows, batch), min_seconds / 2)  # the prompt, logits of its last positions
+        step = timed(lambda: run(batch, batch), min_seconds / 2)          # one new token per sequence
+    return forward, prompt + (new_tokens - 1) * step
+
+
+def transformers_side(folder, dtype, forward_ids, prompts, new_tokens, min_seconds):
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=DTYPES[dtype], attn_implementation="sdpa").eval()
     # No eos: every row decodes new_tokens tokens, as itl's side (eosIds []) does.
     model.generation_config.eos_token_id = None
     model.generation_config.pad_token_id = 0
@@ -70,7 +128,11 @@ def transformers_side(folder, forward_ids, prompts, new_tokens, min_seconds):
         generate_seconds = time.perf_counter() - started
     new_ids = out[:, batch.shape[1]:]
     assert new_ids.shape[1] == new_tokens, f"transformers generated {new_ids.shape[1]} tokens, expected {new_tokens}"
+    floor_forward, floor_generate = matmul_floor(model, DTYPES[dtype], forward_ids.numel(), batch.numel(), batch.shape[0],
+                                                 new_tokens, min_seconds)
     return {
+        "floor_forward_tokens_per_s": forward_ids.numel() / floor_forward,
+        "floor_generate_tokens_per_s": new_ids.numel() / floor_generate,
         "forward_tokens_per_s": calls * forward_ids.numel() / seconds,
         "forward_calls": calls,
         "generate_tokens_per_s": new_ids.numel() / generate_seconds,
@@ -80,15 +142,68 @@ def transformers_side(folder, forward_ids, prompts, new_tokens, min_seconds):
     }
 
 
+def row_for(preset, dtype, ours, theirs, threads, peak):
+    same_ids = sum(a == b for a, b in zip(ours["check_row_top1"], theirs["row0_top1"])) / len(theirs["row0_top1"])
+    # fp32: both sides compute the same numbers, so every argmax agrees; bf16 rounds differently on
+    # each side, but inputs that differ would agree on ~1/vocab of the positions, not most.
+    if same_ids < (1.0 if dtype == "fp32" else 0.8):
+        sys.exit(f"bench_engine: {preset} {dtype}: itl's forward ids are not transformers' (argmax of row 0 agrees at "
+                 f"{same_ids:.0%} of positions); the two sides would time different inputs")
+    agree = sum(a == b for x, y in zip(ours["new_ids"], theirs["new_ids"]) for a, b in zip(x, y))
+    per_token = ours["forward_gflops"] * 1e9 / ours["forward_tokens_per_s"]  # FLOPs per token, itl's count
+    return {
+        "preset": preset,
+        "dtype": dtype,
+        "parameters": ours["parameters"],
+        "threads": threads,
+        **SHAPES,
+        "itl_forward_tokens_per_s": round(ours["forward_tokens_per_s"], 1),
+        "transformers_forward_tokens_per_s": round(theirs["forward_tokens_per_s"], 1),
+        "forward_ratio": round(ours["forward_tokens_per_s"] / theirs["forward_tokens_per_s"], 3),
+        "forward_ceiling_ratio": round(theirs["floor_forward_tokens_per_s"] / theirs["forward_tokens_per_s"], 3),
+        "itl_generate_tokens_per_s": round(ours["generate_tokens_per_s"], 1),
+        "transformers_generate_tokens_per_s": round(theirs["generate_tokens_per_s"], 1),
+        "generate_ratio": round(ours["generate_tokens_per_s"] / theirs["generate_tokens_per_s"], 3),
+        "generate_ceiling_ratio": round(theirs["floor_generate_tokens_per_s"] / theirs["generate_tokens_per_s"], 3),
+        "matmul_floor_forward_tokens_per_s": round(theirs["floor_forward_tokens_per_s"], 1),
+        "matmul_floor_generate_tokens_per_s": round(theirs["floor_generate_tokens_per_s"], 1),
+        "greedy_tokens_equal": round(agree / (SHAPES["generate_batch"] * SHAPES["new_tokens"]), 4),
+        "forward_top1_equal": round(same_ids, 4),
+        "itl_forward_gflops": round(ours["forward_gflops"], 1),
+        "fp32_matmul_peak_gflops": round(peak, 1),
+        "itl_forward_share_of_fp32_peak": round(ours["forward_gflops"] / peak, 3),
+        "transformers_forward_share_of_fp32_peak": round(per_token * theirs["forward_tokens_per_s"] / 1e9 / peak, 3),
+        "targets": TARGETS.get(preset, {}),
+    }
+
+
+def print_table(results):
+    print(f"{'preset':<12} {'dtype':<5} {'params':>7} {'fwd itl':>8} {'fwd HF':>8} {'ratio':>6} {'ceil':>6} "
+          f"{'gen itl':>8} {'gen HF':>8} {'ratio':>6} {'ceil':>6}  {'greedy =':>8}")
+    for x in results:
+        print(f"{x['preset']:<12} {x['dtype']:<5} {x['parameters'] / 1e6:>6.1f}M {x['itl_forward_tokens_per_s']:>8.0f} "
+              f"{x['transformers_forward_tokens_per_s']:>8.0f} {x['forward_ratio']:>5.2f}× {x['forward_ceiling_ratio']:>5.2f}× "
+              f"{x['itl_generate_tokens_per_s']:>8.0f} {x['transformers_generate_tokens_per_s']:>8.0f} "
+              f"{x['generate_ratio']:>5.2f}× {x['generate_ceiling_ratio']:>5.2f}×  {x['greedy_tokens_equal']:>8.3f}")
+    print("ceil: the model's matmuls alone (F.linear, same weights, shapes and dtype) ÷ transformers — the best "
+          "ratio any engine computing them could reach on this machine")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default="bench-20m,tiny-smollm,smollm-135m")
+    parser.add_argument("--dtypes", default="fp32,bf16", help="compute dtypes, each on both sides")
     parser.add_argument("--threads", type=int, default=2, help="torch (and BLAS) threads on both sides")
     parser.add_argument("--min-seconds", type=float, default=3.0, help="forward timing per side and preset")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--itl", default="node bin/itl.js")
     args = parser.parse_args()
+    dtypes = args.dtypes.split(",")
+    for dtype in dtypes:
+        if dtype not in DTYPES:
+            sys.exit(f"bench_engine: --dtypes: {dtype!r} is not one of {', '.join(DTYPES)}")
     torch.set_num_threads(args.threads)
+    peak = matmul_peak_gflops(args.min_seconds / 2)
     work = tempfile.mkdtemp(prefix="itl-bench-engine-")
     results = []
     try:
@@ -103,41 +218,19 @@ def main():
             prompts_file, row_file = os.path.join(work, f"{preset}-prompts.json"), os.path.join(work, f"{preset}-row0.json")
             json.dump(prompts, open(prompts_file, "w"))
             json.dump(forward_ids[0].tolist(), open(row_file, "w"))
-            ours = json.loads(run(["node", ITL_SIDE, "--model", folder, "--threads", str(args.threads),
-                                   "--batch", str(SHAPES["forward_batch"]), "--seq-len", str(SHAPES["seq_len"]),
-                                   "--seed", str(args.seed), "--min-seconds", str(args.min_seconds), "--prompts", prompts_file,
-                                   "--new-tokens", str(SHAPES["new_tokens"]), "--check-row", row_file], f"itl engine ({preset})"))
-            theirs = transformers_side(folder, forward_ids, prompts, SHAPES["new_tokens"], args.min_seconds)
-            same_ids = ours["check_row_top1"] == theirs["row0_top1"]
-            if not same_ids:
-                sys.exit(f"bench_engine: {preset}: itl's forward ids are not transformers' (argmax of row 0 differs); "
-                         "the two sides would time different inputs")
-            agree = sum(a == b for x, y in zip(ours["new_ids"], theirs["new_ids"]) for a, b in zip(x, y))
-            results.append({
-                "preset": preset,
-                "parameters": ours["parameters"],
-                "threads": args.threads,
-                **SHAPES,
-                "itl_forward_tokens_per_s": round(ours["forward_tokens_per_s"], 1),
-                "transformers_forward_tokens_per_s": round(theirs["forward_tokens_per_s"], 1),
-                "forward_ratio": round(ours["forward_tokens_per_s"] / theirs["forward_tokens_per_s"], 3),
-                "itl_generate_tokens_per_s": round(ours["generate_tokens_per_s"], 1),
-                "transformers_generate_tokens_per_s": round(theirs["generate_tokens_per_s"], 1),
-                "generate_ratio": round(ours["generate_tokens_per_s"] / theirs["generate_tokens_per_s"], 3),
-                "greedy_tokens_equal": round(agree / (SHAPES["generate_batch"] * SHAPES["new_tokens"]), 4),
-                "itl_forward_gflops": round(ours["forward_gflops"], 1),
-                "targets": TARGETS.get(preset, {}),
-            })
-            print(f"bench_engine: {preset} done", file=sys.stderr)
+            for dtype in dtypes:
+                ours = json.loads(run(["node", ITL_SIDE, "--model", folder, "--threads", str(args.threads), "--dtype", dtype,
+                                       "--batch", str(SHAPES["forward_batch"]), "--seq-len", str(SHAPES["seq_len"]),
+                                       "--seed", str(args.seed), "--min-seconds", str(args.min_seconds), "--prompts", prompts_file,
+                                       "--new-tokens", str(SHAPES["new_tokens"]), "--check-row", row_file], f"itl engine ({preset}, {dtype})"))
+                theirs = transformers_side(folder, dtype, forward_ids, prompts, SHAPES["new_tokens"], args.min_seconds)
+                results.append(row_for(preset, dtype, ours, theirs, args.threads, peak))
+                print(f"bench_engine: {preset} {dtype} done", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{'preset':<12} {'params':>7} {'fwd itl':>9} {'fwd HF':>9} {'ratio':>6}  {'gen itl':>8} {'gen HF':>8} {'ratio':>6}  {'greedy =':>8}")
-    for x in results:
-        print(f"{x['preset']:<12} {x['parameters'] / 1e6:>6.1f}M {x['itl_forward_tokens_per_s']:>9.0f} {x['transformers_forward_tokens_per_s']:>9.0f} "
-              f"{x['forward_ratio']:>5.2f}×  {x['itl_generate_tokens_per_s']:>8.0f} {x['transformers_generate_tokens_per_s']:>8.0f} "
-              f"{x['generate_ratio']:>5.2f}×  {x['greedy_tokens_equal']:>8.3f}")
+    print_table(results)
     print(json.dumps({"bench_engine": results, "torch": torch.__version__, "transformers": transformers.__version__,
-                      "threads": args.threads, "load_average": os.getloadavg()}))
+                      "threads": args.threads, "fp32_matmul_peak_gflops": round(peak, 1), "load_average": os.getloadavg()}))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 // Prints one JSON object. Needs `npm run build`.
 //
 //   node scripts/reference/bench_engine_itl.mjs --model DIR --threads 2 --batch 16 --seq-len 128 --seed 0 \
-//        --min-seconds 3 --prompts FILE --new-tokens 64
+//        --min-seconds 3 --prompts FILE --new-tokens 64 [--dtype fp32|bf16]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     prompts: { type: 'string' },
     'new-tokens': { type: 'string', default: '64' },
     'check-row': { type: 'string' },
+    dtype: { type: 'string', default: 'fp32' },
   },
   strict: true,
 });
@@ -38,7 +39,8 @@ const int = (key) => {
 
 const threads = int('threads');
 const runtime = Runtime.open({ torchThreads: threads, blasThreads: threads });
-const model = await Model.load(runtime, values.model, { dtype: 'fp32' });
+if (!['fp32', 'bf16'].includes(values.dtype)) throw new Error(`bench_engine_itl: --dtype must be fp32 or bf16, got ${values.dtype}`);
+const model = await Model.load(runtime, values.model, { dtype: values.dtype });
 try {
   const forward = await model.benchForward({ batch: int('batch'), seqLen: int('seq-len'), minSeconds: Number(values['min-seconds']), seed: int('seed') });
   const prompts = JSON.parse(readFileSync(values.prompts, 'utf8'));

@@ -54,7 +54,8 @@ class RMSNorm : public torch::nn::Module {
 };
 
 // Past keys and values of every layer, preallocated to `capacity` positions so a decode step
-// writes in place instead of concatenating. Inference only (written under NoGradGuard).
+// writes in place instead of concatenating. Inference only (written under NoGradGuard). A bf16/fp16
+// model's cache on the CPU holds fp32 (the exact images of its values): see allocate.
 struct KVCache {
   std::vector<at::Tensor> keys;    // per layer (B, Hkv, capacity, D)
   std::vector<at::Tensor> values;  // per layer (B, Hkv, capacity, D)

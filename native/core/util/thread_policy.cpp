@@ -28,6 +28,8 @@ void apply_thread_policy(const ThreadPolicy& policy) {
   at::set_num_threads(torch_threads);
 }
 
+void adopt_thread_policy() { at::init_num_threads(); }
+
 ThreadCounts current_thread_counts() {
   ThreadCounts counts;
   counts.torch_intra_op = at::get_num_threads();
