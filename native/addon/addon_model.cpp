@@ -19,7 +19,7 @@
 #include "model/model_io.h"
 #include "model/presets.h"
 #include "options.h"
-#include "promise_worker.h"
+#include "compute_promise.h"
 #include "train/lora.h"
 #include "util/error.h"
 #include "util/device.h"
@@ -185,7 +185,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
       std::vector<int32_t> top1;
       std::vector<float> last;
     };
-    return PromiseWorker<Out>::start(
+    return ComputePromise<Out>::start(
         env,
         [m, ids](const RunControl&) {
           check_token_ids(ids, m->config().vocab_size, "ids");
@@ -221,7 +221,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
     g.temperature = o.number("temperature", g.temperature);
     g.top_p = o.number("topP", g.top_p);
     g.seed = static_cast<uint64_t>(o.integer("seed", 0));
-    return PromiseWorker<Rows>::start(
+    return ComputePromise<Rows>::start(
         env, [m, prompts, g](const RunControl& control) { return itl::generate(*m, prompts, g, control); },
         [](Napi::Env env, const Rows& rows) -> Napi::Value {
           std::vector<int32_t> flat, lengths;
@@ -254,7 +254,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
     s.chunk_positions = o.integer("chunkPositions", s.chunk_positions);
     std::vector<ScoreRequest> requests;
     for (size_t i = 0; i < contexts.size(); ++i) requests.push_back({contexts[i], continuations[i]});
-    return PromiseWorker<std::vector<ScoreResult>>::start(
+    return ComputePromise<std::vector<ScoreResult>>::start(
         env, [m, requests, s](const RunControl& control) { return itl::score(*m, requests, s, control); },
         [](Napi::Env env, const std::vector<ScoreResult>& results) -> Napi::Value {
           Napi::Float64Array logprobs = Napi::Float64Array::New(env, results.size());
@@ -280,7 +280,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
     const ModelPtr m = model(env);
     if (!info[0].IsString()) throw_type_error(env, std::string("expected a string for dir but received ") + js_type_name(info[0]));
     const std::string dir = info[0].As<Napi::String>();
-    return PromiseWorker<bool>::start(
+    return ComputePromise<bool>::start(
         env, [m, dir](const RunControl&) { save_model(*m, dir); return true; },
         [dir](Napi::Env env, const bool&) -> Napi::Value { return Napi::String::New(env, dir); });
   }
@@ -295,7 +295,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
     b.seq_len = o.integer("seqLen", b.seq_len);
     b.min_seconds = o.number("minSeconds", b.min_seconds);
     b.seed = static_cast<uint64_t>(o.integer("seed", 0));
-    return PromiseWorker<ForwardBenchmarkResult>::start(
+    return ComputePromise<ForwardBenchmarkResult>::start(
         env, [m, b](const RunControl& control) { return run_forward_benchmark(*m, b, control); },
         [](Napi::Env env, const ForwardBenchmarkResult& r) -> Napi::Value {
           Napi::Object out = Napi::Object::New(env);
@@ -365,7 +365,7 @@ Napi::Value AddonModel::divergence(const Napi::CallbackInfo& info) {
   DivergenceOptions d;
   d.batch_rows = o.integer("batchRows", d.batch_rows);
   d.chunk_positions = o.integer("chunkPositions", d.chunk_positions);
-  return PromiseWorker<DivergenceResult>::start(
+  return ComputePromise<DivergenceResult>::start(
       env, [p, q, sequences, masks, d](const RunControl& control) { return itl::divergence(*p, *q, sequences, masks, d, control); },
       [](Napi::Env env, const DivergenceResult& r) -> Napi::Value {
         Napi::Object out = Napi::Object::New(env);
@@ -413,7 +413,7 @@ Napi::Value load_model_js(const Napi::CallbackInfo& info) {
   const std::string path = info[0].As<Napi::String>();
   const ModelOptions options = model_options(env, info[1]);
   const std::string adapter = Options(env, info[1], "options").string("adapter", "");
-  return PromiseWorker<Loaded>::start(
+  return ComputePromise<Loaded>::start(
       env, [path, adapter, options](const RunControl&) { return load_with_adapter(path, adapter, options); },
       [](Napi::Env env, const Loaded& l) -> Napi::Value { return new_model_handle(env, l.model, l.folder, l.adapter); });
 }
@@ -429,7 +429,7 @@ Napi::Value start_init(const Napi::CallbackInfo& info, const char* source_name, 
   const int64_t seed = info[1].As<Napi::Number>().Int64Value();
   if (seed < 0) throw_type_error(env, "seed must be a non-negative integer, got " + std::to_string(seed));
   const ModelOptions options = model_options(env, info[3]);
-  return PromiseWorker<Loaded>::start(
+  return ComputePromise<Loaded>::start(
       env,
       [source, shape_of, seed, dir, options](const RunControl&) {
         auto model = std::make_shared<LlamaModel>(shape_of(source), options);
@@ -464,7 +464,7 @@ Napi::Value inspect_model_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw_type_error(env, std::string("expected a string for path but received ") + js_type_name(info[0]));
   const std::string path = info[0].As<Napi::String>();
-  return PromiseWorker<Inspected>::start(
+  return ComputePromise<Inspected>::start(
       env,
       [path](const RunControl&) {
         Inspected r;

@@ -3,7 +3,7 @@
 #include "bench/matmul_benchmark.h"
 #include "errors.h"
 #include "options.h"
-#include "promise_worker.h"
+#include "compute_promise.h"
 #include "system/system_info.h"
 #include "util/thread_policy.h"
 
@@ -67,7 +67,7 @@ Napi::Value bench_matmul_js(const Napi::CallbackInfo& info) {
   bench.min_seconds = options.number("minSeconds", bench.min_seconds);
   bench.device = options.string("device", bench.device);
   bench.dtype = options.string("dtype", bench.dtype);
-  return PromiseWorker<MatmulBenchmarkResult>::start(
+  return ComputePromise<MatmulBenchmarkResult>::start(
       env, [bench](const RunControl& control) { return run_matmul_benchmark(bench, control); },
       [](Napi::Env env, const MatmulBenchmarkResult& r) -> Napi::Value {
         Napi::Object out = Napi::Object::New(env);

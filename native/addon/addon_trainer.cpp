@@ -15,8 +15,7 @@
 #include "io/checkpoint.h"
 #include "model/model_io.h"
 #include "options.h"
-#include "promise_worker.h"
-#include "thread_promise.h"
+#include "compute_promise.h"
 #include "train/trainer.h"
 #include "util/device.h"
 
@@ -184,7 +183,7 @@ class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
     const TrainerPtr t = live(env);
     if (running_->exchange(true)) throw to_js_error(env, NativeFailure{"ITL_INVALID_ARGUMENT", "this trainer is already running"});
     auto running = running_;
-    return ThreadPromise<RunOutcome>::start(
+    return ComputePromise<RunOutcome>::start(
         env,
         [t, running](const RunControl& control) {
           struct Done {
@@ -243,7 +242,7 @@ Napi::Value create_trainer_js(const Napi::CallbackInfo& info) {
   TokenRows train = token_rows(env, info[1], "train");
   TokenRows eval = token_rows(env, info[2], "eval");
   std::shared_ptr<Napi::FunctionReference> constructor = trainer_constructors.get(env);
-  return PromiseWorker<Created>::start(
+  return ComputePromise<Created>::start(
       env,
       [request, train = std::move(train), eval = std::move(eval)](const RunControl&) mutable {
         ModelOptions model_options{request.options.precision == Precision::kFp32 ? at::kFloat : at::kBFloat16, parse_device(request.device)};

@@ -1,4 +1,4 @@
-// What PromiseWorker (libuv pool) and ThreadPromise (a thread of its own) share: the Promise and
+// What ComputePromise needs beside the compute thread: the Promise and
 // how it settles with a result or a native failure, and how a progress event reaches its callback.
 #pragma once
 

@@ -1,33 +1,33 @@
-// A Promise whose work runs on a thread of its own rather than on libuv's pool: for calls that last
-// minutes to hours (a training run between checkpoints), which would otherwise hold one of the
-// pool's four threads that file system and DNS work share. Progress and settlement go through one
-// thread-safe function; the Promise settles in its finalizer, after every queued progress event
-// was delivered (as PromiseWorker does).
+// The one pattern every native call follows: the work runs on the process's compute thread
+// (compute_thread.h), progress reaches an optional JS callback through a thread-safe function, and
+// the Promise settles on the JS thread with the result or with the C++ error (message + .code).
+// Settlement happens in the thread-safe function's finalizer, after every queued progress event
+// was delivered, so a caller never sees a progress event after its await returned. Long calls (a
+// training run between checkpoints) hold no libuv pool thread, so file system and DNS work go on.
 #pragma once
 
 #include <napi.h>
 
-#include <cstdio>
 #include <functional>
 #include <memory>
-#include <optional>
-#include <thread>
+#include <string>
 #include <utility>
 
+#include "compute_thread.h"
 #include "errors.h"
 #include "options.h"
 #include "promise_settlement.h"
 #include "util/progress.h"
-#include "util/thread_policy.h"
 
 namespace itl::addon {
 
 template <typename Result>
-class ThreadPromise {
+class ComputePromise {
  public:
   using Work = std::function<Result(const RunControl&)>;
   using ToJs = std::function<Napi::Value(Napi::Env, const Result&)>;
 
+  // Queues `work`; returns the Promise. `on_progress` may be undefined.
   static Napi::Promise start(Napi::Env env, Work work, ToJs to_js, Napi::Value on_progress = Napi::Value()) {
     auto state = std::make_shared<State>(State{Napi::Promise::Deferred::New(env), std::move(to_js), {}, {}});
     Napi::Function callback;
@@ -39,10 +39,9 @@ class ThreadPromise {
     } else {
       callback = Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
     }
-    Napi::ThreadSafeFunction tsfn = Napi::ThreadSafeFunction::New(env, callback, "itl-thread", 0, 1,
+    Napi::ThreadSafeFunction tsfn = Napi::ThreadSafeFunction::New(env, callback, "itl-native", 0, 1,
                                                                   [state](Napi::Env finalize_env) { state->settle(finalize_env); });
-    std::thread([state, tsfn, work = std::move(work)]() mutable {
-      adopt_thread_policy();
+    run_on_compute_thread([state, tsfn, work = std::move(work)]() mutable {
       RunControl control;
       control.on_progress = [tsfn](const Progress& p) mutable {
         auto* copy = new Progress(p);
@@ -54,7 +53,7 @@ class ThreadPromise {
         state->failure = capture_current_exception();
       }
       tsfn.Release();
-    }).detach();
+    });
     return state->deferred.Promise();
   }
 
