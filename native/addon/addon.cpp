@@ -5,10 +5,12 @@
 #include "addon_model.h"
 #include "addon_system.h"
 #include "addon_trainer.h"
+#include "system/allocator_policy.h"
 
 namespace itl::addon {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
+  retain_freed_memory();  // before any model allocates: see allocator_policy.h
   exports.Set("abiVersion", Napi::Number::New(env, 1));
   register_system(env, exports);
   register_model(env, exports);

@@ -2,6 +2,15 @@
 
 #include <torch/version.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "system/allocator_policy.h"
 #include "system/system_info.h"
 #include "util/error.h"
 #include "util/thread_policy.h"
@@ -18,6 +27,40 @@ TEST(SystemInfo, ReportsTheCompiledLibtorch) {
   EXPECT_FALSE(info.blas.name.empty());
   EXPECT_GT(info.threads.hardware, 0);
 }
+
+#if defined(__GLIBC__)
+struct HeapUse {
+  size_t mapped_blocks;   // of the five, how many were mapped apart from the heap
+  size_t heap_after_free; // the heap's size once all five were freed
+};
+
+// A forward pass in miniature: five 20 MiB buffers, written, then freed.
+HeapUse five_20_mib_buffers() {
+  constexpr size_t kSize = 20 << 20;
+  const size_t mapped_before = mallinfo2().hblks;
+  std::vector<void*> blocks;
+  for (int i = 0; i < 5; ++i) {
+    blocks.push_back(std::malloc(kSize));
+    std::memset(blocks.back(), 1, kSize);
+  }
+  const size_t mapped = mallinfo2().hblks - mapped_before;
+  for (void* block : blocks) std::free(block);
+  return {mapped, mallinfo2().arena};
+}
+
+// glibc's default maps such buffers, or (once one was freed) takes them from the heap and gives the
+// heap back to the kernel as soon as they are freed: either way the next pass faults its pages in again.
+TEST(AllocatorPolicy, FreedBuffersStayInTheHeapForTheNextPass) {
+  ASSERT_TRUE(retain_freed_memory());
+  for (int pass = 0; pass < 2; ++pass) {
+    const HeapUse use = five_20_mib_buffers();
+    EXPECT_EQ(use.mapped_blocks, 0u) << "pass " << pass;
+    EXPECT_GE(use.heap_after_free, size_t{100} << 20) << "pass " << pass << ": the heap was trimmed";
+  }
+}
+#else
+TEST(AllocatorPolicy, IsANoOpWithoutGlibc) { EXPECT_FALSE(retain_freed_memory()); }
+#endif
 
 TEST(SystemInfo, ThreadPolicyIsApplied) {
   apply_thread_policy({1, 0});
