@@ -31,7 +31,8 @@ class ComputePromise {
   static Napi::Promise start(Napi::Env env, Work work, ToJs to_js, Napi::Value on_progress = Napi::Value()) {
     auto state = std::make_shared<State>(State{Napi::Promise::Deferred::New(env), std::move(to_js), {}, {}});
     Napi::Function callback;
-    if (!on_progress.IsEmpty() && !on_progress.IsUndefined() && !on_progress.IsNull()) {
+    const bool wants_progress = !on_progress.IsEmpty() && !on_progress.IsUndefined() && !on_progress.IsNull();
+    if (wants_progress) {
       if (!on_progress.IsFunction()) {
         throw_type_error(env, std::string("expected a function for onProgress but received ") + js_type_name(on_progress));
       }
@@ -41,12 +42,16 @@ class ComputePromise {
     }
     Napi::ThreadSafeFunction tsfn = Napi::ThreadSafeFunction::New(env, callback, "itl-native", 0, 1,
                                                                   [state](Napi::Env finalize_env) { state->settle(finalize_env); });
-    run_on_compute_thread([state, tsfn, work = std::move(work)]() mutable {
+    run_on_compute_thread([state, tsfn, wants_progress, work = std::move(work)]() mutable {
       RunControl control;
-      control.on_progress = [tsfn](const Progress& p) mutable {
-        auto* copy = new Progress(p);
-        if (tsfn.BlockingCall(copy, deliver_progress) != napi_ok) delete copy;
-      };
+      // Without a callback no event is sent at all: each one wakes the JS thread, which on a 2-core
+      // machine takes a core from the work (one per generated token, for instance).
+      if (wants_progress) {
+        control.on_progress = [tsfn](const Progress& p) mutable {
+          auto* copy = new Progress(p);
+          if (tsfn.BlockingCall(copy, deliver_progress) != napi_ok) delete copy;
+        };
+      }
       try {
         state->result = work(control);
       } catch (...) {
