@@ -60,16 +60,7 @@ TEST(Generator, ArgmaxRowsEqualsAtArgmaxTiesIncluded) {
     x[5][3] = std::numeric_limits<float>::quiet_NaN();  // at::argmax ranks NaN highest
     EXPECT_TRUE(at::equal(argmax_rows(x), x.argmax(-1))) << "V " << V << " with a NaN";
     EXPECT_EQ(argmax_rows(x)[0].item<int64_t>(), 7);
-    // bf16 (what a bf16 model's head gives): rounding makes ties everywhere; HF converts to fp32 first.
-    x[5][3] = 1.0f;
-    const at::Tensor b = x.to(at::kBFloat16);
-    EXPECT_TRUE(at::equal(argmax_rows(b), b.to(at::kFloat).argmax(-1))) << "V " << V << " bf16";
-    b[5][4] = std::numeric_limits<float>::quiet_NaN();
-    EXPECT_TRUE(at::equal(argmax_rows(b), b.to(at::kFloat).argmax(-1))) << "V " << V << " bf16 with a NaN";
   }
-  // Many exact ties: values on a coarse grid, so most rows' maximum appears several times.
-  const at::Tensor coarse = (at::randn({64, 49152}, generator) * 2).round().to(at::kBFloat16);
-  EXPECT_TRUE(at::equal(argmax_rows(coarse), coarse.to(at::kFloat).argmax(-1)));
 }
 
 TEST(Generator, KvCacheGreedyEqualsFullRecompute) {

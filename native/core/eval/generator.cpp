@@ -86,12 +86,10 @@ void generate_batch(LlamaModel& model, const std::vector<std::vector<int64_t>>& 
 
   for (int64_t step = 0;; ++step) {
     control.check_abort();
-    // (n, V) in the model's dtype: greedy takes the argmax there (bf16 → fp32, which HF does first,
-    // keeps the order and the ties), sampling works in fp32 as HF's logits processors do.
-    const at::Tensor logits = model.logits(hidden.select(1, hidden.size(1) - 1));
+    const at::Tensor logits = model.logits(hidden.select(1, hidden.size(1) - 1)).to(at::kFloat);  // (n, V)
     std::vector<int64_t> next(alive.size());
     if (o.sample) {
-      const at::Tensor cpu_logits = logits.to(at::kFloat).cpu();
+      const at::Tensor cpu_logits = logits.cpu();
       for (size_t i = 0; i < alive.size(); ++i) {
         const at::Tensor probs = sampling_probabilities(cpu_logits[i], o.temperature, o.top_p);
         next[i] = at::multinomial(probs, 1, false, generators[alive[i]]).item<int64_t>();
@@ -132,44 +130,34 @@ void generate_batch(LlamaModel& model, const std::vector<std::vector<int64_t>>& 
 
 }  // namespace
 
-namespace {
-
-// The first index of the row's maximum, given each 512-column chunk's maximum.
-template <typename T>
-int64_t first_maximum(const T* row, int64_t V, const float* chunk_max, int64_t chunks, int64_t chunk_size) {
-  int64_t chunk = 0;
-  for (int64_t c = 1; c < chunks; ++c) {
-    if (chunk_max[c] > chunk_max[chunk]) chunk = c;  // strictly greater: the first chunk holding the maximum
-  }
-  const int64_t end = std::min(V, (chunk + 1) * chunk_size);
-  int64_t i = chunk * chunk_size;
-  while (i < end && static_cast<float>(row[i]) != chunk_max[chunk]) ++i;  // the chunk's first element equal to it
-  return i;
-}
-
-}  // namespace
-
 at::Tensor argmax_rows(const at::Tensor& logits) {
   constexpr int64_t kChunk = 512;
   const int64_t n = logits.size(0), V = logits.size(1);
-  const bool supported = logits.scalar_type() == at::kFloat || logits.scalar_type() == at::kBFloat16;
-  if (logits.dim() != 2 || !logits.device().is_cpu() || !supported || V < 8 * kChunk) {
+  if (logits.dim() != 2 || !logits.device().is_cpu() || logits.scalar_type() != at::kFloat || V < 8 * kChunk) {
     return logits.argmax(-1);
   }
   const at::Tensor x = logits.contiguous();
   const int64_t full = V / kChunk, tail = V - full * kChunk;
   at::Tensor chunk_max = x.narrow(1, 0, full * kChunk).view({n, full, kChunk}).amax(-1);  // (n, full)
   if (tail > 0) chunk_max = at::cat({chunk_max, x.narrow(1, full * kChunk, tail).amax(-1, true)}, 1);
-  chunk_max = chunk_max.to(at::kFloat).contiguous();  // bf16 → fp32 is exact: same order, same ties
-  if (chunk_max.isnan().any().item<bool>()) return logits.argmax(-1);  // at::argmax ranks NaN highest
+  chunk_max = chunk_max.contiguous();
   const int64_t chunks = chunk_max.size(1);
+  const float* data = x.data_ptr<float>();
   const float* maxima = chunk_max.data_ptr<float>();
   at::Tensor out = at::empty({n}, at::kLong);
   int64_t* best = out.data_ptr<int64_t>();
   for (int64_t r = 0; r < n; ++r) {
-    best[r] = x.scalar_type() == at::kFloat
-                  ? first_maximum(x.data_ptr<float>() + r * V, V, maxima + r * chunks, chunks, kChunk)
-                  : first_maximum(x.data_ptr<c10::BFloat16>() + r * V, V, maxima + r * chunks, chunks, kChunk);
+    const float* m = maxima + r * chunks;
+    int64_t chunk = 0;
+    for (int64_t c = 0; c < chunks; ++c) {
+      if (std::isnan(m[c])) return logits.argmax(-1);  // at::argmax ranks NaN highest
+      if (m[c] > m[chunk]) chunk = c;                    // strictly greater: the first chunk holding the maximum
+    }
+    const float* row = data + r * V;
+    const int64_t end = std::min(V, (chunk + 1) * kChunk);
+    int64_t i = chunk * kChunk;
+    while (i < end && row[i] != m[chunk]) ++i;  // the chunk's first element equal to its maximum
+    best[r] = i;
   }
   return out;
 }

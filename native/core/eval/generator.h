@@ -27,11 +27,10 @@ std::vector<std::vector<int64_t>> generate(LlamaModel& model, const std::vector<
                                            const GenerateOptions& options, const RunControl& control = {});
 
 // Row-wise argmax of logits (n, V): the first index of each row's maximum, exactly as at::argmax.
-// On CPU fp32 or bf16 with a large vocabulary it takes the vectorised maximum of 512-column chunks
-// and then scans only the first chunk holding the row's maximum (libtorch's argmax compares element
-// by element: ~0.8 ms for 32 × 49,152 here, a sixth of a tiny model's decode step). bf16 logits are
-// not converted first (a sixteenth of a bf16 tiny-smollm decode step went to that copy). Logits with
-// a NaN, other devices and dtypes go to at::argmax. Returns int64 (n) on the logits' device.
+// On CPU fp32 with a large vocabulary it takes the vectorised maximum of 512-column chunks and then
+// scans only the first chunk holding the row's maximum (libtorch's argmax compares element by element:
+// ~0.8 ms for 32 × 49,152 here, a sixth of a tiny model's decode step). Rows with a NaN, other
+// devices and dtypes go to at::argmax. Returns int64 (n) on the logits' device.
 at::Tensor argmax_rows(const at::Tensor& logits);
 
 // Checks ids are in [0, vocab); `what` names the input in the error ("prompt 3").
