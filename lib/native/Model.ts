@@ -70,6 +70,11 @@ export interface LoadModelOptions {
   dtype?: ModelDtype;
   /** A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) applied to the model. */
   adapter?: string;
+  /**
+   * bf16 on the CPU: multiply by oneDNN-packed copies of the weights in inference (faster, the same
+   * numbers; costs the weights' size in memory again). Default true; fp32 and GPUs never pack.
+   */
+  prepack?: boolean;
 }
 
 export interface GenerateOptions {

@@ -88,8 +88,9 @@ Napi::Object object_or_empty(Napi::Env env, const Napi::Value& value, const std:
 ModelOptions model_options(Napi::Env env, const Napi::Value& value) {
   Options o(env, value, "options");
   const std::string device = o.string("device", "cpu"), dtype = o.string("dtype", "fp32");
+  const bool prepack = o.boolean("prepack", true);
   try {
-    return ModelOptions{parse_dtype(dtype), parse_device(device)};
+    return ModelOptions{parse_dtype(dtype), parse_device(device), prepack};
   } catch (...) {
     throw to_js_error(env, capture_current_exception());
   }

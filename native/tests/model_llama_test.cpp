@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 
 #include "io/checkpoint.h"
@@ -15,6 +16,7 @@
 #include "model/forward_benchmark.h"
 #include "model/llama_model.h"
 #include "model/model_io.h"
+#include "model/packed_weight.h"
 #include "model/presets.h"
 
 namespace itl {
@@ -361,6 +363,60 @@ TEST(LlamaModel, Bf16KvCacheStepsAttendInFp32AndStayCloseToFullRecompute) {
       }
     }
     EXPECT_EQ(cache.length, 9);
+  }
+}
+
+TEST(PackedWeight, EqualsAtLinearAndFollowsInPlaceWrites) {
+  at::NoGradGuard no_grad;
+  const bool available = packed_bf16_linear_available();
+  std::cout << "[ packed ] oneDNN packed bf16 linear available: " << available << "\n";
+  at::Tensor w = at::randn({300, 64}).to(at::kBFloat16);
+  PackedWeight packed;
+  for (int64_t rows : {1, 5, 32, 333}) {
+    const at::Tensor x = at::randn({2, rows, 64}).to(at::kBFloat16);
+    EXPECT_TRUE(at::equal(packed.linear(x, w), at::linear(x, w))) << rows << " rows";
+  }
+  EXPECT_EQ(packed.holds_packed(), available);
+  w.mul_(-3);  // a training step in place: the next call must not use the old packed copy
+  const at::Tensor x = at::randn({4, 64}).to(at::kBFloat16);
+  EXPECT_TRUE(at::equal(packed.linear(x, w), at::linear(x, w)));
+  const at::Tensor other = at::randn({300, 64}).to(at::kBFloat16);  // another tensor altogether
+  EXPECT_TRUE(at::equal(packed.linear(x, other), at::linear(x, other)));
+  // Never packed: fp32, with grad, or turned off.
+  PackedWeight fp32, grad, off;
+  const at::Tensor wf = at::randn({30, 64});
+  const at::Tensor xf = at::randn({3, 64});
+  EXPECT_TRUE(at::equal(fp32.linear(xf, wf), at::linear(xf, wf)));
+  EXPECT_FALSE(fp32.holds_packed());
+  {
+    at::AutoGradMode enable(true);
+    grad.linear(x, w);
+  }
+  EXPECT_FALSE(grad.holds_packed());
+  off.enabled = false;
+  off.linear(x, w);
+  EXPECT_FALSE(off.holds_packed());
+}
+
+// A bf16 model in inference multiplies by packed weights: the same logits as with packing off, also
+// after its weights change in place (a trainer's step between two in-training evaluations).
+TEST(LlamaModel, PackedBf16WeightsGiveTheUnpackedLogits) {
+  for (const std::string preset : {"tiny-smollm", "tiny-llama31"}) {  // tied and untied output layer
+    auto packed = std::make_shared<LlamaModel>(model_preset(preset).config, ModelOptions{at::kBFloat16, at::kCPU, true});
+    auto plain = std::make_shared<LlamaModel>(model_preset(preset).config, ModelOptions{at::kBFloat16, at::kCPU, false});
+    packed->initialize(3, 0.2);
+    plain->initialize(3, 0.2);
+    at::NoGradGuard no_grad;
+    const at::Tensor ids = at::tensor(std::vector<int64_t>{0, 0, 11, 200, 3000, 45, 6, 70, 8, 1, 2, 3}, at::kLong).view({2, 6});
+    const at::Tensor mask = at::tensor(std::vector<int64_t>{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, at::kLong).view({2, 6});
+    EXPECT_TRUE(at::equal(packed->forward(ids, mask), plain->forward(ids, mask))) << preset;
+    EXPECT_EQ(packed->model->decoder_layers[0]->mlp->gate_up_packed.holds_packed(), packed_bf16_linear_available()) << preset;
+    EXPECT_EQ(packed->head_packed.holds_packed(), packed_bf16_linear_available()) << preset;
+    EXPECT_FALSE(plain->head_packed.holds_packed()) << preset;
+    for (auto* m : {packed.get(), plain.get()}) {
+      for (auto& p : m->parameters()) p.mul_(0.9);
+    }
+    EXPECT_TRUE(at::equal(packed->forward(ids, mask), plain->forward(ids, mask))) << preset << " after an in-place update";
   }
 }
 

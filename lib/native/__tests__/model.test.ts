@@ -54,6 +54,23 @@ describe('Model (native engine)', () => {
     expect(inspected.checkpoint.dtypes).toEqual({ F32: model.info.parameterCount });
   });
 
+  test('bf16 with packed weights (the default) gives the unpacked logits and tokens; prepack is checked', async () => {
+    const packed = await Model.load(runtime, join(dir, 'a'), { dtype: 'bf16' });
+    const plain = await Model.load(runtime, join(dir, 'a'), { dtype: 'bf16', prepack: false });
+    try {
+      const ids = [5, 6, 7, 8, 300, 4000, 2];
+      const [a, b] = [await packed.forward(ids), await plain.forward(ids)];
+      expect(Array.from(a.lastLogits)).toEqual(Array.from(b.lastLogits));
+      expect(Array.from(a.top1)).toEqual(Array.from(b.top1));
+      const prompts = [[5, 6, 7], [100, 200, 300, 400, 500, 600]];
+      expect(await packed.generate(prompts, { maxNewTokens: 6, eosIds: [] })).toEqual(await plain.generate(prompts, { maxNewTokens: 6, eosIds: [] }));
+    } finally {
+      packed.dispose();
+      plain.dispose();
+    }
+    await expect(Model.load(runtime, join(dir, 'a'), { dtype: 'bf16', prepack: 'yes' as unknown as boolean })).rejects.toThrow(/prepack/);
+  });
+
   test('generate continues each row as the forward argmax does, independently of the batch', async () => {
     const prompts = [[5, 6, 7], [100, 200, 300, 400, 500, 600], [9]];
     const together = await model.generate(prompts, { maxNewTokens: 5, eosIds: [] });

@@ -138,7 +138,7 @@ Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOption
 
 Linear::Linear(const at::Tensor& existing_weight) { weight = register_parameter("weight", existing_weight); }
 
-at::Tensor Linear::forward(const at::Tensor& x) { return at::linear(x, weight); }
+at::Tensor Linear::forward(const at::Tensor& x) { return is_training() ? at::linear(x, weight) : packed.linear(x, weight); }
 
 bool Linear::is_linear_plus_delta() const { return typeid(*this) == typeid(Linear); }
 
@@ -213,7 +213,7 @@ at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, c
   if (qkv_weight.defined()) {
     // One matmul, and rope on q's and k's heads together (elementwise, so the same numbers as apart).
     const int64_t HK = heads_ + kv_heads_;
-    at::Tensor qkv = at::linear(x, qkv_weight);                                                         // (B, T, (H + 2 Hkv) D)
+    at::Tensor qkv = qkv_packed.linear(x, qkv_weight);                                                         // (B, T, (H + 2 Hkv) D)
     add_adapter_deltas(qkv, x, {q_proj.get(), k_proj.get(), v_proj.get()});
     const at::Tensor qk = rope_inference(qkv.narrow(-1, 0, HK * head_dim_).view({B, T, HK, head_dim_}),
                                          cos.unsqueeze(2), sin.unsqueeze(2));                           // (B, T, H + Hkv, D)
@@ -259,7 +259,7 @@ at::Tensor LlamaMLP::forward(const at::Tensor& x) {
   const at::Tensor gate_up_weight = at::GradMode::is_enabled() || is_training() ? at::Tensor() : fused_gate_up_weight();
   if (gate_up_weight.defined()) {
     const int64_t I = gate_up_weight.size(0) / 2;
-    at::Tensor gate_up = at::linear(x, gate_up_weight);  // (B, T, 2 I)
+    at::Tensor gate_up = gate_up_packed.linear(x, gate_up_weight);  // (B, T, 2 I)
     add_adapter_deltas(gate_up, x, {gate_proj.get(), up_proj.get()});
     at::Tensor a = at::silu(gate_up.narrow(-1, 0, I));         // (B, T, I)
     return down_proj->forward(a.mul_(gate_up.narrow(-1, I, I)));
@@ -326,6 +326,12 @@ LlamaModel::LlamaModel(LlamaConfig config, ModelOptions options) : config_(std::
     lm_head = register_module("lm_head", std::make_shared<Linear>(config_.hidden_size, config_.vocab_size, t));
   }
   inv_freq_ = rope_inverse_frequencies(config_).to(options_.device);
+  for (const auto& entry : linear_slots()) (*entry.second.slot)->packed.enabled = options_.prepack_bf16;
+  for (const auto& layer : model->decoder_layers) {
+    layer->self_attn->qkv_packed.enabled = options_.prepack_bf16;
+    layer->mlp->gate_up_packed.enabled = options_.prepack_bf16;
+  }
+  head_packed.enabled = options_.prepack_bf16;
   train(false);  // inference until a trainer says otherwise (adapter dropout is training-only)
 }
 
@@ -376,7 +382,8 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& ids, const at::Tensor& ke
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& hidden) {
-  return at::linear(hidden, lm_head ? lm_head->weight : model->embed_tokens->weight);
+  const at::Tensor& weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
+  return is_training() ? at::linear(hidden, weight) : head_packed.linear(hidden, weight);
 }
 
 at::Tensor LlamaModel::forward(const at::Tensor& ids, const at::Tensor& mask) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "io/llama_config.h"
+#include "model/packed_weight.h"
 
 namespace itl {
 
@@ -33,6 +34,7 @@ class Linear : public torch::nn::Module {
   // forward(x) − x·weightᵀ, or undefined when that is zero (a plain Linear).
   virtual at::Tensor adapter_delta(const at::Tensor& x);
   at::Tensor weight;
+  PackedWeight packed;  // bf16 CPU inference (packed_weight.h)
 };
 
 // Token embeddings with HF's parameter name "weight" (vocab, hidden). As nn.Embedding(…, padding_idx),
@@ -87,6 +89,7 @@ class LlamaAttention : public torch::nn::Module {
   // the projections no longer view it (see above).
   at::Tensor fused_qkv_weight() const;
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
+  PackedWeight qkv_packed;  // of fused_qkv_weight()
 
  private:
   int64_t heads_, kv_heads_, head_dim_;
@@ -101,6 +104,7 @@ class LlamaMLP : public torch::nn::Module {
   // The (2·intermediate, hidden) tensor whose row blocks are gate's and up's weights, or undefined.
   at::Tensor fused_gate_up_weight() const;
   std::shared_ptr<Linear> gate_proj, up_proj, down_proj;
+  PackedWeight gate_up_packed;  // of fused_gate_up_weight()
 
  private:
   at::Tensor gate_up_weight_;  // storage of gate/up_proj.weight; not a parameter (they are)
@@ -129,6 +133,9 @@ class LlamaBackbone : public torch::nn::Module {
 struct ModelOptions {
   at::ScalarType dtype = at::kFloat;  // parameters and activations: fp32 or bf16
   at::Device device = at::kCPU;
+  // bf16 on the CPU: multiply by oneDNN-packed copies of the weights in inference (packed_weight.h),
+  // which costs their size in memory again.
+  bool prepack_bf16 = true;
 };
 
 class LlamaModel : public torch::nn::Module {
@@ -171,6 +178,7 @@ class LlamaModel : public torch::nn::Module {
 
   std::shared_ptr<LlamaBackbone> model;
   std::shared_ptr<Linear> lm_head;  // null when tie_word_embeddings
+  PackedWeight head_packed;         // of the output layer's weight (lm_head's or the embeddings')
 
  private:
   LlamaConfig config_;
