@@ -11,9 +11,10 @@ Per preset (`itl model init --preset P --seed 0`) and dtype (fp32, and bf16 on b
   eos (every row makes new_tokens tokens), KV cache, after a 4-token warm-up; tokens/s counts new tokens.
 - the matmul floor: the model's projections and output layer alone, at the shapes the measured work
   needs (forward: every position; generation: the prompt, then one row per sequence and step), timed
-  here with torch's F.linear on the model's own weights (q/k/v and gate/up joined, the fastest way
-  to run them). No engine that computes these products in this dtype can be faster, so
-  floor tokens/s ÷ transformers tokens/s is the best ratio any engine could reach ("ceiling").
+  here on the model's own weights (q/k/v and gate/up joined) with the fastest kernel torch has for
+  them (F.linear; in bf16, oneDNN's pre-packed linear when it gives F.linear's bits). An engine that
+  computes these products with these kernels cannot be faster, so floor tokens/s ÷ transformers
+  tokens/s is the best ratio it could reach ("ceiling"); attention, norms and the rest come on top.
 - the fp32 matmul peak (1024², torch) of this run, and each side's forward rate as a share of it.
 The new tokens of both sides are compared too (random weights make near-ties possible, so this is
 reported, not required; bf16 rounds differently on the two sides).
@@ -82,9 +83,28 @@ def projection_weights(model):
     return layers, model.lm_head.weight
 
 
+def fastest_linear(dtype):
+    """F.linear, or for bf16 oneDNN's pre-packed linear where this torch has it and it gives
+    F.linear's bits (faster at every batch size here; what itl's engine uses for bf16 on the CPU)."""
+    ops = getattr(torch.ops, "mkldnn", None)
+    if dtype != torch.bfloat16 or not hasattr(ops, "_linear_pointwise") or not hasattr(ops, "_reorder_linear_weight"):
+        return lambda w: w, F.linear
+    w, x = torch.randn(96, 80).to(dtype), torch.randn(7, 80).to(dtype)
+    try:
+        if not torch.equal(ops._linear_pointwise(x, ops._reorder_linear_weight(w, 32), None, "none", [], ""), F.linear(x, w)):
+            return lambda w: w, F.linear
+    except RuntimeError:
+        return lambda w: w, F.linear
+    return (lambda w: ops._reorder_linear_weight(w, 32)), (lambda x, w: ops._linear_pointwise(x, w, None, "none", [], ""))
+
+
 def matmul_floor(model, dtype, forward_rows, prompt_rows, batch, new_tokens, min_seconds):
     """Seconds of the projections and output layer alone: (one forward, one generation)."""
+    prepare, linear = fastest_linear(dtype)
     layers, head = projection_weights(model)
+    with torch.inference_mode():  # (weight as the kernel takes it, its input width)
+        layers = [[(prepare(w.detach()), w.shape[1]) for w in weights] for weights in layers]
+        head = (prepare(head.detach()), head.shape[1])
     inputs = {}
 
     def x(rows, features):  # made once per shape, outside the timed calls' cost
@@ -94,9 +114,9 @@ def matmul_floor(model, dtype, forward_rows, prompt_rows, batch, new_tokens, min
 
     def run(rows, head_rows):
         for weights in layers:
-            for w in weights:
-                F.linear(x(rows, w.shape[1]), w)
-        F.linear(x(head_rows, head.shape[1]), head)
+            for w, width in weights:
+                linear(x(rows, width), w)
+        linear(x(head_rows, head[1]), head[0])
 
     with torch.inference_mode():
         forward = timed(lambda: run(forward_rows, forward_rows), min_seconds)
@@ -185,8 +205,8 @@ def print_table(results):
               f"{x['transformers_forward_tokens_per_s']:>8.0f} {x['forward_ratio']:>5.2f}× {x['forward_ceiling_ratio']:>5.2f}× "
               f"{x['itl_generate_tokens_per_s']:>8.0f} {x['transformers_generate_tokens_per_s']:>8.0f} "
               f"{x['generate_ratio']:>5.2f}× {x['generate_ceiling_ratio']:>5.2f}×  {x['greedy_tokens_equal']:>8.3f}")
-    print("ceil: the model's matmuls alone (F.linear, same weights, shapes and dtype) ÷ transformers — the best "
-          "ratio any engine computing them could reach on this machine")
+    print("ceil: the model's matmuls alone (same weights, shapes, dtype and fastest kernel) ÷ transformers — the "
+          "best ratio an engine computing them could reach on this machine; attention and the rest come on top")
 
 
 def main():
