@@ -8,7 +8,8 @@ Per preset (`itl model init --preset P --seed 0`) and dtype (fp32, and bf16 on b
   --seed (itl's forward benchmark draws them with the same libtorch generator; the argmax of one row
   is compared to prove it), full logits, no grad, repeated for at least --min-seconds after a warm-up;
 - generation: the same prompts (batch rows of prompt_length random ids) on both sides, greedy, no
-  eos (every row makes new_tokens tokens), KV cache, after a 4-token warm-up; tokens/s counts new tokens.
+  eos (every row makes new_tokens tokens), KV cache, after a 4-token warm-up; whole calls repeated
+  for at least --min-seconds / 2; tokens/s counts new tokens.
 - the matmul floor: the model's projections and output layer alone, at the shapes the measured work
   needs (forward: every position; generation: the prompt, then one row per sequence and step), timed
   here on the model's own weights (q/k/v and gate/up joined) with the fastest kernel torch has for
@@ -143,9 +144,13 @@ def transformers_side(folder, dtype, forward_ids, prompts, new_tokens, min_secon
         row0_top1 = logits[0].argmax(-1).tolist()
         batch = torch.tensor(prompts)
         model.generate(batch[:2], attention_mask=torch.ones_like(batch[:2]), max_new_tokens=4, do_sample=False)  # warm-up
-        started = time.perf_counter()
-        out = model.generate(batch, attention_mask=torch.ones_like(batch), max_new_tokens=new_tokens, do_sample=False)
-        generate_seconds = time.perf_counter() - started
+        generate_calls, started = 0, time.perf_counter()
+        while True:  # whole generate calls, repeated for min_seconds / 2 (one call of a tiny model is ~0.1 s)
+            out = model.generate(batch, attention_mask=torch.ones_like(batch), max_new_tokens=new_tokens, do_sample=False)
+            generate_calls += 1
+            generate_seconds = time.perf_counter() - started
+            if generate_seconds >= min_seconds / 2:
+                break
     new_ids = out[:, batch.shape[1]:]
     assert new_ids.shape[1] == new_tokens, f"transformers generated {new_ids.shape[1]} tokens, expected {new_tokens}"
     floor_forward, floor_generate = matmul_floor(model, DTYPES[dtype], forward_ids.numel(), batch.numel(), batch.shape[0],
@@ -155,8 +160,9 @@ def transformers_side(folder, dtype, forward_ids, prompts, new_tokens, min_secon
         "floor_generate_tokens_per_s": new_ids.numel() / floor_generate,
         "forward_tokens_per_s": calls * forward_ids.numel() / seconds,
         "forward_calls": calls,
-        "generate_tokens_per_s": new_ids.numel() / generate_seconds,
+        "generate_tokens_per_s": generate_calls * new_ids.numel() / generate_seconds,
         "generate_seconds": generate_seconds,
+        "generate_calls": generate_calls,
         "new_ids": new_ids.tolist(),
         "row0_top1": row0_top1,
     }
