@@ -16,6 +16,8 @@ Per preset (`itl model init --preset P --seed 0`) and dtype (fp32, and bf16 on b
   them (F.linear; in bf16, oneDNN's pre-packed linear when it gives F.linear's bits). An engine that
   computes these products with these kernels cannot be faster, so floor tokens/s ÷ transformers
   tokens/s is the best ratio it could reach ("ceiling"); attention, norms and the rest come on top.
+- libtorch's attention kernel alone at the forward's shapes (what both sides call there), added to
+  the forward's matmul floor ("+attn").
 - the fp32 matmul peak (1024², torch) of this run, and each side's forward rate as a share of it.
 The new tokens of both sides are compared too (random weights make near-ties possible, so this is
 reported, not required; bf16 rounds differently on the two sides).
@@ -126,6 +128,18 @@ def matmul_floor(model, dtype, forward_rows, prompt_rows, batch, new_tokens, min
     return forward, prompt + (new_tokens - 1) * step
 
 
+def attention_seconds(config, dtype, batch, seq_len, min_seconds):
+    """One forward's attention alone: libtorch's scaled_dot_product_attention (causal, grouped
+    heads), the kernel transformers' sdpa and itl's forward both call, at every layer."""
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    q = torch.randn(batch, seq_len, heads, head_dim).to(dtype).transpose(1, 2)  # a view of the projection, as in a model
+    k, v = (torch.randn(batch, kv_heads, seq_len, head_dim).to(dtype) for _ in range(2))
+    with torch.inference_mode():
+        layer = timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=kv_heads != heads), min_seconds)
+    return config.num_hidden_layers * layer
+
+
 def transformers_side(folder, dtype, forward_ids, prompts, new_tokens, min_seconds):
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=DTYPES[dtype], attn_implementation="sdpa").eval()
     # No eos: every row decodes new_tokens tokens, as itl's side (eosIds []) does.
@@ -155,8 +169,10 @@ def transformers_side(folder, dtype, forward_ids, prompts, new_tokens, min_secon
     assert new_ids.shape[1] == new_tokens, f"transformers generated {new_ids.shape[1]} tokens, expected {new_tokens}"
     floor_forward, floor_generate = matmul_floor(model, DTYPES[dtype], forward_ids.numel(), batch.numel(), batch.shape[0],
                                                  new_tokens, min_seconds)
+    attention = attention_seconds(model.config, DTYPES[dtype], forward_ids.shape[0], forward_ids.shape[1], min_seconds / 4)
     return {
         "floor_forward_tokens_per_s": forward_ids.numel() / floor_forward,
+        "floor_forward_with_attention_tokens_per_s": forward_ids.numel() / (floor_forward + attention),
         "floor_generate_tokens_per_s": new_ids.numel() / floor_generate,
         "forward_tokens_per_s": calls * forward_ids.numel() / seconds,
         "forward_calls": calls,
@@ -187,6 +203,8 @@ def row_for(preset, dtype, ours, theirs, threads, peak):
         "transformers_forward_tokens_per_s": round(theirs["forward_tokens_per_s"], 1),
         "forward_ratio": round(ours["forward_tokens_per_s"] / theirs["forward_tokens_per_s"], 3),
         "forward_ceiling_ratio": round(theirs["floor_forward_tokens_per_s"] / theirs["forward_tokens_per_s"], 3),
+        # With libtorch's attention kernel added: the best an engine built on libtorch's kernels can do.
+        "forward_ceiling_with_attention_ratio": round(theirs["floor_forward_with_attention_tokens_per_s"] / theirs["forward_tokens_per_s"], 3),
         "itl_generate_tokens_per_s": round(ours["generate_tokens_per_s"], 1),
         "transformers_generate_tokens_per_s": round(theirs["generate_tokens_per_s"], 1),
         "generate_ratio": round(ours["generate_tokens_per_s"] / theirs["generate_tokens_per_s"], 3),
@@ -204,15 +222,17 @@ def row_for(preset, dtype, ours, theirs, threads, peak):
 
 
 def print_table(results):
-    print(f"{'preset':<12} {'dtype':<5} {'params':>7} {'fwd itl':>8} {'fwd HF':>8} {'ratio':>6} {'ceil':>6} "
+    print(f"{'preset':<12} {'dtype':<5} {'params':>7} {'fwd itl':>8} {'fwd HF':>8} {'ratio':>6} {'ceil':>6} {'+attn':>6} "
           f"{'gen itl':>8} {'gen HF':>8} {'ratio':>6} {'ceil':>6}  {'greedy =':>8}")
     for x in results:
         print(f"{x['preset']:<12} {x['dtype']:<5} {x['parameters'] / 1e6:>6.1f}M {x['itl_forward_tokens_per_s']:>8.0f} "
               f"{x['transformers_forward_tokens_per_s']:>8.0f} {x['forward_ratio']:>5.2f}× {x['forward_ceiling_ratio']:>5.2f}× "
+              f"{x['forward_ceiling_with_attention_ratio']:>5.2f}× "
               f"{x['itl_generate_tokens_per_s']:>8.0f} {x['transformers_generate_tokens_per_s']:>8.0f} "
               f"{x['generate_ratio']:>5.2f}× {x['generate_ceiling_ratio']:>5.2f}×  {x['greedy_tokens_equal']:>8.3f}")
     print("ceil: the model's matmuls alone (same weights, shapes, dtype and fastest kernel) ÷ transformers — the "
-          "best ratio an engine computing them could reach on this machine; attention and the rest come on top")
+          "best ratio an engine computing them could reach on this machine; +attn: with libtorch's attention kernel "
+          "(what both sides call in a forward) added; norms, rope and the rest come on top")
 
 
 def main():
