@@ -213,7 +213,7 @@ at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, c
   if (qkv_weight.defined()) {
     // One matmul, and rope on q's and k's heads together (elementwise, so the same numbers as apart).
     const int64_t HK = heads_ + kv_heads_;
-    at::Tensor qkv = qkv_packed.linear(x, qkv_weight);                                                         // (B, T, (H + 2 Hkv) D)
+    at::Tensor qkv = qkv_packed.linear(x, qkv_weight);                                                  // (B, T, (H + 2 Hkv) D)
     add_adapter_deltas(qkv, x, {q_proj.get(), k_proj.get(), v_proj.get()});
     const at::Tensor qk = rope_inference(qkv.narrow(-1, 0, HK * head_dim_).view({B, T, HK, head_dim_}),
                                          cos.unsqueeze(2), sin.unsqueeze(2));                           // (B, T, H + Hkv, D)
