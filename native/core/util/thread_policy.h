@@ -23,9 +23,9 @@ struct ThreadCounts {
 };
 
 void apply_thread_policy(const ThreadPolicy& policy);
-// Call first on a thread libtorch did not start (a libuv worker, a thread of the addon's own): a
-// BLAS call made before any at::parallel_for would otherwise run on OpenMP's default team for a new
-// thread, every core, whatever at::set_num_threads said (measured: `itl bench matmul` with
+// Call first on a thread libtorch did not start (the addon's compute thread): a BLAS call made
+// before any at::parallel_for would otherwise run on OpenMP's default team for a new thread, every
+// core, whatever at::set_num_threads said (measured: `itl bench matmul` with
 // --torch-threads 1 ran its sgemm on both cores and reported twice the one-thread peak).
 void adopt_thread_policy();
 ThreadCounts current_thread_counts();
