@@ -417,6 +417,10 @@ TEST(LlamaModel, PackedBf16WeightsGiveTheUnpackedLogits) {
       for (auto& p : m->parameters()) p.mul_(0.9);
     }
     EXPECT_TRUE(at::equal(packed->forward(ids, mask), plain->forward(ids, mask))) << preset << " after an in-place update";
+    packed->train(true);  // a trainer's next step: the copies go
+    EXPECT_FALSE(packed->head_packed.holds_packed()) << preset;
+    EXPECT_FALSE(packed->model->decoder_layers[0]->mlp->gate_up_packed.holds_packed()) << preset;
+    packed->train(false);
   }
 }
 

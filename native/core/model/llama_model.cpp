@@ -326,12 +326,7 @@ LlamaModel::LlamaModel(LlamaConfig config, ModelOptions options) : config_(std::
     lm_head = register_module("lm_head", std::make_shared<Linear>(config_.hidden_size, config_.vocab_size, t));
   }
   inv_freq_ = rope_inverse_frequencies(config_).to(options_.device);
-  for (const auto& entry : linear_slots()) (*entry.second.slot)->packed.enabled = options_.prepack_bf16;
-  for (const auto& layer : model->decoder_layers) {
-    layer->self_attn->qkv_packed.enabled = options_.prepack_bf16;
-    layer->mlp->gate_up_packed.enabled = options_.prepack_bf16;
-  }
-  head_packed.enabled = options_.prepack_bf16;
+  for (PackedWeight* packed : packed_weights()) packed->enabled = options_.prepack_bf16;
   train(false);  // inference until a trainer says otherwise (adapter dropout is training-only)
 }
 
@@ -409,6 +404,23 @@ std::vector<std::pair<std::string, LlamaModel::LinearSlot>> LlamaModel::linear_s
     out.push_back({"lm_head", {const_cast<LlamaModel*>(this), "lm_head", const_cast<std::shared_ptr<Linear>*>(&lm_head)}});
   }
   return out;
+}
+
+std::vector<PackedWeight*> LlamaModel::packed_weights() {
+  std::vector<PackedWeight*> out;
+  for (const auto& entry : linear_slots()) out.push_back(&(*entry.second.slot)->packed);
+  for (const auto& layer : model->decoder_layers) {
+    out.push_back(&layer->self_attn->qkv_packed);
+    out.push_back(&layer->mlp->gate_up_packed);
+  }
+  out.push_back(&head_packed);
+  return out;
+}
+
+void LlamaModel::train(bool on) {
+  torch::nn::Module::train(on);
+  if (!on) return;
+  for (PackedWeight* packed : packed_weights()) packed->reset();
 }
 
 std::vector<std::string> LlamaModel::linear_names() const {

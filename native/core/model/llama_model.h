@@ -168,6 +168,10 @@ class LlamaModel : public torch::nn::Module {
   // name + "." + …) and in the forward pass. A LoRA layer passes itself, wrapping the old weight.
   void replace_linear(const std::string& name, std::shared_ptr<Linear> replacement);
 
+  // Module::train, and entering training drops the packed bf16 copies (packed_weight.h): the next
+  // step changes every weight, so they would only hold memory until the next evaluation re-packs.
+  void train(bool on = true) override;
+
   const LlamaConfig& config() const { return config_; }
   const ModelOptions& options() const { return options_; }
   at::TensorOptions tensor_options() const { return at::TensorOptions().dtype(options_.dtype).device(options_.device); }
@@ -190,7 +194,8 @@ class LlamaModel : public torch::nn::Module {
     std::string child;
     std::shared_ptr<Linear>* slot;
   };
-  std::vector<std::pair<std::string, LinearSlot>> linear_slots() const;  // (D/2) float32 on the device; a buffer-like constant, not a parameter
+  std::vector<std::pair<std::string, LinearSlot>> linear_slots() const;
+  std::vector<PackedWeight*> packed_weights();  // (D/2) float32 on the device; a buffer-like constant, not a parameter
 };
 
 // HF generate's position ids: cumsum(mask) - 1, with padding positions set to 1.
