@@ -8,7 +8,8 @@
 // written in place (its storage and version counter are checked on every call), so a trainer's
 // in-training evaluation never multiplies by stale weights (a write that bypasses libtorch, a
 // memcpy into the storage, would not be seen: none exists after a model is loaded). It costs the
-// weight's size in memory again; ModelOptions::prepack_bf16 (load option `prepack`) turns it off.
+// weight's size in memory again, until the model goes back to training (LlamaModel::train drops
+// the copies); ModelOptions::prepack_bf16 (load option `prepack`) turns it off.
 #pragma once
 
 #include <ATen/ATen.h>
