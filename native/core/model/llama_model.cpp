@@ -79,6 +79,11 @@ at::Tensor rope_inference(const at::Tensor& x, const at::Tensor& cos, const at::
   return out.add_(rotated);
 }
 
+// bf16/fp16 on the CPU: the KV cache holds fp32 and one-token attention runs in fp32 (below).
+bool attends_in_fp32_on_cpu(at::ScalarType dtype, const at::Device& device) {
+  return device.is_cpu() && (dtype == at::kBFloat16 || dtype == at::kHalf);
+}
+
 // One new token's attention in bf16/fp16 on the CPU, in fp32: libtorch's flash kernel runs a bf16
 // gemv per head there, ~6–8× the time of this (bench-20m decode: 0.95 ms vs 0.17 ms per layer, 37 %
 // of the step). Scores, softmax and the value sum in fp32 on the exact fp32 images of the bf16 keys
@@ -100,8 +105,7 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
   const int64_t B = q.size(0), D = q.size(3), S = k.size(2);
   const int64_t rep = heads / kv_heads;
   const bool causal = !mask.defined() && q.size(2) > 1;
-  const bool reduced_precision = q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf;
-  if (q.device().is_cpu() && reduced_precision && q.size(2) == 1 && !at::GradMode::is_enabled()) {
+  if (attends_in_fp32_on_cpu(q.scalar_type(), q.device()) && q.size(2) == 1 && !at::GradMode::is_enabled()) {
     return attend_one_token_in_fp32(q, k, v, mask, heads, kv_heads, scaling);
   }
   const c10::optional<at::Tensor> attn_mask = mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt;
@@ -170,8 +174,8 @@ KVCache KVCache::allocate(const LlamaConfig& config, int64_t batch, int64_t capa
   // bf16/fp16 keys and values are kept as their exact fp32 images on the CPU: one-token attention
   // runs in fp32 there (attend_one_token_in_fp32), and converting the whole cache on every step cost
   // 10 % of a bench-20m bf16 decode step. Twice the memory of a bf16 cache, CPU only.
-  const bool reduced = options.dtype() == at::kBFloat16 || options.dtype() == at::kHalf;
-  const at::TensorOptions cache_options = reduced && options.device().is_cpu() ? options.dtype(at::kFloat) : options;
+  const at::TensorOptions cache_options =
+      attends_in_fp32_on_cpu(options.dtype().toScalarType(), options.device()) ? options.dtype(at::kFloat) : options;
   KVCache cache;
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     cache.keys.push_back(at::zeros({batch, config.num_key_value_heads, capacity, config.head_dim}, cache_options));

@@ -187,7 +187,7 @@ class LlamaModel : public torch::nn::Module {
  private:
   LlamaConfig config_;
   ModelOptions options_;
-  at::Tensor inv_freq_;
+  at::Tensor inv_freq_;  // (D/2) float32 on the device; a buffer-like constant, not a parameter
   // name -> (the module that registered it, the child name there, the typed pointer forward uses)
   struct LinearSlot {
     torch::nn::Module* parent;
@@ -195,7 +195,7 @@ class LlamaModel : public torch::nn::Module {
     std::shared_ptr<Linear>* slot;
   };
   std::vector<std::pair<std::string, LinearSlot>> linear_slots() const;
-  std::vector<PackedWeight*> packed_weights();  // (D/2) float32 on the device; a buffer-like constant, not a parameter
+  std::vector<PackedWeight*> packed_weights();  // every packed copy the model holds
 };
 
 // HF generate's position ids: cumsum(mask) - 1, with padding positions set to 1.

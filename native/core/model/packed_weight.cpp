@@ -44,8 +44,6 @@ at::Tensor packed_linear(const at::Tensor& x, const at::Tensor& packed) {
   return stack.back().toTensor();
 }
 
-}  // namespace
-
 bool probe_equals_at_linear() {
   at::NoGradGuard no_grad;
   const at::Tensor w = at::randn({96, 80}).to(at::kBFloat16);
@@ -56,6 +54,8 @@ bool probe_equals_at_linear() {
   }
   return true;
 }
+
+}  // namespace
 
 bool packed_bf16_linear_available() {
   static const bool available = [] {
