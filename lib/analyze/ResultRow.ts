@@ -23,7 +23,8 @@ export const STUDY_METRICS = [
 
 /**
  * Ours, not the study's: both recall splits (the `recall` column holds the one selection uses), acc_norm, training
- * state, and general ability on held-out questions (`itl eval general`, the demo's stand-in for HellaSwag).
+ * state, exact-match general ability on held-out questions (`itl eval general`), and how many seeds a row averages
+ * (aggregateSeeds.ts; absent for a table of one evaluation folder).
  */
 export const EXTRA_METRICS = [
   'recall_train',
@@ -38,6 +39,7 @@ export const EXTRA_METRICS = [
   'general_absolute_stderr',
   'general_relative',
   'general_relative_stderr',
+  'seeds',
 ] as const;
 
 export type Metric = (typeof STUDY_METRICS)[number] | (typeof EXTRA_METRICS)[number];

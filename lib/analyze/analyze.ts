@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 
 import { ItlError } from '../errors.js';
+import { aggregateSeeds } from './aggregateSeeds.js';
 import { collectResults } from './collectResults.js';
 import { buildFigures, type Figure } from './figures.js';
 import { renderPng, renderSvg } from './renderFigure.js';
@@ -17,12 +18,21 @@ import type { ResultRow } from './ResultRow.js';
 import { formatResultsCsv, parseResultsCsv } from './resultsCsv.js';
 import { finalCheckpoints, selectCheckpoints, type Selection } from './selectCheckpoints.js';
 
-export type AnalyzeSource = { kind: 'eval'; evalDir: string; runsDir?: string } | { kind: 'csv'; file: string };
+/**
+ * An evaluation folder (with its training folder, for epochs and losses), a results table, or one
+ * evaluation folder per seed of the same runs, whose rows are averaged (aggregateSeeds.ts).
+ */
+export type AnalyzeSource =
+  | { kind: 'eval'; evalDir: string; runsDir?: string }
+  | { kind: 'csv'; file: string }
+  | { kind: 'seeds'; folders: { evalDir: string; runsDir?: string }[] };
 
 export interface AnalyzeOptions {
   source: AnalyzeSource;
   outDir: string;
   selection: Selection;
+  /** What the hellaswag_* columns hold, for titles and tables (default 'HellaSwag'; the demo's is a generated task). */
+  hellaswagLabel?: string;
   /** Progress lines for humans. */
   log?: (message: string) => void;
 }
@@ -47,6 +57,7 @@ async function readRows(source: AnalyzeSource): Promise<{ rows: ResultRow[]; pro
     const { rows, problems } = await collectResults({ evalDir: source.evalDir, runsDir: source.runsDir });
     return { rows, problems, label: source.evalDir };
   }
+  if (source.kind === 'seeds') return readSeeds(source.folders);
   let text: string;
   try {
     text = await readFile(source.file, 'utf8');
@@ -54,6 +65,19 @@ async function readRows(source: AnalyzeSource): Promise<{ rows: ResultRow[]; pro
     throw new ItlError('ITL_IO', `cannot read results table '${source.file}' (${(error as Error).message})`);
   }
   return { rows: parseResultsCsv(text, source.file), problems: [], label: source.file };
+}
+
+/** One evaluation folder per seed of the same runs: their rows averaged (mean, and standard error across seeds). */
+async function readSeeds(folders: { evalDir: string; runsDir?: string }[]): Promise<{ rows: ResultRow[]; problems: string[]; label: string }> {
+  const tables: ResultRow[][] = [];
+  const problems: string[] = [];
+  for (const folder of folders) {
+    const collected = await collectResults(folder);
+    tables.push(collected.rows);
+    problems.push(...collected.problems);
+  }
+  const label = `${folders.map((f) => f.evalDir).join(', ')} (mean and standard error across ${folders.length} seed${folders.length === 1 ? '' : 's'})`;
+  return { rows: aggregateSeeds(tables), problems, label };
 }
 
 function selectionNote(selection: Selection): string {
@@ -99,7 +123,8 @@ export async function analyze(options: AnalyzeOptions): Promise<AnalyzeResult> {
   const { rows, problems, label } = await readRows(options.source);
   const kept = selectCheckpoints(rows, options.selection);
   const finals = finalCheckpoints(kept);
-  const figures = buildFigures(kept);
+  const labels = { hellaswag: options.hellaswagLabel ?? 'HellaSwag' };
+  const figures = buildFigures(kept, labels);
 
   await mkdir(options.outDir, { recursive: true });
   const stage = await mkdtemp(join(options.outDir, '.analyze-'));
@@ -107,7 +132,7 @@ export async function analyze(options: AnalyzeOptions): Promise<AnalyzeResult> {
     await writeFile(join(stage, 'results.csv'), formatResultsCsv(kept));
     const rendered = await writeFigures(figures, join(stage, 'plots'), log);
     await mkdir(join(stage, 'report'));
-    const html = reportHtml({ figures: rendered, finals, source: label, selectionNote: selectionNote(options.selection), problems });
+    const html = reportHtml({ figures: rendered, finals, source: label, selectionNote: selectionNote(options.selection), problems, labels });
     await writeFile(join(stage, 'report', 'index.html'), html);
     await publish(stage, options.outDir, ['results.csv', 'plots', 'report']);
   } finally {

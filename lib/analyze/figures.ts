@@ -53,6 +53,13 @@ const HEIGHT = 240;
 /** A y axis: its column, the column of its standard error, its short title and its longer description. */
 type Axis = { field: Metric; stderr?: Metric; title: string; describe?: string };
 
+/** What the report calls the columns whose content varies: hellaswag_* hold HellaSwag in the study, a generated task in the demo. */
+export interface FigureLabels {
+  hellaswag: string;
+}
+
+export const DEFAULT_LABELS: FigureLabels = { hellaswag: 'HellaSwag' };
+
 const AXES = {
   recall: {
     field: 'recall',
@@ -60,8 +67,7 @@ const AXES = {
     title: 'recall',
     describe: 'Recall (of training facts for in-weight runs, of unseen people for in-tool runs)',
   },
-  hellaswag: { field: 'hellaswag_relative', stderr: 'hellaswag_relative_stderr', title: 'HellaSwag (% of base model)' },
-  general: { field: 'general_relative', stderr: 'general_relative_stderr', title: 'general ability (% of base model)' },
+  general: { field: 'general_relative', stderr: 'general_relative_stderr', title: 'exact-match general ability (% of base model)' },
   kl: { field: 'kl', stderr: 'kl_stderr', title: 'KL to the base model' },
   tv: { field: 'tv', stderr: 'tv_stderr', title: 'total variation to the base model' },
   loss: { field: 'train_loss', title: 'training loss' },
@@ -255,18 +261,24 @@ function versusKl(id: string, title: string, rows: readonly ResultRow[], axis: A
   return { id, title, description, points, spec };
 }
 
+/** The hellaswag_relative axis, named for what the column holds. */
+function hellaswagAxis(labels: FigureLabels): Axis {
+  return { field: 'hellaswag_relative', stderr: 'hellaswag_relative_stderr', title: `${labels.hellaswag} (% of base model)` };
+}
+
 /**
  * Every figure of the report, from the selected rows (base rows included). Order is the report's.
  */
-export function buildFigures(selected: readonly ResultRow[]): Figure[] {
+export function buildFigures(selected: readonly ResultRow[], labels: FigureLabels = DEFAULT_LABELS): Figure[] {
   const finals = finalCheckpoints(selected);
+  const hellaswag = hellaswagAxis(labels);
   return [
     versusFacts('recall_vs_facts', 'Recall vs number of facts', finals, AXES.recall, { domain: [0, 1] }),
-    versusFacts('hellaswag_vs_facts', 'HellaSwag (relative) vs number of facts', finals, AXES.hellaswag),
+    versusFacts('hellaswag_vs_facts', `${labels.hellaswag} (relative) vs number of facts`, finals, hellaswag),
     versusFacts('kl_vs_facts', 'KL divergence vs number of facts', finals, AXES.kl),
     versusFacts('tv_vs_facts', 'Total variation vs number of facts', finals, AXES.tv),
     versusTraining('recall_vs_epoch', 'Recall during training', selected, AXES.recall),
-    versusTraining('hellaswag_vs_epoch', 'HellaSwag (relative) during training', selected, AXES.hellaswag),
+    versusTraining('hellaswag_vs_epoch', `${labels.hellaswag} (relative) during training`, selected, hellaswag),
     recallVersusModelSize(finals),
     versusKl(
       'loss_vs_kl',
@@ -278,16 +290,16 @@ export function buildFigures(selected: readonly ResultRow[]): Figure[] {
     ),
     versusKl(
       'hellaswag_vs_kl',
-      'HellaSwag (relative) vs KL',
+      `${labels.hellaswag} (relative) vs KL`,
       selected,
-      AXES.hellaswag,
-      'HellaSwag relative to the base model against KL to the base model, at every selected checkpoint.',
+      hellaswag,
+      `${labels.hellaswag} relative to the base model against KL to the base model, at every selected checkpoint.`,
       "no checkpoint has both 'kl' and 'hellaswag_relative'",
     ),
-    versusFacts('general_vs_facts', 'General ability (relative) vs number of facts', finals, AXES.general),
+    versusFacts('general_vs_facts', 'Exact-match general ability (relative) vs number of facts', finals, AXES.general),
     versusKl(
       'general_vs_kl',
-      'General ability (relative) vs KL',
+      'Exact-match general ability (relative) vs KL',
       selected,
       AXES.general,
       'Accuracy on held-out general questions (itl eval general) relative to the base model against KL to the base model, at every selected checkpoint.',

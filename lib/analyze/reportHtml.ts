@@ -6,7 +6,7 @@
 import { findModel } from '../train/models.js';
 import { formatLearningRate } from '../train/runName.js';
 import { identifyRow, type Metric, type ResultRow } from './ResultRow.js';
-import type { Figure } from './figures.js';
+import { DEFAULT_LABELS, type Figure, type FigureLabels } from './figures.js';
 
 export interface ReportInput {
   figures: { figure: Figure; svg?: string }[];
@@ -16,6 +16,8 @@ export interface ReportInput {
   source: string;
   selectionNote: string;
   problems: string[];
+  /** What the hellaswag columns hold (default: HellaSwag). */
+  labels?: FigureLabels;
 }
 
 function escapeHtml(text: string): string {
@@ -27,16 +29,22 @@ function formatNumber(value: number | undefined, digits = 4): string {
   return Number.isInteger(value) ? String(value) : value.toPrecision(digits);
 }
 
-const TABLE_METRICS: { metric: Metric; stderr?: Metric; label: string }[] = [
-  { metric: 'recall', stderr: 'recall_stderr', label: 'recall' },
-  { metric: 'hellaswag_absolute', stderr: 'hellaswag_absolute_stderr', label: 'HellaSwag acc' },
-  { metric: 'hellaswag_relative', stderr: 'hellaswag_relative_stderr', label: 'HellaSwag %' },
-  { metric: 'general_relative', stderr: 'general_relative_stderr', label: 'general %' },
-  { metric: 'kl', stderr: 'kl_stderr', label: 'KL' },
-  { metric: 'tv', stderr: 'tv_stderr', label: 'TV' },
-  { metric: 'epoch', label: 'epoch' },
-  { metric: 'train_loss', label: 'train loss' },
-];
+type TableMetric = { metric: Metric; stderr?: Metric; label: string };
+
+/** The finals table's metric columns; the hellaswag ones named for what they hold, the seeds column only when rows average seeds. */
+function tableMetrics(labels: FigureLabels, finals: readonly ResultRow[]): TableMetric[] {
+  return [
+    { metric: 'recall', stderr: 'recall_stderr', label: 'recall' },
+    { metric: 'hellaswag_absolute', stderr: 'hellaswag_absolute_stderr', label: `${labels.hellaswag} acc` },
+    { metric: 'hellaswag_relative', stderr: 'hellaswag_relative_stderr', label: `${labels.hellaswag} %` },
+    { metric: 'general_relative', stderr: 'general_relative_stderr', label: 'exact-match general %' },
+    { metric: 'kl', stderr: 'kl_stderr', label: 'KL' },
+    { metric: 'tv', stderr: 'tv_stderr', label: 'TV' },
+    { metric: 'epoch', label: 'epoch' },
+    { metric: 'train_loss', label: 'train loss' },
+    ...(finals.some((row) => row.metrics.seeds !== undefined) ? [{ metric: 'seeds', label: 'seeds' } as const] : []),
+  ];
+}
 
 /** A cell carrying its sort key: numbers sort numerically, empty cells last. */
 function cell(text: string, sortKey: number | string | undefined): string {
@@ -48,14 +56,15 @@ function header(label: string, numeric: boolean): string {
   return `<th data-type="${numeric ? 'number' : 'text'}" tabindex="0" role="columnheader" aria-sort="none">${escapeHtml(label)}</th>`;
 }
 
-function finalsTable(finals: readonly ResultRow[]): string {
+function finalsTable(finals: readonly ResultRow[], labels: FigureLabels): string {
+  const columns = tableMetrics(labels, finals);
   const head = [header('run', false), header('model', false), header('mode', false), header('facts', true), header('checkpoint', true)]
-    .concat(TABLE_METRICS.map((m) => header(m.label, true)))
+    .concat(columns.map((m) => header(m.label, true)))
     .join('');
   const body = finals
     .map((row) => {
       const id = identifyRow(row);
-      const metrics = TABLE_METRICS.map(({ metric, stderr }) => {
+      const metrics = columns.map(({ metric, stderr }) => {
         const value = row.metrics[metric];
         const error = stderr ? row.metrics[stderr] : undefined;
         const text = value === undefined ? '' : formatNumber(value) + (error === undefined ? '' : ` ± ${formatNumber(error, 2)}`);
@@ -173,7 +182,7 @@ ${input.figures.map(figureSection).join('\n')}
 </div>
 <h2>Last selected checkpoint of each run</h2>
 <p>Click a column header to sort.</p>
-${finalsTable(input.finals)}
+${finalsTable(input.finals, input.labels ?? DEFAULT_LABELS)}
 <h2>Run configurations</h2>
 ${configurationsTable(input.finals)}
 ${problems}

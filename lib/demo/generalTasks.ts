@@ -1,9 +1,11 @@
 /**
  * General dialogues for the demo: small tasks a model of a million parameters can learn in a
  * few minutes of "pre-training" — reading a short text and answering from it, arithmetic, comparing
- * and counting on, greeting people, naming the people in a sentence, first letters. They give the demo's random model a general ability to lose, the stand-in for
- * HellaSwag at toy scale: fine-tuning on facts is then measured by how much of it survives
- * (exact-match accuracy on held-out questions), and by the KL to the pre-trained model on them.
+ * and counting on, greeting people, naming the people in a sentence, first letters. They give the
+ * demo's random model a general ability to lose: fine-tuning on facts is then measured by how much of
+ * it survives on held-out questions — scored as the study scores HellaSwag, by the log-likelihood of
+ * the right ending against three drawn like it (generalChoices.ts), and by exact match — and by the
+ * KL to the pre-trained model on them.
  *
  * Copying from the context matters beyond that: in-tool learning asks the model to copy a name it
  * has never seen into a database request, and the database's reply into its answer, which a model
@@ -22,7 +24,21 @@ export interface GeneralQuestion {
   answer: string;
 }
 
-type Task = { name: string; make: (random: SeededRandom) => { question: string; answer: string } };
+/**
+ * What a task makes: the question, and the answer cut in two — a stem that sets the answer's form and
+ * the ending that carries what the question asks (a city, a number, a name). The answer is
+ * `stem + ' ' + ending`: the multiple-choice version of the question (generalChoices.ts) offers the
+ * ending and three others drawn like it by `distractor`, after the stem, as HellaSwag offers endings.
+ */
+export interface MadeQuestion {
+  question: string;
+  stem: string;
+  ending: string;
+  /** Another ending of the same kind (another city, number, name), from its own random stream. */
+  distractor: (random: SeededRandom) => string;
+}
+
+type Task = { name: string; make: (random: SeededRandom) => MadeQuestion };
 
 function pick<T>(random: SeededRandom, items: readonly T[]): T {
   return items[random.below(items.length)]!;
@@ -35,15 +51,25 @@ function name(random: SeededRandom): string {
   return `${pick(random, atoms().firstNames)} ${pick(random, atoms().lastNames)}`;
 }
 
+/** A number near `n` (never `n` itself, never negative): the distractor of an arithmetic answer. */
+function near(n: number, random: SeededRandom): number {
+  for (;;) {
+    const other = n + random.between(-10, 10);
+    if (other !== n && other >= 0) return other;
+  }
+}
+
 /** A short text about someone, and a question whose answer is one of its words (reading, not recall). */
-function reading(random: SeededRandom): { question: string; answer: string } {
+function reading(random: SeededRandom): MadeQuestion {
   const person = name(random);
   const city = pick(random, atoms().cities), job = pick(random, atoms().occupations), country = pick(random, atoms().countries);
   const text = `Read: ${person} was born in ${country}, lives in ${city} and works as a ${job}.`;
   const asked = random.below(3);
-  if (asked === 0) return { question: `${text} Where does ${person} live?`, answer: `${person} lives in ${city}.` };
-  if (asked === 1) return { question: `${text} What does ${person} do?`, answer: `${person} works as a ${job}.` };
-  return { question: `${text} Where was ${person} born?`, answer: `${person} was born in ${country}.` };
+  const [question, stem, value, pool] =
+    asked === 0 ? [`${text} Where does ${person} live?`, `${person} lives in`, city, atoms().cities] as const
+    : asked === 1 ? [`${text} What does ${person} do?`, `${person} works as a`, job, atoms().occupations] as const
+    : [`${text} Where was ${person} born?`, `${person} was born in`, country, atoms().countries] as const;
+  return { question, stem, ending: `${value}.`, distractor: (r) => `${pick(r, pool)}.` };
 }
 
 export const GENERAL_TASKS: readonly Task[] = [
@@ -52,14 +78,14 @@ export const GENERAL_TASKS: readonly Task[] = [
     name: 'add',
     make: (r) => {
       const a = r.between(0, 99), b = r.between(0, 9);
-      return { question: `What is ${a} + ${b}?`, answer: `${a} + ${b} = ${a + b}.` };
+      return { question: `What is ${a} + ${b}?`, stem: `${a} + ${b} =`, ending: `${a + b}.`, distractor: (d) => `${near(a + b, d)}.` };
     },
   },
   {
     name: 'next',
     make: (r) => {
       const n = r.between(0, 9998);
-      return { question: `What number comes after ${n}?`, answer: `The number after ${n} is ${n + 1}.` };
+      return { question: `What number comes after ${n}?`, stem: `The number after ${n} is`, ending: `${n + 1}.`, distractor: (d) => `${near(n + 1, d)}.` };
     },
   },
   {
@@ -68,21 +94,28 @@ export const GENERAL_TASKS: readonly Task[] = [
       const a = r.between(0, 999);
       let b = r.between(0, 999);
       if (b === a) b = (a + 1) % 1000;
-      return { question: `Which is larger, ${a} or ${b}?`, answer: `${Math.max(a, b)} is larger.` };
+      // The smaller of the two is the distractor a model that does not compare would pick; the others are any numbers.
+      return {
+        question: `Which is larger, ${a} or ${b}?`, stem: 'The larger is', ending: `${Math.max(a, b)}.`,
+        distractor: (d) => `${d.below(2) === 0 ? Math.min(a, b) : d.between(0, 999)}.`,
+      };
     },
   },
   {
     name: 'greet',
     make: (r) => {
       const person = name(r);
-      return { question: `Please say hello to ${person}.`, answer: `Hello, ${person}!` };
+      return { question: `Please say hello to ${person}.`, stem: 'Hello,', ending: `${person}!`, distractor: (d) => `${name(d)}!` };
     },
   },
   {
     name: 'first-letter',
     make: (r) => {
       const person = name(r);
-      return { question: `What is the first letter of ${person}?`, answer: `${person} starts with ${person[0]}.` };
+      return {
+        question: `What is the first letter of ${person}?`, stem: `${person} starts with`, ending: `${person[0]}.`,
+        distractor: (d) => `${String.fromCharCode(65 + d.below(26))}.`,
+      };
     },
   },
   {
@@ -90,7 +123,16 @@ export const GENERAL_TASKS: readonly Task[] = [
     make: (r) => {
       const pool = [atoms().cities, atoms().countries, atoms().occupations];
       const items = Array.from({ length: r.between(2, 3) }, () => pick(r, pick(r, pool)));
-      return { question: `Repeat after me: ${items.join(', ')}`, answer: items.join(', ') };
+      // A distractor changes one item for another of the same kind: repeating is copying every item.
+      return {
+        question: `Repeat after me: ${items.join(', ')}`, stem: 'You said:', ending: `${items.join(', ')}.`,
+        distractor: (d) => {
+          const changed = [...items];
+          const at = d.below(items.length);
+          changed[at] = pick(d, pool.find((p) => p.includes(items[at]!))!);
+          return `${changed.join(', ')}.`;
+        },
+      };
     },
   },
   {
@@ -100,37 +142,56 @@ export const GENERAL_TASKS: readonly Task[] = [
     make: (r) => {
       const [kind, pool] = pick(r, [['visit', atoms().cities], ['travel to', atoms().countries], ['work as a', atoms().occupations]] as const);
       const word = pick(r, pool);
-      return { question: `${word}\nUse this in a sentence.`, answer: `I would like to ${kind} ${word}.` };
+      return { question: `${word}\nUse this in a sentence.`, stem: `I would like to ${kind}`, ending: `${word}.`, distractor: (d) => `${pick(d, pool)}.` };
     },
   },
   {
     name: 'names',
     make: (r) => {
       const people = [name(r), name(r)];
-      return { question: `Who are the two people in: ${people[0]} met ${people[1]} yesterday.`, answer: `${people[0]} and ${people[1]}.` };
+      // A distractor changes one of the two people: naming both is reading the whole sentence.
+      return {
+        question: `Who are the two people in: ${people[0]} met ${people[1]} yesterday.`, stem: 'They are', ending: `${people[0]} and ${people[1]}.`,
+        distractor: (d) => (d.below(2) === 0 ? `${name(d)} and ${people[1]}.` : `${people[0]} and ${name(d)}.`),
+      };
     },
   },
 ];
+
+/** A drawn question with its task and how to draw distractors for it. */
+export interface DrawnQuestion extends MadeQuestion {
+  task: string;
+}
 
 /**
  * `count` questions, tasks in turn, from `seed`; questions listed in `exclude` are skipped, so a
  * held-out set never repeats a training question.
  */
-export function generalQuestions(count: number, seed: number, exclude: ReadonlySet<string> = new Set()): GeneralQuestion[] {
+export function drawGeneralQuestions(count: number, seed: number, exclude: ReadonlySet<string> = new Set()): DrawnQuestion[] {
   const random = new SeededRandom(seed);
-  const questions: GeneralQuestion[] = [];
+  const questions: DrawnQuestion[] = [];
   const seen = new Set<string>();
   // A task whose every question is excluded or already drawn is skipped; a request no task can fill is an error.
   const limit = 1000 * (count + exclude.size) + 1000;
   for (let i = 0; questions.length < count; i++) {
     if (i >= limit) throw new ItlError('ITL_USAGE', `cannot draw ${count} distinct general questions outside the ${exclude.size} excluded ones`);
     const task = GENERAL_TASKS[i % GENERAL_TASKS.length]!;
-    const { question, answer } = task.make(random);
-    if (exclude.has(question) || seen.has(question)) continue;
-    seen.add(question);
-    questions.push({ task: task.name, question, answer });
+    const made = task.make(random);
+    if (exclude.has(made.question) || seen.has(made.question)) continue;
+    seen.add(made.question);
+    questions.push({ task: task.name, ...made });
   }
   return questions;
+}
+
+/** A drawn question as the exact-match files and the training rows keep it. */
+export function plainQuestion(q: DrawnQuestion): GeneralQuestion {
+  return { task: q.task, question: q.question, answer: `${q.stem} ${q.ending}` };
+}
+
+/** `drawGeneralQuestions` without the multiple-choice parts: {task, question, answer}. */
+export function generalQuestions(count: number, seed: number, exclude: ReadonlySet<string> = new Set()): GeneralQuestion[] {
+  return drawGeneralQuestions(count, seed, exclude).map(plainQuestion);
 }
 
 /** The chat dialogue of a question, as training reads it. */
