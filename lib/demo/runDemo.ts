@@ -40,6 +40,7 @@ import { writeDemoConfig } from './demoModel.js';
 import { writeDemoTokenizer } from './demoTokenizer.js';
 import { generalChoiceRows } from './generalChoices.js';
 import { drawGeneralQuestions, generalDialogue, generalQuestions, plainQuestion } from './generalTasks.js';
+import { type StudyRow, studyRows } from './studyComparison.js';
 
 const ITL_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'itl.js');
 
@@ -343,11 +344,26 @@ function formatSummary(rows: DemoSummaryRow[]): string[] {
   return lines;
 }
 
+/** The study's Smol135M runs in the summary's columns (its general ability is HellaSwag, its recall one split per mode). */
+function formatStudy(rows: StudyRow[]): string[] {
+  const lines = ['  the study, Smol135M (its published table, last checkpoints; general ability = HellaSwag):',
+    '  mode    facts  recall (trained)  recall (unseen)  general (choice)  general (exact)  KL to base'];
+  for (const r of rows) {
+    const recall = r.recall === undefined ? '—' : `${(100 * r.recall).toFixed(0)}`;
+    lines.push(`  ${r.mode.padEnd(6)} ${String(r.facts).padStart(6)}  ${(r.mode === 'weight' ? recall : '—').padStart(16)}  ` +
+      `${(r.mode === 'tool' ? recall : '—').padStart(15)}  ${(r.hellaswagRelative === undefined ? '—' : r.hellaswagRelative.toFixed(0)).padStart(16)}  ` +
+      `${'—'.padStart(15)}  ${r.kl === undefined ? '—' : r.kl.toFixed(3)}`);
+  }
+  return lines;
+}
+
 export interface DemoResult {
   report: string;
   resultsCsv: string;
   seeds: number[];
   summary: DemoSummaryRow[];
+  /** The study's Smol135M runs, for comparison (lib/demo/study). */
+  study: StudyRow[];
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoResult> {
@@ -378,6 +394,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     () => analyzeSeeds(o, layout, seeds));
   const resultsCsv = path.join(layout.results, 'results.csv');
   const summary = await summaryRows(resultsCsv);
-  for (const line of formatSummary(summary)) o.log(line);
-  return { report: path.join(layout.results, 'report', 'index.html'), resultsCsv, seeds, summary };
+  const study = studyRows();
+  for (const line of [...formatSummary(summary), ...formatStudy(study)]) o.log(line);
+  return { report: path.join(layout.results, 'report', 'index.html'), resultsCsv, seeds, summary, study };
 }

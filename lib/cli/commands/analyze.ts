@@ -2,6 +2,12 @@ import { analyze, type AnalyzeSource } from '../../analyze/analyze.js';
 import { ItlError } from '../../errors.js';
 import { defineCommand } from '../command.js';
 
+/** A repeatable option's values (yargs gives an array; a caller may pass one string). */
+function listOf(value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
 export const analyzeCommand = defineCommand({
   command: 'analyze',
   describe: 'aggregate evaluation results into RESULTS/results.csv, plots (SVG, PNG) and RESULTS/report/index.html',
@@ -34,8 +40,8 @@ export const analyzeCommand = defineCommand({
       .option('json', { type: 'boolean', default: false, describe: 'print a summary as one JSON object' })
       .strict(),
   async run(args, context) {
-    const evalDirs = args['eval-dir'] as string[] | undefined;
-    const runsDirs = args['runs-dir'] as string[] | undefined;
+    const evalDirs = listOf(args['eval-dir']);
+    const runsDirs = listOf(args['runs-dir']);
     const fromCsv = args['from-csv'] as string | undefined;
     if ((evalDirs === undefined) === (fromCsv === undefined)) {
       throw new ItlError('ITL_USAGE', 'give exactly one of --eval-dir DIR or --from-csv FILE');
@@ -43,7 +49,7 @@ export const analyzeCommand = defineCommand({
     if (evalDirs !== undefined && runsDirs !== undefined && runsDirs.length !== evalDirs.length) {
       throw new ItlError('ITL_USAGE', `${evalDirs.length} --eval-dir but ${runsDirs.length} --runs-dir: give one --runs-dir per --eval-dir, in the same order`);
     }
-    const label = args['hellaswag-label'] as string;
+    const label = (args['hellaswag-label'] as string | undefined) ?? 'HellaSwag';
     if (label.trim() === '') throw new ItlError('ITL_USAGE', '--hellaswag-label must not be empty');
     if (fromCsv !== undefined && args['runs-dir'] !== undefined) {
       throw new ItlError('ITL_USAGE', '--runs-dir goes with --eval-dir, not --from-csv (the table carries its own columns)');
