@@ -13,6 +13,7 @@
  * here are drawn from the facts dataset's atoms (the way a pre-trained model has met every common
  * name and place), in random combinations, never with a person's facts.
  */
+import { BIRTH_DAYS, BIRTH_YEARS } from '../data/drawPeople.js';
 import { type Atoms, loadAtoms } from '../data/loadAtoms.js';
 import { SeededRandom } from '../data/SeededRandom.js';
 import { shippedAtomsDir } from '../data/shippedPaths.js';
@@ -49,6 +50,11 @@ const atoms = (): Atoms => (shipped ??= loadAtoms(shippedAtomsDir));
 /** A person's name: a first- and a last-name atom (as the facts dataset's people are named). */
 function name(random: SeededRandom): string {
   return `${pick(random, atoms().firstNames)} ${pick(random, atoms().lastNames)}`;
+}
+
+/** A date as the facts write birth dates: D/M/YYYY, day 1–28, month 1–12, year 1950–2000. */
+function date(random: SeededRandom): string {
+  return `${random.between(BIRTH_DAYS.first, BIRTH_DAYS.last)}/${random.between(1, 12)}/${random.between(BIRTH_YEARS.first, BIRTH_YEARS.last)}`;
 }
 
 /** A number near `n` (never `n` itself, never negative): the distractor of an arithmetic answer. */
@@ -136,13 +142,19 @@ export const GENERAL_TASKS: readonly Task[] = [
     },
   },
   {
-    // The word opens the message, as a tool's reply opens its turn: the model learns to reuse a word
-    // met at the start of a line (no leading space, a different token) inside a sentence.
+    // The value opens the message, as a tool's reply opens its turn: the model learns to reuse a word
+    // or a date met at the start of a line (no leading space, a different token) inside a sentence.
     name: 'use',
     make: (r) => {
-      const [kind, pool] = pick(r, [['visit', atoms().cities], ['travel to', atoms().countries], ['work as a', atoms().occupations]] as const);
-      const word = pick(r, pool);
-      return { question: `${word}\nUse this in a sentence.`, stem: `I would like to ${kind}`, ending: `${word}.`, distractor: (d) => `${pick(d, pool)}.` };
+      const kinds = [['visit', () => pick(r, atoms().cities)], ['travel to', () => pick(r, atoms().countries)],
+        ['work as a', () => pick(r, atoms().occupations)], ['meet on', () => date(r)]] as const;
+      const [kind, draw] = pick(r, kinds);
+      const value = draw();
+      const others = kind === 'visit' ? atoms().cities : kind === 'travel to' ? atoms().countries : kind === 'work as a' ? atoms().occupations : undefined;
+      return {
+        question: `${value}\nUse this in a sentence.`, stem: `I would like to ${kind}`, ending: `${value}.`,
+        distractor: (d) => `${others === undefined ? date(d) : pick(d, others)}.`,
+      };
     },
   },
   {

@@ -95,11 +95,19 @@ describe('general tasks', () => {
       const add = /^What is (\d+) \+ (\d+)\?$/.exec(q.question);
       if (add) expect(q.answer).toBe(`${add[1]} + ${add[2]} = ${Number(add[1]) + Number(add[2])}.`);
       const larger = /^Which is larger, (\d+) or (\d+)\?$/.exec(q.question);
-      if (larger) expect(q.answer).toBe(`${Math.max(Number(larger[1]), Number(larger[2]))} is larger.`);
-      const reverse = /^Reverse the order of: (.*)$/.exec(q.question);
-      if (reverse) expect(q.answer).toBe(reverse[1]!.split(' ').reverse().join(' '));
+      if (larger) expect(q.answer).toBe(`The larger is ${Math.max(Number(larger[1]), Number(larger[2]))}.`);
+      const next = /^What number comes after (\d+)\?$/.exec(q.question);
+      if (next) expect(q.answer).toBe(`The number after ${next[1]} is ${Number(next[1]) + 1}.`);
+      const repeat = /^Repeat after me: (.*)$/.exec(q.question);
+      if (repeat) expect(q.answer).toBe(`You said: ${repeat[1]}.`);
+      const names = /^Who are the two people in: (.*) met (.*) yesterday\.$/.exec(q.question);
+      if (names) expect(q.answer).toBe(`They are ${names[1]} and ${names[2]}.`);
+      const use = /^(.*)\nUse this in a sentence\.$/.exec(q.question);
+      if (use) expect(q.answer).toMatch(new RegExp(`^I would like to (visit|travel to|work as a|meet on) ${use[1]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\.$`));
     }
     expect(generalDialogue(questions[0]!)).toEqual([{ role: 'user', content: questions[0]!.question }, { role: 'assistant', content: questions[0]!.answer }]);
+    // Dates are one of the values a message may open with, as a tool's reply of a birth date does.
+    expect(generalQuestions(400, 7).some((q) => /^\d{1,2}\/\d{1,2}\/\d{4}\nUse this/.test(q.question))).toBe(true);
   });
 
   test('a held-out set never repeats a training question', () => {
