@@ -142,8 +142,8 @@ export const GENERAL_TASKS: readonly Task[] = [
     },
   },
   {
-    // The value opens the message, as a tool's reply opens its turn: the model learns to reuse a word
-    // or a date met at the start of a line (no leading space, a different token) inside a sentence.
+    // The value stands on a line of its own, as a tool's reply does in its turn: the model learns to reuse a
+    // word or a date met at the start of a line (no leading space, a different token) inside a sentence.
     name: 'use',
     make: (r) => {
       const kinds = [['visit', () => pick(r, atoms().cities)], ['travel to', () => pick(r, atoms().countries)],
@@ -151,8 +151,10 @@ export const GENERAL_TASKS: readonly Task[] = [
       const [kind, draw] = pick(r, kinds);
       const value = draw();
       const others = kind === 'visit' ? atoms().cities : kind === 'travel to' ? atoms().countries : kind === 'work as a' ? atoms().occupations : undefined;
+      // Before or after the instruction: a tool's reply is the last line before the answer.
+      const question = r.below(2) === 0 ? `${value}\nUse this in a sentence.` : `Use this in a sentence:\n${value}`;
       return {
-        question: `${value}\nUse this in a sentence.`, stem: `I would like to ${kind}`, ending: `${value}.`,
+        question, stem: `I would like to ${kind}`, ending: `${value}.`,
         distractor: (d) => `${others === undefined ? date(d) : pick(d, others)}.`,
       };
     },
