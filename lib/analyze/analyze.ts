@@ -68,7 +68,8 @@ async function readRows(source: AnalyzeSource): Promise<{ rows: ResultRow[]; pro
 }
 
 /** One evaluation folder per seed of the same runs: their rows averaged (mean, and standard error across seeds). */
-async function readSeeds(folders: { evalDir: string; runsDir?: string }[]): Promise<{ rows: ResultRow[]; problems: string[]; label: string }> {
+async function readSeeds(folders: { evalDir: string; runsDir?: string }[]): Promise<{ rows: ResultRow[]; problems: string[];
+  label: string }> {
   const tables: ResultRow[][] = [];
   const problems: string[] = [];
   for (const folder of folders) {
@@ -76,7 +77,8 @@ async function readSeeds(folders: { evalDir: string; runsDir?: string }[]): Prom
     tables.push(collected.rows);
     problems.push(...collected.problems);
   }
-  const label = `${folders.map((f) => f.evalDir).join(', ')} (mean and standard error across ${folders.length} seed${folders.length === 1 ? '' : 's'})`;
+  const seeds = `${folders.length} seed${folders.length === 1 ? '' : 's'}`;
+  const label = `${folders.map((f) => f.evalDir).join(', ')} (mean and standard error across ${seeds})`;
   return { rows: aggregateSeeds(tables), problems, label };
 }
 
@@ -132,7 +134,8 @@ export async function analyze(options: AnalyzeOptions): Promise<AnalyzeResult> {
     await writeFile(join(stage, 'results.csv'), formatResultsCsv(kept));
     const rendered = await writeFigures(figures, join(stage, 'plots'), log);
     await mkdir(join(stage, 'report'));
-    const html = reportHtml({ figures: rendered, finals, source: label, selectionNote: selectionNote(options.selection), problems, labels });
+    const note = selectionNote(options.selection);
+    const html = reportHtml({ figures: rendered, finals, source: label, selectionNote: note, problems, labels });
     await writeFile(join(stage, 'report', 'index.html'), html);
     await publish(stage, options.outDir, ['results.csv', 'plots', 'report']);
   } finally {

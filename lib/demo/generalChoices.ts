@@ -36,7 +36,9 @@ const CHOICES = 4;
 const MAX_DRAWS = 1000;
 
 function unchangedByPreprocess(text: string, what: string): string {
-  if (preprocess(text) !== text) throw new ItlError('ITL_DATA', `${what} ${JSON.stringify(text)} would be changed by HellaSwag's preprocessing`);
+  if (preprocess(text) !== text) {
+    throw new ItlError('ITL_DATA', `${what} ${JSON.stringify(text)} would be changed by HellaSwag's preprocessing`);
+  }
   return text;
 }
 
@@ -44,12 +46,15 @@ function unchangedByPreprocess(text: string, what: string): string {
  * One row per question: `prompt(question)` is the chat prompt (the template with its generation
  * prompt); `seed` draws the distractors and where the right ending goes.
  */
-export function generalChoiceRows(questions: readonly DrawnQuestion[], seed: number, prompt: (question: string) => string): GeneralChoiceRow[] {
+export function generalChoiceRows(questions: readonly DrawnQuestion[], seed: number,
+  prompt: (question: string) => string): GeneralChoiceRow[] {
   const random = new SeededRandom(seed);
   return questions.map((q, ind) => {
     const endings = [q.ending];
     for (let draws = 0; endings.length < CHOICES; draws++) {
-      if (draws >= MAX_DRAWS) throw new ItlError('ITL_DATA', `cannot draw ${CHOICES - 1} distinct distractors for ${JSON.stringify(q.question)}`);
+      if (draws >= MAX_DRAWS) {
+        throw new ItlError('ITL_DATA', `cannot draw ${CHOICES - 1} distinct distractors for ${JSON.stringify(q.question)}`);
+      }
       const other = q.distractor(random);
       if (!endings.includes(other)) endings.push(other);
     }

@@ -54,7 +54,9 @@ function name(random: SeededRandom): string {
 
 /** A date as the facts write birth dates: D/M/YYYY, day 1–28, month 1–12, year 1950–2000. */
 function date(random: SeededRandom): string {
-  return `${random.between(BIRTH_DAYS.first, BIRTH_DAYS.last)}/${random.between(1, 12)}/${random.between(BIRTH_YEARS.first, BIRTH_YEARS.last)}`;
+  const day = random.between(BIRTH_DAYS.first, BIRTH_DAYS.last);
+  const month = random.between(1, 12);
+  return `${day}/${month}/${random.between(BIRTH_YEARS.first, BIRTH_YEARS.last)}`;
 }
 
 /** A number near `n` (never `n` itself, never negative): the distractor of an arithmetic answer. */
@@ -91,7 +93,10 @@ export const GENERAL_TASKS: readonly Task[] = [
     name: 'next',
     make: (r) => {
       const n = r.between(0, 9998);
-      return { question: `What number comes after ${n}?`, stem: `The number after ${n} is`, ending: `${n + 1}.`, distractor: (d) => `${near(n + 1, d)}.` };
+      return {
+        question: `What number comes after ${n}?`, stem: `The number after ${n} is`, ending: `${n + 1}.`,
+        distractor: (d) => `${near(n + 1, d)}.`,
+      };
     },
   },
   {
@@ -150,7 +155,8 @@ export const GENERAL_TASKS: readonly Task[] = [
         ['work as a', () => pick(r, atoms().occupations)], ['meet on', () => date(r)]] as const;
       const [kind, draw] = pick(r, kinds);
       const value = draw();
-      const others = kind === 'visit' ? atoms().cities : kind === 'travel to' ? atoms().countries : kind === 'work as a' ? atoms().occupations : undefined;
+      const pools = { visit: atoms().cities, 'travel to': atoms().countries, 'work as a': atoms().occupations, 'meet on': undefined };
+      const others = pools[kind];
       // Before or after the instruction: a tool's reply is the last line before the answer.
       const question = r.below(2) === 0 ? `${value}\nUse this in a sentence.` : `Use this in a sentence:\n${value}`;
       return {
@@ -165,7 +171,9 @@ export const GENERAL_TASKS: readonly Task[] = [
       const people = [name(r), name(r)];
       // A distractor changes one of the two people: naming both is reading the whole sentence.
       return {
-        question: `Who are the two people in: ${people[0]} met ${people[1]} yesterday.`, stem: 'They are', ending: `${people[0]} and ${people[1]}.`,
+        question: `Who are the two people in: ${people[0]} met ${people[1]} yesterday.`,
+        stem: 'They are',
+        ending: `${people[0]} and ${people[1]}.`,
         distractor: (d) => (d.below(2) === 0 ? `${name(d)} and ${people[1]}.` : `${people[0]} and ${name(d)}.`),
       };
     },

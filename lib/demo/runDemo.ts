@@ -200,13 +200,16 @@ function checkFolder(o: DemoOptions, layout: DemoLayout): void {
   }
   const asked: DemoIdentity = { scale: o.scale, seed: o.seed, plan: o.plan };
   if (recorded.scale === undefined || recorded.plan === undefined) {
-    throw new ItlError('ITL_USAGE', `${o.out} holds a demo made by an earlier version of itl (${layout.plan} records no scale): choose another --out or remove it`);
+    throw new ItlError('ITL_USAGE',
+      `${o.out} holds a demo made by an earlier version of itl (${layout.plan} records no scale): choose another --out or remove it`);
   }
   if (recorded.scale !== asked.scale || recorded.seed !== asked.seed) {
-    throw new ItlError('ITL_USAGE', `${o.out} holds the demo ${describeIdentity(recorded)}, not ${describeIdentity(asked)}: choose another --out or remove it`);
+    throw new ItlError('ITL_USAGE',
+      `${o.out} holds the demo ${describeIdentity(recorded)}, not ${describeIdentity(asked)}: choose another --out or remove it`);
   }
   if (JSON.stringify(recorded.plan) !== JSON.stringify(asked.plan)) {
-    throw new ItlError('ITL_USAGE', `${o.out} holds a --scale ${o.scale} demo of another plan (sizes, epochs or rates differ from this version's): choose another --out or remove it`);
+    throw new ItlError('ITL_USAGE', `${o.out} holds a --scale ${o.scale} demo of another plan (sizes, epochs or rates differ from this ` +
+      "version's): choose another --out or remove it");
   }
 }
 
@@ -229,11 +232,13 @@ async function makeGeneral(o: DemoOptions, layout: DemoLayout): Promise<void> {
   const choices = generalChoiceRows(drawn, o.seed + 3, prompt);
   await mkdir(layout.general, { recursive: true });
   await writeFileAtomic(layout.pretrainRows, pretrain.map((q) => JSON.stringify({ messages: generalDialogue(q) })).join('\n') + '\n');
-  await writeFileAtomic(layout.heldOut, JSON.stringify({ description: 'itl demo: held-out general questions (exact-match answers)', questions: heldOut }, null, 1) + '\n');
+  const heldOutFile = { description: 'itl demo: held-out general questions (exact-match answers)', questions: heldOut };
+  await writeFileAtomic(layout.heldOut, JSON.stringify(heldOutFile, null, 1) + '\n');
   await writeFileAtomic(layout.heldOutChoices, choices.map((row) => JSON.stringify(row)).join('\n') + '\n');
   const prompts = heldOut.slice(0, plan.klPrompts).map((q) => ({ category: q.task, prompt: q.question }));
   await writeFileAtomic(layout.klPrompts, JSON.stringify({ description: 'itl demo: KL/TV prompts (held-out general questions)', prompts }, null, 1) + '\n');
-  o.log(`  ${pretrain.length} pre-training dialogues, ${heldOut.length} held-out questions (also as multiple choice), ${prompts.length} KL prompts → ${layout.general}`);
+  o.log(`  ${pretrain.length} pre-training dialogues, ${heldOut.length} held-out questions (also as multiple choice), ` +
+    `${prompts.length} KL prompts → ${layout.general}`);
 }
 
 async function pretrain(o: DemoOptions, layout: DemoLayout): Promise<void> {
@@ -325,7 +330,8 @@ async function summaryRows(resultsCsv: string): Promise<DemoSummaryRow[]> {
     return {
       run: row.run, mode: run.mode, facts: run.facts, checkpoint: row.checkpoint_nbr, seeds,
       recall_train: value(m.recall_train, m.recall_train_stderr), recall_test: value(m.recall_test, m.recall_test_stderr),
-      choice_relative: value(m.hellaswag_relative, m.hellaswag_relative_stderr), general_relative: value(m.general_relative, m.general_relative_stderr),
+      choice_relative: value(m.hellaswag_relative, m.hellaswag_relative_stderr),
+      general_relative: value(m.general_relative, m.general_relative_stderr),
       kl: value(m.kl, m.kl_stderr),
     };
   }).sort((a, b) => (a.mode === b.mode ? a.facts - b.facts : a.mode === 'weight' ? -1 : 1));
@@ -338,8 +344,9 @@ function formatSummary(rows: DemoSummaryRow[]): string[] {
   const lines = [`  ${seeds > 1 ? `mean ± sd over ${seeds} fine-tuning seeds; ` : ''}recall in %, general ability in % of the base model`,
     '  mode    facts  recall (trained)  recall (unseen)  general (choice)  general (exact)  KL to base'];
   for (const r of rows) {
-    lines.push(`  ${r.mode.padEnd(6)} ${String(r.facts).padStart(6)}  ${withSd(r.recall_train, 100, 0).padStart(16)}  ${withSd(r.recall_test, 100, 0).padStart(15)}  ` +
-      `${withSd(r.choice_relative, 1, 0).padStart(16)}  ${withSd(r.general_relative, 1, 0).padStart(15)}  ${withSd(r.kl, 1, 3)}`);
+    const recall = `${withSd(r.recall_train, 100, 0).padStart(16)}  ${withSd(r.recall_test, 100, 0).padStart(15)}`;
+    const general = `${withSd(r.choice_relative, 1, 0).padStart(16)}  ${withSd(r.general_relative, 1, 0).padStart(15)}`;
+    lines.push(`  ${r.mode.padEnd(6)} ${String(r.facts).padStart(6)}  ${recall}  ${general}  ${withSd(r.kl, 1, 3)}`);
   }
   return lines;
 }
@@ -350,9 +357,10 @@ function formatStudy(rows: StudyRow[]): string[] {
     '  mode    facts  recall (trained)  recall (unseen)  general (choice)  general (exact)  KL to base'];
   for (const r of rows) {
     const recall = r.recall === undefined ? '—' : `${(100 * r.recall).toFixed(0)}`;
+    const hellaswag = r.hellaswagRelative === undefined ? '—' : r.hellaswagRelative.toFixed(0);
     lines.push(`  ${r.mode.padEnd(6)} ${String(r.facts).padStart(6)}  ${(r.mode === 'weight' ? recall : '—').padStart(16)}  ` +
-      `${(r.mode === 'tool' ? recall : '—').padStart(15)}  ${(r.hellaswagRelative === undefined ? '—' : r.hellaswagRelative.toFixed(0)).padStart(16)}  ` +
-      `${'—'.padStart(15)}  ${r.kl === undefined ? '—' : r.kl.toFixed(3)}`);
+      `${(r.mode === 'tool' ? recall : '—').padStart(15)}  ${hellaswag.padStart(16)}  ${'—'.padStart(15)}  ` +
+      `${r.kl === undefined ? '—' : r.kl.toFixed(3)}`);
   }
   return lines;
 }
@@ -382,10 +390,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   await stages.run('model', 'tokenizer and random model', base, () => makeModel(o, layout));
   await stages.run('general', 'general dialogues and questions', base, () => makeGeneral(o, layout));
   await stages.run('pretrain', 'pre-training on general dialogues (the base model)', base, () => pretrain(o, layout));
-  await stages.run('facts', 'facts dataset', base, () => itl(['data', 'build', '--people', String(o.plan.people), '--seed', String(o.seed), '--out', layout.data], o));
+  await stages.run('facts', 'facts dataset', base,
+    () => itl(['data', 'build', '--people', String(o.plan.people), '--seed', String(o.seed), '--out', layout.data], o));
   for (const seed of seeds) {
-    await stages.run(`train-seed-${seed}`, `seed ${seed}: fine-tuning ${o.plan.runs.map((r) => `${r.mode} ${r.facts}`).join(', ')}`, { seed },
-      () => trainRuns(o, layout, seed));
+    const runs = o.plan.runs.map((r) => `${r.mode} ${r.facts}`).join(', ');
+    await stages.run(`train-seed-${seed}`, `seed ${seed}: fine-tuning ${runs}`, { seed }, () => trainRuns(o, layout, seed));
     const trained = finishedAt(layout.stages, `train-seed-${seed}`);
     await stages.run(`evaluate-seed-${seed}`, `seed ${seed}: evaluation`, { ...choices, trained }, () => evaluate(o, layout, seed));
   }

@@ -12,7 +12,8 @@ import { parseResultsCsv } from '../analyze/resultsCsv.js';
 import { isBaseRow } from '../analyze/ResultRow.js';
 import { parseRunName, type TrainingMode } from '../train/runName.js';
 
-export const STUDY_RESULTS_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'lib', 'demo', 'study', 'large_scale_results.csv');
+export const STUDY_RESULTS_FILE =
+  path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'lib', 'demo', 'study', 'large_scale_results.csv');
 
 export interface StudyRow {
   run: string;

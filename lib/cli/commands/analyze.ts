@@ -16,14 +16,15 @@ export const analyzeCommand = defineCommand({
       .option('eval-dir', {
         type: 'string',
         array: true,
-        describe: 'evaluation output folder (recall/, hellaswag/, kl_tv/); repeated, one folder per seed of the same runs: rows are averaged, ' +
-          'stderr columns hold the standard error across seeds and a seeds column the count',
+        describe: 'evaluation output folder (recall/, hellaswag/, kl_tv/); repeated, one folder per seed of the same runs: ' +
+          'rows are averaged, stderr columns hold the standard error across seeds and a seeds column the count',
       })
       .option('from-csv', { type: 'string', describe: 'render from an existing results table instead (the study\'s large_scale_results.csv format)' })
       .option('runs-dir', {
         type: 'string',
         array: true,
-        describe: 'training output folder, for epochs and training loss (RUNS/<run>/checkpoint-<step>/trainer_state.json); one per --eval-dir, in order',
+        describe: 'training output folder, for epochs and training loss (RUNS/<run>/checkpoint-<step>/trainer_state.json); ' +
+          'one per --eval-dir, in order',
       })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder RESULTS' })
       .option('threshold', {
@@ -34,7 +35,8 @@ export const analyzeCommand = defineCommand({
       .option('hellaswag-label', {
         type: 'string',
         default: 'HellaSwag',
-        describe: 'what the hellaswag columns hold, in figure titles and the report (the demo scores a generated multiple-choice task there)',
+        describe: 'what the hellaswag columns hold, in figure titles and the report ' +
+          '(the demo scores a generated multiple-choice task there)',
       })
       .option('all-checkpoints', { type: 'boolean', default: false, describe: 'keep every checkpoint (no selection)' })
       .option('json', { type: 'boolean', default: false, describe: 'print a summary as one JSON object' })
@@ -47,7 +49,8 @@ export const analyzeCommand = defineCommand({
       throw new ItlError('ITL_USAGE', 'give exactly one of --eval-dir DIR or --from-csv FILE');
     }
     if (evalDirs !== undefined && runsDirs !== undefined && runsDirs.length !== evalDirs.length) {
-      throw new ItlError('ITL_USAGE', `${evalDirs.length} --eval-dir but ${runsDirs.length} --runs-dir: give one --runs-dir per --eval-dir, in the same order`);
+      throw new ItlError('ITL_USAGE',
+        `${evalDirs.length} --eval-dir but ${runsDirs.length} --runs-dir: give one --runs-dir per --eval-dir, in the same order`);
     }
     const label = (args['hellaswag-label'] as string | undefined) ?? 'HellaSwag';
     if (label.trim() === '') throw new ItlError('ITL_USAGE', '--hellaswag-label must not be empty');
