@@ -21,7 +21,8 @@ function row(step: number, metrics: ResultRow['metrics']): ResultRow {
   return { run: NAME, model: 'Demo-weight', dataset_size: '64', checkpoint_nbr: step, metrics };
 }
 
-const base = (metrics: ResultRow['metrics']): ResultRow => ({ run: 'Demo-weight_base', model: 'Demo-weight', dataset_size: '0', checkpoint_nbr: 0, metrics });
+const base = (metrics: ResultRow['metrics']): ResultRow =>
+  ({ run: 'Demo-weight_base', model: 'Demo-weight', dataset_size: '0', checkpoint_nbr: 0, metrics });
 
 describe('meanAndStderr', () => {
   test('the mean, and the sample standard deviation over √n', () => {
@@ -51,7 +52,8 @@ describe('aggregateSeeds', () => {
     expect(m.epoch).toBe(2);
     expect(m.seeds).toBe(3);
     // No stderr column is invented for a metric that has none (epoch), and none for metrics absent everywhere.
-    expect(Object.keys(m).sort()).toEqual(['epoch', 'hellaswag_relative', 'hellaswag_relative_stderr', 'kl', 'kl_stderr', 'recall', 'recall_stderr', 'seeds']);
+    expect(Object.keys(m).sort())
+      .toEqual(['epoch', 'hellaswag_relative', 'hellaswag_relative_stderr', 'kl', 'kl_stderr', 'recall', 'recall_stderr', 'seeds']);
   });
 
   test('a checkpoint only one seed has reached keeps that evaluation\'s own stderr and says it averages one seed', () => {
@@ -96,7 +98,8 @@ describe('itl analyze over seeds', () => {
     const out = join(scratch, 'results');
     let stdout = '';
     const code = await main(['analyze', '--eval-dir', join(scratch, 'eval-0'), '--eval-dir', join(scratch, 'eval-1'), '--out', out,
-      '--hellaswag-label', 'general ability (generated multiple choice)', '--json'], { stdout: (t) => void (stdout += t), stderr: () => {} });
+      '--hellaswag-label', 'general ability (generated multiple choice)', '--json'],
+    { stdout: (t) => void (stdout += t), stderr: () => {} });
     expect(code).toBe(0);
     expect(JSON.parse(stdout).rowsKept).toBe(2);
     const rows = parseResultsCsv(readFileSync(join(out, 'results.csv'), 'utf8'), 'results.csv');
@@ -108,7 +111,8 @@ describe('itl analyze over seeds', () => {
     expect(trained.metrics.hellaswag_relative).toBeCloseTo(62.5, 12);
     expect(trained.metrics.hellaswag_relative_stderr).toBeCloseTo(12.5, 12);
     expect(trained.metrics.seeds).toBe(2);
-    expect(rows.find((r) => r.run === 'Demo-weight_base')!.metrics).toMatchObject({ hellaswag_absolute: 0.8, hellaswag_absolute_stderr: 0.02, seeds: 2 });
+    expect(rows.find((r) => r.run === 'Demo-weight_base')!.metrics)
+      .toMatchObject({ hellaswag_absolute: 0.8, hellaswag_absolute_stderr: 0.02, seeds: 2 });
 
     const spec = JSON.parse(readFileSync(join(out, 'plots', 'hellaswag_vs_facts.vl.json'), 'utf8'));
     expect(spec.title).toBe('general ability (generated multiple choice) (relative) vs number of facts');

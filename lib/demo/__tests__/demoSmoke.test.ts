@@ -53,18 +53,21 @@ describe('itl demo --scale smoke --seeds 2', () => {
   test('runs every stage, once per seed, and prints where the report is', () => {
     expect(first.stderr).toContain('[9/9] analysis over 2 seeds');
     expect(first.code).toBe(0);
-    const summary = JSON.parse(first.stdout) as { report: string; resultsCsv: string; seeds: number[]; summary: { run: string; seeds: number }[] };
+    const summary = JSON.parse(first.stdout) as
+      { report: string; resultsCsv: string; seeds: number[]; summary: { run: string; seeds: number }[] };
     expect(summary.report).toBe(join(out, 'results', 'report', 'index.html'));
     expect(existsSync(summary.report)).toBe(true);
     expect(summary.seeds).toEqual([0, 1]);
     expect(summary.summary.map((r) => r.run).sort()).toEqual(runNames);
     expect(summary.summary.every((r) => r.seeds === 2)).toBe(true);
-    expect(JSON.parse(readFileSync(join(out, 'demo_plan.json'), 'utf8'))).toMatchObject({ scale: 'smoke', seed: 0, seeds: [0, 1], choices: 'generated' });
+    expect(JSON.parse(readFileSync(join(out, 'demo_plan.json'), 'utf8')))
+      .toMatchObject({ scale: 'smoke', seed: 0, seeds: [0, 1], choices: 'generated' });
   });
 
-  test('writes the layout: one base model, general questions and their multiple-choice file, facts, each seed\'s runs and evaluations', () => {
-    for (const file of ['model/base/model.safetensors', 'model/base/tokenizer.json', 'general/heldout.json', 'general/heldout_choices.jsonl',
-      'general/kl_prompts.json', 'data/facts.sqlite', 'results/results.csv']) {
+  test('writes the layout: one base model, general questions and their multiple-choice file, facts, each seed\'s runs and evaluations',
+    () => {
+    for (const file of ['model/base/model.safetensors', 'model/base/tokenizer.json', 'general/heldout.json',
+      'general/heldout_choices.jsonl', 'general/kl_prompts.json', 'data/facts.sqlite', 'results/results.csv']) {
       expect(existsSync(join(out, file))).toBe(true);
     }
     expect(readdirSync(join(out, 'runs')).sort()).toEqual(['seed-0', 'seed-1']);
@@ -167,7 +170,8 @@ describe('itl demo --scale smoke --seeds 2', () => {
     }
   }, 120_000);
 
-  test('with --hellaswag, a later run scores that file instead (base model and checkpoints), redoing only evaluation and analysis', async () => {
+  test('with --hellaswag, a later run scores that file instead (base model and checkpoints), redoing only evaluation and analysis',
+    async () => {
     const recall = join(out, 'eval', 'seed-0', 'recall', runNameOf(demoRun(DEMO_PLANS.smoke.runs[0]!)), 'checkpoints_recall_results.json');
     const recallBefore = readFileSync(recall, 'utf8');
     const hellaswag = join('..', 'shared', 'reference', 'hellaswag', 'hellaswag_val_sample1000.jsonl');

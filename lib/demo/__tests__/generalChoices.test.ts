@@ -103,7 +103,9 @@ describe('the generated multiple-choice file', () => {
         // A date (D/M/YYYY, as the facts write birth dates) has dates for distractors.
         check = pool === undefined ? (e) => /^\d{1,2}\/\d{1,2}\/(19[5-9]\d|2000)\.$/.test(e) : inPool(pool);
       }
-      for (const ending of row.endings) expect([row.activity_label, ending, check!(ending, row)]).toEqual([row.activity_label, ending, true]);
+      for (const ending of row.endings) {
+        expect([row.activity_label, ending, check!(ending, row)]).toEqual([row.activity_label, ending, true]);
+      }
     }
     expect([...seen].sort()).toEqual(GENERAL_TASKS.map((t) => t.name).sort());
   });
@@ -139,11 +141,16 @@ function fakeModel(preferred: (row: GeneralChoiceRow) => number): EvalModel {
     favoured.add(`${request.context.join(',')}|${request.continuation.join(',')}`);
   });
   return {
-    info: { folder: 'fake', adapter: null, device: 'cpu', dtype: 'fp32', parameterCount: 0, config: { maxPositionEmbeddings: 1024 } as never },
+    info: {
+      folder: 'fake', adapter: null, device: 'cpu', dtype: 'fp32', parameterCount: 0, config: { maxPositionEmbeddings: 1024 } as never,
+    },
     generate: () => Promise.reject(new Error('not used')),
     divergence: () => Promise.reject(new Error('not used')),
     async score(requests) {
-      return requests.map((r) => ({ logprob: favoured.has(`${Array.from(r.context).join(',')}|${Array.from(r.continuation).join(',')}`) ? -1 : -1.2, isGreedy: false }));
+      return requests.map((r) => {
+        const key = `${Array.from(r.context).join(',')}|${Array.from(r.continuation).join(',')}`;
+        return { logprob: favoured.has(key) ? -1 : -1.2, isGreedy: false };
+      });
     },
   };
 }
@@ -154,7 +161,8 @@ describe('general ability in the study\'s columns', () => {
     const docs = readHellaswag(file);
     const batch = () => new BatchSize(32, () => {});
     // The base model knows every answer; the checkpoint always picks the first ending.
-    await hellaswagCheckpoint({ model: fakeModel((row) => row.label), tokenizer, docs, batch: batch() }, { evalDir, run: 'Demo', checkpoint: '', baseModel: true });
+    await hellaswagCheckpoint({ model: fakeModel((row) => row.label), tokenizer, docs, batch: batch() },
+      { evalDir, run: 'Demo', checkpoint: '', baseModel: true });
     const evaluation = await hellaswagCheckpoint({ model: fakeModel(() => 0), tokenizer, docs, batch: batch() },
       { evalDir, run: RUN, checkpoint: 'checkpoint-4' });
     const share = rows.filter((r) => r.label === 0).length / rows.length;
