@@ -13,6 +13,7 @@
 
 #include "model/rope.h"
 #include "util/error.h"
+#include "util/torch_version.h"
 
 namespace itl {
 namespace {
@@ -36,9 +37,6 @@ double lowest_value(at::ScalarType dtype) {
 void require_config(bool ok, const std::string& message) {
   if (!ok) throw Error(ErrorCode::kConfig, message);
 }
-
-#define ITL_TORCH_AT_LEAST(major, minor) \
-  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
 
 // Whether `base` is exactly the row blocks of these layers' weights, in order, and each layer's
 // forward is x·weightᵀ + its adapter_delta.
@@ -210,7 +208,7 @@ at::Tensor LlamaAttention::fused_qkv_weight() const {
 }
 
 at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                   const at::Tensor& mask, KVCache* cache, int64_t layer) {
+                                   const at::Tensor& mask, KVCache* cache, int64_t layer, const PackedLayout* packed) {
   const int64_t B = x.size(0), T = x.size(1);
   const at::Tensor qkv_weight = at::GradMode::is_enabled() || is_training() ? at::Tensor() : fused_qkv_weight();
   at::Tensor q, k, v;
@@ -243,7 +241,8 @@ at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, c
       v = v.to(q.scalar_type());
     }
   }
-  const at::Tensor out = attend(q, k, v, mask, heads_, kv_heads_, scaling_);  // (B, H, T, D)
+  const at::Tensor out = packed ? packed_attention(q, k, v, *packed, scaling_)       // (B, H, T, D)
+                                : attend(q, k, v, mask, heads_, kv_heads_, scaling_);
   return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));
 }
 
@@ -280,15 +279,15 @@ LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, const at::TensorOptio
 }
 
 at::Tensor LlamaDecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                      const at::Tensor& mask, KVCache* cache, int64_t layer) {
+                                      const at::Tensor& mask, KVCache* cache, int64_t layer, const PackedLayout* packed) {
   if (!at::GradMode::is_enabled()) {
     // The residual sums in place on the sublayers' fresh outputs (a + b = b + a bit for bit).
-    at::Tensor h = self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer);
+    at::Tensor h = self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer, packed);
     h.add_(x);
     at::Tensor out = mlp->forward(post_attention_layernorm->forward(h));
     return out.add_(h);
   }
-  const at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer);
+  const at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer, packed);
   return h + mlp->forward(post_attention_layernorm->forward(h));
 }
 
@@ -378,6 +377,21 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& ids, const at::Tensor& ke
   }
   if (cache) cache->length += T;
   return model->norm->forward(x);
+}
+
+at::Tensor LlamaModel::packed_hidden_states(const at::Tensor& ids, const at::Tensor& positions, const PackedLayout& layout) {
+  const int64_t N = layout.tokens();
+  require(ids.numel() == N && positions.numel() == N,
+          "packed ids and positions must hold the layout's " + std::to_string(N) + " tokens, got " + std::to_string(ids.numel()) +
+              " and " + std::to_string(positions.numel()));
+  const at::ScalarType dtype = options_.dtype;
+  at::Tensor x = model->embed_tokens->forward(ids.view({1, N}));  // (1, N, hidden)
+  auto cos_sin = rope_cos_sin(inv_freq_, positions.view({1, N}));
+  const at::Tensor cos = cos_sin.first.to(dtype), sin = cos_sin.second.to(dtype);  // (1, N, D)
+  for (size_t i = 0; i < model->decoder_layers.size(); ++i) {
+    x = model->decoder_layers[i]->forward(x, cos, sin, at::Tensor(), nullptr, static_cast<int64_t>(i), &layout);
+  }
+  return model->norm->forward(x).select(0, 0);  // (N, hidden)
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& hidden) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "io/llama_config.h"
+#include "model/packed_attention.h"
 #include "model/packed_weight.h"
 
 namespace itl {
@@ -83,8 +84,10 @@ class LlamaAttention : public torch::nn::Module {
   LlamaAttention(const LlamaConfig& config, const at::TensorOptions& options);
   // x (B, T, hidden); cos/sin (B, T, D) in x's dtype; mask (B, 1, T, S) additive in x's dtype, or
   // undefined for no padding: then causal when T > 1 (only valid with no cached keys) and none when T = 1.
+  // With `packed`, x is (1, N, hidden), the packed rows of that layout, attending within their segments
+  // (mask undefined, no cache).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                     KVCache* cache, int64_t layer);
+                     KVCache* cache, int64_t layer, const PackedLayout* packed = nullptr);
   // The (H·D + 2·Hkv·D, hidden) tensor whose row blocks are q, k and v's weights, or undefined when
   // the projections no longer view it (see above).
   at::Tensor fused_qkv_weight() const;
@@ -114,7 +117,7 @@ class LlamaDecoderLayer : public torch::nn::Module {
  public:
   LlamaDecoderLayer(const LlamaConfig& config, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                     KVCache* cache, int64_t layer);
+                     KVCache* cache, int64_t layer, const PackedLayout* packed = nullptr);
   std::shared_ptr<LlamaAttention> self_attn;
   std::shared_ptr<LlamaMLP> mlp;
   std::shared_ptr<RMSNorm> input_layernorm, post_attention_layernorm;
@@ -155,6 +158,10 @@ class LlamaModel : public torch::nn::Module {
   // the attention kernel runs causal (or, for one new token, unmasked), as transformers' sdpa does.
   at::Tensor hidden_states(const at::Tensor& ids, const at::Tensor& key_mask, const at::Tensor& positions,
                            KVCache* cache = nullptr);
+  // Final-norm hidden states (N, hidden) of packed rows: ids (N) int64, the rows of `layout` end to
+  // end with no padding; positions (N) int64, restarting at 0 for each row (a scored continuation
+  // goes on from its context's length). Attention stays inside each segment of the layout.
+  at::Tensor packed_hidden_states(const at::Tensor& ids, const at::Tensor& positions, const PackedLayout& layout);
   // lm_head (tied: the embedding matrix): (…, hidden) -> (…, vocab) in the model dtype.
   at::Tensor logits(const at::Tensor& hidden);
   // Logits (B, T, vocab) of ids (B, T) with mask (B, T) (1 = real token; left or right padding).

@@ -109,6 +109,7 @@ Trainer::Trainer(std::shared_ptr<LlamaModel> model, TokenRows train, TokenRows e
                                                c10::toString(want) + ", not " + c10::toString(model_->options().dtype));
   require(options_.learning_rate >= 0, "the learning rate must be ≥ 0");
   require(options_.eval_batch > 0, "the eval batch must be positive");
+  require(options_.loss_chunk >= 0, "the loss chunk must be ≥ 0 label positions (0: automatic)");
   require(!options_.run_dir.empty(), "the trainer needs a run folder");
   train_.validate(model_->config().vocab_size, "training");
   eval_.validate(model_->config().vocab_size, "eval");
@@ -221,8 +222,9 @@ StepStats Trainer::train_step() {
   double loss_sum = 0;
   const auto groups = group_by_length(train_, rows, batch);
   for (size_t g = 0; g < groups.size(); ++g) {
-    const MicroBatch micro = make_micro_batch(train_, groups[g], options_.pad_id, model_->options().device);
-    const at::Tensor loss = label_loss_sum(*model_, micro);
+    const MicroBatch micro = options_.packing ? make_packed_micro_batch(train_, groups[g], model_->options().device)
+                                              : make_micro_batch(train_, groups[g], options_.pad_id, model_->options().device);
+    const at::Tensor loss = label_loss_sum(*model_, micro, LossChunking{options_.loss_chunk, 1.0 / items});
     if (reducer_) reducer_->prepare_backward(/*sync=*/g + 1 == groups.size());  // DDP's no_sync() but for the last
     (loss / items).backward();
     if (reducer_) reducer_->finish_backward();
@@ -274,9 +276,11 @@ double Trainer::evaluate() {
   for (int64_t start = 0; start < eval_.count(); start += options_.eval_batch) {
     std::vector<int64_t> rows;
     for (int64_t r = start; r < std::min(eval_.count(), start + options_.eval_batch); ++r) rows.push_back(r);
-    const MicroBatch micro = make_micro_batch(eval_, rows, options_.pad_id, model_->options().device);
+    const MicroBatch micro = options_.packing ? make_packed_micro_batch(eval_, rows, model_->options().device)
+                                              : make_micro_batch(eval_, rows, options_.pad_id, model_->options().device);
     // transformers: the batch's mean token loss, repeated once per row, then averaged over rows.
-    const double mean = label_loss_sum(*model_, micro).item<double>() / static_cast<double>(micro.targets.numel());
+    const double mean = label_loss_sum(*model_, micro, LossChunking{options_.loss_chunk, 1.0}).item<double>() /
+                        static_cast<double>(micro.targets.numel());
     weighted += mean * static_cast<double>(rows.size());
   }
   model_->train(was_training);

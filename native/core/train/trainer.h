@@ -61,6 +61,11 @@ struct TrainerOptions {
   // returns at every save point, so a caller can evaluate the model in memory there.
   enum class SavePolicy { kAll, kLast, kNone } save_checkpoints = SavePolicy::kAll;
   int64_t pad_id = 0;           // written at padded positions; masked, so its value never matters
+  // Micro-batches packed (rows end to end, attention within each row: no compute on padding) or
+  // right-padded to their longest row. Same rows, same loss normalisation; packing changes only the
+  // float rounding (and which random numbers LoRA dropout draws).
+  bool packing = true;
+  int64_t loss_chunk = 0;       // label positions whose full-vocabulary logits exist at once (0: automatic)
   std::vector<std::string> checkpoint_files;  // copied into every checkpoint (tokenizer files)
   std::string run_record;       // JSON text describing the run, written to every checkpoint as run_config.json
   DistEnv dist;                 // this process's rank in a data-parallel job (world_size 1: alone)
@@ -75,7 +80,7 @@ struct StepStats {
   double grad_norm = 0;         // global norm before clipping
   double learning_rate = 0;     // the learning rate of this step's update
   int64_t real_tokens = 0;      // tokens of the rows
-  int64_t padded_tokens = 0;    // tokens computed, padding included
+  int64_t padded_tokens = 0;    // tokens computed, padding included (= real_tokens when packed)
   int64_t label_tokens = 0;
   double seconds = 0;
 };
