@@ -53,6 +53,10 @@ export interface NativeTrainerOptions {
   /** Which save points reach the disk (default all); run() still returns at every one. */
   saveCheckpoints?: 'all' | 'last' | 'none';
   padId?: number;
+  /** Micro-batches packed end to end, no padding (default true); false pads each to its longest row. */
+  packing?: boolean;
+  /** Label positions whose full-vocabulary logits exist at once in the loss (default 0: automatic). */
+  lossChunk?: number;
   /** Files copied into every checkpoint (the tokenizer's). */
   checkpointFiles?: string[];
   /** JSON text written into every checkpoint as run_config.json. */

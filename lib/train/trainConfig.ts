@@ -38,6 +38,8 @@ export interface TrainConfig {
   dateString: string;
   initAdapter?: string;
   merge: boolean;
+  /** Micro-batches packed end to end (no padding) or padded to their longest row. */
+  packing: boolean;
 }
 
 export interface RunOverrides {
@@ -118,6 +120,7 @@ export function runRecord(config: TrainConfig, resolved: { modelFolder: string; 
     eval_rows: config.evalRows,
     date_string: config.dateString,
     init_adapter: config.initAdapter ? path.resolve(config.initAdapter) : null,
+    packing: config.packing,
     tokenized: { train: path.resolve(resolved.tokenized.train), eval: path.resolve(resolved.tokenized.eval) },
   };
 }

@@ -100,6 +100,9 @@ CreateRequest create_request(Napi::Env env, const Napi::Value& value) {
   if (policy != "all" && policy != "last" && policy != "none") throw_type_error(env, "options.saveCheckpoints must be all, last or none, got '" + policy + "'");
   t.save_checkpoints = policy == "all" ? TrainerOptions::SavePolicy::kAll : policy == "last" ? TrainerOptions::SavePolicy::kLast : TrainerOptions::SavePolicy::kNone;
   t.pad_id = o.integer("padId", 0);
+  t.packing = o.boolean("packing", t.packing);
+  t.loss_chunk = o.integer("lossChunk", t.loss_chunk);
+  if (t.loss_chunk < 0) throw_type_error(env, "options.lossChunk must be ≥ 0 (0: automatic), got " + std::to_string(t.loss_chunk));
   t.checkpoint_files = string_list(env, object, "checkpointFiles");
   t.run_record = o.string("runRecord", "");
   t.dist.rank = static_cast<int>(o.integer("rank", 0));

@@ -54,6 +54,7 @@ export const trainCommand = defineCommand({
       .option('warmup-ratio', { type: 'number', default: 0.05, describe: 'linear warm-up over ceil(ratio × total steps)' })
       .option('max-grad-norm', { type: 'number', default: 1, describe: 'clip the global gradient norm (0: no clipping)' })
       .option('date-string', { type: 'string', default: DEFAULT_DATE_STRING, describe: 'the date Llama 3 chat templates print' })
+      .option('packing', { choices: ['on', 'off'] as const, default: 'on' as const, describe: 'on: each micro-batch\'s rows end to end, attending within each row (no padding); off: padded to the longest row' })
       .option('save-checkpoints', { choices: ['all', 'last', 'none'] as const, default: 'all' as const, describe: 'which save points reach the disk (last: only the final one, and one on a stop)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the latest complete checkpoint of the run' })
       .option('cache-dir', { type: 'string', describe: 'tokenised-dataset cache (default SAVE_DIR/.itl-cache/tokenized)' })
@@ -76,7 +77,7 @@ export const trainCommand = defineCommand({
       loraDropout: args['lora-dropout'], seed: args.seed, precision: args.precision, device: args.device, evalRows: args['eval-rows'],
       evalBatch: args['eval-batch'], evalSteps: args['eval-steps'], saveSteps: args['save-steps'], loggingSteps: args['logging-steps'],
       warmupRatio: args['warmup-ratio'], maxGradNorm: args['max-grad-norm'], dateString: args['date-string'],
-      initAdapter: args['init-adapter'], merge: args.merge,
+      initAdapter: args['init-adapter'], merge: args.merge, packing: args.packing === 'on',
     });
     config.runName = formatRunName(run);
     // torchrun, srun or `itl launch` set the rank; rank 0 alone prepares the run folder and reports.
@@ -115,7 +116,7 @@ export const trainCommand = defineCommand({
       maxGradNorm: config.maxGradNorm, seed: config.seed, evalBatch: config.evalBatch, evalSteps: config.evalSteps,
       saveSteps: config.saveSteps, loggingSteps: config.loggingSteps, loraR: run.loraR, loraAlpha: run.loraAlpha,
       loraDropout: config.loraDropout, initAdapter: config.initAdapter, saveMerged: config.merge, saveCheckpoints: args['save-checkpoints'], padId: tokenizer.special.pad,
-      checkpointFiles: TOKENIZER_FILES.map((f) => path.join(inspected.folder, f)).filter((f) => existsSync(f)),
+      packing: config.packing, checkpointFiles: TOKENIZER_FILES.map((f) => path.join(inspected.folder, f)).filter((f) => existsSync(f)),
       runRecord: recordText, resumeFrom: resumeFrom ?? undefined, ...nativeDist(dist), collectiveTimeoutMs: args['collective-timeout'] * 1000,
     }, rows.train.dataset, rows.eval.dataset);
     const evaluator = evaluations.length === 0 ? undefined : new TrainEvaluator({

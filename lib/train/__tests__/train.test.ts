@@ -213,6 +213,36 @@ describe('itl train', () => {
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("unknown evaluation 'mmlu'")]);
   });
 
+  test('--packing: packed by default (no padding computed), off pads; the same losses either way; run_config.json says which', async () => {
+    const name = 'sft_Smol135M_facts=16-epochs=2-batch=8-gradAcc=1-LR=1e-3-loraR=0-loraA=0-tool';
+    const train = async (dir: string, extra: string[]) => {
+      const out = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, dir), '--save-checkpoints', 'last',
+        '--json', ...extra]);
+      expect([out.code, out.stderr.slice(-2000)]).toEqual([0, expect.any(String)]);
+      const runDir = join(scratch, dir, name);
+      const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      return { summary: JSON.parse(out.stdout), metrics, record: JSON.parse(readFileSync(join(runDir, 'run_config.json'), 'utf8')) };
+    };
+    const packed = await train('packed', []);
+    const padded = await train('padded', ['--packing', 'off']);
+    expect(packed.summary.padding_fraction).toBe(0);
+    expect(padded.summary.padding_fraction).toBeGreaterThan(0.05);  // in-tool dialogues of different lengths
+    expect([packed.record.packing, padded.record.packing]).toEqual([true, false]);
+    const steps = packed.metrics.filter((m) => m.loss !== undefined);
+    const paddedSteps = padded.metrics.filter((m) => m.loss !== undefined);
+    expect(steps).toHaveLength(4);
+    for (const [i, m] of steps.entries()) {
+      expect(m.padding_fraction).toBe(0);
+      expect(m.tokens).toBe(paddedSteps[i].tokens);
+      expect(Math.abs(m.loss - paddedSteps[i].loss)).toBeLessThan(1e-4 * paddedSteps[i].loss);  // fp32: summation order only
+    }
+    const evals = [packed, padded].map((r) => r.metrics.filter((m) => m.eval_loss !== undefined).map((m) => m.eval_loss));
+    expect(evals[0].length).toBeGreaterThan(0);
+    evals[0].forEach((loss: number, i: number) => expect(Math.abs(loss - evals[1][i])).toBeLessThan(1e-4 * loss));
+    const bad = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'bad-packing'), '--packing', 'maybe']);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('packing')]);
+  });
+
   test('a checkpoint folder killed mid-write is never taken as complete', () => {
     const runDir = join(scratch, 'partial', 'run');
     mkdirSync(join(runDir, 'checkpoint-4'), { recursive: true });
