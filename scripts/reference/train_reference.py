@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The study's supervised fine-tuning on transformers' Trainer (+ PEFT), on CPU in fp32: the reference
-that `itl train` is compared against step for step (parity.py) and timed against (bench_reference.py).
+"""The study's supervised fine-tuning on transformers' Trainer (+ PEFT), on CPU in fp32 (or bf16): the
+reference that `itl train` is compared against step for step (parity.py) and timed against (bench_reference.py).
 
 It trains on a tokenised-dataset cache entry exactly as itl wrote it (lib/tokenize/TokenizedDatasetCache.ts:
 ids.i32, labels.i32 with -100 where masked, offsets.i32, meta.json; little-endian int32), so both sides
@@ -30,7 +30,10 @@ metrics.jsonl in itl's format ({"step","epoch","loss","learning_rate","grad_norm
 {"step","epoch","eval_loss"} lines) and summary.json; --json prints the summary.
 
   train_reference.py --model DIR --train ENTRY --eval ENTRY --out DIR --epochs 4 --batch 8 --grad-acc 2 \
-      --lr 1e-3 [--lora-r 8 --lora-alpha 16 --lora-dropout 0 [--init-adapter DIR]] [--threads N] [--json]
+      --lr 1e-3 [--lora-r 8 --lora-alpha 16 --lora-dropout 0 [--init-adapter DIR]] [--threads N] [--precision bf16] [--json]
+
+--precision bf16 loads the model in bf16 and sets Trainer(bf16=True), as the study trained on GPUs (itl's
+--precision bf16: bf16 weights, gradients and AdamW state).
 """
 import argparse
 import json
@@ -129,6 +132,8 @@ def main():
     parser.add_argument("--init-adapter", help="start LoRA from this PEFT adapter folder instead of PEFT's init")
     parser.add_argument("--no-save", action="store_true", help="no intermediate checkpoints (the final one is still written)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (and OMP/MKL threads)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: the model loaded in bf16 and Trainer(bf16=True)")
     parser.add_argument("--json", action="store_true", help="print summary.json")
     args = parser.parse_args()
 
@@ -156,7 +161,7 @@ def main():
     plan = schedule(len(train_rows), args.batch, args.grad_acc, args.epochs)
 
     set_seed(args.seed)
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16 if args.precision == "bf16" else torch.float32)
     vocab = model.config.vocab_size
     top = max(max(ids) for ids, _ in train_rows + (eval_rows or []))
     if top >= vocab:
@@ -206,7 +211,7 @@ def main():
         save_strategy="steps",
         save_steps=plan["total_steps"] if args.no_save else plan["save_steps"],
         use_cpu=True,
-        bf16=False,
+        bf16=args.precision == "bf16",
         fp16=False,
         dataloader_num_workers=0,
         report_to="none",
@@ -252,6 +257,7 @@ def main():
         "padding_fraction": 1 - trainer.real_tokens / max(1, trainer.padded_tokens),
         "checkpoint": os.path.abspath(checkpoint),
         "threads": torch.get_num_threads(),
+        "precision": args.precision,
         "schedule": plan,
         "versions": versions,
     }
