@@ -24,7 +24,7 @@ import { loadBenchTokenizer } from '../tokenize/tokenizeBenchmark.js';
 const run = promisify(execFile);
 
 export const VOCABULARIES = [49152, 128256];
-const PEOPLE = 64;  // 256 rows of each mode
+const PEOPLE = 32;  // 128 rows of each mode: 4 steps of 64
 const BATCH = 64;
 
 export interface VocabWorkerResult {

@@ -54,9 +54,10 @@ MicroBatch make_micro_batch(const TokenRows& data, const std::vector<int64_t>& r
 MicroBatch make_packed_micro_batch(const TokenRows& data, const std::vector<int64_t>& rows, const at::Device& device);
 
 // Splits one optimiser step's rows into micro-batches of at most `batch` rows after sorting them by
-// length (longest first), so rows of similar length share a micro-batch and little is padded. The
-// step's update is a sum over its rows ÷ its label count, so the grouping changes no number beyond
-// float rounding.
+// length (longest first), so rows of similar length share a micro-batch and little is padded (and,
+// packed, their attention groups are few). The step's update is a sum over its rows ÷ its label
+// count, so the grouping changes no number beyond float rounding; packed and padded steps use the
+// same grouping.
 std::vector<std::vector<int64_t>> group_by_length(const TokenRows& data, std::vector<int64_t> rows, int64_t batch);
 
 // Σ cross-entropy (fp32 log-softmax) of the batch's label tokens: a scalar with autograd. The output
