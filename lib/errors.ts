@@ -17,14 +17,18 @@ export type ErrorCode =
   | 'ITL_NATIVE_MISSING'
   /** A stage of a pipeline (`itl demo`) failed; its own error was printed before. */
   | 'ITL_STAGE'
+  | 'ITL_LOCKED'
   | 'ITL_INTERNAL';
 
 export class ItlError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** The process's exit status when this error ends a command (default: 2 for usage errors, else 1). */
+  readonly exitStatus: number | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; exitStatus?: number }) {
     super(message, options);
     this.name = 'ItlError';
     this.code = code;
+    this.exitStatus = options?.exitStatus;
   }
 }
 

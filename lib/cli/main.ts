@@ -1,6 +1,6 @@
 /**
  * The `itl` command line: yargs root, global options, error reporting and exit codes.
- * Exit codes: 0 success, 1 a failure of the work, 2 a usage error.
+ * Exit codes: 0 success, 1 a failure of the work, 2 a usage error, 130/143 stopped by SIGINT/SIGTERM.
  */
 import yargs, { type Argv } from 'yargs';
 
@@ -86,6 +86,6 @@ export async function main(argv: string[], io: CliIo = processIo, env: NodeJS.Pr
     io.stderr(`itl: ${error.message} [${error.code}]\n`);
     if (error.code === 'ITL_USAGE') io.stderr('Run with --help for usage.\n');
     if (env.ITL_DEBUG && thrown instanceof Error && thrown.stack) io.stderr(thrown.stack + '\n');
-    return error.code === 'ITL_USAGE' ? 2 : 1;
+    return error.exitStatus ?? (error.code === 'ITL_USAGE' ? 2 : 1);
   }
 }

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 
 import { parseResultsCsv } from '../analyze/resultsCsv.js';
 import { ItlError } from '../errors.js';
-import { latestCheckpoint } from '../train/checkpoints.js';
+import { latestCheckpoint } from '../train/runFolder.js';
 import { parseRunName } from '../train/runName.js';
 import { writeFileAtomic } from '../util/writeFileAtomic.js';
 import type { Runtime } from '../native/Runtime.js';

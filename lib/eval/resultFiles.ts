@@ -7,37 +7,35 @@
  * and ours, beside them (general ability on held-out questions, the demo's stand-in for HellaSwag):
  *   EVAL/general/<run>/checkpoint_general_results.json  { "checkpoint-<step>": {…} }
  *   EVAL/general/base_models/<model>/general_results.json
+ * Each task (lib/eval/tasks/) names its folder and files; these are the shapes they share.
  * Every write goes to a temporary file in the same folder and is renamed over the target, so a
  * crash leaves either the previous file or the new one, never half of one.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 import { ItlError } from '../errors.js';
 
-export type Metric = 'recall' | 'hellaswag' | 'kl' | 'general';
-
-export const RECALL_FILE = 'checkpoints_recall_results.json';
-export const KL_FILE = 'checkpoint_kl_eval_results.json';
-export const GENERAL_FILE = 'checkpoint_general_results.json';
-export const BASE_GENERAL_FILE = 'general_results.json';
 export const BASE_MODELS_FOLDER = 'base_models';
 
-/** The metric's folder under EVAL (the study calls KL/TV's folder kl_tv). */
-export function metricFolder(evalDir: string, metric: Metric): string {
-  return join(evalDir, metric === 'kl' ? 'kl_tv' : metric);
+/** A per-run file keyed by checkpoint: EVAL/<folder>/<run>/<file>. */
+export function keyedFilePath(evalDir: string, folder: string, run: string, file: string): string {
+  return join(evalDir, folder, run, file);
 }
 
-const KEYED_FILES = { recall: RECALL_FILE, kl: KL_FILE, general: GENERAL_FILE } as const;
-
-export function keyedFilePath(evalDir: string, metric: keyof typeof KEYED_FILES, run: string): string {
-  return join(metricFolder(evalDir, metric), run, KEYED_FILES[metric]);
+/** A base model's own file: EVAL/<folder>/base_models/<model>/<file>. */
+export function baseFilePath(evalDir: string, folder: string, model: string, file: string): string {
+  return join(evalDir, folder, BASE_MODELS_FOLDER, model, file);
 }
 
-/** A base model's general-ability result: EVAL/general/base_models/<model>/general_results.json. */
-export function baseGeneralFilePath(evalDir: string, model: string): string {
-  return join(metricFolder(evalDir, 'general'), BASE_MODELS_FOLDER, model, BASE_GENERAL_FILE);
+/**
+ * lm-eval's results folder of one evaluated model: EVAL/<folder>/<run>/<checkpoint>/, for a base
+ * model EVAL/<folder>/base_models/<model>/, for a single non-checkpoint folder EVAL/<folder>/<name>/.
+ */
+export function lmEvalFolder(evalDir: string, folder: string, target: { run: string; checkpoint: string; baseModel?: boolean; flat?: boolean }): string {
+  if (target.baseModel) return join(evalDir, folder, BASE_MODELS_FOLDER, target.run);
+  return target.flat ? join(evalDir, folder, target.run) : join(evalDir, folder, target.run, target.checkpoint);
 }
 
 /** Writes `text` to `path` through a temporary sibling and a rename. */
@@ -92,14 +90,24 @@ export function resultsTimestamp(date = new Date()): string {
   return date.toISOString().replace(/Z$/, '').replaceAll(':', '-');
 }
 
-/** Whether a folder already holds a results_<timestamp>.json (anywhere below it, as lm-eval nests them). */
-export async function hasResultsFile(folder: string): Promise<boolean> {
+/**
+ * The newest `results_<timestamp>.json` anywhere under a folder (lm-eval nests it under a folder
+ * named after the model path, and a re-run adds a later timestamp beside the old one); undefined when none.
+ */
+export async function latestResultsFile(folder: string): Promise<string | undefined> {
   let entries;
   try {
     entries = await readdir(folder, { recursive: true, withFileTypes: true });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new ItlError('ITL_IO', `cannot list ${folder}: ${(error as Error).message}`, { cause: error });
   }
-  return entries.some((e) => e.isFile() && /^results_.*\.json$/.test(e.name));
+  const found = entries.filter((e) => e.isFile() && /^results_.*\.json$/.test(e.name)).map((e) => join(e.parentPath, e.name));
+  found.sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));
+  return found.at(-1);
+}
+
+/** Whether a folder already holds a results_<timestamp>.json (anywhere below it, as lm-eval nests them). */
+export async function hasResultsFile(folder: string): Promise<boolean> {
+  return (await latestResultsFile(folder)) !== undefined;
 }

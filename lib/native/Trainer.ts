@@ -8,7 +8,7 @@ import { ItlError } from '../errors.js';
 import type { TokenizedDataset } from '../tokenize/TokenizedDatasetCache.js';
 import type { Runtime } from './Runtime.js';
 import { type NativeModelHandle, Model } from './Model.js';
-import { type Progress, loadAddon, nativeCall } from './addon.js';
+import { type Progress, nativeCall } from './addon.js';
 
 export type Precision = 'fp32' | 'bf16' | 'bf16-mixed';
 
@@ -146,8 +146,7 @@ export class Trainer {
 
   /** Loads the model, applies LoRA, builds the optimiser and, with resumeFrom, restores a checkpoint. */
   static async create(runtime: Runtime, options: NativeTrainerOptions, train: NativeRows, evalRows: NativeRows): Promise<Trainer> {
-    const addon = loadAddon({ ITL_ADDON: runtime.addonPath }).addon;
-    return new Trainer(await nativeCall(addon.createTrainer(options, train, evalRows)));
+    return new Trainer(await nativeCall(runtime.native.createTrainer(options, train, evalRows)));
   }
 
   private live(): NativeTrainerHandle {

@@ -10,7 +10,7 @@ import { ItlError } from '../errors.js';
 import type { Precision } from '../native/Trainer.js';
 import { formatRunName, parseRunName, type RunName, type TrainingMode } from './runName.js';
 
-export const RUN_CONFIG_FILE = 'run_config.json';
+export { RUN_CONFIG_FILE } from './runFolder.js';
 export const RUN_CONFIG_FORMAT_VERSION = 1;
 /** Rows N..N+29 give the eval loss, as in the study. */
 export const DEFAULT_EVAL_ROWS = 30;
@@ -96,10 +96,11 @@ export function runDir(config: TrainConfig): string {
 }
 
 /** run_config.json: what the run was, in the field names evaluation reads. */
-export function runRecord(config: TrainConfig, resolved: { modelFolder: string; tokenized: { train: string; eval: string } }): Record<string, unknown> {
+export function runRecord(config: TrainConfig, resolved: { runId: string; modelFolder: string; tokenized: { train: string; eval: string } }): Record<string, unknown> {
   return {
     format_version: RUN_CONFIG_FORMAT_VERSION,
     run_name: config.runName,
+    run_id: resolved.runId,
     model_label: config.run.model,
     model: path.resolve(resolved.modelFolder),
     data: path.resolve(config.data),

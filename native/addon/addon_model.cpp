@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "addon_abort.h"
 #include "constructor_registry.h"
 #include "errors.h"
 #include "eval/divergence.h"
@@ -235,7 +236,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
           out.Set("lengths", typed<int32_t, Napi::Int32Array>(env, lengths));
           return out;
         },
-        info[3]);
+        info[3], abort_flag_option(env, info[2], "options"));
   }
 
   // score(contextIds, contextLengths, continuationIds, continuationLengths, {batchRows, chunkPositions}, onProgress?)
@@ -269,7 +270,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
           out.Set("isGreedy", greedy);
           return out;
         },
-        info[5]);
+        info[5], abort_flag_option(env, info[4], "options"));
   }
 
   // divergence(reference: Model, ids, lengths, tokenMask: Uint8Array, {batchRows, chunkPositions}, onProgress?)
@@ -379,7 +380,7 @@ Napi::Value AddonModel::divergence(const Napi::CallbackInfo& info) {
         out.Set("observedBregman", typed<float, Napi::Float32Array>(env, r.observed_bregman));
         return out;
       },
-      info[5]);
+      info[5], abort_flag_option(env, info[4], "options"));
 }
 
 struct Loaded {

@@ -245,6 +245,71 @@ def check_hellaswag(work, itl_cmd, limit=60):
               f"acc_norm {results['acc_norm,none']:.4f} vs {acc_norm:.4f}")
 
 
+def lm_eval_multiple_choice(model, tokenizer, docs):
+    """lm-evaluation-harness 0.4.8's multiple-choice scoring of (query, choices, gold) documents on a Hugging
+    Face causal model, written out as above: " " + choice continuations, `_encode_pair`, log-likelihood sums,
+    greedy flags, acc and acc_norm (length in characters)."""
+    import numpy as np
+
+    out = []
+    for query, choices, gold in docs:
+        lls, greedy = [], []
+        for choice in choices:
+            whole = tokenizer(query + " " + choice, add_special_tokens=False)["input_ids"]
+            context_enc = tokenizer(query, add_special_tokens=False)["input_ids"]
+            continuation_enc = whole[len(context_enc):]
+            inp = torch.tensor((context_enc + continuation_enc)[:-1])
+            with torch.no_grad():
+                logits = torch.log_softmax(model(inp[None]).logits[0], dim=-1)[len(inp) - len(continuation_enc):]
+            targets = torch.tensor(continuation_enc)
+            greedy.append(bool((logits.argmax(-1) == targets).all()))
+            lls.append(float(logits.gather(1, targets[:, None]).sum()))
+        lengths = np.array([float(len(c)) for c in choices])
+        out.append({"lls": lls, "greedy": greedy, "acc": float(np.argmax(lls) == gold),
+                    "acc_norm": float(np.argmax(np.array(lls) / lengths) == gold)})
+    return out
+
+
+def check_arc_easy(work, itl_cmd, n=40):
+    """The task added through the evaluation-task registry (lib/eval/tasks/arcEasy.ts) against lm-eval 0.4.8's
+    arc_easy.yaml written out: doc_to_text "Question: {{question}}\nAnswer:", doc_to_choice choices.text,
+    doc_to_target choices.label.index(answerKey). No ARC rows can be downloaded here: the rows are generated
+    in ARC's Hugging Face layout (3–5 choices, letter and digit labels) from the real HellaSwag sentences."""
+    import datasets
+
+    folder = tiny_model_with_tokenizer(work, "arc-model", 11, itl_cmd)
+    sentences = [json.loads(line) for line in open(HELLASWAG, encoding="utf-8")][: 5 * n]
+    rows = []
+    for i in range(n):
+        k = 3 + i % 3
+        labels = [chr(ord("A") + j) for j in range(k)] if i % 4 else [str(j + 1) for j in range(k)]
+        texts = [sentences[5 * i + j]["ctx_a"].strip() for j in range(k)]
+        rows.append({"id": f"gen-{i}", "question": sentences[5 * i]["ctx_b"].strip() + "?",
+                     "choices": {"text": texts, "label": labels}, "answerKey": labels[i % k]})
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    docs = [(f"Question: {r['question']}\nAnswer:", r["choices"]["text"], r["choices"]["label"].index(r["answerKey"])) for r in rows]
+    reference = lm_eval_multiple_choice(model, AutoTokenizer.from_pretrained(folder), docs)
+    jsonl = os.path.join(work, "arc-easy.jsonl")
+    with open(jsonl, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    on_disk = os.path.join(work, "arc-easy-hf")
+    datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)}).save_to_disk(on_disk)
+    for source, data in [("jsonl", jsonl), ("datasets.save_to_disk", on_disk)]:
+        eval_dir = os.path.join(work, f"eval-arc-{source.split('.')[0]}")
+        itl(["eval", "arc_easy", "--model", folder, "--eval-dir", eval_dir, "--arc-easy", data, "--log-samples"], itl_cmd)
+        out = os.path.join(eval_dir, "arc_easy", "arc-model")
+        results = json.load(open(latest(out, "results_")))["results"]["arc_easy"]
+        samples = [json.loads(line) for line in open(latest(out, "samples_arc_easy_"))]
+        worst = max(abs(s["resps"][k][0] - r["lls"][k]) / max(1.0, abs(r["lls"][k]))
+                    for s, r in zip(samples, reference) for k in range(len(r["lls"])))
+        same = all([g for _, g in s["resps"]] == r["greedy"] and s["acc"] == r["acc"] and s["acc_norm"] == r["acc_norm"]
+                   for s, r in zip(samples, reference))
+        acc = sum(r["acc"] for r in reference) / n
+        check(f"eval arc_easy ({source}, {n} generated rows, 3-5 choices): log-likelihoods, greedy flags, acc, acc_norm",
+              len(samples) == n and worst < 1e-5 and same and abs(results["acc,none"] - acc) < 1e-12,
+              f"max relative difference {worst:.1e}, per-document flags equal: {same}, acc {results['acc,none']:.4f} vs {acc:.4f}")
+
+
 def check_kl(work, itl_cmd, max_new_tokens=24):
     base_dir = tiny_model_with_tokenizer(work, "kl-base", 9, itl_cmd)
     checkpoint_dir = tiny_model_with_tokenizer(work, "kl-checkpoint", 10, itl_cmd)
@@ -766,6 +831,7 @@ def main():
         itl(["model", "init", "--preset", "tiny-llama32", "--out", second, "--seed", "8"], args.itl)
         check_score_and_divergence(work, (os.path.join(work, "tiny-llama32"), second))
         check_hellaswag(work, args.itl)
+        check_arc_easy(work, args.itl)
         check_kl(work, args.itl)
     if args.only in (None, "train"):
         check_training(work, args.itl)

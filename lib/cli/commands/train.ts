@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -7,13 +8,14 @@ import { Model } from '../../native/Model.js';
 import { Trainer } from '../../native/Trainer.js';
 import { DEFAULT_DATE_STRING } from '../../tokenize/ChatTokenizer.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
-import { latestCheckpoint, staleCheckpointFolders } from '../../train/checkpoints.js';
+import { latestCheckpoint, readRunId, removeOrphanedTemporaries } from '../../train/runFolder.js';
 import { type DistEnv, detectDistEnv } from '../../train/distEnv.js';
 import { findModel } from '../../train/models.js';
 import { formatRunName } from '../../train/runName.js';
 import { DEFAULT_EVAL_ROWS, RUN_CONFIG_FILE, type TrainConfig, effectiveRun, runDir, runRecord, validateTrainConfig } from '../../train/trainConfig.js';
 import { loadTrainingRows } from '../../train/trainData.js';
-import { TrainEvaluator, parseTrainEvaluations } from '../../train/trainEvaluation.js';
+import { TrainEvaluator } from '../../train/trainEvaluation.js';
+import { parseTaskList, TASK_NAMES, withTaskFlags } from '../../eval/tasks/registry.js';
 import { createTrainProgress } from '../../train/trainProgress.js';
 import { writeFileAtomic } from '../../util/writeFileAtomic.js';
 import { defineCommand } from '../command.js';
@@ -27,7 +29,7 @@ export const trainCommand = defineCommand({
   command: 'train',
   describe: 'fine-tune a model on the facts dataset as the study did (in-weight or in-tool, full or LoRA), with checkpoints in the Trainer layout',
   builder: (y) =>
-    y
+    withTaskFlags(y)
       .option('run-name', { type: 'string', demandOption: true, describe: 'sft_<Model>_facts=<N>-epochs=<E>-batch=<B>-gradAcc=<G>-LR=<lr>-loraR=<r>-loraA=<alpha>-<weight|tool>' })
       .option('data', { type: 'string', demandOption: true, describe: 'an `itl data build` output folder, or a JSON Lines file of dialogues (one {"messages": [...]} per line; rows split as facts rows)' })
       .option('save-dir', { type: 'string', demandOption: true, describe: 'runs go to SAVE_DIR/<run name>/checkpoint-<step>/' })
@@ -57,12 +59,8 @@ export const trainCommand = defineCommand({
       .option('save-checkpoints', { choices: ['all', 'last', 'none'] as const, default: 'all' as const, describe: 'which save points reach the disk (last: only the final one, and one on a stop)' })
       .option('resume', { type: 'boolean', default: false, describe: 'continue from the latest complete checkpoint of the run' })
       .option('cache-dir', { type: 'string', describe: 'tokenised-dataset cache (default SAVE_DIR/.itl-cache/tokenized)' })
-      .option('eval', { type: 'string', describe: 'evaluate the in-memory model at every save point: a comma-separated list of recall, kl, hellaswag (results as itl eval writes them)' })
-      .option('eval-dir', { type: 'string', describe: 'with --eval: where the results go (recall/, kl_tv/, hellaswag/)' })
-      .option('hellaswag', { type: 'string', describe: 'with --eval hellaswag: the validation set (official jsonl or an on-disk dataset)' })
-      .option('hellaswag-limit', { type: 'number', describe: 'with --eval hellaswag: only the first N documents' })
-      .option('kl-prompts', { type: 'string', describe: 'with --eval kl: a prompts file (default: the ~120 shipped prompts)' })
-      .option('kl-max-new-tokens', { type: 'number', default: 400, describe: 'with --eval kl: most tokens of each base-model answer' })
+      .option('eval', { type: 'string', describe: `evaluate the in-memory model at every save point: a comma-separated list of ${TASK_NAMES.join(', ')} (results as itl eval writes them)` })
+      .option('eval-dir', { type: 'string', describe: 'with --eval: where the results go (one folder per task)' })
       .option('eval-batch-size', { type: 'number', default: 32, describe: 'with --eval: rows per forward pass at the start (halved on out-of-memory errors)' })
       .option('collective-timeout', { type: 'number', default: 600, describe: 'data-parallel: seconds after which a rank that died or hangs ends the others' })
       .option('json', { type: 'boolean', default: false, describe: 'print a JSON summary at the end' }),
@@ -89,11 +87,12 @@ export const trainCommand = defineCommand({
     if (!(args['collective-timeout'] > 0)) throw new ItlError('ITL_USAGE', `expected a positive --collective-timeout but received ${args['collective-timeout']}`);
     const device = dist.worldSize > 1 && config.device === 'cuda' ? `cuda:${dist.localRank}` : config.device;
     const say = dist.rank === 0 ? (line: string) => context.io.stderr(line) : () => {};
-    const evaluations = args.eval === undefined ? [] : parseTrainEvaluations(args.eval);
-    if (evaluations.length > 0 && !args['eval-dir']) throw new ItlError('ITL_USAGE', '--eval needs --eval-dir (where the results go)');
-    if (evaluations.length > 0 && dist.worldSize > 1) {
+    const tasks = args.eval === undefined ? [] : parseTaskList(args.eval, '--eval');
+    if (tasks.length > 0 && !args['eval-dir']) throw new ItlError('ITL_USAGE', '--eval needs --eval-dir (where the results go)');
+    if (tasks.length > 0 && dist.worldSize > 1) {
       throw new ItlError('ITL_USAGE', '--eval runs in single-process training; evaluate a data-parallel run\'s checkpoints with itl eval');
     }
+    const taskSettings = new Map(tasks.map((task) => [task, task.settings(args as Record<string, unknown>)]));
     const inspected = await Model.inspect(context.runtime(), config.model);
     const tokenizer = await loadTokenizer(inspected.folder);
 
@@ -105,7 +104,9 @@ export const trainCommand = defineCommand({
     });
     if (rows.evalRows < config.evalRows) say(`itl: only ${rows.evalRows} rows follow the training rows: the eval set has ${rows.evalRows}\n`);
     config.evalRows = rows.evalRows;
-    const record = runRecord(config, { modelFolder: inspected.folder, tokenized: { train: rows.train.path, eval: rows.eval.path } });
+    // A run keeps its id across resumes: evaluation results name it, so a new run in the same folder never reuses them.
+    const runId = (resumeFrom ? readRunId(dir) : undefined) ?? randomUUID();
+    const record = runRecord(config, { runId, modelFolder: inspected.folder, tokenized: { train: rows.train.path, eval: rows.eval.path } });
     const recordText = JSON.stringify(record, null, 2) + '\n';
     if (dist.rank === 0) await writeFileAtomic(path.join(dir, RUN_CONFIG_FILE), recordText);
 
@@ -118,10 +119,11 @@ export const trainCommand = defineCommand({
       checkpointFiles: TOKENIZER_FILES.map((f) => path.join(inspected.folder, f)).filter((f) => existsSync(f)),
       runRecord: recordText, resumeFrom: resumeFrom ?? undefined, ...nativeDist(dist), collectiveTimeoutMs: args['collective-timeout'] * 1000,
     }, rows.train.dataset, rows.eval.dataset);
-    const evaluator = evaluations.length === 0 ? undefined : new TrainEvaluator({
-      evaluations, evalDir: args['eval-dir']!, runName: config.runName, runtime: context.runtime(), tokenizer, baseModel: inspected.folder,
-      data: config.data, facts: run.facts, mode: run.mode, dateString: config.dateString, hellaswag: args.hellaswag,
-      hellaswagLimit: args['hellaswag-limit'], klPrompts: args['kl-prompts'], klMaxNewTokens: args['kl-max-new-tokens'], batchSize: args['eval-batch-size'], log: (m) => say(`itl: ${m}\n`),
+    const evaluator = tasks.length === 0 ? undefined : new TrainEvaluator({
+      tasks, settings: taskSettings, evalDir: args['eval-dir']!, runDir: dir, runName: config.runName, runId: record.run_id as string,
+      runtime: context.runtime(), tokenizer, dateString: config.dateString,
+      run: { data: config.data, facts: run.facts, mode: run.mode, baseModel: inspected.folder },
+      batchSize: args['eval-batch-size'], log: (m) => say(`itl: ${m}\n`),
     });
     try {
       return await trainUntilDone(trainer, args.json && dist.rank === 0, context, dir, say, evaluator);
@@ -140,7 +142,7 @@ function nativeDist(dist: DistEnv) {
 /** Creates the run folder (rank 0); with --resume returns the checkpoint to continue from. */
 async function prepareRunFolder(dir: string, resume: boolean, warn: (line: string) => void, writer: boolean): Promise<string | null> {
   await mkdir(dir, { recursive: true });
-  if (writer) for (const stale of staleCheckpointFolders(dir)) await rm(stale, { recursive: true, force: true });
+  if (writer) removeOrphanedTemporaries(dir);
   const latest = latestCheckpoint(dir);
   if (resume) {
     if (latest) return latest.path;

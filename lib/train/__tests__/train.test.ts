@@ -14,7 +14,7 @@ import { main } from '../../cli/main.js';
 import { Model } from '../../native/Model.js';
 import { Runtime } from '../../native/Runtime.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
-import { latestCheckpoint, listCheckpoints } from '../checkpoints.js';
+import { latestCheckpoint, listCheckpoints } from '../runFolder.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const smollm = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { listRuns, readRunConfig, resolveCheckpoint, singleFolderTarget } from '../checkpoints.js';
+import { listRuns, readRunConfig } from '../../train/runFolder.js';
+import { resolveCheckpoint, singleFolderTarget } from '../evalSubjects.js';
 import { readKeyedFile, writeKeyedEntry } from '../resultFiles.js';
 
 describe('checkpoints and result files', () => {
@@ -15,9 +16,13 @@ describe('checkpoints and result files', () => {
 
   test('complete checkpoints only, by step', async () => {
     const run = join(dir, 'runs', 'a');
-    for (const name of ['checkpoint-10', 'checkpoint-2', 'checkpoint-30.tmp-99', 'checkpoint-x', 'logs']) mkdirSync(join(run, name), { recursive: true });
+    for (const name of ['checkpoint-10', 'checkpoint-2', 'checkpoint-30.tmp-99', 'checkpoint-x', 'logs', 'checkpoint-40']) mkdirSync(join(run, name), { recursive: true });
+    // Complete = trainer_state.json written (last); checkpoint-40 has none.
+    for (const name of ['checkpoint-10', 'checkpoint-2', 'checkpoint-30.tmp-99']) writeFileSync(join(run, name, 'trainer_state.json'), '{}');
     mkdirSync(join(dir, 'runs', '.hidden'));
-    expect(await listRuns(join(dir, 'runs'))).toEqual([{ name: 'a', dir: run, checkpoints: ['checkpoint-2', 'checkpoint-10'] }]);
+    expect(await listRuns(join(dir, 'runs'))).toEqual([{ name: 'a', dir: run, checkpoints: [
+      { step: 2, name: 'checkpoint-2', path: join(run, 'checkpoint-2') }, { step: 10, name: 'checkpoint-10', path: join(run, 'checkpoint-10') },
+    ] }]);
     await expect(listRuns(join(dir, 'nope'))).rejects.toMatchObject({ code: 'ITL_IO' });
   });
 
