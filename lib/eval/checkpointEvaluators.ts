@@ -9,6 +9,7 @@ import type { FactsDb } from '../data/factsDatabase.js';
 import type { FactsDataset } from '../data/openFactsDataset.js';
 import type { Model } from '../native/Model.js';
 import type { ChatTokenizer } from '../tokenize/ChatTokenizer.js';
+import { writeFileAtomic } from '../util/writeFileAtomic.js';
 import type { BatchSize } from './BatchSize.js';
 import type { EvalModel } from './EvalModel.js';
 import { evaluateHellaswag, hellaswagResultsDocument, type HellaswagEvaluation } from './hellaswag.js';
@@ -16,7 +17,7 @@ import type { HellaswagDoc } from './hellaswagData.js';
 import { evaluateGeneral, type GeneralEntry, type GeneralQuestionRecord } from './general.js';
 import { type BaseCompletion, evaluateKl, type KlEntry } from './kl.js';
 import { evaluateRecall, type RecallEntry, type RecallSelection, selectRecallExamples } from './recall.js';
-import { baseGeneralFilePath, keyedFilePath, metricFolder, resultsTimestamp, writeFileAtomic, writeKeyedEntry } from './resultFiles.js';
+import { baseGeneralFilePath, keyedFilePath, metricFolder, resultsTimestamp, writeKeyedEntry } from './resultFiles.js';
 
 /** Where a checkpoint's result goes: EVAL/<metric>/<run>/… keyed (or foldered) by `checkpoint`. */
 export interface ResultTarget {
