@@ -5,11 +5,11 @@
  * still evaluating everything else. The caller exits non-zero when `failures` is not empty.
  */
 import { existsSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 import { type FactsDb, openFactsDatabase } from '../data/factsDatabase.js';
 import { type FactsDataset, openFactsDataset } from '../data/openFactsDataset.js';
-import { DATABASE_FILE } from '../data/outputLayout.js';
+import { factsDatabasePath } from '../data/verifyDataFiles.js';
 import { asItlError, ItlError } from '../errors.js';
 import type { Model, ModelDtype } from '../native/Model.js';
 import type { Runtime } from '../native/Runtime.js';
@@ -126,12 +126,6 @@ async function alreadyDone(metric: Metric, target: Target): Promise<boolean> {
   return Object.hasOwn(await readKeyedFile(keyedFilePath(target.evalDir, metric, target.run)), target.checkpoint);
 }
 
-/** facts.sqlite of a `data build` folder, given that folder or its dataset/ folder. */
-function databasePath(data: string): string {
-  const beside = join(data, DATABASE_FILE);
-  return existsSync(beside) ? beside : join(dirname(resolve(data)), DATABASE_FILE);
-}
-
 /** The tokenizer beside the evaluated folder (checkpoints carry one), else the model folder's. */
 async function tokenizerFor(target: Target, resolved: ResolvedCheckpoint): Promise<ChatTokenizer> {
   return loadTokenizer(existsSync(join(target.dir, 'tokenizer.json')) ? target.dir : resolved.model);
@@ -180,7 +174,7 @@ async function evaluateRecallTarget(s: Shared, target: Target, model: Model, tok
   const { dataset, db } = await s.datasets.get(`${resolve(data)}\0${mode}`, async () => {
     const dataset = openFactsDataset(data);
     try {
-      return { dataset, db: mode === 'tool' ? openFactsDatabase(databasePath(data)) : undefined };
+      return { dataset, db: mode === 'tool' ? openFactsDatabase(factsDatabasePath(data)) : undefined };
     } catch (error) {
       dataset.close();
       throw error;
