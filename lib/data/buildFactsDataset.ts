@@ -13,6 +13,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { ItlError } from '../errors.js';
 import { acquireLock, isRunning } from '../util/fileLock.js';
 import { makeFolder } from '../util/outputFolder.js';
+import { describeDifferences, type Provenance, provenanceDifferences } from '../util/provenance.js';
 import { datasetInfoJson, DATASET_INFO_FILE, factsArrowSchema, RECORD_BATCH_ROWS, STATE_FILE, stateJson } from './datasetsLayout.js';
 import { drawPeople } from './drawPeople.js';
 import { ATTRIBUTES, type FactRow } from './facts.js';
@@ -74,18 +75,19 @@ export async function buildFactsDataset(options: BuildOptions): Promise<FactsMan
   });
   try {
     removeLeftovers(outDir, options.log);
-    checkReplaceable(outDir, options.force);
-    return await build(options, outDir);
+    const atoms = loadAtoms(options.atomsDir);
+    const templates = loadTemplates(options.templatesDir);
+    const inputs = describeInputs(options, atoms);
+    checkReplaceable(outDir, options.force, buildProvenance(options.seed, options.people, inputs));
+    return await build(options, outDir, atoms, templates, inputs);
   } finally {
     lock.release();
   }
 }
 
-async function build(options: BuildOptions, outDir: string): Promise<FactsManifest> {
-  const atoms = loadAtoms(options.atomsDir);
-  const templates = loadTemplates(options.templatesDir);
+async function build(options: BuildOptions, outDir: string, atoms: ReturnType<typeof loadAtoms>, templates: ReturnType<typeof loadTemplates>,
+  inputs: FactsManifest['inputs']): Promise<FactsManifest> {
   const people = drawPeople(atoms, options.people, options.seed);
-  const inputs = describeInputs(options, atoms);
   const fingerprint = createHash('sha256')
     .update(JSON.stringify({ seed: options.seed, people: options.people, inputs }))
     .digest('hex')
@@ -149,6 +151,12 @@ async function build(options: BuildOptions, outDir: string): Promise<FactsManife
   }
 }
 
+/** What decides a build's content, as provenance: two builds with none of these different are byte-identical. */
+function buildProvenance(seed: number, people: number, inputs: FactsManifest['inputs'] | undefined): Provenance {
+  const digest = createHash('sha256').update(JSON.stringify(inputs ?? null)).digest('hex').slice(0, 12);
+  return { options: { seed, people, 'atoms and templates (sha256)': digest } };
+}
+
 function describeInputs(options: BuildOptions, atoms: ReturnType<typeof loadAtoms>): FactsManifest['inputs'] {
   const inputs: FactsManifest['inputs'] = {};
   for (const [key, file] of Object.entries(ATOM_FILES) as [keyof typeof atoms, string][]) {
@@ -166,15 +174,31 @@ function describeInputs(options: BuildOptions, atoms: ReturnType<typeof loadAtom
  * An existing output folder may be replaced when it is empty, or with `force` when every file in it is
  * one an earlier build wrote (its manifest lists it): unrelated files are never deleted.
  */
-function checkReplaceable(outDir: string, force: boolean): void {
+function checkReplaceable(outDir: string, force: boolean, asked: Provenance): void {
   if (!existsSync(outDir)) return;
   if (!statSync(outDir).isDirectory()) throw new ItlError('ITL_IO', `cannot use ${outDir} as the output folder: it is a file, and a folder is expected`);
   const files = filesUnder(outDir);
   if (files.length === 0) return;
-  if (!force) throw new ItlError('ITL_IO', `output folder ${outDir} already exists (pass --force to replace it)`);
+  let manifest: FactsManifest | undefined;
+  try {
+    manifest = JSON.parse(readFileSync(join(outDir, MANIFEST_FILE), 'utf8')) as FactsManifest;
+  } catch {
+    manifest = undefined;
+  }
+  if (!force) {
+    let holds = '';
+    if (manifest) {
+      const differences = provenanceDifferences(buildProvenance(manifest.seed, manifest.people, manifest.inputs), asked);
+      holds = differences.length === 0
+        ? `: it holds this very build (seed ${manifest.seed}, ${manifest.people} people, the same atoms and templates)`
+        : `: it holds another build (${describeDifferences(differences)})`;
+    }
+    throw new ItlError('ITL_IO', `output folder ${outDir} already exists (pass --force to replace it)${holds}`);
+  }
   let listed: Set<string>;
   try {
-    listed = new Set([MANIFEST_FILE, ...Object.keys((JSON.parse(readFileSync(join(outDir, MANIFEST_FILE), 'utf8')) as FactsManifest).files ?? {})]);
+    if (!manifest) throw new Error('no manifest');
+    listed = new Set([MANIFEST_FILE, ...Object.keys(manifest.files ?? {})]);
   } catch {
     throw new ItlError('ITL_IO', `--force will not replace ${outDir}: it has no readable ${MANIFEST_FILE}, so it is not the output of itl data build ` +
       `(it holds ${describeFiles(files)}); move those files away or choose another --out`);

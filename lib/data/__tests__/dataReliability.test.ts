@@ -89,6 +89,17 @@ describe('data build: one builder per output folder', () => {
 });
 
 describe('data build --force', () => {
+  test('without --force, an existing build is described: the same one, or what differs', async () => {
+    const out = join(dir, 'facts');
+    await buildFactsDataset(options(out));
+    await expect(buildFactsDataset(options(out))).rejects.toMatchObject({
+      message: `output folder ${out} already exists (pass --force to replace it): it holds this very build (seed 3, 30 people, the same atoms and templates)`,
+    });
+    await expect(buildFactsDataset(options(out, { seed: 4, people: 31 }))).rejects.toMatchObject({
+      message: `output folder ${out} already exists (pass --force to replace it): it holds another build (people: 30 vs 31; seed: 3 vs 4)`,
+    });
+  });
+
   test('replaces an earlier build, and an empty folder needs no --force', async () => {
     const out = join(dir, 'facts');
     mkdirSync(out);
