@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'ITL_NATIVE_MISSING'
   /** A stage of a pipeline (`itl demo`) failed; its own error was printed before. */
   | 'ITL_STAGE'
+  /** Another live process holds the lock of what was asked for (a run, a result file, a dataset folder). */
   | 'ITL_LOCKED'
   | 'ITL_INTERNAL';
 

@@ -16,9 +16,9 @@ import { packageRoot } from '../data/shippedPaths.js';
 import { ItlError } from '../errors.js';
 import type { Model } from '../native/Model.js';
 import type { ChatTokenizer } from '../tokenize/ChatTokenizer.js';
+import { writeFileAtomic } from '../util/writeFileAtomic.js';
 import type { BatchSize } from './BatchSize.js';
 import type { EvalModel } from './EvalModel.js';
-import { writeFileAtomic } from './resultFiles.js';
 import { mean, sampleStderr } from './stats.js';
 
 export interface KlPrompt {

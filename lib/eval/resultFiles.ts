@@ -8,14 +8,18 @@
  *   EVAL/general/<run>/checkpoint_general_results.json  { "checkpoint-<step>": {…} }
  *   EVAL/general/base_models/<model>/general_results.json
  * Each task (lib/eval/tasks/) names its folder and files; these are the shapes they share.
- * Every write goes to a temporary file in the same folder and is renamed over the target, so a
- * crash leaves either the previous file or the new one, never half of one.
+ * Every write goes through writeFileAtomic (a crash leaves the previous file or the new one, never
+ * half of one), and a keyed file's read-modify-write holds the file's lock (`<file>.lock`), so
+ * concurrent evaluations writing into one file keep every entry.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 import { ItlError } from '../errors.js';
+import { withLock } from '../util/fileLock.js';
+import { ioError } from '../util/ioError.js';
+import { makeFolder } from '../util/outputFolder.js';
+import { writeFileAtomic } from '../util/writeFileAtomic.js';
 
 export const BASE_MODELS_FOLDER = 'base_models';
 
@@ -38,19 +42,6 @@ export function lmEvalFolder(evalDir: string, folder: string, target: { run: str
   return target.flat ? join(evalDir, folder, target.run) : join(evalDir, folder, target.run, target.checkpoint);
 }
 
-/** Writes `text` to `path` through a temporary sibling and a rename. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(temporary, text, { flush: true });
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw new ItlError('ITL_IO', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
-  }
-}
-
 /** A `{ "checkpoint-<step>": {…} }` file, or {} when it does not exist yet; a malformed one is an error (never overwritten). */
 export async function readKeyedFile(path: string): Promise<Record<string, unknown>> {
   let text: string;
@@ -58,7 +49,7 @@ export async function readKeyedFile(path: string): Promise<Record<string, unknow
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new ItlError('ITL_IO', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    throw ioError('read', path, error);
   }
   let value: unknown;
   try {
@@ -72,12 +63,18 @@ export async function readKeyedFile(path: string): Promise<Record<string, unknow
   return value as Record<string, unknown>;
 }
 
-/** Adds (or replaces) one checkpoint's entry, rewriting the file atomically. */
+/** How long a writer waits for another process's read-modify-write of the same file (each takes milliseconds). */
+const KEYED_FILE_LOCK_WAIT_MS = 120_000;
+
+/** Adds (or replaces) one checkpoint's entry, rewriting the file atomically under the file's lock. */
 export async function writeKeyedEntry(path: string, checkpoint: string, entry: unknown): Promise<void> {
-  const document = await readKeyedFile(path);
-  document[checkpoint] = entry;
-  const sorted = Object.fromEntries(Object.entries(document).sort(([a], [b]) => stepOf(a) - stepOf(b) || (a < b ? -1 : 1)));
-  await writeFileAtomic(path, JSON.stringify(sorted, null, 2) + '\n');
+  makeFolder(dirname(path));
+  await withLock(`${path}.lock`, { what: `result file ${path}`, waitMs: KEYED_FILE_LOCK_WAIT_MS, pollMs: 20 }, async () => {
+    const document = await readKeyedFile(path);
+    document[checkpoint] = entry;
+    const sorted = Object.fromEntries(Object.entries(document).sort(([a], [b]) => stepOf(a) - stepOf(b) || (a < b ? -1 : 1)));
+    await writeFileAtomic(path, JSON.stringify(sorted, null, 2) + '\n');
+  });
 }
 
 function stepOf(key: string): number {
@@ -100,7 +97,7 @@ export async function latestResultsFile(folder: string): Promise<string | undefi
     entries = await readdir(folder, { recursive: true, withFileTypes: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ItlError('ITL_IO', `cannot list ${folder}: ${(error as Error).message}`, { cause: error });
+    throw ioError('list', folder, error);
   }
   const found = entries.filter((e) => e.isFile() && /^results_.*\.json$/.test(e.name)).map((e) => join(e.parentPath, e.name));
   found.sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));

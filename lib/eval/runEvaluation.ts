@@ -24,10 +24,10 @@ import type { TrainingMode } from '../train/runName.js';
 import { checkpointName, listRuns, readRunConfig, RUN_CONFIG_FILE, type RunConfig, type RunFolder } from '../train/runFolder.js';
 import { acquireLock, type FileLock } from '../util/fileLock.js';
 import { globToRegExp } from '../util/glob.js';
-import { canonicalJson, differences, modelIdentity } from '../util/provenance.js';
+import { describeDifferences, modelIdentity, type Provenance, provenanceDifferences } from '../util/provenance.js';
 import { BatchSize } from './BatchSize.js';
 import { loadResolved, type ResolvedCheckpoint, resolveCheckpoint, singleFolderTarget } from './evalSubjects.js';
-import type { EvalTask, Provenance, ResultTarget, SubjectDescription, TaskContext } from './tasks/EvalTask.js';
+import type { EvalTask, ResultTarget, SubjectDescription, TaskContext } from './tasks/EvalTask.js';
 
 export interface EvalOptions {
   task: EvalTask;
@@ -120,24 +120,16 @@ function selectRuns(runs: RunFolder[], o: EvalOptions, summary: EvalSummary): Ru
   return runs.filter((run) => patterns.some(({ pattern }) => pattern.test(run.name)));
 }
 
-/**
- * The model's identity: a run's checkpoint by its run folder, the run's id and the step (what the
- * trainer also records when it evaluates in memory); any other folder by modelIdentity (path,
- * config, weight headers), plus the adapter's.
- */
-export function checkpointIdentity(runDir: string, runId: string | null | undefined, step: number): Record<string, unknown> {
-  return { run: resolve(runDir), run_id: runId ?? null, step };
+/** The identity of what is evaluated: the folder's content (a LoRA adapter's with its base model's). */
+export function subjectIdentity(resolved: ResolvedCheckpoint): SubjectDescription['identity'] {
+  return resolved.adapter === undefined ? { model: modelIdentity(resolved.model) } : { model: modelIdentity(resolved.adapter), adapter_base: modelIdentity(resolved.model) };
 }
 
 function describeSubject(o: EvalOptions, target: Target, resolved: ResolvedCheckpoint): SubjectDescription {
   const config = target.config;
-  const step = Number(target.checkpoint.slice('checkpoint-'.length));
-  const identity = config && !target.baseModel
-    ? checkpointIdentity(dirname(resolve(target.dir)), (config as { run_id?: string }).run_id, step)
-    : { model: modelIdentity(resolved.model), adapter: resolved.adapter === undefined ? null : modelIdentity(resolved.adapter) };
   return {
     label: target.dir,
-    identity,
+    identity: subjectIdentity(resolved),
     adapter: resolved.adapter,
     dateString: o.dateString ?? config?.date_string ?? DEFAULT_DATE_STRING,
     run: {
@@ -152,7 +144,7 @@ function describeSubject(o: EvalOptions, target: Target, resolved: ResolvedCheck
 
 /** What a reused result must have been made with: the model, and the task's provenance for it. */
 export async function expectedProvenance(task: EvalTask, state: unknown, subject: SubjectDescription): Promise<Provenance> {
-  return { task: task.name, model: subject.identity, ...(await task.provenance(state, subject)) };
+  return { ...(await task.provenance(state, subject)), ...subject.identity };
 }
 
 /** Whether to evaluate: 'evaluate', 'skip' (done the same way), or the refusal naming the differences. */
@@ -160,9 +152,10 @@ export async function reuseDecision(task: EvalTask, target: ResultTarget, expect
   what: string): Promise<'evaluate' | 'skip' | { refusal: string }> {
   const recorded = await task.recorded(target);
   if (recorded === undefined) return 'evaluate';
-  if (recorded !== null && canonicalJson(recorded) === canonicalJson(expected)) return 'skip';
+  const differences = provenanceDifferences(recorded ?? undefined, expected);
+  if (recorded !== null && differences.length === 0) return 'skip';
   if (recompute) return 'evaluate';
-  const why = recorded === null ? 'it has no provenance record (written by an older itl)' : `it was evaluated another way: ${differences(recorded, expected).join('; ')}`;
+  const why = recorded === null ? 'it has no provenance record (written by an older itl)' : `it was evaluated another way: ${describeDifferences(differences)}`;
   return { refusal: `${what}: a ${task.name} result exists but ${why}; pass --recompute to replace it, or choose another --eval-dir` };
 }
 

@@ -18,7 +18,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { ItlError } from '../errors.js';
-import { processAlive } from '../util/processAlive.js';
+import { isRunning } from '../util/fileLock.js';
 
 export const RUN_CONFIG_FILE = 'run_config.json';
 export const TRAINER_STATE_FILE = 'trainer_state.json';
@@ -108,7 +108,7 @@ export function orphanedTemporaries(runDir: string): string[] {
   return directoryNames(runDir)
     .filter((name) => {
       const match = TEMPORARY.exec(name);
-      return match !== null && !processAlive(Number(match[3]));
+      return match !== null && !isRunning(Number(match[3]));
     })
     .map((name) => join(runDir, name));
 }
@@ -152,18 +152,6 @@ export interface RunConfig {
   mode: 'weight' | 'tool';
   date_string: string;
   lora_r?: number;
-  /** Fixed when the run starts and kept across resumes: results evaluated from it name it. */
-  run_id?: string;
-}
-
-/** The run id recorded in a run folder's run_config.json, or undefined (none yet, or unreadable). */
-export function readRunId(runDir: string): string | undefined {
-  try {
-    const id = (JSON.parse(readFileSync(join(runDir, RUN_CONFIG_FILE), 'utf8')) as { run_id?: unknown }).run_id;
-    return typeof id === 'string' && id !== '' ? id : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function configError(path: string, what: string): never {

@@ -96,11 +96,10 @@ export function runDir(config: TrainConfig): string {
 }
 
 /** run_config.json: what the run was, in the field names evaluation reads. */
-export function runRecord(config: TrainConfig, resolved: { runId: string; modelFolder: string; tokenized: { train: string; eval: string } }): Record<string, unknown> {
+export function runRecord(config: TrainConfig, resolved: { modelFolder: string; tokenized: { train: string; eval: string } }): Record<string, unknown> {
   return {
     format_version: RUN_CONFIG_FORMAT_VERSION,
     run_name: config.runName,
-    run_id: resolved.runId,
     model_label: config.run.model,
     model: path.resolve(resolved.modelFolder),
     data: path.resolve(config.data),

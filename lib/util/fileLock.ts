@@ -79,7 +79,7 @@ export function staleReason(owner: LockOwner): string | null {
   if (owner.host !== hostname()) return null;
   const bootId = currentBootId();
   if (owner.boot_id && bootId && owner.boot_id !== bootId) return `the machine has restarted since pid ${owner.pid} took it`;
-
+  if (!isRunning(owner.pid)) return `pid ${owner.pid} is no longer running`;
   const start = processStartTime(owner.pid);
   if (owner.pid_start && start && owner.pid_start !== start) return `pid ${owner.pid} is now another process`;
   return null;
@@ -170,7 +170,7 @@ function tryCreate(path: string, command: string | undefined): FileLock | null {
     linkSync(aside, path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') { writeFileSync(path, text); }
+    if (code === 'EEXIST') return null;
     // File systems without hard links: an exclusive create (a reader may then see an empty file for a moment).
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw ioError(`cannot create the lock file ${path}`, error);
     if (!createExclusive(path, text)) return null;
@@ -280,6 +280,7 @@ function releaseAll(): void {
 function onSignal(signal: NodeJS.Signals): void {
   // Someone else handles this signal (a trainer checkpoints on SIGINT): let it; 'exit' releases later.
   if (process.listenerCount(signal) > 1) return;
+  releaseAll();
   uninstallSignalHandlers();
   process.kill(process.pid, signal);
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,7 +7,7 @@ import { Model } from '../../native/Model.js';
 import { Trainer } from '../../native/Trainer.js';
 import { DEFAULT_DATE_STRING } from '../../tokenize/ChatTokenizer.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
-import { latestCheckpoint, readRunId, removeOrphanedTemporaries } from '../../train/runFolder.js';
+import { latestCheckpoint, removeOrphanedTemporaries } from '../../train/runFolder.js';
 import { type DistEnv, detectDistEnv } from '../../train/distEnv.js';
 import { findModel } from '../../train/models.js';
 import { formatRunName } from '../../train/runName.js';
@@ -104,9 +103,7 @@ export const trainCommand = defineCommand({
     });
     if (rows.evalRows < config.evalRows) say(`itl: only ${rows.evalRows} rows follow the training rows: the eval set has ${rows.evalRows}\n`);
     config.evalRows = rows.evalRows;
-    // A run keeps its id across resumes: evaluation results name it, so a new run in the same folder never reuses them.
-    const runId = (resumeFrom ? readRunId(dir) : undefined) ?? randomUUID();
-    const record = runRecord(config, { runId, modelFolder: inspected.folder, tokenized: { train: rows.train.path, eval: rows.eval.path } });
+    const record = runRecord(config, { modelFolder: inspected.folder, tokenized: { train: rows.train.path, eval: rows.eval.path } });
     const recordText = JSON.stringify(record, null, 2) + '\n';
     if (dist.rank === 0) await writeFileAtomic(path.join(dir, RUN_CONFIG_FILE), recordText);
 
@@ -120,7 +117,7 @@ export const trainCommand = defineCommand({
       runRecord: recordText, resumeFrom: resumeFrom ?? undefined, ...nativeDist(dist), collectiveTimeoutMs: args['collective-timeout'] * 1000,
     }, rows.train.dataset, rows.eval.dataset);
     const evaluator = tasks.length === 0 ? undefined : new TrainEvaluator({
-      tasks, settings: taskSettings, evalDir: args['eval-dir']!, runDir: dir, runName: config.runName, runId: record.run_id as string,
+      tasks, settings: taskSettings, evalDir: args['eval-dir']!, runDir: dir, runName: config.runName,
       runtime: context.runtime(), tokenizer, dateString: config.dateString,
       run: { data: config.data, facts: run.facts, mode: run.mode, baseModel: inspected.folder },
       batchSize: args['eval-batch-size'], log: (m) => say(`itl: ${m}\n`),
@@ -190,7 +187,7 @@ async function trainUntilDone(trainer: Trainer, json: boolean, context: CliConte
         }
       });
       // Between runs the model is idle in memory: evaluate it there, at every save point.
-      if (evaluator && !outcome.stopped) await evaluator.evaluate(trainer, outcome.globalStep);
+      if (evaluator && !outcome.stopped) await evaluator.evaluate(trainer, outcome.globalStep, outcome.checkpoint);
     } while (!outcome.finished && !outcome.stopped);
   } finally {
     progress.stop();

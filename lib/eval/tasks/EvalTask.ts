@@ -21,6 +21,7 @@ import type { Runtime } from '../../native/Runtime.js';
 import type { ModelDtype } from '../../native/Model.js';
 import type { ChatTokenizer } from '../../tokenize/ChatTokenizer.js';
 import type { TrainingMode } from '../../train/runName.js';
+import type { Provenance } from '../../util/provenance.js';
 import type { BatchSize } from '../BatchSize.js';
 import type { EvalModel } from '../EvalModel.js';
 
@@ -41,8 +42,8 @@ export interface ResultTarget {
 export interface SubjectDescription {
   /** What is evaluated, for messages: a checkpoint folder, a model folder, `<run dir>@step N` in training. */
   label: string;
-  /** The model's identity (lib/util/provenance.ts modelIdentity, or the run folder and step in training). */
-  identity: Record<string, unknown>;
+  /** The model's identity (lib/util/provenance.ts): the folder evaluated and, for a LoRA adapter, its base. */
+  identity: Pick<Provenance, 'model' | 'adapter_base'>;
   /** The LoRA adapter applied to the model, when one is (recorded in lm-eval results files). */
   adapter?: string;
   dateString: string;
@@ -76,7 +77,6 @@ export interface TaskContext {
   log: (message: string) => void;
 }
 
-export type Provenance = Record<string, unknown>;
 
 /** Where analysis collects rows: one call per result read back. */
 export interface ResultSink {
@@ -111,11 +111,14 @@ export interface EvalTask<Settings = unknown, State = unknown> {
   /** The parsed flags (camel-cased keys as yargs gives them) → settings; ITL_USAGE naming a missing or bad flag. */
   settings(args: Record<string, unknown>): Settings;
   open(settings: Settings, context: TaskContext): Promise<State>;
+  /** Its part of the provenance (data, base model, options); the driver adds the model's identity. */
   provenance(state: State, subject: SubjectDescription): Promise<Provenance>;
   /** Evaluates the subject, writes its result (with `provenance`) and returns a one-line summary. */
   evaluate(state: State, subject: Subject, target: ResultTarget, provenance: Provenance): Promise<string>;
-  /** An existing result's provenance: undefined when there is no result; null when it predates provenance records. */
+  /** An existing result's provenance: undefined when there is no result; null when it records none (an older itl wrote it). */
   recorded(target: ResultTarget): Promise<Provenance | null | undefined>;
   collect(evalDir: string, sink: ResultSink): Promise<void>;
   close(state: State): void;
 }
+
+export type { Provenance };

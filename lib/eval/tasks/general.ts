@@ -3,7 +3,7 @@
  * writes them), exact match of greedy answers. Results: EVAL/general/<run>/checkpoint_general_results.json,
  * base models EVAL/general/base_models/<model>/general_results.json.
  */
-import { fileDigest } from '../../util/provenance.js';
+import { fileDigest } from './digests.js';
 import { evaluateGeneral, type GeneralQuestionRecord, readGeneralQuestions } from '../general.js';
 import type { EvalTask, TaskContext } from './EvalTask.js';
 import { KeyedResults } from './keyedResults.js';
@@ -45,7 +45,7 @@ export const generalTask: EvalTask<GeneralSettings, GeneralState> = {
   },
 
   async provenance(state, subject) {
-    return { questions: state.digest, max_new_tokens: state.settings.maxNewTokens, date_string: subject.dateString };
+    return { options: { 'questions sha256': state.digest, 'general max new tokens': state.settings.maxNewTokens, 'date string': subject.dateString } };
   },
 
   async evaluate(state, subject, target, provenance) {

@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path';
 import { ItlError } from '../../errors.js';
 import { Model } from '../../native/Model.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
-import { fileDigest, modelIdentity } from '../../util/provenance.js';
+import { modelIdentity } from '../../util/provenance.js';
+import { fileDigest } from './digests.js';
 import { Held } from '../Held.js';
 import { type BaseCompletion, baseCompletions, evaluateKl, type KlPrompt, readKlPrompts, SHIPPED_KL_PROMPTS } from '../kl.js';
 import type { EvalTask, SubjectDescription, TaskContext } from './EvalTask.js';
@@ -67,9 +68,7 @@ export const klTask: EvalTask<KlSettings, KlState> = {
   async provenance(state, subject) {
     return {
       base_model: modelIdentity(baseModelOf(subject)),
-      prompts: state.promptsDigest,
-      max_new_tokens: state.settings.maxNewTokens,
-      date_string: subject.dateString,
+      options: { 'kl prompts sha256': state.promptsDigest, 'kl max new tokens': state.settings.maxNewTokens, 'date string': subject.dateString },
     };
   },
 

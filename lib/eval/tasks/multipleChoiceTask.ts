@@ -10,7 +10,7 @@ import type { Options } from 'yargs';
 import { join, resolve } from 'node:path';
 
 import { ItlError } from '../../errors.js';
-import { pathDigest } from '../../util/provenance.js';
+import { pathDigest } from './digests.js';
 import { writeFileAtomic } from '../../util/writeFileAtomic.js';
 import { evaluateMultipleChoice, type MultipleChoiceDoc, resultsDocument } from '../multipleChoice.js';
 import { BASE_MODELS_FOLDER, latestResultsFile, lmEvalFolder, resultsTimestamp } from '../resultFiles.js';
@@ -91,7 +91,7 @@ export function multipleChoiceTask(spec: MultipleChoiceSpec): EvalTask<Settings,
     },
 
     async provenance(state) {
-      return { data: state.digest, limit: state.settings.limit ?? null, add_bos: state.settings.addBos };
+      return { options: { [`${spec.name} data sha256`]: state.digest, [`${spec.name} limit`]: state.settings.limit ?? 'all', 'add bos': state.settings.addBos } };
     },
 
     async evaluate(state, subject, target, provenance) {

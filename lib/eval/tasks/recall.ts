@@ -3,12 +3,11 @@
  * asked through the chat template; in-tool runs get their database requests answered by the run's
  * own facts.sqlite. Results: EVAL/recall/<run>/checkpoints_recall_results.json.
  */
-import { existsSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 
 import { type FactsDb, openFactsDatabase } from '../../data/factsDatabase.js';
 import { type FactsDataset, openFactsDataset } from '../../data/openFactsDataset.js';
-import { DATABASE_FILE, DATASET_DIR, MANIFEST_FILE } from '../../data/outputLayout.js';
+import { factsDatabasePath } from '../../data/verifyDataFiles.js';
 import { ItlError } from '../../errors.js';
 import type { TrainingMode } from '../../train/runName.js';
 import { dataIdentity } from '../../util/provenance.js';
@@ -30,18 +29,6 @@ interface RecallState {
 }
 
 const results = new KeyedResults('recall', 'checkpoints_recall_results.json');
-
-/**
- * The tool database of a facts dataset: facts.sqlite of its `data build` folder (given that folder,
- * or its dataset/ folder). Never a neighbour's: a folder without its own is an error naming it.
- */
-export function databaseOf(data: string): string {
-  const folder = resolve(data);
-  const buildFolder = basename(folder) === DATASET_DIR && existsSync(join(dirname(folder), MANIFEST_FILE)) ? dirname(folder) : folder;
-  const path = join(buildFolder, DATABASE_FILE);
-  if (!existsSync(path)) throw new ItlError('ITL_DATA', `${buildFolder} has no ${DATABASE_FILE}: in-tool recall needs the dataset's own tool database`);
-  return path;
-}
 
 function runFacts(subject: SubjectDescription): Required<Pick<RunFacts, 'data' | 'facts' | 'mode'>> {
   const { data, facts, mode } = subject.run;
@@ -83,7 +70,11 @@ export const recallTask: EvalTask<RecallSettings, RecallState> = {
 
   async provenance(state, subject) {
     const { data, facts, mode } = runFacts(subject);
-    return { data: dataIdentity(data), facts, mode, selection: state.settings.selection, date_string: subject.dateString };
+    const { trainCount, testCount, seed } = state.settings.selection;
+    return {
+      data: dataIdentity(data),
+      options: { facts, mode, 'train examples': trainCount, 'test examples': testCount, 'recall seed': seed, 'date string': subject.dateString },
+    };
   },
 
   async evaluate(state, subject, target, provenance) {
@@ -119,7 +110,7 @@ export const recallTask: EvalTask<RecallSettings, RecallState> = {
 function openDataset(data: string, mode: TrainingMode): { dataset: FactsDataset; db: FactsDb | undefined } {
   const dataset = openFactsDataset(data);
   try {
-    return { dataset, db: mode === 'tool' ? openFactsDatabase(databaseOf(data)) : undefined };
+    return { dataset, db: mode === 'tool' ? openFactsDatabase(factsDatabasePath(data)) : undefined };
   } catch (error) {
     dataset.close();
     throw error;

@@ -43,7 +43,7 @@ describe('the evaluation-task registry', () => {
     }
     writeFileSync(join(runs, RUN, 'checkpoint-2', 'trainer_state.json'), JSON.stringify({ global_step: 2, max_steps: 2, log_history: [] }));
     writeFileSync(join(runs, RUN, 'run_config.json'), JSON.stringify({
-      format_version: 1, run_name: RUN, run_id: 'r1', model_label: 'Smol135M', model: base, data, facts: 20, mode: 'tool', date_string: '26 Jul 2024',
+      format_version: 1, run_name: RUN, model_label: 'Smol135M', model: base, data, facts: 20, mode: 'tool', date_string: '26 Jul 2024',
     }));
     const prompts = join(scratch, 'prompts.json');
     writeFileSync(prompts, JSON.stringify({ prompts: [{ category: 'factual', prompt: 'What is the capital of Italy?' }] }));
@@ -56,11 +56,11 @@ describe('the evaluation-task registry', () => {
       { id: 'c', question: { stem: 'What do bees make?', choices: [{ text: 'honey', label: 'A' }, { text: 'milk', label: 'B' }] }, answerKey: 'A' },
     ].map((row) => JSON.stringify(row)).join('\n') + '\n');
     ARGS = {
-      recall: { flags: ['--train-examples', '3', '--test-examples', '2'], other: ['--train-examples', '4', '--test-examples', '2'], difference: /selection\.trainCount: 3 → 4/ },
-      hellaswag: { flags: ['--hellaswag', VAL, '--hellaswag-limit', '3'], other: ['--hellaswag', VAL, '--hellaswag-limit', '2'], difference: /limit: 3 → 2/ },
-      kl: { flags: ['--kl-prompts', prompts, '--kl-max-new-tokens', '4'], other: ['--kl-prompts', prompts, '--kl-max-new-tokens', '5'], difference: /max_new_tokens: 4 → 5/ },
-      general: { flags: ['--questions', questions, '--general-max-new-tokens', '4'], other: ['--questions', questions, '--general-max-new-tokens', '3'], difference: /max_new_tokens: 4 → 3/ },
-      arc_easy: { flags: ['--arc-easy', arc], other: ['--arc-easy', arc, '--arc-easy-limit', '2'], difference: /limit: none → 2/ },
+      recall: { flags: ['--train-examples', '3', '--test-examples', '2'], other: ['--train-examples', '4', '--test-examples', '2'], difference: /train examples: 3 vs 4/ },
+      hellaswag: { flags: ['--hellaswag', VAL, '--hellaswag-limit', '3'], other: ['--hellaswag', VAL, '--hellaswag-limit', '2'], difference: /hellaswag limit: 3 vs 2/ },
+      kl: { flags: ['--kl-prompts', prompts, '--kl-max-new-tokens', '4'], other: ['--kl-prompts', prompts, '--kl-max-new-tokens', '5'], difference: /kl max new tokens: 4 vs 5/ },
+      general: { flags: ['--questions', questions, '--general-max-new-tokens', '4'], other: ['--questions', questions, '--general-max-new-tokens', '3'], difference: /general max new tokens: 4 vs 3/ },
+      arc_easy: { flags: ['--arc-easy', arc], other: ['--arc-easy', arc, '--arc-easy-limit', '2'], difference: /arc_easy limit: all vs 2/ },
     };
   }, 120_000);
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -115,6 +115,6 @@ describe('the evaluation-task registry', () => {
     expect((await itl(['eval', 'hellaswag', '--model', a, ...flags])).code).toBe(0);
     const second = await itl(['eval', 'hellaswag', '--model', b, ...flags]);
     expect(second.code).toBe(1);
-    expect(second.stderr).toMatch(/model\.model\.path: .*a\/base → .*b\/base/);
+    expect(second.stderr).toMatch(/model: .*a\/base vs .*b\/base/);
   }, 120_000);
 });
