@@ -3,6 +3,7 @@
 #include <string>
 
 #include "constructor_registry.h"
+#include "errors.h"
 #include "options.h"
 
 namespace itl::addon {
