@@ -64,16 +64,21 @@ class Collector implements ResultSink {
     this.problems.push(message);
   }
 
-  addRun(folder: string, name: string, step: number, metrics: Record<string, number | undefined>): void {
-    let run: RunName;
+  isRun(folder: string, name: string): boolean {
     try {
-      run = parseRunName(name);
+      parseRunName(name);
+      return true;
     } catch (error) {
-      // Reported once per folder, however many of its results are read.
+      // Reported once per folder, however many tasks have results in it.
       const line = `${folder}: unknown run-name pattern, skipped (${(error as Error).message})`;
       if (!this.problems.includes(line)) this.problems.push(line);
-      return;
+      return false;
     }
+  }
+
+  addRun(folder: string, name: string, step: number, metrics: Record<string, number | undefined>): void {
+    if (!this.isRun(folder, name)) return;
+    const run = parseRunName(name);
     const entry = this.runs.get(name) ?? { run, steps: new Map<number, Metrics>() };
     this.runs.set(name, entry);
     entry.steps.set(step, { ...entry.steps.get(step), ...defined(metrics) });

@@ -102,7 +102,7 @@ async function findTargets(o: EvalOptions, summary: EvalSummary): Promise<Target
       continue;
     }
     if (run.checkpoints.length === 0) {
-      summary.failures.push(`${run.dir}: no checkpoint-<step> folders (complete ones: with trainer_state.json)`);
+      summary.failures.push(`${run.dir}: no checkpoint-<step> folders`);
       continue;
     }
     for (const checkpoint of run.checkpoints) targets.push({ evalDir: o.evalDir, run: run.name, checkpoint: checkpoint.name, dir: checkpoint.path, config, configError });

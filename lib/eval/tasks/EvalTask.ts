@@ -80,6 +80,8 @@ export interface TaskContext {
 
 /** Where analysis collects rows: one call per result read back. */
 export interface ResultSink {
+  /** Whether a result folder's name is a run name; a folder that is not is reported (once) and its results skipped. */
+  isRun(folder: string, name: string): boolean;
   /** Records metrics of a run's checkpoint; `folder` is the result folder, reported if its name is not a run name. */
   addRun(folder: string, run: string, step: number, metrics: Record<string, number | undefined>): void;
   /** Records metrics of a base model by its folder name under base_models/. */

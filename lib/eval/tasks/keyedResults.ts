@@ -44,7 +44,7 @@ export class KeyedResults {
   async collect(evalDir: string, sink: ResultSink, metricsOf: (entry: Record<string, unknown>, where: string) => Record<string, number | undefined>): Promise<void> {
     const root = join(evalDir, this.folder);
     for (const run of await listDirectories(root)) {
-      if (run === BASE_MODELS_FOLDER) continue;
+      if (run === BASE_MODELS_FOLDER || !sink.isRun(join(root, run), run)) continue;
       const path = join(root, run, this.file);
       await sink.attempt(async () => {
         const document = await readJsonIfPresent(path);

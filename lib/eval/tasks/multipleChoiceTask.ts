@@ -140,7 +140,7 @@ export function multipleChoiceTask(spec: MultipleChoiceSpec): EvalTask<Settings,
     async collect(evalDir, sink) {
       const root = join(evalDir, spec.name);
       for (const run of await listDirectories(root)) {
-        if (run === BASE_MODELS_FOLDER) continue;
+        if (run === BASE_MODELS_FOLDER || !sink.isRun(join(root, run), run)) continue;
         for (const folder of await listDirectories(join(root, run))) {
           const path = join(root, run, folder);
           const step = checkpointStep(folder);
