@@ -1,6 +1,6 @@
 /**
  * HellaSwag scored as lm-evaluation-harness 0.4.8 scores the `hellaswag` task zero-shot with a
- * Hugging Face causal model (DESIGN.md, "HellaSwag as lm-evaluation-harness 0.4.8 computes it"):
+ * Hugging Face causal model (docs/design.md, "HellaSwag as lm-evaluation-harness 0.4.8 computes it"):
  * four (query, " " + choice) log-likelihood requests per document, encoded as its `_encode_pair`
  * does, acc and acc_norm as its multiple-choice metrics, stderr as its `mean_stderr`.
  * A document's context is encoded once for its four endings: the engine's `score` groups requests
