@@ -1,5 +1,5 @@
 /**
- * Gathers every evaluation result under EVAL (the layout of DESIGN.md, "Result files") into one row
+ * Gathers every evaluation result under EVAL (the layout of docs/design.md, "Result files") into one row
  * per (run, checkpoint), plus base-model rows. A file that is malformed, or a folder whose name is
  * not a run name, is reported by path and skipped; everything else is still aggregated, so a
  * half-finished evaluation still yields a table.

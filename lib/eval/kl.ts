@@ -1,5 +1,5 @@
 /**
- * KL and TV of a checkpoint (q) from its base model (p), as the study computes them (DESIGN.md,
+ * KL and TV of a checkpoint (q) from its base model (p), as the study computes them (docs/design.md,
  * "KL and TV as the study computes them"): the base model answers ~120 general prompts greedily
  * through its chat template (≤ 400 new tokens, cached on disk per base model and prompt set); at
  * every position predicting a generated token both models see the same prefix, and the

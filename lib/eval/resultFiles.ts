@@ -1,5 +1,5 @@
 /**
- * The evaluation result files, in the study's layout and field names (DESIGN.md, "Result files"),
+ * The evaluation result files, in the study's layout and field names (docs/design.md, "Result files"),
  * so `itl analyze` and the study's own tooling read them unchanged:
  *   EVAL/recall/<run>/checkpoints_recall_results.json   { "checkpoint-<step>": {…} }
  *   EVAL/hellaswag/<run>/<checkpoint>/results_<timestamp>.json (base models: hellaswag/base_models/<model>/…)

@@ -692,7 +692,7 @@ def check_reload_logits(title, model_dir, adapter_dir, itl_cmd):
 def check_reference_first_step(title, model_dir, train_entry, reference_dir):
     """The reference itself: its step-1 loss and grad_norm equal one direct forward/backward over all
     training rows (Σ token cross-entropy of the shifted labels ÷ their count), so the Trainer's
-    num_items_in_batch normalisation and logged grad_norm are what DESIGN.md says."""
+    num_items_in_batch normalisation and logged grad_norm are what docs/design.md ("Training schedule") says."""
     import numpy as np
 
     ids = np.fromfile(os.path.join(train_entry, "ids.i32"), dtype="<i4")

@@ -6,7 +6,7 @@ It trains on a tokenised-dataset cache entry exactly as itl wrote it (lib/tokeni
 ids.i32, labels.i32 with -100 where masked, offsets.i32, meta.json; little-endian int32), so both sides
 see identical token ids and labels. Labels are unshifted; LlamaForCausalLM shifts them.
 
-Trainer as the study configured it (../shared/DESIGN.md, "Training schedule"):
+Trainer as the study configured it (docs/design.md, "Training schedule"):
   AdamW (torch) β 0.9/0.999, ε 1e-8, weight decay 0; constant_with_warmup with warm-up ceil(0.05 × total
   steps) (transformers 5 takes the ratio as a warmup_steps < 1); max_grad_norm 1.0; seed 42; eval every
   max(1, steps_per_epoch // 2) steps, checkpoint every 2 · steps_per_epoch steps and at the last step.
@@ -102,7 +102,7 @@ def make_collator(pad_id):
 
 
 def schedule(n_train, batch, grad_acc, epochs):
-    """Optimiser steps as transformers counts them, and the study's intervals (DESIGN.md)."""
+    """Optimiser steps as transformers counts them, and the study's intervals (docs/design.md, "Training schedule")."""
     micro_batches = math.ceil(n_train / batch)
     updates_per_epoch = max(1, math.ceil(micro_batches / grad_acc))
     total = math.ceil(epochs * updates_per_epoch)

@@ -1,6 +1,6 @@
 // The optimiser-step arithmetic of transformers' Trainer as the study ran it: how many updates an
 // epoch makes, the warm-up length, the constant_with_warmup factor and the eval/save/log intervals
-// (../shared/DESIGN.md, "Training schedule"). Plain integers, no libtorch: the TypeScript layer and
+// (docs/design.md, "Training schedule"). Plain integers, no libtorch: the TypeScript layer and
 // the tests check the same numbers.
 #pragma once
 
