@@ -18,6 +18,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { ItlError } from '../errors.js';
+import type { TrainingMode } from '../tokenize/labelMask.js';
 import { isRunning } from '../util/fileLock.js';
 
 export const RUN_CONFIG_FILE = 'run_config.json';
@@ -149,7 +150,7 @@ export interface RunConfig {
   /** Absolute path of the facts dataset. */
   data: string;
   facts: number;
-  mode: 'weight' | 'tool';
+  mode: TrainingMode;
   date_string: string;
   lora_r?: number;
 }
