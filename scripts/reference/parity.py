@@ -805,12 +805,14 @@ def family_model_folder(work, model_type):
                                                max_position_embeddings=512, rms_norm_eps=1e-6, **ids, **extra)
     torch.manual_seed(17)
     model = AutoModelForCausalLM.from_config(config).eval()
-    with torch.no_grad():  # biases and q/k norms away from their 0 / 1 initialisation, so they matter
+    with torch.no_grad():
+        # Five times HF's scale, so greedy generation is not one repeated token; biases and q/k norms
+        # away from their 0 / 1 initialisation, so they matter.
         for name, param in model.named_parameters():
-            if name.endswith("bias"):
-                param.normal_(0.0, 0.02)
-            elif "q_norm" in name or "k_norm" in name:
-                param.copy_(1.0 + 0.1 * torch.randn_like(param))
+            if name.endswith("norm.weight"):
+                param.copy_(1.0 + (0.1 * torch.randn_like(param) if "q_norm" in name or "k_norm" in name else 0.0))
+            else:
+                param.normal_(0.0, 0.1)
     folder = os.path.join(work, f"family-{model_type}")
     model.save_pretrained(folder)
     for name in TOKENIZER_FILES:
