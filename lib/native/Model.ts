@@ -11,6 +11,8 @@ import { type AbortFlag, type ProgressCallback, nativeCall } from './addon.js';
 export type ModelDtype = 'fp32' | 'bf16';
 
 export interface ModelConfig {
+  /** config.json's model_type: 'llama', 'qwen2', 'qwen3', 'smollm3' or 'mistral'. */
+  modelType: string;
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -33,6 +35,8 @@ export interface ModelConfig {
   eosTokenIds: number[];
   padTokenId: number | null;
   torchDtype: string;
+  /** The window of the layers with sliding-window attention (sequences longer than it are refused), or null. */
+  slidingWindow: number | null;
 }
 
 export interface ModelHandleInfo {

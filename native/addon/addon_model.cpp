@@ -99,6 +99,7 @@ ModelOptions model_options(Napi::Env env, const Napi::Value& value) {
 
 Napi::Value config_to_js(Napi::Env env, const LlamaConfig& c) {
   Napi::Object o = Napi::Object::New(env);
+  o.Set("modelType", c.model_type);
   o.Set("vocabSize", static_cast<double>(c.vocab_size));
   o.Set("hiddenSize", static_cast<double>(c.hidden_size));
   o.Set("intermediateSize", static_cast<double>(c.intermediate_size));
@@ -127,6 +128,7 @@ Napi::Value config_to_js(Napi::Env env, const LlamaConfig& c) {
   o.Set("eosTokenIds", eos);
   o.Set("padTokenId", c.pad_token_id ? Napi::Value(Napi::Number::New(env, static_cast<double>(*c.pad_token_id))) : env.Null());
   o.Set("torchDtype", c.torch_dtype);
+  o.Set("slidingWindow", c.sliding_window ? Napi::Value(Napi::Number::New(env, static_cast<double>(*c.sliding_window))) : env.Null());
   return o;
 }
 

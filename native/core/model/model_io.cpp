@@ -74,8 +74,8 @@ void load_weights(LlamaModel& model, const std::string& folder) {
   }
   for (const std::string& name : reader.names()) {
     if (!expected.count(name) && !ignorable_key(name, model.config())) {
-      throw Error(ErrorCode::kCheckpointFormat, "the checkpoint in " + folder + " has tensor '" + name +
-                                                    "', which a LlamaForCausalLM with this config.json does not have");
+      throw Error(ErrorCode::kCheckpointFormat, "the checkpoint in " + folder + " has tensor '" + name + "', which a " +
+                                                    model.config().model_type + " model with this config.json does not have");
     }
   }
 }

@@ -29,10 +29,10 @@ struct LoraOptions {
 
 class LoraLinear : public Linear {
  public:
-  // Wraps `base`'s weight (frozen). A is Kaiming-uniform(a=√5) from `generator` as PEFT draws it
+  // Wraps `base`'s weight and bias (frozen). A is Kaiming-uniform(a=√5) from `generator` as PEFT draws it
   // (uniform ±1/√in), B zero, so a new adapter leaves the model's outputs unchanged.
   LoraLinear(const Linear& base, const LoraOptions& options, at::Generator generator);
-  at::Tensor forward(const at::Tensor& x) override;  // x·weightᵀ + adapter_delta(x)
+  at::Tensor forward(const at::Tensor& x) override;  // x·weightᵀ + bias + adapter_delta(x)
   bool is_linear_plus_delta() const override { return true; }
   at::Tensor adapter_delta(const at::Tensor& x) override;  // lora_B(lora_A(dropout(x))) · scaling
   // W + scaling · B A in the weight's dtype: what merging writes.
