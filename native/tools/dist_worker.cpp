@@ -241,7 +241,7 @@ itl::TrainerOptions data_parallel_options(const itl::DistEnv& env, const std::st
                                           int64_t epochs) {
   itl::TrainerOptions o = itl::testing::small_trainer_options(run_dir, batch, accumulation, epochs);
   o.dist = env;
-  o.collective_timeout_ms = 30000;
+  o.collective_timeout_seconds = 30;
   return o;
 }
 

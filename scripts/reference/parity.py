@@ -33,7 +33,10 @@
     --families-tokenizers DIR (real SmolLM3 / Mistral / Qwen2.5 files, where at hand), with the
     study's tool reply in the family's tool role and enable_thinking false.
 
-Usage: scripts/reference/parity.py [--itl 'node bin/itl.js'] [--keep DIR] [--only engine|train|demo|families]
+  - schedules: the same comparison for `itl train --lr-scheduler linear|cosine` with non-default
+    --warmup-ratio, --weight-decay and Adam β/ε (the Trainer given the same settings).
+
+Usage: scripts/reference/parity.py [--itl 'node bin/itl.js'] [--keep DIR] [--only engine|train|schedules|demo|families]
                                    [--families-tokenizers DIR]
 Needs the reference environment (scripts/reference/setup.sh). Exits 1 on any mismatch.
 """
@@ -766,14 +769,15 @@ def check_reference_first_step(title, model_dir, train_entry, reference_dir):
           f"over {count} label tokens (exact fp64 norm {exact:.7g}, {relative(first['grad_norm'], exact):.1e} from the logged one)")
 
 
-def train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, init_adapter=None, tied=None):
+def train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, init_adapter=None, tied=None, options=(), epochs=TRAIN_EPOCHS):
+    """`options`: flags both `itl train` and train_reference.py take under the same names (--lr-scheduler, --weight-decay, …)."""
     lora = init_adapter is not None
     r, a = (LORA_R, LORA_ALPHA) if lora else (0, 0)
-    run_name = (f"sft_{label}_facts={TRAIN_FACTS}-epochs={TRAIN_EPOCHS}-batch={TRAIN_BATCH}-gradAcc={TRAIN_GRAD_ACC}"
+    run_name = (f"sft_{label}_facts={TRAIN_FACTS}-epochs={epochs}-batch={TRAIN_BATCH}-gradAcc={TRAIN_GRAD_ACC}"
                 f"-LR={TRAIN_LR}-loraR={r}-loraA={a}-{mode}")
     save_dir = os.path.join(work, f"itl-{title.replace(' ', '-')}")
     args = ["train", "--run-name", run_name, "--data", data_dir, "--save-dir", save_dir, "--model", model_dir,
-            "--logging-steps", "1", "--seed", "42", "--json"]
+            "--logging-steps", "1", "--seed", "42", "--json", *options]
     if lora:
         args += ["--init-adapter", init_adapter, "--lora-dropout", "0"]
     summary = json.loads(itl(args, itl_cmd))
@@ -781,8 +785,8 @@ def train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, init_adap
     tokenized = json.load(open(os.path.join(run_dir, "run_config.json"), encoding="utf-8"))["tokenized"]
     reference_dir = os.path.join(work, f"hf-{title.replace(' ', '-')}")
     reference = ["--model", model_dir, "--train", tokenized["train"], "--eval", tokenized["eval"], "--out", reference_dir,
-                 "--epochs", str(TRAIN_EPOCHS), "--batch", str(TRAIN_BATCH), "--grad-acc", str(TRAIN_GRAD_ACC),
-                 "--lr", TRAIN_LR, "--seed", "42", "--json"]
+                 "--epochs", str(epochs), "--batch", str(TRAIN_BATCH), "--grad-acc", str(TRAIN_GRAD_ACC),
+                 "--lr", TRAIN_LR, "--seed", "42", "--json", *options]
     if lora:
         reference += ["--lora-r", str(r), "--lora-alpha", str(a), "--lora-dropout", "0", "--init-adapter", init_adapter]
     ref_summary = json.loads(run_python([REFERENCE_TRAINER] + reference, "train_reference.py").strip().splitlines()[-1])
@@ -812,6 +816,27 @@ def check_training(work, itl_cmd):
         checkpoint = os.path.join(run_dir, f"checkpoint-{ref['global_step']}")
         if os.path.exists(os.path.join(checkpoint, "adapter_model.safetensors")):
             check_reload_logits(f"{preset} LoRA adapter", model_dir, checkpoint, itl_cmd)
+
+
+def check_schedules(work, itl_cmd):
+    """The learning-rate schedulers and AdamW settings beyond the study's: `itl train --lr-scheduler linear|cosine`
+    (with --weight-decay, --adam-beta1/2, --adam-epsilon, --warmup-ratio) against the Trainer given the same
+    settings — per-step loss, grad_norm and learning rate, eval_loss, final weights. As in check_training every step
+    covers all 16 rows (one update an epoch), over 12 epochs: 12 steps, the decay ending near 0. Weight decay runs
+    with ε 1e-6: at ε 1e-8, elements whose gradient is near ε turn float rounding into visible differences over 12
+    steps (weight decay 0.01 with the default ε drifted to 1.2e-5 relative in grad_norm by step 8, learning rates equal)."""
+    data_dir = os.path.join(work, "schedule-facts")
+    itl(["data", "build", "--people", "12", "--seed", "5", "--out", data_dir], itl_cmd)
+    model_dir = training_model_with_tokenizer(work, "tiny-smollm", itl_cmd)
+    runs = [("linear", ["--lr-scheduler", "linear", "--warmup-ratio", "0.2", "--weight-decay", "0.1", "--adam-beta1", "0.8",
+                        "--adam-beta2", "0.95", "--adam-epsilon", "1e-6"]),
+            ("cosine", ["--lr-scheduler", "cosine", "--warmup-ratio", "0.1"])]
+    for name, options in runs:
+        run_dir, _ = train_pair(work, f"tiny-smollm full {name}", model_dir, "Smol135M", "weight", data_dir, itl_cmd,
+                                options=options, epochs=12)
+        rates = [line["learning_rate"] for line in read_metrics(os.path.join(run_dir, "metrics.jsonl"))[0].values()]
+        check(f"tiny-smollm full {name}: the rate warms up, then decays towards 0", rates[0] == 0 and max(rates) > 0
+              and rates[-1] < max(rates) / 5, ", ".join(f"{rate:.3g}" for rate in rates))
 
 
 def check_demo(work, itl_cmd):
@@ -930,9 +955,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--itl", default="node bin/itl.js")
     parser.add_argument("--keep", help="work in this folder and keep it")
-    parser.add_argument("--only", choices=["engine", "train", "demo", "families"], help="run one part: engine (data, tokenizers, "
-                        "forward, generation, scoring), train (`itl train` against transformers' Trainer), demo "
-                        "(the demo's model folder read by transformers) or families (Qwen2/Qwen3/SmolLM3/Mistral: "
+    parser.add_argument("--only", choices=["engine", "train", "schedules", "demo", "families"], help="run one part: engine (data, "
+                        "tokenizers, forward, generation, scoring), train (`itl train` against transformers' Trainer), "
+                        "schedules (linear and cosine learning-rate schedules with AdamW settings against the Trainer), "
+                        "demo (the demo's model folder read by transformers) or families (Qwen2/Qwen3/SmolLM3/Mistral: "
                         "engine, training, adapters and chat templates)")
     parser.add_argument("--families-tokenizers", help="a folder of real tokenizer folders (tokenizer.json, tokenizer_config.json, "
                         "chat_template.jinja…) of the families, e.g. SmolLM3-3B and Mistral-7B-Instruct-v0.3: their chat "
@@ -960,6 +986,8 @@ def main():
         check_training(work, args.itl)
     if args.only in (None, "families"):
         check_families(work, args.itl, args.families_tokenizers)
+    if args.only in (None, "schedules"):
+        check_schedules(work, args.itl)
     print(f"\n{'all checks passed' if not failures else str(len(failures)) + ' check(s) failed: ' + ', '.join(failures)}")
     sys.exit(1 if failures else 0)
 
