@@ -104,7 +104,7 @@ describe('training options', () => {
       .toEqual(['data', 'format_version', 'model', 'model_label', 'run_name', 'tokenized']);
     const sent = entries.flatMap(([, spec]) => (spec.native ? [spec.native] : []));
     expect(Object.keys(request).sort()).toEqual([...sent].sort());
-    // The study's settings (DESIGN.md, "Training schedule") are the defaults.
+    // The study's settings (docs/design.md, "Training schedule") are the defaults.
     expect(config.options).toMatchObject({
       seed: 42, warmupRatio: 0.05, lrScheduler: 'constant_with_warmup', weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8,
       maxGradNorm: 1, loggingSteps: 5, evalSteps: 0, saveSteps: 0, loraDropout: 0.05, precision: 'fp32',
