@@ -8,6 +8,7 @@
  *                                        (copied by hand, damaged) is incomplete and never used
  *   RUNS/<run>/.checkpoint-<step>.old-<pid>/  the previous folder of that name while it is replaced
  *   RUNS/<run>/metrics.jsonl             one line per logged step
+ *   RUNS/<run>/.itl-train.lock           the lock of the process training it (one writer per run)
  *
  * Cleanup is this module's alone: the native trainer only renames its own staging folder into place
  * (and drops the `.old` it moved aside); leftovers of processes that died are removed here, at the
@@ -24,6 +25,8 @@ import { isRunning } from '../util/fileLock.js';
 export const RUN_CONFIG_FILE = 'run_config.json';
 export const TRAINER_STATE_FILE = 'trainer_state.json';
 export const METRICS_FILE = 'metrics.jsonl';
+/** Held by the process training the run (lib/util/fileLock.ts): one writer per run. */
+export const RUN_LOCK_FILE = '.itl-train.lock';
 
 const CHECKPOINT = /^checkpoint-(0|[1-9]\d*)$/;
 const TEMPORARY = /^\.checkpoint-(0|[1-9]\d*)\.(tmp|old)-(\d+)$/;

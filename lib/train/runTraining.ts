@@ -5,18 +5,22 @@
  * cleanly on SIGINT/SIGTERM — then report. Rank 0 of a data-parallel job alone prepares the folder
  * and reports. The command file (lib/cli/commands/train.ts) only declares the flags and calls this.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 
-import { ItlError } from '../errors.js';
+import { asItlError, ItlError } from '../errors.js';
+import type { EvalTask } from '../eval/tasks/EvalTask.js';
 import { parseTaskList } from '../eval/tasks/registry.js';
-import { Model } from '../native/Model.js';
+import { Model, type ModelInspection } from '../native/Model.js';
 import type { Runtime } from '../native/Runtime.js';
 import { type NativeRunPlace, Trainer } from '../native/Trainer.js';
+import type { ChatTokenizer } from '../tokenize/ChatTokenizer.js';
 import { loadTokenizer } from '../tokenize/loadTokenizer.js';
+import { acquireLock, type FileLock } from '../util/fileLock.js';
+import { dataIdentity, describeDifferences, modelIdentity, type Provenance, provenanceDifferences } from '../util/provenance.js';
 import { writeFileAtomic } from '../util/writeFileAtomic.js';
-import { latestCheckpoint, METRICS_FILE, removeOrphanedTemporaries } from './runFolder.js';
+import { listCheckpoints, METRICS_FILE, removeOrphanedTemporaries, RUN_LOCK_FILE } from './runFolder.js';
 import { type DistEnv, detectDistEnv } from './distEnv.js';
 import { findModel } from './models.js';
 import { RUN_CONFIG_FILE, type TrainRequest, resolveTrainConfig, runDir, runRecord } from './trainConfig.js';
@@ -62,7 +66,7 @@ export async function runTraining(job: TrainingJob, host: TrainingHost): Promise
   const dist = detectDistEnv(host.env);
   const say = dist.rank === 0 ? (line: string) => host.stderr(line) : () => {};
   const config = resolveTrainConfig(job, (label) => findModel(label)!.hfId, say);
-  const { run, options } = config;
+  const { options } = config;
   if (config.runName !== job.runName) say(`itl: the flags change the run: it is saved as ${config.runName}\n`);
   if (!existsSync(config.data)) {
     throw new ItlError('ITL_IO', `the data folder ${config.data} does not exist (make one with itl data build)`);
@@ -83,7 +87,34 @@ export async function runTraining(job: TrainingJob, host: TrainingHost): Promise
   const tokenizer = await loadTokenizer(inspected.folder);
 
   const dir = runDir(config);
-  const resumeFrom = await prepareRunFolder(dir, job.resume, say, dist.rank === 0);
+  // One training process (job) per run: a second one fails at once, naming the first.
+  const lock = dist.rank === 0 ? await lockRun(dir) : undefined;
+  try {
+    return await trainRun(job, host, { config, dist, say, device, tasks, taskSettings, inspected, tokenizer, dir });
+  } finally {
+    lock?.release();
+  }
+}
+
+interface Prepared {
+  config: ReturnType<typeof resolveTrainConfig>;
+  dist: DistEnv;
+  say: (line: string) => void;
+  device: string;
+  tasks: EvalTask[];
+  taskSettings: Map<EvalTask, unknown>;
+  inspected: ModelInspection;
+  tokenizer: ChatTokenizer;
+  dir: string;
+}
+
+async function trainRun(job: TrainingJob, host: TrainingHost, p: Prepared): Promise<number> {
+  const { config, dist, say, device, tasks, taskSettings, inspected, tokenizer, dir } = p;
+  const { run, options } = config;
+  const wanted = job.evaluation;
+  const provenance: Provenance = { model: modelIdentity(inspected.folder), data: dataIdentity(config.data) };
+  const resumable = await prepareRunFolder(dir, job.resume, say, dist.rank === 0);
+  if (resumable.length > 0) refuseOtherInputs(dir, provenance);
   const rows = await loadTrainingRows({
     data: config.data, facts: run.facts, evalRows: options.evalRows, mode: run.mode, tokenizer, dateString: options.dateString,
     cacheDir: job.cacheDir ?? path.join(config.saveDir, '.itl-cache', 'tokenized'),
@@ -92,17 +123,18 @@ export async function runTraining(job: TrainingJob, host: TrainingHost): Promise
     say(`itl: only ${rows.evalRows} rows follow the training rows: the eval set has ${rows.evalRows}\n`);
   }
   options.evalRows = rows.evalRows;
-  const record = runRecord(config, { modelFolder: inspected.folder, tokenized: { train: rows.train.path, eval: rows.eval.path } });
+  const record = runRecord(config, { modelFolder: inspected.folder, tokenized: { train: rows.train.path, eval: rows.eval.path }, provenance });
   const recordText = JSON.stringify(record, null, 2) + '\n';
   if (dist.rank === 0) await writeFileAtomic(path.join(dir, RUN_CONFIG_FILE), recordText);
 
-  const place: NativeRunPlace = {
+  const place = (resumeFrom: string | null): NativeRunPlace => ({
     model: inspected.folder, device, runDir: dir, baseModel: path.resolve(inspected.folder), padId: tokenizer.special.pad,
     checkpointFiles: TOKENIZER_FILES.map((f) => path.join(inspected.folder, f)).filter((f) => existsSync(f)),
     runRecord: recordText, resumeFrom, ...nativeDist(dist),
-  };
-  const request = { ...place, ...nativeTrainOptions(options) };
-  const trainer = await Trainer.create(host.runtime(), request, rows.train.dataset, rows.eval.dataset);
+  });
+  const create = (resumeFrom: string | null) =>
+    Trainer.create(host.runtime(), { ...place(resumeFrom), ...nativeTrainOptions(options) }, rows.train.dataset, rows.eval.dataset);
+  const trainer = await resumeFromLatestIntact(resumable, create, say);
   const evaluator = tasks.length === 0 ? undefined : new TrainEvaluator({
     tasks, settings: taskSettings, evalDir: wanted.evalDir!, runDir: dir, runName: config.runName, runtime: host.runtime(), tokenizer,
     dateString: options.dateString, run: { data: config.data, facts: run.facts, mode: run.mode, baseModel: inspected.folder },
@@ -123,19 +155,69 @@ export function nativeDist(dist: DistEnv): Pick<NativeRunPlace, 'rank' | 'worldS
     masterAddr: dist.masterAddr, masterPort: dist.masterPort };
 }
 
-/** Creates the run folder (rank 0); with --resume returns the checkpoint to continue from. */
-async function prepareRunFolder(dir: string, resume: boolean, warn: (line: string) => void, writer: boolean): Promise<string | null> {
+/**
+ * Creates the run folder (rank 0) and cleans what dead writers left; with --resume returns the run's
+ * complete checkpoints, latest first (the ones a resume may start from), else none.
+ */
+async function prepareRunFolder(dir: string, resume: boolean, warn: (line: string) => void, writer: boolean): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   if (writer) removeOrphanedTemporaries(dir);
-  const latest = latestCheckpoint(dir);
+  const checkpoints = listCheckpoints(dir).map((c) => c.path).reverse();
   if (resume) {
-    if (latest) return latest.path;
+    if (checkpoints.length > 0) return checkpoints;
     warn(`itl: ${dir} has no complete checkpoint: starting from the beginning\n`);
-  } else if (latest) {
-    throw new ItlError('ITL_USAGE', `${latest.path} exists: pass --resume to continue that run, or choose another --save-dir`);
+  } else if (checkpoints.length > 0) {
+    throw new ItlError('ITL_USAGE', `${checkpoints[0]} exists: pass --resume to continue that run, or choose another --save-dir`);
   }
   if (writer) await rm(path.join(dir, METRICS_FILE), { force: true });
-  return null;
+  return [];
+}
+
+/** The run's lock (RUN/.itl-train.lock): held while this process trains it. */
+async function lockRun(dir: string): Promise<FileLock> {
+  await mkdir(dir, { recursive: true });
+  return acquireLock(path.join(dir, RUN_LOCK_FILE), { what: `the run ${dir}` });
+}
+
+/**
+ * A resume continues the same run: the model it trains from and its data must be those run_config.json
+ * records (by content), or the checkpoints would mix two runs under one name. A difference is refused,
+ * naming it, and run_config.json is left as it is.
+ */
+function refuseOtherInputs(dir: string, now: Provenance): void {
+  let recorded: Provenance | undefined;
+  try {
+    recorded = (JSON.parse(readFileSync(path.join(dir, RUN_CONFIG_FILE), 'utf8')) as { provenance?: Provenance }).provenance;
+  } catch {
+    recorded = undefined;
+  }
+  const differences = provenanceDifferences(recorded, now);
+  if (differences.length > 0) {
+    throw new ItlError('ITL_CONFIG', `--resume continues ${dir}, which was trained on other inputs: ${describeDifferences(differences)}; ` +
+      'pass the same --model and --data, or train a new run (another --save-dir)');
+  }
+}
+
+/**
+ * The trainer, resumed from the latest checkpoint that loads; a damaged one (a truncated optimizer or
+ * weights file) is named and the previous complete checkpoint taken instead, with a warning. Without
+ * checkpoints: a fresh trainer.
+ */
+async function resumeFromLatestIntact(checkpoints: string[], create: (resumeFrom: string | null) => Promise<Trainer>,
+  warn: (line: string) => void): Promise<Trainer> {
+  if (checkpoints.length === 0) return create(null);
+  for (const [i, checkpoint] of checkpoints.entries()) {
+    try {
+      return await create(checkpoint);
+    } catch (thrown) {
+      const error = asItlError(thrown);
+      const previous = checkpoints[i + 1];
+      if (error.code !== 'ITL_CHECKPOINT_FORMAT' && error.code !== 'ITL_IO') throw error;
+      if (previous === undefined) throw error;
+      warn(`itl: ${checkpoint} cannot be resumed (${error.message}); resuming from the previous complete checkpoint, ${previous}\n`);
+    }
+  }
+  throw new ItlError('ITL_INTERNAL', 'unreachable: the loop returns or throws');
 }
 
 async function trainUntilDone(trainer: Trainer, json: boolean, host: TrainingHost, dir: string, say: (line: string) => void,
@@ -183,7 +265,11 @@ async function trainUntilDone(trainer: Trainer, json: boolean, host: TrainingHos
     process.off('SIGINT', onSignal);
   }
   const seconds = (Date.now() - started) / 1000;
-  if (outcome.stopped) say(`itl: stopped at step ${outcome.globalStep}; ${outcome.checkpoint} is complete; continue with --resume\n`);
+  if (outcome.stopped) {
+    say(outcome.checkpoint
+      ? `itl: stopped at step ${outcome.globalStep}; ${outcome.checkpoint} is complete; continue with --resume\n`
+      : `itl: stopped at step ${outcome.globalStep}; no checkpoint was written (--save-checkpoints none): a rerun starts from the beginning\n`);
+  }
   else {
     const where = outcome.checkpoint ? `: ${outcome.checkpoint}` : ' (no checkpoint written: --save-checkpoints none)';
     say(`itl: done at step ${outcome.globalStep}${where}\n`);

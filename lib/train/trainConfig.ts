@@ -8,6 +8,7 @@
 import path from 'node:path';
 
 import { ItlError } from '../errors.js';
+import type { Provenance } from '../util/provenance.js';
 import { formatRunName, parseRunName, type RunName } from './runName.js';
 import { TRAIN_OPTIONS, type TrainOptions, checkTrainOption, recordedTrainOptions, resolveTrainOptions } from './trainOptions.js';
 
@@ -72,7 +73,7 @@ export function runDir(config: TrainConfig): string {
 
 /** run_config.json: what the run was, in the field names evaluation reads. */
 export function runRecord(config: TrainConfig,
-  resolved: { modelFolder: string; tokenized: { train: string; eval: string } }): Record<string, unknown> {
+  resolved: { modelFolder: string; tokenized: { train: string; eval: string }; provenance: Provenance }): Record<string, unknown> {
   return {
     format_version: RUN_CONFIG_FORMAT_VERSION,
     run_name: config.runName,
@@ -81,5 +82,7 @@ export function runRecord(config: TrainConfig,
     data: path.resolve(config.data),
     ...recordedTrainOptions(config.options),
     tokenized: { train: path.resolve(resolved.tokenized.train), eval: path.resolve(resolved.tokenized.eval) },
+    // What the run trains from, by content: a resume compares it (lib/train/runTraining.ts).
+    provenance: resolved.provenance,
   };
 }

@@ -88,7 +88,7 @@ describe('training options', () => {
   test('every option has exactly one default: a default run gets it in its options, run_config.json and the native request', () => {
     const config = configOf([]);
     const run = parseRunName(RUN) as unknown as Record<string, unknown>;
-    const record = runRecord(config, { modelFolder: 'model', tokenized: { train: 't', eval: 'e' } });
+    const record = runRecord(config, { modelFolder: 'model', tokenized: { train: 't', eval: 'e' }, provenance: {} });
     const request = nativeTrainOptions(config.options) as Record<string, unknown>;
     for (const [name, spec] of entries) {
       // The run name's fields have no default: the run name gives them.
@@ -101,7 +101,7 @@ describe('training options', () => {
     const recorded = entries.flatMap(([, spec]) => (spec.record ? [spec.record] : []));
     expect(Object.keys(recordedTrainOptions(config.options)).sort()).toEqual([...recorded].sort());
     expect(Object.keys(record).filter((key) => !recorded.includes(key)).sort())
-      .toEqual(['data', 'format_version', 'model', 'model_label', 'run_name', 'tokenized']);
+      .toEqual(['data', 'format_version', 'model', 'model_label', 'provenance', 'run_name', 'tokenized']);
     const sent = entries.flatMap(([, spec]) => (spec.native ? [spec.native] : []));
     expect(Object.keys(request).sort()).toEqual([...sent].sort());
     // The study's settings (docs/design.md, "Training schedule") are the defaults.
