@@ -12,6 +12,8 @@
  */
 import type { Template } from '@huggingface/jinja';
 
+import { boundedRender } from './boundedRender.js';
+
 type Node = { type: string; [key: string]: unknown };
 
 export interface RenderOptions {
@@ -171,9 +173,9 @@ export class ChatRenderer {
     return text;
   }
 
-  /** The interpreter's rendering, with the variables transformers passes. */
+  /** The interpreter's rendering, with the variables transformers passes, under boundedRender's limits. */
   renderDirect(messages: RenderMessage[], options: RenderOptions): string {
-    return this.template.render({
+    return boundedRender(this.template, {
       messages,
       tools: null,
       documents: null,
