@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'ITL_INVALID_ARGUMENT'
   | 'ITL_CONFIG'
   | 'ITL_CHECKPOINT_FORMAT'
+  /** A training checkpoint whose files cannot be read back (truncated, missing): an earlier complete one may be used. */
+  | 'ITL_CHECKPOINT_DAMAGED'
   | 'ITL_IO'
   | 'ITL_DATA'
   | 'ITL_OUT_OF_MEMORY'

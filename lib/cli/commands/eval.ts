@@ -2,6 +2,7 @@ import { ItlError } from '../../errors.js';
 import type { Metric } from '../../eval/resultFiles.js';
 import { runEvaluation } from '../../eval/runEvaluation.js';
 import { DEFAULT_DATE_STRING } from '../../tokenize/ChatTokenizer.js';
+import { checkOutputFolder } from '../../util/outputFolder.js';
 import { defineCommand } from '../command.js';
 
 function positiveInteger(value: unknown, flag: string): number | undefined {
@@ -44,6 +45,8 @@ export const evalCommand = defineCommand({
       .option('json', { type: 'boolean', default: false, describe: 'print the summary (evaluated, skipped, failures) as one JSON object' })
       .strict(),
   async run(args, context) {
+    // Before any work: results must be writable there (a read-only or full disk shows now, not after hours).
+    checkOutputFolder(args['eval-dir'], 'the --eval-dir folder');
     const summary = await runEvaluation(context.runtime(), {
       metric: args.metric as Metric,
       evalDir: args['eval-dir'],

@@ -15,6 +15,7 @@ import { DEFAULT_EVAL_ROWS, RUN_CONFIG_FILE, type TrainConfig, effectiveRun, run
 import { loadTrainingRows } from '../../train/trainData.js';
 import { TrainEvaluator, parseTrainEvaluations } from '../../train/trainEvaluation.js';
 import { createTrainProgress } from '../../train/trainProgress.js';
+import { checkOutputFolder } from '../../util/outputFolder.js';
 import { writeFileAtomic } from '../../util/writeFileAtomic.js';
 import { defineCommand } from '../command.js';
 import type { CliContext } from '../context.js';
@@ -91,6 +92,9 @@ export const trainCommand = defineCommand({
     const say = dist.rank === 0 ? (line: string) => context.io.stderr(line) : () => {};
     const evaluations = args.eval === undefined ? [] : parseTrainEvaluations(args.eval);
     if (evaluations.length > 0 && !args['eval-dir']) throw new ItlError('ITL_USAGE', '--eval needs --eval-dir (where the results go)');
+    // Before any work: checkpoints (and results) must be writable there.
+    checkOutputFolder(config.saveDir, 'the --save-dir folder');
+    if (evaluations.length > 0) checkOutputFolder(args['eval-dir']!, 'the --eval-dir folder');
     if (evaluations.length > 0 && dist.worldSize > 1) {
       throw new ItlError('ITL_USAGE', '--eval runs in single-process training; evaluate a data-parallel run\'s checkpoints with itl eval');
     }
