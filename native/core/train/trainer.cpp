@@ -22,6 +22,7 @@
 #include "dist/gradient_reducer.h"
 #include "io/safetensors.h"
 #include "model/model_io.h"
+#include "train/optimizer_state.h"
 #include "util/error.h"
 
 namespace itl {
@@ -485,7 +486,7 @@ void Trainer::write_checkpoint_files(const fs::path& staging) const {
     }
   }
   torch::serialize::OutputArchive archive;
-  optimizer_->save(archive);
+  save_optimizer_state(*optimizer_, archive);  // fixed keys and order: same state, same bytes
   // Through our writer: libtorch's own file writer aborts the process when the disk fills (an
   // exception escapes PyTorchStreamWriter's destructor), ours reports Error(kIo) naming the file.
   write_stream_atomically((staging / kOptimizerState).string(), [&](const ByteSink& sink) { archive.save_to(sink); });
