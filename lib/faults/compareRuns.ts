@@ -118,3 +118,15 @@ export function leftovers(dir: string): string[] {
   }
   return out.filter((path) => existsSync(path) && (statSync(path).isFile() || statSync(path).isDirectory()));
 }
+
+/**
+ * results.csv of a rerun against the uninterrupted run's: every row of the reference, equal (the first
+ * column, a row number, aside). Rows of checkpoints the reference lacks are allowed: a stop (SIGTERM
+ * to `itl train` when its parent died) writes a checkpoint at the step it stopped, which is evaluated.
+ */
+export function compareResultsCsv(reference: string, candidate: string): string[] {
+  if (!existsSync(candidate)) return [`${candidate}: missing`];
+  const rows = (path: string) => readFileSync(path, 'utf8').trimEnd().split('\n').slice(1).map((line) => line.slice(line.indexOf(',') + 1));
+  const got = new Set(rows(candidate));
+  return rows(reference).filter((row) => !got.has(row)).map((row) => `${candidate}: the uninterrupted run's row ${row.split(',').slice(0, 4).join(',')}… is missing or differs`);
+}

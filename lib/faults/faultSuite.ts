@@ -20,7 +20,7 @@ import { parseToolRequest } from '../data/toolRequest.js';
 import { Model } from '../native/Model.js';
 import type { Runtime } from '../native/Runtime.js';
 import { ItlChild } from '../util/itlChild.js';
-import { checkpointNames, compareDataBuild, compareKeyedResults, compareRun, leftovers } from './compareRuns.js';
+import { checkpointNames, compareDataBuild, compareKeyedResults, compareResultsCsv, compareRun, leftovers } from './compareRuns.js';
 import { canUnshare, childrenOf, isRunning, type ItlRun, runInNamespace, runItl, SeededRandom, type Tally, newTally } from './faultRunner.js';
 
 export interface FaultSuiteOptions {
@@ -271,8 +271,7 @@ async function demoKilled(c: Context): Promise<void> {
   c.tally.notes.push(`${scenario} at ${(at / 1000).toFixed(1)} s: ${orphans.length} child process(es) at the kill, ${left.length} left running`);
   const rerun = await runItl(demoArgs(out), { env: ENV });
   if (rerun.status !== 0) c.tally.mismatches.push(`${scenario}: the rerun failed: ${rerun.stderr.trim().split('\n').pop()}`);
-  const csv = (dir: string) => (existsSync(join(dir, 'results', 'results.csv')) ? readFileSync(join(dir, 'results', 'results.csv'), 'utf8') : '(none)');
-  if (csv(out) !== csv(c.f.demo!)) c.tally.mismatches.push(`${scenario}: results.csv differs from the uninterrupted demo's`);
+  check(c, compareResultsCsv(join(c.f.demo!, 'results', 'results.csv'), join(out, 'results', 'results.csv')), scenario);
   c.tally.compared++;
 }
 
