@@ -5,6 +5,8 @@
 import yargs, { type Argv } from 'yargs';
 
 import { ItlError, asItlError } from '../errors.js';
+import { loadAddon } from '../native/addon.js';
+import { followParent } from '../util/itlChild.js';
 import type { Command } from './command.js';
 import { commands } from './commands/index.js';
 import { CliContext, type CliIo } from './context.js';
@@ -79,6 +81,11 @@ export async function main(argv: string[], io: CliIo = processIo, env: NodeJS.Pr
   const context = new CliContext(io, env);
   const exit = { code: 0 };
   try {
+    // Started by itl demo, grid or launch: do not outlive that parent (lib/util/itlChild.ts).
+    followParent(env, () => {
+      const { addon } = loadAddon(env);
+      return (signal, parent) => addon.watchParent(signal, parent);
+    });
     await buildParser(argv, context, exit).parseAsync();
     return exit.code;
   } catch (thrown) {

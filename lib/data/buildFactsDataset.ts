@@ -12,6 +12,7 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 
 import { ItlError } from '../errors.js';
 import { acquireLock, isRunning } from '../util/fileLock.js';
+import { errnoCode, ioError } from '../util/ioError.js';
 import { makeFolder } from '../util/outputFolder.js';
 import { describeDifferences, type Provenance, provenanceDifferences } from '../util/provenance.js';
 import { datasetInfoJson, DATASET_INFO_FILE, factsArrowSchema, RECORD_BATCH_ROWS, STATE_FILE, stateJson } from './datasetsLayout.js';
@@ -147,6 +148,13 @@ async function build(options: BuildOptions, outDir: string, atoms: ReturnType<ty
     return manifest;
   } catch (error) {
     rmSync(workDir, { recursive: true, force: true });
+    // A full disk or a lost mount mid-build: name the build's folder (a raw write error has no path).
+    if (errnoCode(error)) throw ioError('write the dataset into', (error as NodeJS.ErrnoException).path ?? workDir, error);
+    const sqlite = (error as { code?: unknown }).code;
+    if (typeof sqlite === 'string' && /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN)/.test(sqlite)) {
+      const cause = sqlite === 'SQLITE_FULL' ? 'no space left on the device' : (error as Error).message;
+      throw new ItlError('ITL_IO', `cannot write the dataset into ${join(workDir, DATABASE_FILE)}: ${cause} (${sqlite})`, { cause: error });
+    }
     throw error;
   }
 }

@@ -19,7 +19,7 @@ import { ItlError } from '../errors.js';
 import { withLock } from '../util/fileLock.js';
 import { ioError } from '../util/ioError.js';
 import { makeFolder } from '../util/outputFolder.js';
-import { writeFileAtomic } from '../util/writeFileAtomic.js';
+import { removeStaleTemporaries, writeFileAtomic } from '../util/writeFileAtomic.js';
 
 export const BASE_MODELS_FOLDER = 'base_models';
 
@@ -70,6 +70,7 @@ const KEYED_FILE_LOCK_WAIT_MS = 120_000;
 export async function writeKeyedEntry(path: string, checkpoint: string, entry: unknown): Promise<void> {
   makeFolder(dirname(path));
   await withLock(`${path}.lock`, { what: `result file ${path}`, waitMs: KEYED_FILE_LOCK_WAIT_MS, pollMs: 20 }, async () => {
+    await removeStaleTemporaries(path); // a writer killed mid-write left it
     const document = await readKeyedFile(path);
     document[checkpoint] = entry;
     const sorted = Object.fromEntries(Object.entries(document).sort(([a], [b]) => stepOf(a) - stepOf(b) || (a < b ? -1 : 1)));

@@ -86,6 +86,8 @@ export interface NativeAddon extends NativeModelApi, NativeTrainerApi {
   systemInfo(): SystemInfo;
   configureThreads(policy: ThreadPolicy): ThreadCounts;
   benchMatmul(options: MatmulOptions, onProgress?: ProgressCallback): Promise<MatmulResult>;
+  /** prctl(PR_SET_PDEATHSIG, signal), then whether the parent is still `parentPid` (native/core/system/parent_death.h). */
+  watchParent(signal: number, parentPid: number): 'armed' | 'parent-gone' | 'unsupported';
 }
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -14,6 +14,8 @@ import { Environment, Interpreter, type Template } from '@huggingface/jinja';
 
 import { parseDateString, strftime } from './templateDate.js';
 
+import { withRenderLimits } from './boundedRender.js';
+
 type Node = { type: string; [key: string]: unknown };
 
 export interface RenderOptions {
@@ -182,7 +184,7 @@ export class ChatRenderer {
     return text;
   }
 
-  /** The interpreter's rendering, with the variables transformers passes. */
+  /** The interpreter's rendering, with the variables transformers passes, under boundedRender's limits. */
   renderDirect(messages: RenderMessage[], options: RenderOptions): string {
     // Template.render's own globals (@huggingface/jinja's setupGlobals), except strftime_now, which
     // answers with the run's date instead of today's (templateDate.ts). A variable cannot shadow a
@@ -206,9 +208,12 @@ export class ChatRenderer {
       ...this.variables,
       date_string: options.dateString,
     };
-    const env = new Environment();
-    for (const [key, value] of Object.entries(items)) env.set(key, value);
-    return new Interpreter(env).run(this.template.parsed).value as string;
+    // Inside the limits: declaring `range` there gives the bounded one (boundedRender.ts).
+    return withRenderLimits(() => {
+      const env = new Environment();
+      for (const [key, value] of Object.entries(items)) env.set(key, value);
+      return new Interpreter(env).run(this.template.parsed).value as string;
+    });
   }
 
   private shapeOf(messages: RenderMessage[], options: RenderOptions): Shape {

@@ -200,7 +200,9 @@ export class ChatTokenizer {
       return direct ? this.renderer.renderDirect(rendered, renderOptions) : this.renderer.render(rendered, renderOptions);
     } catch (error) {
       const message = typeof error === 'object' && error !== null ? String((error as Error).message) : String(error);
-      throw new ItlError('ITL_DATA', `${this.modelDir}: the chat template failed: ${message}`, { cause: error });
+      // A template over its limits (boundedRender) is the template's fault: ITL_CONFIG; anything else, the data's.
+      const code = error instanceof ItlError ? error.code : 'ITL_DATA';
+      throw new ItlError(code, `${this.modelDir}: the chat template failed: ${message}`, { cause: error });
     }
   }
 

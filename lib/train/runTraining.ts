@@ -19,6 +19,7 @@ import type { ChatTokenizer } from '../tokenize/ChatTokenizer.js';
 import { loadTokenizer } from '../tokenize/loadTokenizer.js';
 import { acquireLock, type FileLock } from '../util/fileLock.js';
 import { dataIdentity, describeDifferences, modelIdentity, type Provenance, provenanceDifferences } from '../util/provenance.js';
+import { checkOutputFolder } from '../util/outputFolder.js';
 import { writeFileAtomic } from '../util/writeFileAtomic.js';
 import { listCheckpoints, METRICS_FILE, removeOrphanedTemporaries, RUN_LOCK_FILE } from './runFolder.js';
 import { type DistEnv, detectDistEnv } from './distEnv.js';
@@ -81,6 +82,9 @@ export async function runTraining(job: TrainingJob, host: TrainingHost): Promise
   if (tasks.length > 0 && dist.worldSize > 1) {
     throw new ItlError('ITL_USAGE', '--eval runs in single-process training; evaluate a data-parallel run\'s checkpoints with itl eval');
   }
+  // Before any work: checkpoints (and results) must be writable there.
+  checkOutputFolder(config.saveDir, 'the --save-dir folder');
+  if (tasks.length > 0) checkOutputFolder(wanted.evalDir!, 'the --eval-dir folder');
   // Every task's flags are checked before any work, as `itl eval` checks them.
   const taskSettings = new Map(tasks.map((task) => [task, task.settings(wanted.flags)]));
   const inspected = await Model.inspect(host.runtime(), config.model);

@@ -7,10 +7,11 @@
  * removed. ITL_FAULT_WRITE (faultInjection.ts) makes chosen writes fail, for tests.
  */
 import { randomBytes } from 'node:crypto';
-import { type FileHandle, open, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { type FileHandle, open, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 import { injectedWriteFault } from './faultInjection.js';
+import { isRunning } from './fileLock.js';
 import { ioError } from './ioError.js';
 import { makeFolder } from './outputFolder.js';
 
@@ -51,5 +52,25 @@ export async function syncFolder(folder: string): Promise<void> {
     if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EISDIR' && code !== 'EPERM') throw ioError('flush the folder', folder, error);
   } finally {
     await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Removes the temporary siblings of `path` (`<name>.tmp-<pid>-…`) that processes no longer running
+ * left (killed mid-write). For writers that hold the file's lock, so no live writer's file is removed.
+ */
+export async function removeStaleTemporaries(path: string): Promise<void> {
+  const folder = dirname(path);
+  const prefix = `${basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = await readdir(folder);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (Number.isSafeInteger(pid) && pid !== process.pid && !isRunning(pid)) await rm(join(folder, name), { force: true });
   }
 }

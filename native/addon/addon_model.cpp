@@ -17,6 +17,7 @@
 #include "io/llama_config.h"
 #include "model/forward_benchmark.h"
 #include "model/llama_model.h"
+#include "model/model_bounds.h"
 #include "model/model_io.h"
 #include "model/presets.h"
 #include "options.h"
@@ -436,7 +437,9 @@ Napi::Value start_init(const Napi::CallbackInfo& info, const char* source_name, 
   return ComputePromise<Loaded>::start(
       env,
       [source, shape_of, seed, dir, options](const RunControl&) {
-        auto model = std::make_shared<LlamaModel>(shape_of(source), options);
+        LlamaConfig config = shape_of(source);
+        check_model_fits_memory(config, options, "the model for " + dir);
+        auto model = std::make_shared<LlamaModel>(std::move(config), options);
         model->initialize(static_cast<uint64_t>(seed));
         save_model(*model, dir);
         return Loaded{model, dir, ""};
@@ -474,9 +477,10 @@ Napi::Value inspect_model_js(const Napi::CallbackInfo& info) {
         Inspected r;
         r.folder = resolve_model_folder(path);
         r.config = load_llama_config(r.folder);
+        const CheckpointReader reader = CheckpointReader::open(r.folder);
+        check_config_matches_checkpoint(r.config, reader, r.folder);  // a count from a config the weights contradict is nonsense
         const LlamaModel shape(r.config, ModelOptions{at::kFloat, at::Device(at::kMeta)});
         r.parameter_count = shape.parameter_count();
-        const CheckpointReader reader = CheckpointReader::open(r.folder);
         for (const std::string& name : reader.names()) {
           const TensorInfo& t = reader.info(name);
           int64_t n = 1;

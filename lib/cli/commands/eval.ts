@@ -2,6 +2,7 @@ import { ItlError } from '../../errors.js';
 import { runEvaluation } from '../../eval/runEvaluation.js';
 import { EVAL_TASKS, findTask, TASK_NAMES, withTaskFlags } from '../../eval/tasks/registry.js';
 import { DEFAULT_DATE_STRING } from '../../tokenize/ChatTokenizer.js';
+import { checkOutputFolder } from '../../util/outputFolder.js';
 import { defineCommand } from '../command.js';
 
 function positiveInteger(value: unknown, flag: string): number | undefined {
@@ -41,9 +42,12 @@ export const evalCommand = defineCommand({
     const flags: Record<string, unknown> = { ...args };
     if (args.seed !== undefined) flags['recall-seed'] = args.seed;
     if (args.limit !== undefined) flags['hellaswag-limit'] = args.limit;
+    const settings = task.settings(flags);
+    // Before any work: results must be writable there (a read-only or full disk shows now, not after hours).
+    checkOutputFolder(args['eval-dir'], 'the --eval-dir folder');
     const summary = await context.interruptible(() => runEvaluation(context.runtime(), {
       task,
-      settings: task.settings(flags),
+      settings,
       evalDir: args['eval-dir'],
       modelsDir: args['models-dir'],
       runs: args.run,

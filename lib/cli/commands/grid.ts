@@ -7,6 +7,7 @@ import { parseGridFilter, STUDY_SCOPE, selectSteps } from '../../grid/gridFilter
 import { type GridOptions, gridSteps, stepArgv } from '../../grid/gridPlan.js';
 import { stepDone } from '../../grid/gridState.js';
 import { ItlSpawner, runGrid } from '../../grid/runGrid.js';
+import { forwardSignals } from '../../util/itlChild.js';
 import { shellCommandLine } from '../../util/shellQuote.js';
 import { defineCommand } from '../command.js';
 
@@ -87,12 +88,10 @@ export const gridCommand = defineCommand({
     const spawner = new ItlSpawner(ITL_ENTRY, context.env);
     // Each signal is passed on once to the running step (itl train then checkpoints and stops; a
     // second one ends it at once, as in a terminal); no further step starts.
-    const onSignal = (signal: NodeJS.Signals) => {
+    const stopForwarding = forwardSignals((signal) => {
       interrupted ??= signal;
       spawner.signal(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    });
     const argvOf = new Map(steps.map((step, i) => [step, commands[i]]));
     let summary;
     try {
@@ -105,8 +104,7 @@ export const gridCommand = defineCommand({
         interrupted: () => interrupted,
       });
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      stopForwarding();
     }
     return summary.status;
   },

@@ -59,6 +59,18 @@ describe('writeKeyedEntry', () => {
     expect(readdirSync(dir)).toEqual(['results.json']);
   });
 
+  test('temporary files of writers killed mid-write are removed by the next writer; a live writer\'s are kept', async () => {
+    const path = join(dir, 'results.json');
+    const dead = await new Promise<number>((resolve) => {
+      const child = nodeSnippet('process.exit(0)');
+      child.on('exit', () => resolve(child.pid!));
+    });
+    writeFileSync(`${path}.tmp-${dead}-0a1b2c3d`, '{"half": ');
+    writeFileSync(`${path}.tmp-1-0a1b2c3d`, 'pid 1 is running');
+    await writeKeyedEntry(path, 'checkpoint-1', {});
+    expect(readdirSync(dir).sort()).toEqual(['results.json', 'results.json.tmp-1-0a1b2c3d']);
+  });
+
   test('a file where the result folder should be is ITL_IO naming it', async () => {
     writeFileSync(join(dir, 'recall'), 'not a folder');
     const path = join(dir, 'recall', 'run', 'results.json');

@@ -64,3 +64,26 @@ describe('output folders', () => {
     expect(readdirSync(join(dir, 'out', 'deep'))).toEqual([]);
   });
 });
+
+describe('raw file-system errors reaching the CLI', () => {
+  test('become ITL_IO naming the path and the cause, not ITL_INTERNAL', async () => {
+    const { asItlError } = await import('../../errors.js');
+    const { writeFileSync: write } = await import('node:fs');
+    let thrown: unknown;
+    try {
+      write('/dev/full', 'x');
+    } catch (error) {
+      thrown = error;
+    }
+    // A write error carries no path (Node records one only for open): callers that know it wrap it themselves.
+    expect(asItlError(thrown)).toMatchObject({ code: 'ITL_IO', message: 'cannot write: no space left on the device (ENOSPC)' });
+    let opened: unknown;
+    try {
+      write('/proc/itl-no-such/file', 'x');
+    } catch (error) {
+      opened = error;
+    }
+    expect(asItlError(opened)).toMatchObject({ code: 'ITL_IO', message: 'cannot open /proc/itl-no-such/file: no such file or folder (ENOENT)' });
+    expect(asItlError(Object.assign(new Error('x'), { code: 'ITL_CONFIG' }))).toMatchObject({ code: 'ITL_CONFIG' });
+  });
+});

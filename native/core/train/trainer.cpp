@@ -11,6 +11,10 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <random>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +29,7 @@
 #include "dist/gradient_reducer.h"
 #include "io/safetensors.h"
 #include "model/model_io.h"
+#include "train/optimizer_state.h"
 #include "util/error.h"
 
 namespace itl {
@@ -236,9 +241,44 @@ Trainer::Trainer(std::shared_ptr<LlamaModel> model, TokenRows train, TokenRows e
   std::error_code ec;
   fs::create_directories(options_.run_dir, ec);
   if (ec) throw Error(ErrorCode::kIo, "cannot create the run folder " + options_.run_dir + ": " + ec.message());
+  check_shared_run_dir();
 }
 
 Trainer::~Trainer() = default;
+
+// Every rank writes its RNG state into the checkpoint folder rank 0 assembles, and reads a checkpoint
+// back on resume: all ranks must see one run folder. Nodes that do not share it otherwise fail at the
+// first checkpoint (rank 1: "cannot create …/.checkpoint-4.tmp-…", rank 0: a Gloo "connection closed").
+// Rank 0 writes a file of a random name there; every rank looks for it; all agree on who did not see it.
+void Trainer::check_shared_run_dir() {
+  const int world = communicator_->world_size();
+  if (world == 1) return;
+  const at::TensorOptions on_device = at::TensorOptions().dtype(at::kLong).device(model_->options().device);
+  // Not from libtorch's generators: drawing from them would change the run's random numbers.
+  std::random_device entropy;
+  std::vector<at::Tensor> token = {at::full({1}, static_cast<int64_t>(entropy() & 0x7fffffff) << 20 | (getpid() & 0xfffff), on_device)};
+  communicator_->broadcast(token, 0);
+  const fs::path probe = fs::path(options_.run_dir) / (".itl-shared-check-" + std::to_string(token[0].item<int64_t>()));
+  if (communicator_->rank() == 0) write_file_atomically(probe.string(), "rank 0 writes here\n");
+  communicator_->barrier();
+  std::vector<at::Tensor> missing = {at::zeros({world}, on_device)};
+  if (!fs::exists(probe)) missing[0][communicator_->rank()] = 1;
+  communicator_->all_reduce_sum(missing);
+  if (communicator_->rank() == 0) {
+    std::error_code ec;
+    fs::remove(probe, ec);
+  }
+  const at::Tensor flags = missing[0].to(at::kCPU);
+  std::string ranks;
+  for (int r = 0; r < world; ++r) {
+    if (flags[r].item<int64_t>() != 0) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+  }
+  if (!ranks.empty()) {
+    throw Error(ErrorCode::kDistributed, "rank(s) " + ranks + " of " + std::to_string(world) + " do not see the files rank 0 writes in " + options_.run_dir +
+                                             ": the nodes do not share this folder. Multi-node training needs a --save-dir on a file system every "
+                                             "node mounts (NFS, Lustre, GPFS…), with the same path on each");
+  }
+}
 
 int64_t Trainer::trainable_parameter_count() const {
   int64_t n = 0;
@@ -363,9 +403,13 @@ double Trainer::evaluate() {
 
 void Trainer::append_metrics(const nlohmann::ordered_json& record) const {
   if (communicator_->rank() != 0) return;
-  std::ofstream out(fs::path(options_.run_dir) / "metrics.jsonl", std::ios::app);
-  if (!out) throw Error(ErrorCode::kIo, "cannot append to the metrics log in " + options_.run_dir);
+  const fs::path path = fs::path(options_.run_dir) / "metrics.jsonl";
+  std::ofstream out(path, std::ios::app);
+  if (!out) throw Error(ErrorCode::kIo, "cannot append to " + path.string() + ": " + std::strerror(errno));
   out << record.dump() << '\n';
+  out.flush();
+  // A full disk shows here, not as a metrics log that silently stops.
+  if (!out) throw Error(ErrorCode::kIo, "cannot append to " + path.string() + ": " + std::strerror(errno));
 }
 
 void Trainer::truncate_metrics(int64_t last_step) const {
@@ -452,21 +496,54 @@ std::string Trainer::save_checkpoint() {
   std::vector<at::Tensor> pid = {at::full({1}, static_cast<int64_t>(getpid()), at::kLong)};
   if (world > 1) communicator_->broadcast(pid, 0);
   const fs::path staging = fs::path(options_.run_dir) / ("." + name + ".tmp-" + std::to_string(pid[0].item<int64_t>()));
-  std::error_code ec;
+  // A failure on any rank (a full disk, a read-only mount) must not leave the others waiting in a
+  // barrier, nor a staging folder behind: each step's outcome is agreed on before the next.
+  std::string failure;
+  ErrorCode failure_code = ErrorCode::kIo;
+  auto attempt = [&](const std::function<void()>& work) {
+    if (!failure.empty()) return;
+    try {
+      work();
+    } catch (const Error& e) {
+      failure = e.what();
+      failure_code = e.code();
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+  };
+  auto agree = [&](const char* what) {
+    bool any = !failure.empty();
+    if (world > 1) {
+      std::vector<at::Tensor> flag = {at::full({1}, any ? 1.0 : 0.0, at::TensorOptions().dtype(at::kFloat).device(model_->options().device))};
+      communicator_->all_reduce_sum(flag);
+      any = flag[0].item<double>() > 0;
+    }
+    if (!any) return;
+    std::error_code ignored;
+    if (rank == 0) fs::remove_all(staging, ignored);
+    const std::string previous = last_checkpoint_.empty() ? "no earlier checkpoint of this run is complete"
+                                                          : last_checkpoint_ + " is still the latest complete checkpoint";
+    const std::string cause = failure.empty() ? "another rank failed while " + std::string(what) : failure;
+    throw Error(failure.empty() ? ErrorCode::kIo : failure_code, "cannot write " + name + " (" + cause + "); " + previous);
+  };
   if (rank == 0) {
-    fs::remove_all(staging, ec);
-    fs::create_directories(staging, ec);
-    if (ec) throw Error(ErrorCode::kIo, "cannot create " + staging.string() + ": " + ec.message());
+    attempt([&] {
+      std::error_code ec;
+      fs::remove_all(staging, ec);
+      fs::create_directories(staging, ec);
+      if (ec) throw Error(ErrorCode::kIo, "cannot create " + staging.string() + ": " + ec.message());
+    });
   }
-  if (world > 1) communicator_->barrier();
-  {
+  agree("creating the staging folder");
+  attempt([&] {
     std::lock_guard<std::mutex> lock(dropout_generator_.mutex());
     write_safetensors((staging / rng_state_file(rank, world)).string(), {{"dropout", dropout_generator_.get_state()}});
-  }
-  if (rank == 0) write_checkpoint_files(staging);
-  if (world > 1) communicator_->barrier();  // every rank's RNG state is in
-  if (rank == 0) replace_directory(staging, target);
-  if (world > 1) communicator_->barrier();  // nobody goes on before the checkpoint is complete
+  });
+  if (rank == 0) attempt([&] { write_checkpoint_files(staging); });
+  agree("writing its files");  // every rank's RNG state is in
+  if (rank == 0) attempt([&] { replace_directory(staging, target); });
+  agree("moving it into place");  // nobody goes on before the checkpoint is complete
+  last_checkpoint_ = target.string();
   return target.string();
 }
 
@@ -487,8 +564,10 @@ void Trainer::write_checkpoint_files(const fs::path& staging) const {
     }
   }
   torch::serialize::OutputArchive archive;
-  optimizer_->save(archive);
-  archive.save_to((staging / kOptimizerState).string());
+  save_optimizer_state(*optimizer_, archive);  // fixed keys and order: same state, same bytes
+  // Through our writer: libtorch's own file writer aborts the process when the disk fills (an
+  // exception escapes PyTorchStreamWriter's destructor), ours reports Error(kIo) naming the file.
+  write_stream_atomically((staging / kOptimizerState).string(), [&](const ByteSink& sink) { archive.save_to(sink); });
   if (!masters_.empty()) {
     std::vector<std::pair<std::string, at::Tensor>> named;
     for (size_t i = 0; i < masters_.size(); ++i) named.emplace_back("master." + std::to_string(i), masters_[i]);
@@ -515,7 +594,18 @@ void Trainer::write_checkpoint_files(const fs::path& staging) const {
 
 void Trainer::resume(const std::string& checkpoint_dir) {
   const fs::path dir(checkpoint_dir);
-  const nlohmann::json itl_state = read_json_file(dir / kItlState);
+  // Reading the files back: a file that cannot be read (truncated or missing: a full disk, a copy cut
+  // short) is a damaged checkpoint, reported as kCheckpointDamaged naming the file, so the caller can
+  // fall back to an earlier complete checkpoint; a readable one written for another run stays kCheckpointFormat.
+  const auto damaged = [&](const std::string& file, auto&& read) {
+    try {
+      read();
+    } catch (const std::exception& e) {
+      throw Error(ErrorCode::kCheckpointDamaged, "the checkpoint " + checkpoint_dir + " is damaged: cannot read " + (dir / file).string() + ": " + e.what());
+    }
+  };
+  nlohmann::json itl_state;
+  damaged(kItlState, [&] { itl_state = read_json_file(dir / kItlState); });
   const int format = itl_state.value("format_version", 0);
   if (format != kCheckpointFormatVersion) {
     throw Error(ErrorCode::kCheckpointFormat, checkpoint_dir + " was written in checkpoint format " + std::to_string(format) +
@@ -530,31 +620,39 @@ void Trainer::resume(const std::string& checkpoint_dir) {
     throw Error(ErrorCode::kCheckpointFormat,
                 checkpoint_dir + " belongs to a run with other data, schedule, precision, LoRA rank or optimiser settings: " + differences);
   }
-  if (is_lora()) {
-    load_adapter(*model_, checkpoint_dir, at::make_generator<at::CPUGeneratorImpl>(options_.seed));
-  } else {
-    load_weights(*model_, checkpoint_dir);
-  }
+  damaged(is_lora() ? "adapter_model.safetensors" : "model.safetensors", [&] {
+    if (is_lora()) {
+      load_adapter(*model_, checkpoint_dir, at::make_generator<at::CPUGeneratorImpl>(options_.seed));
+    } else {
+      load_weights(*model_, checkpoint_dir);
+    }
+  });
   if (!masters_.empty()) {
-    const auto file = SafeTensorsFile::open((dir / kMasterWeights).string());
-    at::NoGradGuard no_grad;
-    for (size_t i = 0; i < masters_.size(); ++i) masters_[i].copy_(file->tensor("master." + std::to_string(i)));
+    damaged(kMasterWeights, [&] {
+      const auto file = SafeTensorsFile::open((dir / kMasterWeights).string());
+      at::NoGradGuard no_grad;
+      for (size_t i = 0; i < masters_.size(); ++i) masters_[i].copy_(file->tensor("master." + std::to_string(i)));
+    });
   }
-  torch::serialize::InputArchive archive;
-  archive.load_from((dir / kOptimizerState).string());
-  optimizer_->load(archive);
-  {
-    const auto rng = SafeTensorsFile::open((dir / rng_state_file(communicator_->rank(), communicator_->world_size())).string());
+  damaged(kOptimizerState, [&] {
+    torch::serialize::InputArchive archive;
+    archive.load_from((dir / kOptimizerState).string());
+    optimizer_->load(archive);
+  });
+  const std::string rng_file = rng_state_file(communicator_->rank(), communicator_->world_size());
+  damaged(rng_file, [&] {
+    const auto rng = SafeTensorsFile::open((dir / rng_file).string());
     std::lock_guard<std::mutex> lock(dropout_generator_.mutex());
     dropout_generator_.set_state(rng->tensor("dropout").clone());
-  }
+  });
   global_step_ = itl_state["global_step"].get<int64_t>();
   epoch_ = itl_state["epoch"].get<double>();
   window_loss_ = itl_state["window_loss"].get<double>();
   window_steps_ = itl_state["window_steps"].get<int64_t>();
   run_tokens_ = itl_state["run_tokens"].get<int64_t>();
   run_seconds_ = itl_state["run_seconds"].get<double>();
-  log_history_ = read_json_file(dir / kTrainerState)["log_history"];
+  damaged(kTrainerState, [&] { log_history_ = read_json_file(dir / kTrainerState).at("log_history"); });
+  last_checkpoint_ = checkpoint_dir;
   truncate_metrics(global_step_);
 }
 

@@ -104,7 +104,8 @@ class Trainer {
   ~Trainer();
 
   // Continues from a checkpoint folder this trainer wrote (weights, optimiser, RNG, log history).
-  // Error(kCheckpointFormat) when it was written for other data, schedule or model.
+  // Error(kCheckpointFormat) when it was written for other data, schedule or model;
+  // Error(kCheckpointDamaged) naming the file when one of its files cannot be read back (truncated).
   void resume(const std::string& checkpoint_dir);
 
   // Trains until the next save point (save interval, last step, or a stop request, which finishes
@@ -139,6 +140,7 @@ class Trainer {
   void write_checkpoint_files(const std::filesystem::path& staging) const;
   void append_metrics(const nlohmann::ordered_json& record) const;
   void truncate_metrics(int64_t last_step) const;
+  void check_shared_run_dir();
 
   std::shared_ptr<LlamaModel> model_;
   TokenRows train_;
@@ -160,6 +162,7 @@ class Trainer {
   int64_t run_tokens_ = 0;
   double run_seconds_ = 0;
   std::atomic<bool> stop_requested_{false};
+  std::string last_checkpoint_;  // the latest checkpoint this trainer wrote or resumed from, for messages
 };
 
 }  // namespace itl
