@@ -23,6 +23,9 @@ import { Model } from '../native/Model.js';
 import { Trainer } from '../native/Trainer.js';
 import { type TokenizedDataset, tokenizeDialogues } from '../tokenize/TokenizedDatasetCache.js';
 import { loadBenchTokenizer } from '../tokenize/tokenizeBenchmark.js';
+import { detectDistEnv } from './distEnv.js';
+import { nativeDist } from './runTraining.js';
+import { nativeTrainOptions, trainOptionsWith } from './trainOptions.js';
 
 export const PRESET = 'bench-20m';
 const PEOPLE = 64;  // 256 rows
@@ -67,10 +70,13 @@ export const trainBenchmark: Benchmark = {
         // The peak of the packed runs, before the padded one can raise it.
         if (variant === 'padded') figures.train_peak_rss_mb = round(process.resourceUsage().maxRSS / 1024, 1);
         context.log(`bench train: ${variant}, ${folded.count} rows, batch ${BATCH}`);
+        const options = trainOptionsWith({
+          facts: folded.count, epochs: 1, batch: BATCH, gradAcc: 1, lr: 1e-4, loraR: variant === 'lora' ? LORA.r : 0, loraAlpha: LORA.alpha,
+          mode: 'weight', precision: variant === 'bf16' ? 'bf16' : 'fp32', saveSteps: 1_000_000, evalSteps: 1_000_000,
+        });
         const trainer = await Trainer.create(context.runtime(), {
-          model: modelDir, runDir: join(root, `run-${variant}`), epochs: 1, batch: BATCH, gradAccumulation: 1, learningRate: 1e-4, precision: variant === 'bf16' ? 'bf16' : 'fp32',
-          saveSteps: 1_000_000, evalSteps: 1_000_000, loraR: variant === 'lora' ? LORA.r : 0, loraAlpha: LORA.alpha, loraDropout: 0.05, padId: 0,
-          packing: variant !== 'padded',
+          model: modelDir, device: 'cpu', runDir: join(root, `run-${variant}`), baseModel: modelDir, padId: 0, checkpointFiles: [],
+          runRecord: '', resumeFrom: null, ...nativeDist(detectDistEnv({})), ...nativeTrainOptions(options),
         }, folded, empty);
         let tokens = 0, padded = 0, seconds = 0, steps = 0;
         try {

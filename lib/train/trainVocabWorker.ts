@@ -8,6 +8,9 @@ import { join } from 'node:path';
 
 import { Runtime } from '../native/Runtime.js';
 import { Trainer } from '../native/Trainer.js';
+import { detectDistEnv } from './distEnv.js';
+import { nativeDist } from './runTraining.js';
+import { nativeTrainOptions, trainOptionsWith } from './trainOptions.js';
 
 interface WorkerConfig {
   root: string;
@@ -24,9 +27,13 @@ const config = JSON.parse(process.argv[2]!) as WorkerConfig;
 const rows = {
   ids: int32s(join(config.root, 'ids.i32')), labels: int32s(join(config.root, 'labels.i32')), offsets: int32s(join(config.root, 'offsets.i32')),
 };
+const options = trainOptionsWith({
+  facts: rows.offsets.length - 1, epochs: 1, batch: config.batch, gradAcc: 1, lr: 1e-4, loraR: 0, loraAlpha: 0, mode: 'weight',
+  saveSteps: 1_000_000, evalSteps: 1_000_000, saveCheckpoints: 'none',
+});
 const trainer = await Trainer.create(Runtime.open(), {
-  model: config.modelDir, runDir: join(config.modelDir, 'run'), epochs: 1, batch: config.batch, gradAccumulation: 1, learningRate: 1e-4,
-  saveSteps: 1_000_000, evalSteps: 1_000_000, padId: 0, saveCheckpoints: 'none',
+  model: config.modelDir, device: 'cpu', runDir: join(config.modelDir, 'run'), baseModel: config.modelDir, padId: 0, checkpointFiles: [],
+  runRecord: '', resumeFrom: null, ...nativeDist(detectDistEnv({})), ...nativeTrainOptions(options),
 }, rows, { ids: new Int32Array(0), labels: new Int32Array(0), offsets: Int32Array.of(0) });
 let tokens = 0, padded = 0, seconds = 0, steps = 0;
 try {

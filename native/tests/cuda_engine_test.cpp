@@ -1,7 +1,8 @@
 // The engine on CUDA against the same engine on the CPU: forward logits (fp32 and bf16), batched
 // greedy generation, scoring, divergence, save/load, that attention runs through
-// scaled_dot_product_attention, and that packed training (libtorch's variable-length flash attention
-// in bf16) gives the padded path's loss and gradients. Built only against a CUDA libtorch (itl_cuda_tests, ctest label
+// scaled_dot_product_attention, that a trainer's dropout leaves the device's global generator alone,
+// and that packed training (libtorch's variable-length flash attention in bf16) gives the padded
+// path's loss and gradients. Built only against a CUDA libtorch (itl_cuda_tests, ctest label
 // "cuda"), so the CPU suite carries no test that could only skip; every test here fails without a GPU.
 // Not here: the CPU engine's own correctness (model_llama_test, eval_engine_test do that).
 #include <ATen/core/grad_mode.h>
@@ -31,6 +32,8 @@
 #include "model/model_io.h"
 #include "model/presets.h"
 #include "train/batch.h"
+#include "train/trainer.h"
+#include "train_fixtures.h"
 
 namespace itl {
 namespace {
@@ -241,6 +244,40 @@ TEST_F(CudaEngine, SaveLoadRoundTripOnDevice) {
       }
     }
   }
+}
+
+TEST_F(CudaEngine, TrainerDrawsDropoutFromAGeneratorOfItsOwn) {
+  // LoRA dropout on the device under test must neither reseed nor advance the process-wide
+  // generator of that device (other code's random streams), and one seed still gives one run.
+  const at::Device device = device_under_test();
+  at::Generator global = device.is_cuda() ? at::globalContext().defaultGenerator(device) : at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(global.mutex());
+    global.set_current_seed(1234);
+  }
+  const at::Tensor before = global.get_state();
+  testing::TempDir dir;
+  const TokenRows rows = testing::make_rows(8, 4);
+  auto train = [&](const std::string& run) {
+    TrainerOptions o = testing::small_trainer_options(dir / run, 4, 1, 1);
+    o.lora.r = 4;
+    o.lora.alpha = 8;
+    o.lora.dropout = 0.3;
+    o.schedule.warmup_ratio = 0;
+    auto model = std::make_shared<LlamaModel>(testing::small_config(false), ModelOptions{at::kFloat, device});
+    model->initialize(7, 0.2);
+    Trainer trainer(model, rows, TokenRows{}, o);
+    trainer.train_step();
+    trainer.train_step();
+    std::vector<std::pair<std::string, at::Tensor>> weights;  // LoRA's included
+    for (const auto& item : model->named_parameters(true)) weights.emplace_back(item.key(), item.value().detach().to(at::kCPU));
+    return weights;
+  };
+  const auto first = train("a"), second = train("b");
+  EXPECT_TRUE(at::equal(global.get_state(), before)) << "the trainer changed the global " << device.str() << " generator";
+  EXPECT_EQ(global.current_seed(), 1234u);
+  ASSERT_EQ(first.size(), second.size());
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_TRUE(at::equal(first[i].second, second[i].second)) << first[i].first;
 }
 
 // Names of the operators dispatched on this thread while a Recorder lives.

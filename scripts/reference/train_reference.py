@@ -6,10 +6,12 @@ It trains on a tokenised-dataset cache entry exactly as itl wrote it (lib/tokeni
 ids.i32, labels.i32 with -100 where masked, offsets.i32, meta.json; little-endian int32), so both sides
 see identical token ids and labels. Labels are unshifted; LlamaForCausalLM shifts them.
 
-Trainer as the study configured it (../shared/DESIGN.md, "Training schedule"):
+Trainer as the study configured it (docs/design.md, "Training schedule"), by default:
   AdamW (torch) β 0.9/0.999, ε 1e-8, weight decay 0; constant_with_warmup with warm-up ceil(0.05 × total
   steps) (transformers 5 takes the ratio as a warmup_steps < 1); max_grad_norm 1.0; seed 42; eval every
   max(1, steps_per_epoch // 2) steps, checkpoint every 2 · steps_per_epoch steps and at the last step.
+  --lr-scheduler (constant_with_warmup, linear, cosine), --warmup-ratio, --weight-decay, --adam-beta1,
+  --adam-beta2 and --adam-epsilon change those settings, under the names `itl train` gives them.
   Batches are right-padded with the attention mask and -100 labels at the pads; which id fills the pads
   does not matter (masked from attention and loss).
 
@@ -104,13 +106,13 @@ def make_collator(pad_id):
     return collate
 
 
-def schedule(n_train, batch, grad_acc, epochs):
-    """Optimiser steps as transformers counts them, and the study's intervals (DESIGN.md)."""
+def schedule(n_train, batch, grad_acc, epochs, warmup_ratio):
+    """Optimiser steps as transformers counts them, and the study's intervals (docs/design.md, "Training schedule")."""
     micro_batches = math.ceil(n_train / batch)
     updates_per_epoch = max(1, math.ceil(micro_batches / grad_acc))
     total = math.ceil(epochs * updates_per_epoch)
     steps_per_epoch = math.ceil(n_train / (batch * grad_acc))
-    return {"total_steps": total, "warmup_steps": math.ceil(0.05 * total),
+    return {"total_steps": total, "warmup_steps": math.ceil(warmup_ratio * total),
             "eval_steps": max(1, steps_per_epoch // 2), "save_steps": 2 * steps_per_epoch}
 
 
@@ -126,6 +128,12 @@ def main():
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("--eval-batch", type=int, default=8, help="per-device eval batch (transformers' default 8)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--lr-scheduler", choices=["constant_with_warmup", "linear", "cosine"], default="constant_with_warmup")
+    parser.add_argument("--warmup-ratio", type=float, default=0.05, help="warm-up over ceil(ratio × total steps)")
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--adam-beta1", type=float, default=0.9)
+    parser.add_argument("--adam-beta2", type=float, default=0.999)
+    parser.add_argument("--adam-epsilon", type=float, default=1e-8)
     parser.add_argument("--lora-r", type=int, default=0, help="0: full fine-tuning")
     parser.add_argument("--lora-alpha", type=int, default=0)
     parser.add_argument("--lora-dropout", type=float, default=0.05)
@@ -158,7 +166,9 @@ def main():
         torch.set_num_threads(args.threads)
     train_rows = read_entry(args.train)
     eval_rows = read_entry(args.eval) if args.eval else None
-    plan = schedule(len(train_rows), args.batch, args.grad_acc, args.epochs)
+    if not 0 <= args.warmup_ratio < 1:
+        fail(f"--warmup-ratio {args.warmup_ratio}: transformers reads a warmup_steps below 1 as a ratio; use [0, 1)")
+    plan = schedule(len(train_rows), args.batch, args.grad_acc, args.epochs, args.warmup_ratio)
 
     set_seed(args.seed)
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16 if args.precision == "bf16" else torch.float32)
@@ -195,13 +205,13 @@ def main():
         per_device_eval_batch_size=args.eval_batch,
         gradient_accumulation_steps=args.grad_acc,
         learning_rate=args.lr,
-        lr_scheduler_type="constant_with_warmup",
-        warmup_steps=0.05,  # a ratio: ceil(0.05 × total steps), as the study's warmup_ratio=0.05
+        lr_scheduler_type=args.lr_scheduler,
+        warmup_steps=args.warmup_ratio,  # below 1, a ratio: ceil(ratio × total steps), as the study's warmup_ratio=0.05
         optim="adamw_torch",
-        adam_beta1=0.9,
-        adam_beta2=0.999,
-        adam_epsilon=1e-8,
-        weight_decay=0.0,
+        adam_beta1=args.adam_beta1,
+        adam_beta2=args.adam_beta2,
+        adam_epsilon=args.adam_epsilon,
+        weight_decay=args.weight_decay,
         max_grad_norm=1.0,
         seed=args.seed,
         logging_strategy="steps",

@@ -1,5 +1,6 @@
 import { analyze, type AnalyzeSource } from '../../analyze/analyze.js';
 import { ItlError } from '../../errors.js';
+import { checkOutputFolder } from '../../util/outputFolder.js';
 import { defineCommand } from '../command.js';
 
 export const analyzeCommand = defineCommand({
@@ -32,6 +33,7 @@ export const analyzeCommand = defineCommand({
     if (!Number.isFinite(threshold) || threshold <= 0 || threshold > 1) {
       throw new ItlError('ITL_USAGE', `--threshold expects a number in (0, 1] but received ${String(args.threshold)}`);
     }
+    checkOutputFolder(args.out as string, 'the --out folder');
     const source: AnalyzeSource =
       evalDir !== undefined ? { kind: 'eval', evalDir, runsDir: args['runs-dir'] as string | undefined } : { kind: 'csv', file: fromCsv! };
     const result = await analyze({

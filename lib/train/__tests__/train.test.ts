@@ -14,7 +14,7 @@ import { main } from '../../cli/main.js';
 import { Model } from '../../native/Model.js';
 import { Runtime } from '../../native/Runtime.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
-import { latestCheckpoint, listCheckpoints } from '../checkpoints.js';
+import { latestCheckpoint, listCheckpoints } from '../runFolder.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const smollm = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');
@@ -202,6 +202,9 @@ describe('itl train', () => {
     expect(klIn['checkpoint-4'].kl_mean).toBeGreaterThan(0);
     expect(klIn['checkpoint-4'].kl_mean).toBe(klAfter['checkpoint-4'].kl_mean);
     expect(klIn['checkpoint-2'].tv_mean).toBe(klAfter['checkpoint-2'].tv_mean);
+    // Results written in training record the saved checkpoints' provenance: `itl eval` reuses them.
+    const reuse = await run(['eval', 'kl', '--models-dir', join(scratch, 'evalruns'), '--eval-dir', join(scratch, 'inside'), ...kl, '--json']);
+    expect(JSON.parse(reuse.stdout)).toMatchObject({ evaluated: [], skipped: [`${name}/checkpoint-2`, `${name}/checkpoint-4`] });
 
     // --save-checkpoints none: the results, and no checkpoint on disk.
     const none = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'nosave'),
