@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'ITL_INVALID_ARGUMENT'
   | 'ITL_CONFIG'
   | 'ITL_CHECKPOINT_FORMAT'
+  /** A training checkpoint whose files cannot be read back (truncated, missing): an earlier complete one may be used. */
+  | 'ITL_CHECKPOINT_DAMAGED'
   | 'ITL_IO'
   | 'ITL_DATA'
   | 'ITL_OUT_OF_MEMORY'
@@ -17,20 +19,57 @@ export type ErrorCode =
   | 'ITL_NATIVE_MISSING'
   /** A stage of a pipeline (`itl demo`) failed; its own error was printed before. */
   | 'ITL_STAGE'
+  /** Another live process holds the lock of what was asked for (a run, a result file, a dataset folder). */
+  | 'ITL_LOCKED'
   | 'ITL_INTERNAL';
 
 export class ItlError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  /** The process's exit status when this error ends a command (default: 2 for usage errors, else 1). */
+  readonly exitStatus: number | undefined;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; exitStatus?: number }) {
     super(message, options);
     this.name = 'ItlError';
     this.code = code;
+    this.exitStatus = options?.exitStatus;
   }
 }
 
-/** An Error from the native addon (or any other thrown value) as an ItlError, keeping its code. */
+const ERRNO_CAUSES: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOTDIR: 'a file stands where a folder is expected',
+  EISDIR: 'a folder stands where a file is expected',
+  EEXIST: 'it already exists',
+  ENOENT: 'no such file or folder',
+  EIO: 'input/output error (a failing disk or a lost network mount)',
+  ENAMETOOLONG: 'the name is too long',
+  EMFILE: 'too many open files',
+  EXDEV: 'not on the same file system',
+  ENOTEMPTY: 'the folder is not empty',
+  EBUSY: 'device or resource busy',
+};
+
+/** "no space left on the device (ENOSPC)": an errno code in words, or the system's message. */
+export function describeErrno(code: string, message: string): string {
+  return `${ERRNO_CAUSES[code] ?? message} (${code})`;
+}
+
+/**
+ * An Error from the native addon (or any other thrown value) as an ItlError, keeping its code. A
+ * file-system error that reached here unwrapped (ENOSPC from a write deep in a library) becomes
+ * ITL_IO naming the path and the cause, not ITL_INTERNAL.
+ */
 export function asItlError(error: unknown): ItlError {
   if (error instanceof ItlError) return error;
+  const errno = error as NodeJS.ErrnoException | undefined;
+  if (typeof errno?.code === 'string' && /^E[A-Z0-9]+$/.test(errno.code) && typeof errno.syscall === 'string') {
+    const where = typeof errno.path === 'string' ? ` ${errno.path}` : '';
+    return new ItlError('ITL_IO', `cannot ${errno.syscall}${where}: ${describeErrno(errno.code, errno.message)}`, { cause: error });
+  }
   // Duck-typed, not `instanceof Error`: errors made by the addon (or in another vm context, as under
   // jest) come from a different realm's Error constructor.
   if (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string') {

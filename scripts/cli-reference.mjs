@@ -1,20 +1,19 @@
 #!/usr/bin/env node
-// The README's CLI reference, generated from yargs: `itl --help` and every command's `--help`,
-// between the markers <!-- cli-reference:start --> and <!-- cli-reference:end -->.
-//   node scripts/cli-reference.mjs            rewrite the block in README.md (npm run cli-reference)
-//   node scripts/cli-reference.mjs --check    exit 1 when README.md's block differs from the generated one
-//   --readme FILE                             another file than README.md
+// docs/cli.md, the CLI reference, generated whole from yargs: `itl --help` and every command's `--help`.
+//   node scripts/cli-reference.mjs            write docs/cli.md (npm run cli-reference)
+//   node scripts/cli-reference.mjs --check    exit 1 when docs/cli.md differs from the generated text (or is missing)
+//   --out FILE                                another file than docs/cli.md
 // Each help text comes from the built `itl` entry (bin/itl.js, `npm run build` first) in a child
 // process with a pipe as stdout, so yargs wraps at its fixed width (110) whatever the terminal.
 import { execFile } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const START = '<!-- cli-reference:start -->';
-const END = '<!-- cli-reference:end -->';
+const GENERATED =
+  '<!-- generated from the commands\' --help by scripts/cli-reference.mjs (npm run cli-reference); edit the yargs options, not this file -->';
 
 function fail(message, status = 2) {
   process.stderr.write(`cli-reference: ${message}\n`);
@@ -22,11 +21,11 @@ function fail(message, status = 2) {
 }
 
 function parseArguments(argv) {
-  const options = { check: false, readme: join(ROOT, 'README.md') };
+  const options = { check: false, out: join(ROOT, 'docs', 'cli.md') };
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--check') options.check = true;
-    else if (argv[i] === '--readme' && i + 1 < argv.length) options.readme = resolve(argv[++i]);
-    else fail(`unknown argument '${argv[i]}' (expected --check, --readme FILE)`);
+    else if (argv[i] === '--out' && i + 1 < argv.length) options.out = resolve(argv[++i]);
+    else fail(`unknown argument '${argv[i]}' (expected --check, --out FILE)`);
   }
   return options;
 }
@@ -54,46 +53,44 @@ async function commandNames() {
   return commands.map((command) => [command.command].flat()[0].split(' ')[0]);
 }
 
-async function generateBlock() {
+async function generate() {
   // The processes run side by side: each spends most of its time loading modules.
   const names = await commandNames();
   const [top, ...helps] = await Promise.all([helpOf([]), ...names.map((name) => helpOf([name]))]);
   const sections = [
-    START,
-    '<!-- generated from the commands\' --help by scripts/cli-reference.mjs (npm run cli-reference); edit the yargs options, not this -->',
+    GENERATED,
     '',
-    '### `itl`',
+    '# CLI reference',
+    '',
+    'Every command\'s `--help`, as the commands print it. This file is generated from the yargs definitions by',
+    '`npm run cli-reference` (`scripts/cli-reference.mjs`), and a test fails when it differs from what the commands',
+    'print. What the commands are for: [README](../README.md) and the [docs](../README.md#documentation).',
+    '',
+    '## `itl`',
     '',
     '```text',
     top,
     '```',
   ];
-  names.forEach((name, i) => sections.push('', `### \`itl ${name}\``, '', '```text', helps[i], '```'));
-  sections.push(END);
-  return sections.join('\n');
-}
-
-function replaceBlock(text, block, file) {
-  const start = text.indexOf(START);
-  const end = text.indexOf(END);
-  if (start < 0 || end < start) fail(`${file} has no ${START} … ${END} block`);
-  return text.slice(0, start) + block + text.slice(end + END.length);
+  names.forEach((name, i) => sections.push('', `## \`itl ${name}\``, '', '```text', helps[i], '```'));
+  return sections.join('\n') + '\n';
 }
 
 const options = parseArguments(process.argv.slice(2));
-const current = readFileSync(options.readme, 'utf8');
-const updated = replaceBlock(current, await generateBlock(), options.readme);
+const current = existsSync(options.out) ? readFileSync(options.out, 'utf8') : undefined;
+const updated = await generate();
 if (options.check) {
+  if (current === undefined) fail(`${options.out} does not exist; generate it with npm run cli-reference`, 1);
   if (updated !== current) {
-    fail(`${options.readme}: the CLI reference is stale; regenerate it with npm run cli-reference`, 1);
+    fail(`${options.out}: the CLI reference is stale; regenerate it with npm run cli-reference`, 1);
   }
-  process.stdout.write(`cli-reference: ${options.readme} is up to date\n`);
+  process.stdout.write(`cli-reference: ${options.out} is up to date\n`);
 } else if (updated === current) {
-  process.stdout.write(`cli-reference: ${options.readme} already up to date\n`);
+  process.stdout.write(`cli-reference: ${options.out} already up to date\n`);
 } else {
-  // Through a temporary sibling and a rename: an interrupted run never leaves half a README.
-  const temporary = `${options.readme}.tmp-${process.pid}`;
+  // Through a temporary sibling and a rename: an interrupted run never leaves half a reference.
+  const temporary = `${options.out}.tmp-${process.pid}`;
   writeFileSync(temporary, updated);
-  renameSync(temporary, options.readme);
-  process.stdout.write(`cli-reference: wrote ${options.readme}\n`);
+  renameSync(temporary, options.out);
+  process.stdout.write(`cli-reference: wrote ${options.out}\n`);
 }

@@ -11,6 +11,8 @@ position ids; at the real (unpadded) positions:
     same argmax wherever HF's top-2 gap exceeds twice that;
   - bf16: itl bf16 vs HF bf16 max |diff| < 10 % of the fp32 logit scale (the random weights are large), and top-1 agreement of
     itl bf16 with HF fp32 >= 0.8 (what the C++ test demands of bf16 against fp32).
+The same two checks for itl's packed logits (the rows' real tokens end to end, attention within each row:
+flash varlen in bf16 on CUDA) against HF's padded batch at the real positions.
 Exits 1 on any mismatch; --json writes the measured numbers.
 """
 import argparse
@@ -59,6 +61,9 @@ def main():
         for dt in ("fp32", "bf16"):
             raw = np.fromfile(os.path.join(folder, f"itl_logits_{dt}.f32"), dtype="<f4")
             ours[dt] = torch.from_numpy(raw).view(B, T, vocab).to(args.device).view(-1, vocab)[real]
+            # Row-major real positions of the batch = the rows' real tokens end to end = the packed order.
+            packed = np.fromfile(os.path.join(folder, f"itl_logits_packed_{dt}.f32"), dtype="<f4")
+            ours[f"packed_{dt}"] = torch.from_numpy(packed).view(-1, vocab).to(args.device)
         theirs = {}
         for dt, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
             model = load(folder, dtype, args.device)
@@ -80,6 +85,18 @@ def main():
         check(f"{name} fp32 logits", d32 < tol32 and same32, f"max |itl - HF| {d32:.2e} (limit {tol32:.1e}, scale {scale:.2f}), top-1 equal {same32}")
         check(f"{name} bf16 logits", d16 < 0.1 * scale and agree16 >= 0.8,
               f"max |itl - HF| {d16:.3f} (10 % of scale: {0.1 * scale:.3f}), top-1 agreement with fp32 {agree16:.3f}")
+        if ours["packed_fp32"].shape != theirs["fp32"].shape:
+            check(f"{name} packed logits", False, f"shape {tuple(ours['packed_fp32'].shape)}, expected {tuple(theirs['fp32'].shape)}")
+            continue
+        p32 = (ours["packed_fp32"] - theirs["fp32"]).abs().max().item()
+        psame32 = bool((ours["packed_fp32"].argmax(-1) == theirs["fp32"].argmax(-1))[clear].all().item())
+        p16 = (ours["packed_bf16"] - theirs["bf16"]).abs().max().item()
+        pagree16 = (ours["packed_bf16"].argmax(-1) == theirs["fp32"].argmax(-1)).float().mean().item()
+        results[name].update({"packed_fp32_max_abs_diff": p32, "packed_fp32_top1_equal": psame32,
+                              "packed_bf16_max_abs_diff_vs_hf_bf16": p16, "packed_bf16_top1_agreement_vs_hf_fp32": pagree16})
+        check(f"{name} packed fp32 logits", p32 < tol32 and psame32, f"max |itl - HF| {p32:.2e} (limit {tol32:.1e}), top-1 equal {psame32}")
+        check(f"{name} packed bf16 logits", p16 < 0.1 * scale and pagree16 >= 0.8,
+              f"max |itl - HF| {p16:.3f} (10 % of scale: {0.1 * scale:.3f}), top-1 agreement with fp32 {pagree16:.3f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"torch": torch.__version__, "itl_torch": meta.get("torch_version"), "results": results,

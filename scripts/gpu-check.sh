@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The CUDA check of the C++ engine on a GPU machine without Node or network (see DESIGN.md): builds
-# itl_core and its tests with plain CMake against the libtorch inside python3's torch package, runs
-# every ctest test (the "cuda" label: the engine on cuda:0 against itself on the CPU), then compares
-# the engine's CUDA logits with transformers' on the same model folders (scripts/gpu-check.py).
+# The CUDA check of the C++ engine on a GPU machine without Node or network (docs/design.md, "Environment
+# facts (measured)"): builds itl_core and its tests with plain CMake against the libtorch inside python3's
+# torch package, runs every ctest test (the "cuda" label: the engine on cuda:0 against itself on the CPU),
+# then compares the engine's CUDA logits with transformers' on the same model folders (scripts/gpu-check.py).
 #   bash scripts/gpu-check.sh        (from the repository root; logs and results go to $OUT if set)
 # Needs, beside CMake, a C++ compiler and nvcc: nlohmann/json headers and GoogleTest (installed, or
 # carried in third_party/gpu-carry by scripts/prepare-gpu-carry.sh). Exits 1 if any step failed.

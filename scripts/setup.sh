@@ -173,9 +173,10 @@ apt_install() {
   multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
   # The build (cmake, g++, nlohmann/json, GoogleTest), gloo's headers (c10d's ProcessGroupGloo
   # includes them; every libtorch holds gloo's code but wheels and archives ship no gloo headers),
-  # pip for the PyTorch wheel, chromium and a font for the analysis' PNG/HTML. Debian's libtorch
-  # also wants OpenBLAS for speed; the wheel's libtorch carries MKL.
-  local packages=(cmake g++ make python3 pkg-config nlohmann-json3-dev libgtest-dev libgloo-dev chromium fonts-dejavu-core)
+  # pip for the PyTorch wheel, chromium and a font for the analysis' PNG/HTML, clang-format for
+  # `npm run lint` (part of `npm test`). Debian's libtorch also wants OpenBLAS for speed; the
+  # wheel's libtorch carries MKL.
+  local packages=(cmake g++ make python3 pkg-config nlohmann-json3-dev libgtest-dev libgloo-dev chromium fonts-dejavu-core clang-format)
   if ((system_libtorch)); then
     packages+=(libtorch-dev libopenblas0-pthread)
   else

@@ -5,6 +5,7 @@
  * measured is absent, never 0.
  */
 import { ItlError } from '../errors.js';
+import { EVAL_TASKS } from '../eval/tasks/registry.js';
 import { findModel, type ModelInfo } from '../train/models.js';
 import { parseRunName, type RunName, type TrainingMode } from '../train/runName.js';
 
@@ -42,8 +43,11 @@ export const EXTRA_METRICS = [
   'seeds',
 ] as const;
 
-export type Metric = (typeof STUDY_METRICS)[number] | (typeof EXTRA_METRICS)[number];
-export const METRICS: readonly Metric[] = [...STUDY_METRICS, ...EXTRA_METRICS];
+export type KnownMetric = (typeof STUDY_METRICS)[number] | (typeof EXTRA_METRICS)[number];
+/** A known column, or one an evaluation task adds (lib/eval/tasks/registry.ts: e.g. arc_easy_absolute). */
+export type Metric = KnownMetric | (string & {});
+/** Every column, in the table's order: the study's, ours, then those of tasks added since (after all the others). */
+export const METRICS: readonly Metric[] = [...new Set<Metric>([...STUDY_METRICS, ...EXTRA_METRICS, ...EVAL_TASKS.flatMap((t) => t.columns)])];
 
 export interface ResultRow {
   /** The run name, or `<Model>-<mode>_base` for a base model. */

@@ -8,6 +8,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 
+import type { TrainingMode } from '../tokenize/labelMask.js';
 import { KNOWN_MODELS } from '../train/models.js';
 import { identifyRow, isBaseRow, type Metric, type ResultRow } from './ResultRow.js';
 import { finalCheckpoints } from './selectCheckpoints.js';
@@ -16,7 +17,7 @@ export interface FigurePoint {
   run: string;
   /** Model short name, e.g. Smol360M. */
   model: string;
-  mode: 'weight' | 'tool';
+  mode: TrainingMode;
   facts: number;
   parameters: number;
   checkpoint: number;

@@ -1,10 +1,12 @@
 /**
  * The `itl` command line: yargs root, global options, error reporting and exit codes.
- * Exit codes: 0 success, 1 a failure of the work, 2 a usage error.
+ * Exit codes: 0 success, 1 a failure of the work, 2 a usage error, 130/143 stopped by SIGINT/SIGTERM.
  */
 import yargs, { type Argv } from 'yargs';
 
 import { ItlError, asItlError } from '../errors.js';
+import { loadAddon } from '../native/addon.js';
+import { followParent } from '../util/itlChild.js';
 import type { Command } from './command.js';
 import { commands } from './commands/index.js';
 import { CliContext, type CliIo } from './context.js';
@@ -79,6 +81,11 @@ export async function main(argv: string[], io: CliIo = processIo, env: NodeJS.Pr
   const context = new CliContext(io, env);
   const exit = { code: 0 };
   try {
+    // Started by itl demo, grid or launch: do not outlive that parent (lib/util/itlChild.ts).
+    followParent(env, () => {
+      const { addon } = loadAddon(env);
+      return (signal, parent) => addon.watchParent(signal, parent);
+    });
     await buildParser(argv, context, exit).parseAsync();
     return exit.code;
   } catch (thrown) {
@@ -86,6 +93,6 @@ export async function main(argv: string[], io: CliIo = processIo, env: NodeJS.Pr
     io.stderr(`itl: ${error.message} [${error.code}]\n`);
     if (error.code === 'ITL_USAGE') io.stderr('Run with --help for usage.\n');
     if (env.ITL_DEBUG && thrown instanceof Error && thrown.stack) io.stderr(thrown.stack + '\n');
-    return error.code === 'ITL_USAGE' ? 2 : 1;
+    return error.exitStatus ?? (error.code === 'ITL_USAGE' ? 2 : 1);
   }
 }

@@ -2,12 +2,19 @@
  * `itl data build`: people → rows → a datasets on-disk dataset, a preview, the SQLite tool database
  * and a manifest. Everything is built in a temporary sibling folder that is renamed to the output
  * only once complete, so an interrupted or failed build never leaves output that looks finished.
+ * One build per output folder at a time (the lock `.<name>.lock` beside it); a build's leftovers
+ * (`.<name>.partial-<pid>`, `.<name>.old-<pid>` of processes that died) are removed by the next one;
+ * `force` replaces only a folder every file of which an earlier build's manifest lists.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 
 import { ItlError } from '../errors.js';
+import { acquireLock, isRunning } from '../util/fileLock.js';
+import { errnoCode, ioError } from '../util/ioError.js';
+import { makeFolder } from '../util/outputFolder.js';
+import { describeDifferences, type Provenance, provenanceDifferences } from '../util/provenance.js';
 import { datasetInfoJson, DATASET_INFO_FILE, factsArrowSchema, RECORD_BATCH_ROWS, STATE_FILE, stateJson } from './datasetsLayout.js';
 import { drawPeople } from './drawPeople.js';
 import { ATTRIBUTES, type FactRow } from './facts.js';
@@ -16,6 +23,7 @@ import { factRows } from './factRows.js';
 import { factsRecordBatch } from './factsRecordBatch.js';
 import { ATOM_FILES, loadAtoms } from './loadAtoms.js';
 import { loadTemplates, templateFiles } from './loadTemplates.js';
+import { type FileRecord, hashFile } from './hashFile.js';
 import { DATABASE_FILE, DATASET_DIR, MANIFEST_FILE, PREVIEW_FILE } from './outputLayout.js';
 import { ShardedArrowWriter } from './ShardedArrowWriter.js';
 
@@ -32,12 +40,13 @@ export interface BuildOptions {
   maxShardBytes: number;
   /** Called now and then with the number of people written so far. */
   onProgress?: (peopleDone: number) => void;
+  /** Messages for the user: leftovers removed, a stale lock taken over. */
+  log?: (message: string) => void;
+  /** How long to wait for another build of the same folder, in ms (default 0: fail naming it). */
+  lockWaitMs?: number;
 }
 
-export interface FileRecord {
-  bytes: number;
-  sha256: string;
-}
+export type { FileRecord } from './hashFile.js';
 
 export interface FactsManifest {
   format: 'itl-facts/1';
@@ -59,19 +68,32 @@ const PROGRESS_EVERY_PEOPLE = 50_000;
 
 export async function buildFactsDataset(options: BuildOptions): Promise<FactsManifest> {
   const outDir = resolve(options.outDir);
-  if (existsSync(outDir) && !options.force) {
-    throw new ItlError('ITL_IO', `output folder ${outDir} already exists (pass --force to replace it)`);
+  makeFolder(dirname(outDir));
+  const lock = await acquireLock(join(dirname(outDir), `.${basename(outDir)}.lock`), {
+    what: `the dataset output folder ${outDir}`,
+    waitMs: options.lockWaitMs ?? 0,
+    log: options.log,
+  });
+  try {
+    removeLeftovers(outDir, options.log);
+    const atoms = loadAtoms(options.atomsDir);
+    const templates = loadTemplates(options.templatesDir);
+    const inputs = describeInputs(options, atoms);
+    checkReplaceable(outDir, options.force, buildProvenance(options.seed, options.people, inputs));
+    return await build(options, outDir, atoms, templates, inputs);
+  } finally {
+    lock.release();
   }
-  const atoms = loadAtoms(options.atomsDir);
-  const templates = loadTemplates(options.templatesDir);
+}
+
+async function build(options: BuildOptions, outDir: string, atoms: ReturnType<typeof loadAtoms>, templates: ReturnType<typeof loadTemplates>,
+  inputs: FactsManifest['inputs']): Promise<FactsManifest> {
   const people = drawPeople(atoms, options.people, options.seed);
-  const inputs = describeInputs(options, atoms);
   const fingerprint = createHash('sha256')
     .update(JSON.stringify({ seed: options.seed, people: options.people, inputs }))
     .digest('hex')
     .slice(0, 16);
 
-  mkdirSync(dirname(outDir), { recursive: true });
   const workDir = join(dirname(outDir), `.${basename(outDir)}.partial-${process.pid}`);
   rmSync(workDir, { recursive: true, force: true });
   try {
@@ -126,8 +148,21 @@ export async function buildFactsDataset(options: BuildOptions): Promise<FactsMan
     return manifest;
   } catch (error) {
     rmSync(workDir, { recursive: true, force: true });
+    // A full disk or a lost mount mid-build: name the build's folder (a raw write error has no path).
+    if (errnoCode(error)) throw ioError('write the dataset into', (error as NodeJS.ErrnoException).path ?? workDir, error);
+    const sqlite = (error as { code?: unknown }).code;
+    if (typeof sqlite === 'string' && /^SQLITE_(FULL|IOERR|READONLY|CANTOPEN)/.test(sqlite)) {
+      const cause = sqlite === 'SQLITE_FULL' ? 'no space left on the device' : (error as Error).message;
+      throw new ItlError('ITL_IO', `cannot write the dataset into ${join(workDir, DATABASE_FILE)}: ${cause} (${sqlite})`, { cause: error });
+    }
     throw error;
   }
+}
+
+/** What decides a build's content, as provenance: two builds with none of these different are byte-identical. */
+function buildProvenance(seed: number, people: number, inputs: FactsManifest['inputs'] | undefined): Provenance {
+  const digest = createHash('sha256').update(JSON.stringify(inputs ?? null)).digest('hex').slice(0, 12);
+  return { options: { seed, people, 'atoms and templates (sha256)': digest } };
 }
 
 function describeInputs(options: BuildOptions, atoms: ReturnType<typeof loadAtoms>): FactsManifest['inputs'] {
@@ -143,9 +178,76 @@ function describeInputs(options: BuildOptions, atoms: ReturnType<typeof loadAtom
   return inputs;
 }
 
+/**
+ * An existing output folder may be replaced when it is empty, or with `force` when every file in it is
+ * one an earlier build wrote (its manifest lists it): unrelated files are never deleted.
+ */
+function checkReplaceable(outDir: string, force: boolean, asked: Provenance): void {
+  if (!existsSync(outDir)) return;
+  if (!statSync(outDir).isDirectory()) throw new ItlError('ITL_IO', `cannot use ${outDir} as the output folder: it is a file, and a folder is expected`);
+  const files = filesUnder(outDir);
+  if (files.length === 0) return;
+  let manifest: FactsManifest | undefined;
+  try {
+    manifest = JSON.parse(readFileSync(join(outDir, MANIFEST_FILE), 'utf8')) as FactsManifest;
+  } catch {
+    manifest = undefined;
+  }
+  if (!force) {
+    let holds = '';
+    if (manifest) {
+      const differences = provenanceDifferences(buildProvenance(manifest.seed, manifest.people, manifest.inputs), asked);
+      holds = differences.length === 0
+        ? `: it holds this very build (seed ${manifest.seed}, ${manifest.people} people, the same atoms and templates)`
+        : `: it holds another build (${describeDifferences(differences)})`;
+    }
+    throw new ItlError('ITL_IO', `output folder ${outDir} already exists (pass --force to replace it)${holds}`);
+  }
+  let listed: Set<string>;
+  try {
+    if (!manifest) throw new Error('no manifest');
+    listed = new Set([MANIFEST_FILE, ...Object.keys(manifest.files ?? {})]);
+  } catch {
+    throw new ItlError('ITL_IO', `--force will not replace ${outDir}: it has no readable ${MANIFEST_FILE}, so it is not the output of itl data build ` +
+      `(it holds ${describeFiles(files)}); move those files away or choose another --out`);
+  }
+  const unrelated = files.filter((file) => !listed.has(file));
+  if (unrelated.length > 0) {
+    throw new ItlError('ITL_IO', `--force will not replace ${outDir}: it holds files no data build wrote (${describeFiles(unrelated)}); ` +
+      'move them away or choose another --out');
+  }
+}
+
+/** Every file below `folder` (not folders), relative, '/'-separated. */
+function filesUnder(folder: string): string[] {
+  return readdirSync(folder, { recursive: true, withFileTypes: true })
+    .filter((entry) => !entry.isDirectory())
+    .map((entry) => relative(folder, join(entry.parentPath, entry.name)).split(sep).join('/'))
+    .sort();
+}
+
+function describeFiles(files: string[]): string {
+  const shown = files.slice(0, 5).join(', ');
+  return files.length > 5 ? `${shown} and ${files.length - 5} more` : shown;
+}
+
+/** `.<name>.partial-<pid>` and `.<name>.old-<pid>` of builds whose process is gone (killed mid-build). */
+function removeLeftovers(outDir: string, log: ((message: string) => void) | undefined): void {
+  const prefix = `.${basename(outDir)}.`;
+  for (const name of readdirSync(dirname(outDir))) {
+    if (!name.startsWith(prefix)) continue;
+    const match = /^(partial|old)-(\d+)$/.exec(name.slice(prefix.length));
+    if (!match) continue;
+    const pid = Number(match[2]);
+    if (pid === process.pid || isRunning(pid)) continue;
+    rmSync(join(dirname(outDir), name), { recursive: true, force: true });
+    log?.(`removed ${join(dirname(outDir), name)}, left by a build that did not finish (pid ${pid})`);
+  }
+}
+
 /** Swaps the finished folder in; an existing one (with --force) is moved aside first, then removed. */
 function replaceFolder(workDir: string, outDir: string): void {
-  if (!existsSync(outDir)) {
+  if (!existsSync(outDir) || readdirSync(outDir).length === 0) {
     renameSync(workDir, outDir);
     return;
   }
@@ -157,17 +259,4 @@ function replaceFolder(workDir: string, outDir: string): void {
 
 function hashBytes(bytes: Uint8Array): FileRecord {
   return { bytes: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
-}
-
-export function hashFile(path: string): FileRecord {
-  const hash = createHash('sha256');
-  const buffer = Buffer.alloc(1 << 20);
-  const fd = openSync(path, 'r');
-  let bytes = 0;
-  try {
-    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; bytes += n) hash.update(buffer.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return { bytes, sha256: hash.digest('hex') };
 }

@@ -2,10 +2,13 @@
  * The tool: a SQLite database of the people keyed by full name, which the in-tool evaluation
  * queries to answer `FIND <attribute> FOR <name>` requests.
  */
+import { dirname } from 'node:path';
+
 import Database from 'better-sqlite3';
 
 import { ItlError } from '../errors.js';
 import { ATTRIBUTES, type Attribute, isAttribute, type Person } from './facts.js';
+import { buildFolderOf, verifyDataFile } from './verifyDataFiles.js';
 
 export type FactsDb = Database.Database;
 
@@ -56,12 +59,34 @@ export function createFactsDatabase(path: string): FactsDatabaseWriter {
   };
 }
 
+/**
+ * Opens the tool database read-only and checks it now, before any model is asked anything: against
+ * its build's manifest when it has one (size and sha256: a swapped-in or damaged file), then its
+ * schema, and SQLite's quick_check when there is no manifest to vouch for the pages. SQLite itself
+ * opens lazily, so without these a garbage file fails only at the first query, or never.
+ */
 export function openFactsDatabase(path: string): FactsDb {
+  const manifested = buildFolderOf(dirname(path)) !== undefined;
+  if (manifested) verifyDataFile(path);
+  let db: FactsDb;
   try {
-    return new Database(path, { readonly: true, fileMustExist: true });
+    db = new Database(path, { readonly: true, fileMustExist: true });
   } catch (error) {
     throw new ItlError('ITL_IO', `cannot open the facts database ${path}: ${(error as Error).message}`);
   }
+  try {
+    const columns = (db.prepare(`PRAGMA table_info(${PEOPLE_TABLE})`).all() as { name: string }[]).map((c) => c.name);
+    const missing = ['name', ...ATTRIBUTES].filter((c) => !columns.includes(c));
+    if (missing.length > 0) throw new Error(`no ${PEOPLE_TABLE} table with columns ${missing.join(', ')}`);
+    if (!manifested) {
+      const check = db.prepare('PRAGMA quick_check').pluck().all() as string[];
+      if (check.join() !== 'ok') throw new Error(`quick_check: ${check.slice(0, 3).join('; ')}`);
+    }
+  } catch (error) {
+    db.close();
+    throw new ItlError('ITL_DATA', `${path} is not a facts database of itl data build (${(error as Error).message}); rebuild the dataset`);
+  }
+  return db;
 }
 
 /** The value of `attribute` for the person called `name`, or null when there is no such person. */

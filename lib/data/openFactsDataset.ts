@@ -2,6 +2,8 @@
  * Reads rows of a facts dataset by index range without loading it: opening scans each shard's
  * message headers (a few bytes per record batch) to index where every batch starts, and
  * `rows(start, end)` then reads and decodes only the record batches that overlap the range.
+ * Opening checks state.json and every shard against the build's manifest (verifyDataFiles: once per
+ * process), and refuses a state.json whose `_data_files` point outside the dataset folder.
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +15,7 @@ import { STATE_FILE } from './datasetsLayout.js';
 import type { FactRow } from './facts.js';
 import { factRowAt } from './factsRecordBatch.js';
 import { DATASET_DIR } from './outputLayout.js';
+import { fileInsideFolder, verifyDataFile } from './verifyDataFiles.js';
 
 export interface FactsDataset {
   readonly numRows: number;
@@ -44,12 +47,12 @@ const EOS = new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 export function openFactsDataset(dir: string): FactsDataset {
   const datasetDir = resolveDatasetDir(dir);
   const files = readDataFiles(datasetDir);
+  for (const path of files) verifyDataFile(path);
   const shards: Shard[] = [];
   const batches: BatchLocation[] = [];
   let numRows = 0;
   try {
-    for (const file of files) {
-      const path = join(datasetDir, file);
+    for (const path of files) {
       const fd = openOrThrow(path);
       const index = indexShard(fd, path);
       shards.push({ path, fd, schemaMessage: index.schemaMessage });
@@ -97,8 +100,10 @@ function resolveDatasetDir(dir: string): string {
   return existsSync(join(nested, STATE_FILE)) ? nested : dir;
 }
 
+/** The shards state.json lists, as paths inside `datasetDir` (state.json itself checked first). */
 function readDataFiles(datasetDir: string): string[] {
   const path = join(datasetDir, STATE_FILE);
+  if (existsSync(path)) verifyDataFile(path);
   let state: { _data_files?: { filename?: unknown }[] };
   try {
     state = JSON.parse(readFileSync(path, 'utf8'));
@@ -109,7 +114,7 @@ function readDataFiles(datasetDir: string): string[] {
   if (!Array.isArray(files) || files.length === 0 || !files.every((f): f is string => typeof f === 'string')) {
     throw new ItlError('ITL_DATA', `${path}: expected _data_files to list the Arrow shards`);
   }
-  return files;
+  return files.map((file) => fileInsideFolder(datasetDir, file, path));
 }
 
 function openOrThrow(path: string): number {

@@ -21,7 +21,6 @@
  * checkpoint (`--resume`). A folder holding a demo of another scale, seed or plan is refused, never
  * mixed with the new one.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -30,8 +29,9 @@ import { fileURLToPath } from 'node:url';
 import { parseResultsCsv } from '../analyze/resultsCsv.js';
 import { ItlError } from '../errors.js';
 import { loadTokenizer } from '../tokenize/loadTokenizer.js';
-import { latestCheckpoint } from '../train/checkpoints.js';
+import { latestCheckpoint } from '../train/runFolder.js';
 import { parseRunName } from '../train/runName.js';
+import { forwardSignals, ItlChild } from '../util/itlChild.js';
 import { writeFileAtomic } from '../util/writeFileAtomic.js';
 import type { Runtime } from '../native/Runtime.js';
 import { Model } from '../native/Model.js';
@@ -159,17 +159,29 @@ function readMarker(file: string): { inputs?: unknown } {
   }
 }
 
-/** Runs `itl ARGS…` as a child process with the terminal's streams; a failure stops the demo. */
-function itl(args: string[], options: DemoOptions): Promise<void> {
+/**
+ * Runs `itl ARGS…` as a child process with the terminal's streams (lib/util/itlChild.ts: it dies with
+ * the demo, even a SIGKILLed one); SIGINT/SIGTERM reaching the demo are passed to it, and the demo
+ * waits for it to stop (`itl train` checkpoints first). A failure or a signal stops the demo.
+ */
+async function itl(args: string[], options: DemoOptions): Promise<void> {
   options.log(`  $ itl ${args.map((a) => (/[\s'"]/.test(a) ? JSON.stringify(a) : a)).join(' ')}`);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ITL_ENTRY, ...args], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...options.env } });
-    child.on('error', (error) => reject(new ItlError('ITL_IO', `cannot start itl: ${error.message}`, { cause: error })));
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new ItlError('ITL_STAGE', `itl ${args[0]}${args[1] && !args[1].startsWith('-') ? ` ${args[1]}` : ''} failed (${signal ?? `exit ${code}`}); fix the cause and re-run the demo: finished stages are kept`));
-    });
+  const child = new ItlChild({ args, env: { ...process.env, ...options.env }, stdio: 'inherit', entry: ITL_ENTRY });
+  let interrupted: NodeJS.Signals | undefined;
+  const stopForwarding = forwardSignals((signal) => {
+    interrupted ??= signal;
+    child.signal(signal);
   });
+  const command = `itl ${args[0]}${args[1] && !args[1].startsWith('-') ? ` ${args[1]}` : ''}`;
+  try {
+    const { code, signal } = await child.exited;
+    if (interrupted) {
+      throw new ItlError('ITL_ABORTED', `${interrupted}: ${command} stopped (${signal ?? `exit ${code}`}); finished stages are kept: re-run the demo to continue`);
+    }
+    if (code !== 0) throw new ItlError('ITL_STAGE', `${command} failed (${signal ?? `exit ${code}`}); fix the cause and re-run the demo: finished stages are kept`);
+  } finally {
+    stopForwarding();
+  }
 }
 
 /** What a demo folder is a demo of: a folder holding another is refused, never mixed. */

@@ -27,7 +27,7 @@ import { Model } from '../native/Model.js';
 import { loadTokenizer } from '../tokenize/loadTokenizer.js';
 import { BatchSize } from './BatchSize.js';
 import type { EvalModel } from './EvalModel.js';
-import { evaluateHellaswag } from './hellaswag.js';
+import { evaluateMultipleChoice } from './multipleChoice.js';
 import { readHellaswag } from './hellaswagData.js';
 import { baseCompletions, evaluateKl, readKlPrompts } from './kl.js';
 import { runToolRequest, selectRecallExamples } from './recall.js';
@@ -106,7 +106,7 @@ export const evalBenchmark: Benchmark = {
 
       context.log(`eval: hellaswag, ${docs.length} documents`);
       const hellaswagStarted = performance.now();
-      const hellaswag = await evaluateHellaswag(model, tokenizer, docs, { batch: new BatchSize(HELLASWAG.batch, log) });
+      const hellaswag = await evaluateMultipleChoice(model, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(HELLASWAG.batch, log) });
       const hellaswagSeconds = (performance.now() - hellaswagStarted) / 1000;
 
       context.log(`eval: kl, ${KL.prompts} prompts, base completions ≤ ${KL.maxNewTokens} tokens`);

@@ -4,12 +4,9 @@
  * dataset (`save_to_disk`: state.json + Arrow shards, or a DatasetDict folder whose `validation`
  * split is read), turned into lm-evaluation-harness 0.4.8's documents (lm_eval/tasks/hellaswag/utils.py).
  */
-import { readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-
-import { RecordBatchReader } from 'apache-arrow';
-
 import { ItlError } from '../errors.js';
+import type { MultipleChoiceDoc } from './multipleChoice.js';
+import { readTaskDocs } from './taskData.js';
 
 export interface HellaswagRow {
   ind?: number;
@@ -22,13 +19,7 @@ export interface HellaswagRow {
 }
 
 /** lm-eval's processed document: the query, the four choices and the gold index. */
-export interface HellaswagDoc {
-  /** The row's `ind` when it has one, else its position in the file. */
-  ind: number;
-  query: string;
-  choices: string[];
-  gold: number;
-}
+export type HellaswagDoc = MultipleChoiceDoc;
 
 // Python's str.strip() whitespace (str.isspace), which differs from JavaScript's trim() on
 // \x1c-\x1f and \x85 (Python strips them) and \ufeff (JavaScript does).
@@ -78,78 +69,7 @@ export function hellaswagDoc(row: unknown, position: number, where: string): Hel
   };
 }
 
-function readJsonl(path: string, limit: number | undefined): HellaswagDoc[] {
-  const docs: HellaswagDoc[] = [];
-  const lines = readFileSync(path, 'utf8').split('\n');
-  for (let i = 0; i < lines.length && (limit === undefined || docs.length < limit); i++) {
-    const line = lines[i]!.trim();
-    if (line === '') continue;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (error) {
-      throw new ItlError('ITL_DATA', `${path}:${i + 1}: not valid JSON (${(error as Error).message})`);
-    }
-    docs.push(hellaswagDoc(row, docs.length, `${path}:${i + 1}`));
-  }
-  return docs;
-}
-
-/** The Arrow shards of a `save_to_disk` folder, in order (state.json's _data_files). */
-function arrowFiles(dir: string): string[] {
-  const statePath = join(dir, 'state.json');
-  let state: { _data_files?: { filename?: unknown }[] };
-  try {
-    state = JSON.parse(readFileSync(statePath, 'utf8'));
-  } catch (error) {
-    throw new ItlError('ITL_DATA', `${statePath}: not a readable datasets state file (${(error as Error).message})`);
-  }
-  const files = state._data_files?.map((f) => f.filename);
-  if (!Array.isArray(files) || files.length === 0 || !files.every((f): f is string => typeof f === 'string')) {
-    throw new ItlError('ITL_DATA', `${statePath}: expected _data_files to list the Arrow shards`);
-  }
-  return files.map((f) => join(dir, f));
-}
-
-function readHfDataset(dir: string, limit: number | undefined): HellaswagDoc[] {
-  let splitDir = dir;
-  try {
-    statSync(join(dir, 'dataset_dict.json'));
-    splitDir = join(dir, 'validation');
-  } catch {
-    // not a DatasetDict: the folder is the split itself
-  }
-  const docs: HellaswagDoc[] = [];
-  for (const file of arrowFiles(splitDir)) {
-    let reader;
-    try {
-      reader = RecordBatchReader.from(readFileSync(file));
-    } catch (error) {
-      throw new ItlError('ITL_DATA', `${file}: not an Arrow stream (${(error as Error).message})`);
-    }
-    for (const batch of reader) {
-      for (let i = 0; i < batch.numRows && (limit === undefined || docs.length < limit); i++) {
-        const row: Record<string, unknown> = {};
-        for (const field of batch.schema.fields) {
-          const value = batch.getChild(field.name)?.get(i);
-          row[field.name] = value !== null && typeof value === 'object' && typeof value.toArray === 'function' ? Array.from(value.toArray()) : value;
-        }
-        docs.push(hellaswagDoc(row, docs.length, `${file}: row ${docs.length}`));
-      }
-    }
-  }
-  return docs;
-}
-
-/** The first `limit` documents (all without it) of a jsonl file or a Hugging Face on-disk dataset folder. */
+/** The first `limit` documents (all without it) of a jsonl file or a Hugging Face on-disk dataset folder (its validation split). */
 export function readHellaswag(path: string, options: { limit?: number } = {}): HellaswagDoc[] {
-  let isDir: boolean;
-  try {
-    isDir = statSync(path).isDirectory();
-  } catch (error) {
-    throw new ItlError('ITL_IO', `cannot read the HellaSwag data ${path}: ${(error as Error).message}`);
-  }
-  const docs = isDir ? readHfDataset(path, options.limit) : readJsonl(path, options.limit);
-  if (docs.length === 0) throw new ItlError('ITL_DATA', `${path}: no HellaSwag rows`);
-  return docs;
+  return readTaskDocs(path, { what: 'HellaSwag', split: 'validation', limit: options.limit, toDoc: hellaswagDoc });
 }

@@ -1,5 +1,5 @@
 /**
- * KL and TV of a checkpoint (q) from its base model (p), as the study computes them (DESIGN.md,
+ * KL and TV of a checkpoint (q) from its base model (p), as the study computes them (docs/design.md,
  * "KL and TV as the study computes them"): the base model answers ~120 general prompts greedily
  * through its chat template (≤ 400 new tokens, cached on disk per base model and prompt set); at
  * every position predicting a generated token both models see the same prefix, and the
@@ -16,9 +16,9 @@ import { packageRoot } from '../data/shippedPaths.js';
 import { ItlError } from '../errors.js';
 import type { Model } from '../native/Model.js';
 import type { ChatTokenizer } from '../tokenize/ChatTokenizer.js';
+import { writeFileAtomic } from '../util/writeFileAtomic.js';
 import type { BatchSize } from './BatchSize.js';
 import type { EvalModel } from './EvalModel.js';
-import { writeFileAtomic } from './resultFiles.js';
 import { mean, sampleStderr } from './stats.js';
 
 export interface KlPrompt {

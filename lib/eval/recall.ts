@@ -18,6 +18,7 @@ import type { Attribute } from '../data/facts.js';
 import { parseToolRequest } from '../data/toolRequest.js';
 import { ItlError } from '../errors.js';
 import type { ChatMessage, ChatTokenizer } from '../tokenize/ChatTokenizer.js';
+import type { TrainingMode } from '../tokenize/labelMask.js';
 import type { BatchSize } from './BatchSize.js';
 import type { EvalModel } from './EvalModel.js';
 import { binomialStderr } from './stats.js';
@@ -94,7 +95,7 @@ export function isCorrect(answer: string, value: string): boolean {
 }
 
 export interface RecallOptions {
-  mode: 'weight' | 'tool';
+  mode: TrainingMode;
   /** The tool database (in-tool mode). */
   db?: FactsDb;
   dateString: string;
@@ -135,7 +136,7 @@ export interface RecallEntry {
   predictions_train: (WeightPrediction | ToolPrediction)[];
   predictions_test: (WeightPrediction | ToolPrediction)[];
   general_capabilities: { prompt: string; answer: string }[];
-  mode: 'weight' | 'tool';
+  mode: TrainingMode;
 }
 
 /** What greedy answering needs of an evaluation's options. */

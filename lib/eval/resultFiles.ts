@@ -1,5 +1,5 @@
 /**
- * The evaluation result files, in the study's layout and field names (DESIGN.md, "Result files"),
+ * The evaluation result files, in the study's layout and field names (docs/design.md, "Result files"),
  * so `itl analyze` and the study's own tooling read them unchanged:
  *   EVAL/recall/<run>/checkpoints_recall_results.json   { "checkpoint-<step>": {…} }
  *   EVAL/hellaswag/<run>/<checkpoint>/results_<timestamp>.json (base models: hellaswag/base_models/<model>/…)
@@ -7,50 +7,39 @@
  * and ours, beside them (general ability on held-out questions, the demo's stand-in for HellaSwag):
  *   EVAL/general/<run>/checkpoint_general_results.json  { "checkpoint-<step>": {…} }
  *   EVAL/general/base_models/<model>/general_results.json
- * Every write goes to a temporary file in the same folder and is renamed over the target, so a
- * crash leaves either the previous file or the new one, never half of one.
+ * Each task (lib/eval/tasks/) names its folder and files; these are the shapes they share.
+ * Every write goes through writeFileAtomic (a crash leaves the previous file or the new one, never
+ * half of one), and a keyed file's read-modify-write holds the file's lock (`<file>.lock`), so
+ * concurrent evaluations writing into one file keep every entry.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 import { ItlError } from '../errors.js';
+import { withLock } from '../util/fileLock.js';
+import { ioError } from '../util/ioError.js';
+import { makeFolder } from '../util/outputFolder.js';
+import { removeStaleTemporaries, writeFileAtomic } from '../util/writeFileAtomic.js';
 
-export type Metric = 'recall' | 'hellaswag' | 'kl' | 'general';
-
-export const RECALL_FILE = 'checkpoints_recall_results.json';
-export const KL_FILE = 'checkpoint_kl_eval_results.json';
-export const GENERAL_FILE = 'checkpoint_general_results.json';
-export const BASE_GENERAL_FILE = 'general_results.json';
 export const BASE_MODELS_FOLDER = 'base_models';
 
-/** The metric's folder under EVAL (the study calls KL/TV's folder kl_tv). */
-export function metricFolder(evalDir: string, metric: Metric): string {
-  return join(evalDir, metric === 'kl' ? 'kl_tv' : metric);
+/** A per-run file keyed by checkpoint: EVAL/<folder>/<run>/<file>. */
+export function keyedFilePath(evalDir: string, folder: string, run: string, file: string): string {
+  return join(evalDir, folder, run, file);
 }
 
-const KEYED_FILES = { recall: RECALL_FILE, kl: KL_FILE, general: GENERAL_FILE } as const;
-
-export function keyedFilePath(evalDir: string, metric: keyof typeof KEYED_FILES, run: string): string {
-  return join(metricFolder(evalDir, metric), run, KEYED_FILES[metric]);
+/** A base model's own file: EVAL/<folder>/base_models/<model>/<file>. */
+export function baseFilePath(evalDir: string, folder: string, model: string, file: string): string {
+  return join(evalDir, folder, BASE_MODELS_FOLDER, model, file);
 }
 
-/** A base model's general-ability result: EVAL/general/base_models/<model>/general_results.json. */
-export function baseGeneralFilePath(evalDir: string, model: string): string {
-  return join(metricFolder(evalDir, 'general'), BASE_MODELS_FOLDER, model, BASE_GENERAL_FILE);
-}
-
-/** Writes `text` to `path` through a temporary sibling and a rename. */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(temporary, text, { flush: true });
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw new ItlError('ITL_IO', `cannot write ${path}: ${(error as Error).message}`, { cause: error });
-  }
+/**
+ * lm-eval's results folder of one evaluated model: EVAL/<folder>/<run>/<checkpoint>/, for a base
+ * model EVAL/<folder>/base_models/<model>/, for a single non-checkpoint folder EVAL/<folder>/<name>/.
+ */
+export function lmEvalFolder(evalDir: string, folder: string, target: { run: string; checkpoint: string; baseModel?: boolean; flat?: boolean }): string {
+  if (target.baseModel) return join(evalDir, folder, BASE_MODELS_FOLDER, target.run);
+  return target.flat ? join(evalDir, folder, target.run) : join(evalDir, folder, target.run, target.checkpoint);
 }
 
 /** A `{ "checkpoint-<step>": {…} }` file, or {} when it does not exist yet; a malformed one is an error (never overwritten). */
@@ -60,7 +49,7 @@ export async function readKeyedFile(path: string): Promise<Record<string, unknow
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
-    throw new ItlError('ITL_IO', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+    throw ioError('read', path, error);
   }
   let value: unknown;
   try {
@@ -74,12 +63,19 @@ export async function readKeyedFile(path: string): Promise<Record<string, unknow
   return value as Record<string, unknown>;
 }
 
-/** Adds (or replaces) one checkpoint's entry, rewriting the file atomically. */
+/** How long a writer waits for another process's read-modify-write of the same file (each takes milliseconds). */
+const KEYED_FILE_LOCK_WAIT_MS = 120_000;
+
+/** Adds (or replaces) one checkpoint's entry, rewriting the file atomically under the file's lock. */
 export async function writeKeyedEntry(path: string, checkpoint: string, entry: unknown): Promise<void> {
-  const document = await readKeyedFile(path);
-  document[checkpoint] = entry;
-  const sorted = Object.fromEntries(Object.entries(document).sort(([a], [b]) => stepOf(a) - stepOf(b) || (a < b ? -1 : 1)));
-  await writeFileAtomic(path, JSON.stringify(sorted, null, 2) + '\n');
+  makeFolder(dirname(path));
+  await withLock(`${path}.lock`, { what: `result file ${path}`, waitMs: KEYED_FILE_LOCK_WAIT_MS, pollMs: 20 }, async () => {
+    await removeStaleTemporaries(path); // a writer killed mid-write left it
+    const document = await readKeyedFile(path);
+    document[checkpoint] = entry;
+    const sorted = Object.fromEntries(Object.entries(document).sort(([a], [b]) => stepOf(a) - stepOf(b) || (a < b ? -1 : 1)));
+    await writeFileAtomic(path, JSON.stringify(sorted, null, 2) + '\n');
+  });
 }
 
 function stepOf(key: string): number {
@@ -92,14 +88,24 @@ export function resultsTimestamp(date = new Date()): string {
   return date.toISOString().replace(/Z$/, '').replaceAll(':', '-');
 }
 
-/** Whether a folder already holds a results_<timestamp>.json (anywhere below it, as lm-eval nests them). */
-export async function hasResultsFile(folder: string): Promise<boolean> {
+/**
+ * The newest `results_<timestamp>.json` anywhere under a folder (lm-eval nests it under a folder
+ * named after the model path, and a re-run adds a later timestamp beside the old one); undefined when none.
+ */
+export async function latestResultsFile(folder: string): Promise<string | undefined> {
   let entries;
   try {
     entries = await readdir(folder, { recursive: true, withFileTypes: true });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw new ItlError('ITL_IO', `cannot list ${folder}: ${(error as Error).message}`, { cause: error });
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw ioError('list', folder, error);
   }
-  return entries.some((e) => e.isFile() && /^results_.*\.json$/.test(e.name));
+  const found = entries.filter((e) => e.isFile() && /^results_.*\.json$/.test(e.name)).map((e) => join(e.parentPath, e.name));
+  found.sort((a, b) => (basename(a) < basename(b) ? -1 : basename(a) > basename(b) ? 1 : 0));
+  return found.at(-1);
+}
+
+/** Whether a folder already holds a results_<timestamp>.json (anywhere below it, as lm-eval nests them). */
+export async function hasResultsFile(folder: string): Promise<boolean> {
+  return (await latestResultsFile(folder)) !== undefined;
 }

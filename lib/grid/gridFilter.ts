@@ -17,7 +17,7 @@
  * Every value must select something in the full grid, so a typo is an error, not an empty grid.
  */
 import { ItlError } from '../errors.js';
-import { MODELS } from '../train/models.js';
+import { MODELS, type ModelInfo } from '../train/models.js';
 import type { TrainingMode } from '../train/runName.js';
 import { globToRegExp, hasGlobCharacters } from '../util/glob.js';
 import { GRID_STAGES, type GridStage, type GridStep, STAGE_GROUPS } from './gridPlan.js';
@@ -32,7 +32,17 @@ export interface GridFilter {
   runs?: RegExp[];
   /** `--index`: exactly this run (besides any run patterns). */
   indexRun?: string;
+  /** The runs of the grid the filter selects among (default: the study's). */
+  universe?: readonly GridRun[];
 }
+
+/** A grid's runs and the models they train (the study's, or a family's: familyGrid.ts). */
+export interface GridScope {
+  runs: readonly GridRun[];
+  models: readonly ModelInfo[];
+}
+
+export const STUDY_SCOPE: GridScope = { runs: STUDY_RUNS, models: MODELS };
 
 const KEYS = ['stage', 'model', 'mode', 'run'] as const;
 type Key = (typeof KEYS)[number];
@@ -47,27 +57,27 @@ function stagesOf(value: string): readonly GridStage[] | undefined {
   return STAGE_GROUPS[value];
 }
 
-function modelPattern(value: string): RegExp | undefined {
+function modelPattern(value: string, scope: GridScope): RegExp | undefined {
   const pattern = globToRegExp(value.toLowerCase());
-  return MODELS.some((m) => pattern.test(m.shortName.toLowerCase())) ? new RegExp(pattern.source, 'i') : undefined;
+  return scope.models.some((m) => pattern.test(m.shortName.toLowerCase())) ? new RegExp(pattern.source, 'i') : undefined;
 }
 
-function runPattern(value: string): RegExp | undefined {
+function runPattern(value: string, scope: GridScope): RegExp | undefined {
   const pattern = globToRegExp(value);
-  return STUDY_RUNS.some((run) => pattern.test(run.name)) ? pattern : undefined;
+  return scope.runs.some((run) => pattern.test(run.name)) ? pattern : undefined;
 }
 
 /** The key a bare term belongs to, or undefined when it is nothing the grid knows. */
-function classify(value: string): Key | undefined {
+function classify(value: string, scope: GridScope): Key | undefined {
   if (stagesOf(value)) return 'stage';
-  if (!hasGlobCharacters(value) && MODELS.some((m) => m.shortName.toLowerCase() === value.toLowerCase())) return 'model';
+  if (!hasGlobCharacters(value) && scope.models.some((m) => m.shortName.toLowerCase() === value.toLowerCase())) return 'model';
   if ((MODES as readonly string[]).includes(value)) return 'mode';
-  if (runPattern(value)) return 'run';
-  if (hasGlobCharacters(value) && modelPattern(value)) return 'model';
+  if (runPattern(value, scope)) return 'run';
+  if (hasGlobCharacters(value) && modelPattern(value, scope)) return 'model';
   return undefined;
 }
 
-function add(filter: GridFilter, key: Key, value: string, term: string): void {
+function add(filter: GridFilter, key: Key, value: string, term: string, scope: GridScope): void {
   switch (key) {
     case 'stage': {
       const stages = stagesOf(value) ?? usage(`--only ${term}: '${value}' is not a stage; expected one of ${[...GRID_STAGES, ...Object.keys(STAGE_GROUPS)].join(', ')}`);
@@ -76,7 +86,7 @@ function add(filter: GridFilter, key: Key, value: string, term: string): void {
       return;
     }
     case 'model': {
-      const pattern = modelPattern(value) ?? usage(`--only ${term}: '${value}' matches none of the models ${MODELS.map((m) => m.shortName).join(', ')}`);
+      const pattern = modelPattern(value, scope) ?? usage(`--only ${term}: '${value}' matches none of the models ${scope.models.map((m) => m.shortName).join(', ')}`);
       (filter.models ??= []).push(pattern);
       return;
     }
@@ -85,7 +95,7 @@ function add(filter: GridFilter, key: Key, value: string, term: string): void {
       (filter.modes ??= new Set()).add(value as TrainingMode);
       return;
     case 'run': {
-      const pattern = runPattern(value) ?? usage(`--only ${term}: '${value}' matches none of the grid's ${STUDY_RUNS.length} runs (itl grid --dry-run lists them)`);
+      const pattern = runPattern(value, scope) ?? usage(`--only ${term}: '${value}' matches none of the grid's ${scope.runs.length} runs (itl grid --dry-run lists them)`);
       (filter.runs ??= []).push(pattern);
       return;
     }
@@ -101,8 +111,8 @@ export interface FilterInput {
   index?: number;
 }
 
-export function parseGridFilter(input: FilterInput): GridFilter {
-  const filter: GridFilter = {};
+export function parseGridFilter(input: FilterInput, scope: GridScope = STUDY_SCOPE): GridFilter {
+  const filter: GridFilter = scope === STUDY_SCOPE ? {} : { universe: scope.runs };
   const terms = (values: readonly string[] | undefined) => (values ?? []).flatMap((v) => v.split(',')).map((t) => t.trim());
   for (const term of terms(input.only)) {
     if (term === '') usage('--only has an empty term (two commas, or a trailing one)');
@@ -110,19 +120,20 @@ export function parseGridFilter(input: FilterInput): GridFilter {
     // Run names contain '=', so only a known key before the first '=' makes a key=value term.
     const key = equals > 0 ? term.slice(0, equals) : '';
     if ((KEYS as readonly string[]).includes(key)) {
-      add(filter, key as Key, term.slice(equals + 1), term);
+      add(filter, key as Key, term.slice(equals + 1), term, scope);
       continue;
     }
-    const bare = classify(term) ?? usage(`--only ${term}: not a stage (${[...GRID_STAGES, ...Object.keys(STAGE_GROUPS)].join(', ')}), ` +
-      `a model (${MODELS.map((m) => m.shortName).join(', ')}), a mode (weight, tool), nor a run name or pattern of the grid (sft_…)`);
-    add(filter, bare, term, term);
+    const bare = classify(term, scope) ?? usage(`--only ${term}: not a stage (${[...GRID_STAGES, ...Object.keys(STAGE_GROUPS)].join(', ')}), ` +
+      `a model (${scope.models.map((m) => m.shortName).join(', ')}), a mode (weight, tool), nor a run name or pattern of the grid (sft_…)`);
+    add(filter, bare, term, term, scope);
   }
-  for (const stage of terms(input.stage)) add(filter, 'stage', stage, `stage=${stage}`);
+  for (const stage of terms(input.stage)) add(filter, 'stage', stage, `stage=${stage}`, scope);
   if (input.index !== undefined) {
-    if (!Number.isInteger(input.index) || input.index < 0 || input.index >= STUDY_RUNS.length) {
-      usage(`expected --index in 0..${STUDY_RUNS.length - 1} (a run of the study's table) but received ${input.index}`);
+    const runs = scope.runs;
+    if (!Number.isInteger(input.index) || input.index < 0 || input.index >= runs.length) {
+      usage(`expected --index in 0..${runs.length - 1} (a run of the ${scope === STUDY_SCOPE ? "study's table" : 'grid'}) but received ${input.index}`);
     }
-    filter.indexRun = STUDY_RUNS[input.index].name;
+    filter.indexRun = runs[input.index].name;
   }
   return filter;
 }
@@ -144,7 +155,7 @@ function runMatches(run: GridRun, filter: GridFilter): boolean {
 
 export function stepMatches(step: GridStep, filter: GridFilter): boolean {
   if (filter.stages && !filter.stages.has(step.stage)) return false;
-  return servedRuns(step).some((run) => runMatches(run, filter));
+  return servedRuns(step, filter.universe).some((run) => runMatches(run, filter));
 }
 
 export function selectSteps(steps: readonly GridStep[], filter: GridFilter): GridStep[] {

@@ -8,9 +8,9 @@
  * `itl train` exactly one signal (it checkpoints and exits 0), and no further step starts. The grid
  * then exits 128 + the signal's number, so an `afterok` dependency does not fire on a cut-off run.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { constants as osConstants } from 'node:os';
 
+import { ItlChild } from '../util/itlChild.js';
 import type { GridStep } from './gridPlan.js';
 
 export interface StepOutcome {
@@ -85,36 +85,27 @@ export function signalStatus(signal: NodeJS.Signals): number {
 }
 
 /**
- * Runs `node ENTRY ARGV…` with the terminal (or job log) as its output, in its own process group;
- * `signal` passes a signal to the step running at the time, if any. The caller listens for the
- * signals for the whole grid (between steps too), so none is missed while a step starts.
+ * Runs `node ENTRY ARGV…` with the terminal (or job log) as its output, through the shared child
+ * helper (its own process group, and it dies with the grid: lib/util/itlChild.ts); `signal` passes a
+ * signal to the step running at the time, if any. The caller listens for the signals for the whole
+ * grid (between steps too), so none is missed while a step starts.
  */
 export class ItlSpawner {
-  private running: ChildProcess | undefined;
+  private running: ItlChild | undefined;
 
   constructor(private readonly entry: string, private readonly env: NodeJS.ProcessEnv) {}
 
-  execute = (argv: string[]): Promise<StepOutcome> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [this.entry, ...argv], { stdio: 'inherit', env: this.env, detached: true });
-      this.running = child;
-      child.on('error', (error) => {
-        this.running = undefined;
-        reject(error);
-      });
-      child.on('close', (code, signal) => {
-        this.running = undefined;
-        resolve({ status: code ?? (signal ? signalStatus(signal) : 1) });
-      });
-    });
+  execute = async (argv: string[]): Promise<StepOutcome> => {
+    const child = new ItlChild({ args: argv, entry: this.entry, env: this.env, stdio: 'inherit' });
+    this.running = child;
+    try {
+      return { status: (await child.exited).status };
+    } finally {
+      this.running = undefined;
+    }
+  };
 
   signal(signal: NodeJS.Signals): void {
-    const pid = this.running?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, signal);  // the step's whole group: itl launch's workers too
-    } catch {
-      // it has just exited
-    }
+    this.running?.signal(signal); // the step's whole group: itl launch's workers too
   }
 }

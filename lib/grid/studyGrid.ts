@@ -2,8 +2,8 @@
  * The study's published grid: the 36 runs named in the `run` column of its results table
  * (../shared/reference/paper-results/large_scale_results.csv, in that file's order, base-model rows
  * left out). That table is authoritative: the shell scripts of the study's repository differ from it
- * in places. Each name carries the run's settings (lib/train/runName.ts); DESIGN.md summarises them.
- * The order is the grid's run index (`itl grid --index I`, a SLURM array task id).
+ * in places. Each name carries the run's settings (lib/train/runName.ts); docs/design.md ("The study's
+ * settings") summarises them. The order is the grid's run index (`itl grid --index I`, a SLURM array task id).
  */
 import { parseRunName, type RunName } from '../train/runName.js';
 

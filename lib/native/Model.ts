@@ -6,11 +6,13 @@
  */
 import { ItlError } from '../errors.js';
 import type { Runtime } from './Runtime.js';
-import { type ProgressCallback, loadAddon, nativeCall } from './addon.js';
+import { type AbortFlag, type ProgressCallback, nativeCall } from './addon.js';
 
 export type ModelDtype = 'fp32' | 'bf16';
 
 export interface ModelConfig {
+  /** config.json's model_type: 'llama', 'qwen2', 'qwen3', 'smollm3' or 'mistral'. */
+  modelType: string;
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -33,6 +35,8 @@ export interface ModelConfig {
   eosTokenIds: number[];
   padTokenId: number | null;
   torchDtype: string;
+  /** The window of the layers with sliding-window attention (sequences longer than it are refused), or null. */
+  slidingWindow: number | null;
 }
 
 export interface ModelHandleInfo {
@@ -127,14 +131,19 @@ export interface DivergenceResult {
   observedBregman: Float32Array;
 }
 
+/** A native call given this flag stops at its next check once the flag is raised (rejecting with ITL_ABORTED). */
+interface Abortable {
+  abort?: AbortFlag;
+}
+
 /** The raw handle exactly as native/addon/addon_model.cpp exports it. */
 export interface NativeModelHandle {
   info(): ModelHandleInfo;
   forward(ids: Int32Array): Promise<{ top1: Int32Array; lastLogits: Float32Array }>;
-  generate(ids: Int32Array, lengths: Int32Array, options: GenerateOptions, onProgress?: ProgressCallback): Promise<{ ids: Int32Array; lengths: Int32Array }>;
+  generate(ids: Int32Array, lengths: Int32Array, options: GenerateOptions & Abortable, onProgress?: ProgressCallback): Promise<{ ids: Int32Array; lengths: Int32Array }>;
   score(contextIds: Int32Array, contextLengths: Int32Array, continuationIds: Int32Array, continuationLengths: Int32Array,
-    options: BatchOptions, onProgress?: ProgressCallback): Promise<{ logprobs: Float64Array; isGreedy: Uint8Array }>;
-  divergence(reference: NativeModelHandle, ids: Int32Array, lengths: Int32Array, tokenMask: Uint8Array, options: BatchOptions,
+    options: BatchOptions & Abortable, onProgress?: ProgressCallback): Promise<{ logprobs: Float64Array; isGreedy: Uint8Array }>;
+  divergence(reference: NativeModelHandle, ids: Int32Array, lengths: Int32Array, tokenMask: Uint8Array, options: BatchOptions & Abortable,
     onProgress?: ProgressCallback): Promise<DivergenceResult>;
   save(dir: string): Promise<string>;
   benchForward(options: ForwardBenchmarkOptions, onProgress?: ProgressCallback): Promise<ForwardBenchmarkResult>;
@@ -166,10 +175,6 @@ export interface NativeModelApi {
   modelPresets(): ModelPresetInfo[];
 }
 
-function api(runtime: Runtime): NativeModelApi {
-  // The runtime has already loaded (and configured) this exact addon file; this is its cached module.
-  return loadAddon({ ITL_ADDON: runtime.addonPath }).addon;
-}
 
 function requireInteger(value: number, name: string, min: number): number {
   if (!Number.isInteger(value) || value < min) {
@@ -217,8 +222,12 @@ export class Model {
   /** Folder, device, dtype, parameter count and parsed config, fixed at load time. */
   readonly info: ModelHandleInfo;
 
-  private constructor(handle: NativeModelHandle) {
+  /** The runtime's abort flag: `runtime.abort()` stops this model's generation, scoring and divergence between batches. */
+  private readonly abort: AbortFlag | undefined;
+
+  private constructor(handle: NativeModelHandle, abort: AbortFlag | undefined) {
     this.handle = handle;
+    this.abort = abort;
     this.info = handle.info();
   }
 
@@ -228,13 +237,13 @@ export class Model {
    * config.json) loads as the base model it names plus that adapter.
    */
   static async load(runtime: Runtime, path: string, options: LoadModelOptions = {}): Promise<Model> {
-    return new Model(await nativeCall(api(runtime).loadModel(path, checkLoadOptions(options))));
+    return new Model(await nativeCall(runtime.native.loadModel(path, checkLoadOptions(options))), runtime.abortFlag);
   }
 
   /** Writes a random-initialised preset model to `dir` (HF layout) and returns it loaded. */
   static async init(runtime: Runtime, preset: string, seed: number, dir: string, options: LoadModelOptions = {}): Promise<Model> {
     requireInteger(seed, 'seed', 0);
-    return new Model(await nativeCall(api(runtime).initModel(preset, seed, dir, checkLoadOptions(options))));
+    return new Model(await nativeCall(runtime.native.initModel(preset, seed, dir, checkLoadOptions(options))), runtime.abortFlag);
   }
 
   /**
@@ -243,16 +252,16 @@ export class Model {
    */
   static async initFromConfig(runtime: Runtime, configFolder: string, seed: number, dir: string, options: LoadModelOptions = {}): Promise<Model> {
     requireInteger(seed, 'seed', 0);
-    return new Model(await nativeCall(api(runtime).initModelFromConfig(configFolder, seed, dir, checkLoadOptions(options))));
+    return new Model(await nativeCall(runtime.native.initModelFromConfig(configFolder, seed, dir, checkLoadOptions(options))), runtime.abortFlag);
   }
 
   /** Parses a model folder's config and checkpoint header without loading weights. */
   static inspect(runtime: Runtime, path: string): Promise<ModelInspection> {
-    return nativeCall(api(runtime).inspectModel(path));
+    return nativeCall(runtime.native.inspectModel(path));
   }
 
   static presets(runtime: Runtime): ModelPresetInfo[] {
-    return api(runtime).modelPresets();
+    return runtime.native.modelPresets();
   }
 
   private live(): NativeModelHandle {
@@ -268,7 +277,7 @@ export class Model {
   /** New token ids per prompt (eos included when a row stops on one, as Hugging Face generate does). */
   async generate(prompts: readonly ArrayLike<number>[], options: GenerateOptions = {}, onProgress?: ProgressCallback): Promise<Int32Array[]> {
     const { ids, lengths } = packRows(prompts, 'prompt');
-    const native = { ...options, eosIds: options.eosIds ?? this.info.config.eosTokenIds };
+    const native = { ...options, eosIds: options.eosIds ?? this.info.config.eosTokenIds, abort: this.abort };
     const out = await nativeCall(this.live().generate(ids, lengths, native, onProgress));
     return unpackRows(out.ids, out.lengths);
   }
@@ -277,7 +286,7 @@ export class Model {
   async score(requests: readonly ScoreRequest[], options: BatchOptions = {}, onProgress?: ProgressCallback): Promise<ScoreResult[]> {
     const ctx = packRows(requests.map((r) => r.context), 'context');
     const cont = packRows(requests.map((r) => r.continuation), 'continuation');
-    const out = await nativeCall(this.live().score(ctx.ids, ctx.lengths, cont.ids, cont.lengths, options, onProgress));
+    const out = await nativeCall(this.live().score(ctx.ids, ctx.lengths, cont.ids, cont.lengths, { ...options, abort: this.abort }, onProgress));
     return Array.from(out.logprobs, (logprob, i) => ({ logprob, isGreedy: out.isGreedy[i] === 1 }));
   }
 
@@ -299,12 +308,12 @@ export class Model {
       }
       for (let t = 0; t < m.length; t++) mask[offset++] = m[t] ? 1 : 0;
     });
-    return nativeCall(this.live().divergence(reference.live(), ids, lengths, mask, options, onProgress));
+    return nativeCall(this.live().divergence(reference.live(), ids, lengths, mask, { ...options, abort: this.abort }, onProgress));
   }
 
-  /** @internal Wraps a handle the addon made elsewhere (the trainer's model). */
-  static fromHandle(handle: NativeModelHandle): Model {
-    return new Model(handle);
+  /** @internal Wraps a handle the addon made elsewhere (the trainer's model); `abort` as the runtime's. */
+  static fromHandle(handle: NativeModelHandle, abort?: AbortFlag): Model {
+    return new Model(handle, abort);
   }
 
   /** Writes config.json, generation_config.json and the safetensors weights (model dtype) to `dir`. */

@@ -1,19 +1,34 @@
 /**
- * The typed face of the addon that the rest of lib/ uses: one object per process, created at the
- * CLI edge with the thread policy applied. Stages receive it as an argument (no global state).
+ * The typed face of the addon that the rest of lib/ uses: one object per command, created at the CLI
+ * edge with the thread policy applied. Stages receive it as an argument, and Model and Trainer reach
+ * the addon only through it (no module-level state). Its abort flag is handed to every model it
+ * loads: `abort()` (a command's Ctrl-C) stops their generation, scoring and divergence between batches.
  */
-import { type MatmulOptions, type MatmulResult, type NativeAddon, type ProgressCallback, type SystemInfo,
+import { type AbortFlag, type MatmulOptions, type MatmulResult, type NativeAddon, type ProgressCallback, type SystemInfo,
   type ThreadCounts, type ThreadPolicy, loadAddon, nativeCall } from './addon.js';
 
 export class Runtime {
   readonly addonPath: string;
   readonly threads: ThreadCounts;
-  private readonly addon: NativeAddon;
+  /** @internal The raw addon, for lib/native's wrappers (Model, Trainer). */
+  readonly native: NativeAddon;
+  /** @internal Given to every model loaded through this runtime. */
+  readonly abortFlag: AbortFlag;
 
   private constructor(addonPath: string, addon: NativeAddon, threads: ThreadCounts) {
     this.addonPath = addonPath;
-    this.addon = addon;
+    this.native = addon;
     this.threads = threads;
+    this.abortFlag = addon.createAbortFlag();
+  }
+
+  /** Makes the native calls of this runtime's models stop at their next check (they reject with ITL_ABORTED). */
+  abort(): void {
+    this.abortFlag.abort();
+  }
+
+  get aborted(): boolean {
+    return this.abortFlag.aborted;
   }
 
   /**
@@ -27,10 +42,10 @@ export class Runtime {
   }
 
   systemInfo(): SystemInfo {
-    return this.addon.systemInfo();
+    return this.native.systemInfo();
   }
 
   benchMatmul(options: MatmulOptions = {}, onProgress?: ProgressCallback): Promise<MatmulResult> {
-    return nativeCall(this.addon.benchMatmul(options, onProgress));
+    return nativeCall(this.native.benchMatmul(options, onProgress));
   }
 }

@@ -6,59 +6,45 @@
  */
 import { ItlError } from '../errors.js';
 import type { TokenizedDataset } from '../tokenize/TokenizedDatasetCache.js';
+import type { NativeTrainerOptionFields, Precision } from '../train/trainOptions.js';
 import type { Runtime } from './Runtime.js';
 import { type NativeModelHandle, Model } from './Model.js';
-import { type Progress, loadAddon, nativeCall } from './addon.js';
+import { type Progress, nativeCall } from './addon.js';
 
-export type Precision = 'fp32' | 'bf16' | 'bf16-mixed';
+export type { Precision } from '../train/trainOptions.js';
 
-/** What the native trainer takes (see TrainerOptions in native/core/train/trainer.h). */
-export interface NativeTrainerOptions {
+/**
+ * What the native trainer takes (read by create_request in native/addon/addon_trainer.cpp into
+ * TrainerOptions, native/core/train/trainer.h). Every field is required — the addon holds no
+ * defaults and rejects a missing or unknown field, naming it: the training options come from the
+ * option schema (lib/train/trainOptions.ts, `nativeTrainOptions`), the rest describes the run's place.
+ */
+export type NativeTrainerOptions = NativeRunPlace & NativeTrainerOptionFields;
+
+/** The request's fields that are not training options: what is trained, where, and by which rank. */
+export interface NativeRunPlace {
+  /** The model folder to load. */
   model: string;
-  device?: string;
-  precision?: Precision;
+  /** cpu, cuda or cuda:N (a data-parallel rank's own GPU). */
+  device: string;
   runDir: string;
-  /** Recorded in adapters as base_model_name_or_path (default: model). */
-  baseModel?: string;
-  epochs: number;
-  batch: number;
-  gradAccumulation: number;
-  /** Data-parallel job (torchrun's contract); alone by default. */
-  rank?: number;
-  worldSize?: number;
-  localRank?: number;
-  localWorldSize?: number;
-  masterAddr?: string;
-  masterPort?: number;
-  /** A rank that died or hangs ends the others' collectives after this long (default 10 min). */
-  collectiveTimeoutMs?: number;
-  learningRate: number;
-  warmupRatio?: number;
-  maxGradNorm?: number;
-  adamBeta1?: number;
-  adamBeta2?: number;
-  adamEpsilon?: number;
-  weightDecay?: number;
-  seed?: number;
-  evalBatch?: number;
-  /** 0: derived from the epoch length as the study did. */
-  evalSteps?: number;
-  saveSteps?: number;
-  loggingSteps?: number;
-  loraR?: number;
-  loraAlpha?: number;
-  loraDropout?: number;
-  initAdapter?: string;
-  saveMerged?: boolean;
-  /** Which save points reach the disk (default all); run() still returns at every one. */
-  saveCheckpoints?: 'all' | 'last' | 'none';
-  padId?: number;
+  /** Recorded in adapters as base_model_name_or_path. */
+  baseModel: string;
+  /** Written at padded positions (masked, so its value never matters). */
+  padId: number;
   /** Files copied into every checkpoint (the tokenizer's). */
-  checkpointFiles?: string[];
-  /** JSON text written into every checkpoint as run_config.json. */
-  runRecord?: string;
-  /** A checkpoint folder of this run to continue from. */
-  resumeFrom?: string;
+  checkpointFiles: string[];
+  /** JSON text written into every checkpoint as run_config.json ('' for none). */
+  runRecord: string;
+  /** A checkpoint folder of this run to continue from, or null. */
+  resumeFrom: string | null;
+  /** The data-parallel job (torchrun's contract); rank 0 of 1 alone. */
+  rank: number;
+  worldSize: number;
+  localRank: number;
+  localWorldSize: number;
+  masterAddr: string;
+  masterPort: number;
 }
 
 export interface TrainingSchedule {
@@ -146,8 +132,9 @@ export class Trainer {
 
   /** Loads the model, applies LoRA, builds the optimiser and, with resumeFrom, restores a checkpoint. */
   static async create(runtime: Runtime, options: NativeTrainerOptions, train: NativeRows, evalRows: NativeRows): Promise<Trainer> {
-    const addon = loadAddon({ ITL_ADDON: runtime.addonPath }).addon;
-    return new Trainer(await nativeCall(addon.createTrainer(options, train, evalRows)));
+    // A malformed request throws synchronously in the addon: inside the async function it becomes
+    // a rejection, which nativeCall turns into an ItlError with the addon's code.
+    return new Trainer(await nativeCall((async () => runtime.native.createTrainer(options, train, evalRows))()));
   }
 
   private live(): NativeTrainerHandle {

@@ -69,12 +69,25 @@ export interface MatmulResult {
   dtype: string;
 }
 
+/** native/addon/addon_abort.h: raised from JS, seen by the native calls it was given to. */
+export interface AbortFlag {
+  abort(): void;
+  reset(): void;
+  readonly aborted: boolean;
+}
+
+/** The addon's calling conventions this file's types describe: native/addon/addon.cpp's kAbiVersion. */
+export const ADDON_ABI_VERSION = 2;
+
 /** The raw addon, exactly as native/addon exports it. */
 export interface NativeAddon extends NativeModelApi, NativeTrainerApi {
   abiVersion: number;
+  createAbortFlag(): AbortFlag;
   systemInfo(): SystemInfo;
   configureThreads(policy: ThreadPolicy): ThreadCounts;
   benchMatmul(options: MatmulOptions, onProgress?: ProgressCallback): Promise<MatmulResult>;
+  /** prctl(PR_SET_PDEATHSIG, signal), then whether the parent is still `parentPid` (native/core/system/parent_death.h). */
+  watchParent(signal: number, parentPid: number): 'armed' | 'parent-gone' | 'unsupported';
 }
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -88,12 +101,12 @@ export function addonCandidates(env: NodeJS.ProcessEnv = process.env): string[] 
   return env.ITL_ADDON ? [resolve(env.ITL_ADDON)] : candidates;
 }
 
-let cached: { path: string; addon: NativeAddon } | undefined;
-
-/** Loads the addon once per process. Throws ITL_NATIVE_MISSING with the paths it tried. */
+/**
+ * Loads the addon (Runtime.open does, once per command). Throws ITL_NATIVE_MISSING with the paths it
+ * tried, or when the file was built from other sources than these types (its ABI version differs).
+ */
 export function loadAddon(env: NodeJS.ProcessEnv = process.env): { path: string; addon: NativeAddon } {
   const candidates = addonCandidates(env);
-  if (cached && candidates.includes(cached.path)) return cached;
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
     throw new ItlError(
@@ -102,14 +115,19 @@ export function loadAddon(env: NodeJS.ProcessEnv = process.env): { path: string;
     );
   }
   const require = createRequire(import.meta.url);
+  let addon: NativeAddon;
   try {
-    cached = { path, addon: require(path) as NativeAddon };
+    addon = require(path) as NativeAddon;
   } catch (error) {
     throw new ItlError('ITL_NATIVE_MISSING', `cannot load the native addon ${path}: ${(error as Error).message}`, {
       cause: error,
     });
   }
-  return cached;
+  if (addon.abiVersion !== ADDON_ABI_VERSION) {
+    throw new ItlError('ITL_NATIVE_MISSING', `the native addon ${path} has ABI version ${String(addon.abiVersion)} but this itl needs ` +
+      `${ADDON_ABI_VERSION}: it was built from other sources; run \`npm run build\``);
+  }
+  return { path, addon };
 }
 
 /** Awaits a native Promise, turning its rejection into an ItlError that keeps the native code. */

@@ -10,7 +10,11 @@
  * rendered once with placeholders and reused. Templates that inspect contents (Llama 3 trims and
  * JSON-quotes them) are rendered directly, every time.
  */
-import type { Template } from '@huggingface/jinja';
+import { Environment, Interpreter, type Template } from '@huggingface/jinja';
+
+import { parseDateString, strftime } from './templateDate.js';
+
+import { withRenderLimits } from './boundedRender.js';
 
 type Node = { type: string; [key: string]: unknown };
 
@@ -135,6 +139,15 @@ export function opaqueContentBlocker(program: Node): string | null {
   return blocker;
 }
 
+/** Python's range(stop) / range(start, stop[, step]). */
+function pythonRange(start: number, stop?: number, step = 1): number[] {
+  if (stop === undefined) [start, stop] = [0, start];
+  if (step === 0) throw new Error('range() step must not be zero');
+  const out: number[] = [];
+  for (let i = start; step > 0 ? i < stop : i > stop; i += step) out.push(i);
+  return out;
+}
+
 /** Private-use characters: no template literal contains them, so placeholders are found exactly. */
 const PLACEHOLDER = /\uE000(\d+)\uE001/g;
 
@@ -171,15 +184,35 @@ export class ChatRenderer {
     return text;
   }
 
-  /** The interpreter's rendering, with the variables transformers passes. */
+  /** The interpreter's rendering, with the variables transformers passes, under boundedRender's limits. */
   renderDirect(messages: RenderMessage[], options: RenderOptions): string {
-    return this.template.render({
+    // Template.render's own globals (@huggingface/jinja's setupGlobals), except strftime_now, which
+    // answers with the run's date instead of today's (templateDate.ts). A variable cannot shadow a
+    // global there, so the environment is built here.
+    const items: Record<string, unknown> = {
+      false: false,
+      true: true,
+      none: null,
+      False: false,
+      True: true,
+      None: null,
+      raise_exception: (message: unknown) => {
+        throw new Error(String(message));
+      },
+      range: pythonRange,
+      strftime_now: (format: string) => strftime(parseDateString(options.dateString), format),
       messages,
       tools: null,
       documents: null,
       add_generation_prompt: options.addGenerationPrompt,
       ...this.variables,
       date_string: options.dateString,
+    };
+    // Inside the limits: declaring `range` there gives the bounded one (boundedRender.ts).
+    return withRenderLimits(() => {
+      const env = new Environment();
+      for (const [key, value] of Object.entries(items)) env.set(key, value);
+      return new Interpreter(env).run(this.template.parsed).value as string;
     });
   }
 

@@ -10,7 +10,7 @@ import type { Template } from '@huggingface/jinja';
 
 import { ItlError } from '../errors.js';
 import { ChatRenderer } from './ChatRenderer.js';
-import type { ModelFamily } from './families.js';
+import { type ChatFamily, STUDY_TOOL_ROLE } from './families.js';
 import { labelMask, type MaskMarkers, type TrainingMode } from './labelMask.js';
 import type { SegmentedEncoder } from './SegmentedEncoder.js';
 
@@ -57,7 +57,7 @@ export interface FastPathStatus {
 
 export interface ChatTokenizerParts {
   modelDir: string;
-  family: ModelFamily;
+  family: ChatFamily;
   tokenizer: Tokenizer;
   encoder: SegmentedEncoder;
   template: Template;
@@ -80,7 +80,7 @@ function trimsAsPythonDoes(text: string): boolean {
 
 export class ChatTokenizer {
   readonly modelDir: string;
-  readonly family: ModelFamily;
+  readonly family: ChatFamily;
   readonly filesHash: string;
   readonly special: SpecialIds;
   private readonly tokenizer: Tokenizer;
@@ -95,7 +95,8 @@ export class ChatTokenizer {
     this.filesHash = parts.filesHash;
     this.tokenizer = parts.tokenizer;
     this.encoder = parts.encoder;
-    this.renderer = new ChatRenderer(parts.template, parts.specialTokensMap);
+    // The family's variables (enable_thinking false) as apply_chat_template's keyword arguments.
+    this.renderer = new ChatRenderer(parts.template, { ...parts.specialTokensMap, ...parts.family.templateVariables });
     this.templateTrims = /\btrim\b/.test(parts.templateSource);
     const bos = parts.specialTokensMap.bos_token;
     this.special = {
@@ -192,11 +193,16 @@ export class ChatTokenizer {
     // The variables transformers passes: the conversation, tools/documents (None), the generation
     // flag, every entry of special_tokens_map, and our explicit date_string.
     const renderOptions = { addGenerationPrompt: options.addGenerationPrompt ?? false, dateString: options.dateString ?? DEFAULT_DATE_STRING };
+    // The study's tool replies ('ipython') in the role this family's template renders tool results under.
+    const toolRole = this.family.toolRole;
+    const rendered = toolRole === STUDY_TOOL_ROLE ? messages : messages.map((m) => (m.role === STUDY_TOOL_ROLE ? { ...m, role: toolRole } : m));
     try {
-      return direct ? this.renderer.renderDirect(messages, renderOptions) : this.renderer.render(messages, renderOptions);
+      return direct ? this.renderer.renderDirect(rendered, renderOptions) : this.renderer.render(rendered, renderOptions);
     } catch (error) {
       const message = typeof error === 'object' && error !== null ? String((error as Error).message) : String(error);
-      throw new ItlError('ITL_DATA', `${this.modelDir}: the chat template failed: ${message}`, { cause: error });
+      // A template over its limits (boundedRender) is the template's fault: ITL_CONFIG; anything else, the data's.
+      const code = error instanceof ItlError ? error.code : 'ITL_DATA';
+      throw new ItlError(code, `${this.modelDir}: the chat template failed: ${message}`, { cause: error });
     }
   }
 

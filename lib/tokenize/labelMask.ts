@@ -10,6 +10,7 @@
  */
 import { ItlError } from '../errors.js';
 
+/** In-weight (question/answer dialogues) or in-tool (dialogues that query the facts database): declared once, here. */
 export type TrainingMode = 'weight' | 'tool';
 
 export const IGNORE_INDEX = -100;

@@ -11,7 +11,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 
 import { ItlError } from '../errors.js';
 import { ChatTokenizer } from './ChatTokenizer.js';
-import { detectFamily } from './families.js';
+import { detectChatFamily } from './families.js';
 import { SegmentedEncoder } from './SegmentedEncoder.js';
 
 type Json = Record<string, unknown>;
@@ -101,8 +101,8 @@ export async function loadTokenizer(modelDir: string): Promise<ChatTokenizer> {
   const tokenizerJson = parseJsonObject(tokenizerBytes, file('tokenizer.json'));
   const config = parseJsonObject(configBytes, file('tokenizer_config.json'));
   const map = mapBytes === null ? null : parseJsonObject(mapBytes, file('special_tokens_map.json'));
-  const family = detectFamily(config, file('tokenizer_config.json'));
   const templateSource = chatTemplate(config, jinjaBytes, modelDir);
+  const family = detectChatFamily(config, templateSource, file('tokenizer_config.json'));
   const specialMap = specialTokensMap(config, map);
 
   let tokenizer: Tokenizer;

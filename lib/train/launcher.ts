@@ -7,13 +7,15 @@
  * status and the others are stopped (SIGTERM, then SIGKILL after a grace period), so no process is
  * left behind. Not elastic: a failed worker is not restarted (torchrun's --max-restarts 0).
  *
- * Each worker runs in its own process group so that a terminal's Ctrl-C reaches it once, through
- * us, and so that stopping it also stops anything it started.
+ * Workers are started through the shared child helper (lib/util/itlChild.ts): each in its own process
+ * group, so that a terminal's Ctrl-C reaches it once, through us, and stopping it also stops anything
+ * it started; and each dies with us, even when we are SIGKILLed. Exit status: 0 when every worker
+ * succeeded, also after a SIGINT/SIGTERM that every worker answered by stopping cleanly (exit 0:
+ * `itl train` has written its checkpoint); else the first failure's status, or 128 + the signal's
+ * number when interrupted workers did not all exit 0.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
-
 import { ItlError } from '../errors.js';
+import { exitStatus, forwardSignals, ItlChild } from '../util/itlChild.js';
 import { DEFAULT_MASTER_PORT } from './distEnv.js';
 
 export interface LaunchPlan {
@@ -100,25 +102,13 @@ class PrefixedLines {
 
 interface Worker {
   rank: number;
-  child: ChildProcess;
+  child: ItlChild;
   exited: Promise<number>;
   done: boolean;
 }
 
-/** The exit status a shell would report: the code, or 128 + the signal's number. */
-function statusOf(code: number | null, signal: NodeJS.Signals | null): number {
-  if (code !== null) return code;
-  const number = signal ? (osConstants.signals as Record<string, number>)[signal] : undefined;
-  return 128 + (number ?? 0);
-}
-
 function signalGroup(worker: Worker, signal: NodeJS.Signals): void {
-  if (worker.done || worker.child.pid === undefined) return;
-  try {
-    process.kill(-worker.child.pid, signal);  // the whole group: the worker and what it started
-  } catch {
-    // Already gone between the check and the kill.
-  }
+  if (!worker.done) worker.child.signal(signal); // the whole group: the worker and what it started
 }
 
 function groupExists(pgid: number): boolean {
@@ -175,39 +165,35 @@ export async function launch(options: LaunchOptions): Promise<number> {
     options.io.stderr(`itl launch: ${signal} received, stopping ${workers.filter((w) => !w.done).length} worker(s)\n`);
     stopAll(signal);
   };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
-  if (options.forwardSignals) for (const signal of signals) process.on(signal, onSignal);
+  const stopForwarding = options.forwardSignals ? forwardSignals(onSignal) : () => {};
+  const statuses: number[] = [];
 
   try {
     for (let localRank = 0; localRank < options.nprocPerNode; ++localRank) {
       const rank = options.nodeRank * options.nprocPerNode + localRank;
-      const child = spawn(process.execPath, [options.entry, ...options.args], {
-        env: workerEnv(options, localRank, options.env),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        detached: true,  // its own process group (see the header)
-      });
+      const child = new ItlChild({ args: options.args, entry: options.entry, env: workerEnv(options, localRank, options.env), stdio: 'pipe' });
       const prefix = `[rank ${rank}] `;
       const out = new PrefixedLines(prefix, options.io.stdout);
       const err = new PrefixedLines(prefix, options.io.stderr);
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => out.push(chunk));
-      child.stderr!.setEncoding('utf8').on('data', (chunk: string) => err.push(chunk));
+      child.process.stdout!.setEncoding('utf8').on('data', (chunk: string) => out.push(chunk));
+      child.process.stderr!.setEncoding('utf8').on('data', (chunk: string) => err.push(chunk));
       const worker: Worker = {
         rank,
         child,
         done: false,
-        exited: new Promise<number>((resolve) => {
-          child.on('error', (error) => {
-            options.io.stderr(`${prefix}cannot start: ${error.message}\n`);
-            worker.done = true;
-            resolve(127);
-          });
-          // 'close': the process has exited and its output has been read to the end.
-          child.on('close', (code, signal) => {
-            out.flush();
-            err.flush();
-            worker.done = true;
-            resolve(statusOf(code, signal));
-          });
+        exited: child.exited.then(
+          (exit) => exit.status,
+          (error: Error) => {
+            options.io.stderr(`${prefix}${error.message}\n`);
+            return 127;
+          },
+        ).then((status) => {
+          // The process has exited and its output has been read to the end.
+          out.flush();
+          err.flush();
+          worker.done = true;
+          statuses[localRank] = status;
+          return status;
         }),
       };
       workers.push(worker);
@@ -223,10 +209,16 @@ export async function launch(options: LaunchOptions): Promise<number> {
     await clearGroups(workers);
   } finally {
     if (killTimer) clearTimeout(killTimer);
-    if (options.forwardSignals) for (const signal of signals) process.off(signal, onSignal);
+    stopForwarding();
   }
   if (firstFailure) return firstFailure.status;
-  if (interrupted) return statusOf(null, interrupted);
+  if (interrupted) {
+    if (statuses.every((status) => status === 0)) {
+      options.io.stderr(`itl launch: ${interrupted}: every worker stopped cleanly (exit 0)\n`);
+      return 0;
+    }
+    return statuses.find((status) => status !== 0) ?? exitStatus(null, interrupted);
+  }
   return 0;
 }
 

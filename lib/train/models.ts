@@ -1,9 +1,11 @@
 /**
- * The study's models: the short name used in run names and result tables, the Hugging Face id the
- * weights come from, and the parameter count (embeddings counted once when tied), which places each
- * model on the 'recall vs model size' axis. Ordered by size, which is the colour order of every plot.
+ * The models runs can name: the study's, and today's small models of the families beside them. Each
+ * has the short name used in run names and result tables, the Hugging Face id the weights come from,
+ * its architecture family and the parameter count (embeddings counted once when tied), which places
+ * each model on the 'recall vs model size' axis. Ordered by size, which is the colour order of every plot.
  */
-export type ModelFamily = 'SmolLM' | 'Llama';
+/** A model's architecture family (its config.json model_type); chat conventions are lib/tokenize's ChatFamily. */
+export type ModelFamily = 'SmolLM' | 'Llama' | 'Qwen2.5' | 'Qwen3' | 'SmolLM3' | 'Mistral';
 
 export interface ModelInfo {
   /** Name inside run names, e.g. `Smol360M` in `sft_Smol360M_facts=…`. */
@@ -26,14 +28,32 @@ export const MODELS: readonly ModelInfo[] = [
 ];
 
 /**
+ * Today's small models of the families the engine implements beside Llama (Qwen2.5, Qwen3, SmolLM3,
+ * Mistral): not in the study; `itl grid --family` runs the study's grid on them. Counts follow from
+ * each model's config.json (q/k/v biases and q/k norms included).
+ */
+export const FAMILY_MODELS: readonly ModelInfo[] = [
+  { shortName: 'Qwen2.5-0.5B', hfId: 'Qwen/Qwen2.5-0.5B-Instruct', family: 'Qwen2.5', parameters: 494_032_768 },
+  { shortName: 'Qwen3-0.6B', hfId: 'Qwen/Qwen3-0.6B', family: 'Qwen3', parameters: 596_049_920 },
+  { shortName: 'Qwen2.5-1.5B', hfId: 'Qwen/Qwen2.5-1.5B-Instruct', family: 'Qwen2.5', parameters: 1_543_714_304 },
+  { shortName: 'Qwen3-1.7B', hfId: 'Qwen/Qwen3-1.7B', family: 'Qwen3', parameters: 1_720_574_976 },
+  { shortName: 'SmolLM3-3B', hfId: 'HuggingFaceTB/SmolLM3-3B', family: 'SmolLM3', parameters: 3_075_098_624 },
+  { shortName: 'Qwen2.5-3B', hfId: 'Qwen/Qwen2.5-3B-Instruct', family: 'Qwen2.5', parameters: 3_085_938_688 },
+  { shortName: 'Qwen3-4B', hfId: 'Qwen/Qwen3-4B', family: 'Qwen3', parameters: 4_022_468_096 },
+  { shortName: 'Mistral-7B', hfId: 'mistralai/Mistral-7B-Instruct-v0.3', family: 'Mistral', parameters: 7_248_023_552 },
+  { shortName: 'Qwen2.5-7B', hfId: 'Qwen/Qwen2.5-7B-Instruct', family: 'Qwen2.5', parameters: 7_615_616_512 },
+  { shortName: 'Qwen3-8B', hfId: 'Qwen/Qwen3-8B', family: 'Qwen3', parameters: 8_190_735_360 },
+];
+
+/**
  * `itl demo`'s model (lib/demo/demoModel.ts): not the study's, and made on the machine (no Hugging
  * Face id resolves to it; runs name its folder with --model). Known here so that its run names
  * parse and its results take the same tables and plots.
  */
 export const DEMO_MODEL: ModelInfo = { shortName: 'Demo', hfId: 'itl/demo', family: 'SmolLM', parameters: 918_656 };
 
-/** Every model results can name, the smallest first: the demo's, then the study's. */
-export const KNOWN_MODELS: readonly ModelInfo[] = [DEMO_MODEL, ...MODELS];
+/** Every model results can name: the demo's, the study's, then the other families' (each list smallest first). */
+export const KNOWN_MODELS: readonly ModelInfo[] = [DEMO_MODEL, ...MODELS, ...FAMILY_MODELS];
 
 /** The model with this short name, or undefined. */
 export function findModel(shortName: string): ModelInfo | undefined {

@@ -5,8 +5,9 @@
  */
 import { ItlError } from '../errors.js';
 import { findModel, KNOWN_MODELS } from './models.js';
+import type { TrainingMode } from '../tokenize/labelMask.js';
 
-export type TrainingMode = 'weight' | 'tool';
+export type { TrainingMode };
 
 export interface RunName {
   model: string;

@@ -2,6 +2,7 @@
 // register_* function in its own addon_*.cpp file.
 #include <napi.h>
 
+#include "addon_abort.h"
 #include "addon_model.h"
 #include "addon_system.h"
 #include "addon_trainer.h"
@@ -9,9 +10,14 @@
 
 namespace itl::addon {
 
+// Raised whenever a call's arguments or results change shape (2: options.abort, createAbortFlag).
+constexpr int kAbiVersion = 2;
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   retain_freed_memory();  // before any model allocates: see allocator_policy.h
-  exports.Set("abiVersion", Napi::Number::New(env, 1));
+  // Checked by lib/native/addon.ts at load: a stale build fails with a clear error, not a missing function.
+  exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
+  register_abort(env, exports);
   register_system(env, exports);
   register_model(env, exports);
   register_trainer(env, exports);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 
+#include "addon_abort.h"
 #include "constructor_registry.h"
 #include "errors.h"
 #include "eval/divergence.h"
@@ -16,6 +17,7 @@
 #include "io/llama_config.h"
 #include "model/forward_benchmark.h"
 #include "model/llama_model.h"
+#include "model/model_bounds.h"
 #include "model/model_io.h"
 #include "model/presets.h"
 #include "options.h"
@@ -98,6 +100,7 @@ ModelOptions model_options(Napi::Env env, const Napi::Value& value) {
 
 Napi::Value config_to_js(Napi::Env env, const LlamaConfig& c) {
   Napi::Object o = Napi::Object::New(env);
+  o.Set("modelType", c.model_type);
   o.Set("vocabSize", static_cast<double>(c.vocab_size));
   o.Set("hiddenSize", static_cast<double>(c.hidden_size));
   o.Set("intermediateSize", static_cast<double>(c.intermediate_size));
@@ -126,6 +129,7 @@ Napi::Value config_to_js(Napi::Env env, const LlamaConfig& c) {
   o.Set("eosTokenIds", eos);
   o.Set("padTokenId", c.pad_token_id ? Napi::Value(Napi::Number::New(env, static_cast<double>(*c.pad_token_id))) : env.Null());
   o.Set("torchDtype", c.torch_dtype);
+  o.Set("slidingWindow", c.sliding_window ? Napi::Value(Napi::Number::New(env, static_cast<double>(*c.sliding_window))) : env.Null());
   return o;
 }
 
@@ -235,7 +239,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
           out.Set("lengths", typed<int32_t, Napi::Int32Array>(env, lengths));
           return out;
         },
-        info[3]);
+        info[3], abort_flag_option(env, info[2], "options"));
   }
 
   // score(contextIds, contextLengths, continuationIds, continuationLengths, {batchRows, chunkPositions}, onProgress?)
@@ -269,7 +273,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
           out.Set("isGreedy", greedy);
           return out;
         },
-        info[5]);
+        info[5], abort_flag_option(env, info[4], "options"));
   }
 
   // divergence(reference: Model, ids, lengths, tokenMask: Uint8Array, {batchRows, chunkPositions}, onProgress?)
@@ -379,7 +383,7 @@ Napi::Value AddonModel::divergence(const Napi::CallbackInfo& info) {
         out.Set("observedBregman", typed<float, Napi::Float32Array>(env, r.observed_bregman));
         return out;
       },
-      info[5]);
+      info[5], abort_flag_option(env, info[4], "options"));
 }
 
 struct Loaded {
@@ -433,7 +437,9 @@ Napi::Value start_init(const Napi::CallbackInfo& info, const char* source_name, 
   return ComputePromise<Loaded>::start(
       env,
       [source, shape_of, seed, dir, options](const RunControl&) {
-        auto model = std::make_shared<LlamaModel>(shape_of(source), options);
+        LlamaConfig config = shape_of(source);
+        check_model_fits_memory(config, options, "the model for " + dir);
+        auto model = std::make_shared<LlamaModel>(std::move(config), options);
         model->initialize(static_cast<uint64_t>(seed));
         save_model(*model, dir);
         return Loaded{model, dir, ""};
@@ -471,9 +477,10 @@ Napi::Value inspect_model_js(const Napi::CallbackInfo& info) {
         Inspected r;
         r.folder = resolve_model_folder(path);
         r.config = load_llama_config(r.folder);
+        const CheckpointReader reader = CheckpointReader::open(r.folder);
+        check_config_matches_checkpoint(r.config, reader, r.folder);  // a count from a config the weights contradict is nonsense
         const LlamaModel shape(r.config, ModelOptions{at::kFloat, at::Device(at::kMeta)});
         r.parameter_count = shape.parameter_count();
-        const CheckpointReader reader = CheckpointReader::open(r.folder);
         for (const std::string& name : reader.names()) {
           const TensorInfo& t = reader.info(name);
           int64_t n = 1;

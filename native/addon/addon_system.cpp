@@ -4,6 +4,7 @@
 #include "errors.h"
 #include "options.h"
 #include "compute_promise.h"
+#include "system/parent_death.h"
 #include "system/system_info.h"
 #include "util/thread_policy.h"
 
@@ -82,6 +83,22 @@ Napi::Value bench_matmul_js(const Napi::CallbackInfo& info) {
       info[1]);
 }
 
+// watchParent(signal, expectedParentPid) -> "armed" | "parent-gone" | "unsupported"
+Napi::Value watch_parent_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) throw_type_error(env, "expected (signal number, parent pid)");
+  try {
+    switch (watch_parent(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value())) {
+      case ParentWatch::kArmed: return Napi::String::New(env, "armed");
+      case ParentWatch::kParentGone: return Napi::String::New(env, "parent-gone");
+      case ParentWatch::kUnsupported: return Napi::String::New(env, "unsupported");
+    }
+    return env.Undefined();
+  } catch (...) {
+    throw to_js_error(env, capture_current_exception());
+  }
+}
+
 }  // namespace
 
 Napi::Object progress_to_js(Napi::Env env, const Progress& p) {
@@ -98,6 +115,7 @@ void register_system(Napi::Env env, Napi::Object exports) {
   exports.Set("systemInfo", Napi::Function::New(env, system_info_js, "systemInfo"));
   exports.Set("configureThreads", Napi::Function::New(env, configure_threads_js, "configureThreads"));
   exports.Set("benchMatmul", Napi::Function::New(env, bench_matmul_js, "benchMatmul"));
+  exports.Set("watchParent", Napi::Function::New(env, watch_parent_js, "watchParent"));
 }
 
 }  // namespace itl::addon

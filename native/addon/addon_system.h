@@ -1,5 +1,6 @@
 // Binding of the core's system facts and the matmul benchmark: `systemInfo()`,
-// `configureThreads({torchThreads, blasThreads})`, `benchMatmul(options, onProgress?)`.
+// `configureThreads({torchThreads, blasThreads})`, `benchMatmul(options, onProgress?)`,
+// `watchParent(signal, parentPid)` (system/parent_death.h).
 #pragma once
 
 #include <napi.h>

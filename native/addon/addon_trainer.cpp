@@ -44,19 +44,6 @@ TokenRows token_rows(Napi::Env env, const Napi::Value& value, const std::string&
   return rows;
 }
 
-std::vector<std::string> string_list(Napi::Env env, const Napi::Object& o, const char* key) {
-  std::vector<std::string> out;
-  const Napi::Value v = o.Get(key);
-  if (v.IsUndefined()) return out;
-  if (!v.IsArray()) throw_type_error(env, std::string("expected an array of strings for options.") + key + " but received " + js_type_name(v));
-  const Napi::Array a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); ++i) {
-    if (!a.Get(i).IsString()) throw_type_error(env, std::string("expected strings in options.") + key);
-    out.push_back(a.Get(i).As<Napi::String>());
-  }
-  return out;
-}
-
 struct CreateRequest {
   std::string model;
   std::string device;
@@ -64,53 +51,75 @@ struct CreateRequest {
   TrainerOptions options;
 };
 
+// Parses `value` with a core parser (precision, scheduler names), turning its error into a TypeError.
+template <typename T, typename Parse>
+T parsed(Napi::Env env, const std::string& value, Parse parse) {
+  try {
+    return parse(value);
+  } catch (...) {
+    throw to_js_error(env, capture_current_exception());
+  }
+}
+
+// The request NativeTrainerOptions describes (lib/native/Trainer.ts): every field is required and
+// none has a default here (they live in lib/train/trainOptions.ts), and a field this side does not
+// read is an error too, so the two sides cannot drift apart silently.
 CreateRequest create_request(Napi::Env env, const Napi::Value& value) {
   Options o(env, value, "options");
-  const Napi::Object object = value.As<Napi::Object>();
-  CreateRequest r;
-  r.model = o.string("model", "");
-  if (r.model.empty()) throw_type_error(env, "options.model (the model folder) is required");
-  r.device = o.string("device", "cpu");
-  r.resume_from = o.string("resumeFrom", "");
+  CreateRequest r{};  // value-initialised: rows and world size are the trainer's to fill in, the rest is read below
+  r.model = o.string("model");
+  r.device = o.string("device");
+  r.resume_from = o.string_or_null("resumeFrom");
   TrainerOptions& t = r.options;
-  t.run_dir = o.string("runDir", "");
-  if (t.run_dir.empty()) throw_type_error(env, "options.runDir is required");
-  t.base_model = o.string("baseModel", r.model);
-  t.schedule.batch = o.integer("batch", 1);
-  t.schedule.grad_accumulation = o.integer("gradAccumulation", 1);
-  t.schedule.epochs = o.integer("epochs", 1);
-  t.schedule.warmup_ratio = o.number("warmupRatio", 0.05);
-  t.schedule.eval_steps = o.integer("evalSteps", 0);
-  t.schedule.save_steps = o.integer("saveSteps", 0);
-  t.schedule.logging_steps = o.integer("loggingSteps", 5);
-  t.learning_rate = o.number("learningRate", t.learning_rate);
-  t.max_grad_norm = o.number("maxGradNorm", t.max_grad_norm);
-  t.adam_beta1 = o.number("adamBeta1", t.adam_beta1);
-  t.adam_beta2 = o.number("adamBeta2", t.adam_beta2);
-  t.adam_epsilon = o.number("adamEpsilon", t.adam_epsilon);
-  t.weight_decay = o.number("weightDecay", t.weight_decay);
-  t.seed = static_cast<uint64_t>(o.integer("seed", 42));
-  t.eval_batch = o.integer("evalBatch", t.eval_batch);
-  t.lora.r = o.integer("loraR", 0);
-  t.lora.alpha = o.number("loraAlpha", 0);
-  t.lora.dropout = o.number("loraDropout", t.lora.dropout);
-  t.init_adapter = o.string("initAdapter", "");
-  t.save_merged = o.boolean("saveMerged", false);
-  const std::string policy = o.string("saveCheckpoints", "all");
+  t.run_dir = o.string("runDir");
+  t.base_model = o.string("baseModel");
+  t.schedule.epochs = o.integer("epochs");
+  t.schedule.batch = o.integer("batch");
+  t.schedule.grad_accumulation = o.integer("gradAccumulation");
+  t.schedule.warmup_ratio = o.number("warmupRatio");
+  t.schedule.lr_scheduler = parsed<LrScheduler>(env, o.string("lrScheduler"), parse_lr_scheduler);
+  t.schedule.eval_steps = o.integer("evalSteps");
+  t.schedule.save_steps = o.integer("saveSteps");
+  t.schedule.logging_steps = o.integer("loggingSteps");
+  t.learning_rate = o.number("learningRate");
+  t.max_grad_norm = o.number("maxGradNorm");
+  t.adam_beta1 = o.number("adamBeta1");
+  t.adam_beta2 = o.number("adamBeta2");
+  t.adam_epsilon = o.number("adamEpsilon");
+  t.weight_decay = o.number("weightDecay");
+  const int64_t seed = o.integer("seed");
+  if (seed < 0) throw_type_error(env, "expected a non-negative integer for options.seed but received " + std::to_string(seed));
+  t.seed = static_cast<uint64_t>(seed);
+  t.eval_batch = o.integer("evalLossBatch");
+  t.precision = parsed<Precision>(env, o.string("precision"), parse_precision);
+  t.lora.r = o.integer("loraR");
+  t.lora.alpha = o.number("loraAlpha");
+  t.lora.dropout = o.number("loraDropout");
+  t.init_adapter = o.string_or_null("initAdapter");
+  t.save_merged = o.boolean("saveMerged");
+  const std::string policy = o.string("saveCheckpoints");
   if (policy != "all" && policy != "last" && policy != "none") throw_type_error(env, "options.saveCheckpoints must be all, last or none, got '" + policy + "'");
   t.save_checkpoints = policy == "all" ? TrainerOptions::SavePolicy::kAll : policy == "last" ? TrainerOptions::SavePolicy::kLast : TrainerOptions::SavePolicy::kNone;
-  t.pad_id = o.integer("padId", 0);
-  t.checkpoint_files = string_list(env, object, "checkpointFiles");
-  t.run_record = o.string("runRecord", "");
-  t.dist.rank = static_cast<int>(o.integer("rank", 0));
-  t.dist.world_size = static_cast<int>(o.integer("worldSize", 1));
-  t.dist.local_rank = static_cast<int>(o.integer("localRank", 0));
-  t.dist.local_world_size = static_cast<int>(o.integer("localWorldSize", 1));
-  t.dist.master_addr = o.string("masterAddr", t.dist.master_addr);
-  t.dist.master_port = static_cast<int>(o.integer("masterPort", t.dist.master_port));
-  t.collective_timeout_ms = o.integer("collectiveTimeoutMs", t.collective_timeout_ms);
+  t.pad_id = o.integer("padId");
+  const std::string packing = o.string("packing");
+  if (packing != "on" && packing != "off") throw_type_error(env, "options.packing must be on or off, got '" + packing + "'");
+  t.packing = packing == "on";
+  t.loss_chunk = o.integer("lossChunk");
+  if (t.loss_chunk < 0) throw_type_error(env, "options.lossChunk must be ≥ 0 (0: automatic), got " + std::to_string(t.loss_chunk));
+  t.checkpoint_files = o.strings("checkpointFiles");
+  t.run_record = o.string("runRecord");
+  t.dist.rank = static_cast<int>(o.integer("rank"));
+  t.dist.world_size = static_cast<int>(o.integer("worldSize"));
+  t.dist.local_rank = static_cast<int>(o.integer("localRank"));
+  t.dist.local_world_size = static_cast<int>(o.integer("localWorldSize"));
+  t.dist.master_addr = o.string("masterAddr");
+  t.dist.master_port = static_cast<int>(o.integer("masterPort"));
+  t.collective_timeout_seconds = o.number("collectiveTimeoutSeconds");
+  o.reject_unread();
   try {
-    t.precision = parse_precision(o.string("precision", "fp32"));
+    validate_trainer_options(t);
+    TrainingSchedule::compute({1, t.schedule.batch, t.schedule.grad_accumulation, 1, t.schedule.epochs, t.schedule.warmup_ratio,
+                               t.schedule.lr_scheduler, t.schedule.eval_steps, t.schedule.save_steps, t.schedule.logging_steps});
   } catch (...) {
     throw to_js_error(env, capture_current_exception());
   }

@@ -8,6 +8,7 @@
 
 #include <napi.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,8 +28,10 @@ class ComputePromise {
   using Work = std::function<Result(const RunControl&)>;
   using ToJs = std::function<Napi::Value(Napi::Env, const Result&)>;
 
-  // Queues `work`; returns the Promise. `on_progress` may be undefined.
-  static Napi::Promise start(Napi::Env env, Work work, ToJs to_js, Napi::Value on_progress = Napi::Value()) {
+  // Queues `work`; returns the Promise. `on_progress` may be undefined; `abort` (addon_abort.h) may be
+  // null, else the work's RunControl::check_abort() throws ITL_ABORTED once it is set.
+  static Napi::Promise start(Napi::Env env, Work work, ToJs to_js, Napi::Value on_progress = Napi::Value(),
+                             std::shared_ptr<std::atomic<bool>> abort = nullptr) {
     auto state = std::make_shared<State>(State{Napi::Promise::Deferred::New(env), std::move(to_js), {}, {}});
     Napi::Function callback;
     const bool wants_progress = !on_progress.IsEmpty() && !on_progress.IsUndefined() && !on_progress.IsNull();
@@ -42,8 +45,9 @@ class ComputePromise {
     }
     Napi::ThreadSafeFunction tsfn = Napi::ThreadSafeFunction::New(env, callback, "itl-native", 0, 1,
                                                                   [state](Napi::Env finalize_env) { state->settle(finalize_env); });
-    run_on_compute_thread([state, tsfn, wants_progress, work = std::move(work)]() mutable {
+    run_on_compute_thread([state, tsfn, wants_progress, abort, work = std::move(work)]() mutable {
       RunControl control;
+      control.abort = abort.get();
       // Without a callback no event is sent at all: each one wakes the JS thread, which on a 2-core
       // machine takes a core from the work (one per generated token, for instance).
       if (wants_progress) {

@@ -1,6 +1,8 @@
 // The engine on CUDA against the same engine on the CPU: forward logits (fp32 and bf16), batched
-// greedy generation, scoring, divergence, save/load, and that attention runs through
-// scaled_dot_product_attention. Built only against a CUDA libtorch (itl_cuda_tests, ctest label
+// greedy generation, scoring, divergence, save/load, that attention runs through
+// scaled_dot_product_attention, that a trainer's dropout leaves the device's global generator alone,
+// and that packed training (libtorch's variable-length flash attention in bf16) gives the padded
+// path's loss and gradients. Built only against a CUDA libtorch (itl_cuda_tests, ctest label
 // "cuda"), so the CPU suite carries no test that could only skip; every test here fails without a GPU.
 // Not here: the CPU engine's own correctness (model_llama_test, eval_engine_test do that).
 #include <ATen/core/grad_mode.h>
@@ -29,6 +31,9 @@
 #include "model/llama_model.h"
 #include "model/model_io.h"
 #include "model/presets.h"
+#include "train/batch.h"
+#include "train/trainer.h"
+#include "train_fixtures.h"
 
 namespace itl {
 namespace {
@@ -241,6 +246,40 @@ TEST_F(CudaEngine, SaveLoadRoundTripOnDevice) {
   }
 }
 
+TEST_F(CudaEngine, TrainerDrawsDropoutFromAGeneratorOfItsOwn) {
+  // LoRA dropout on the device under test must neither reseed nor advance the process-wide
+  // generator of that device (other code's random streams), and one seed still gives one run.
+  const at::Device device = device_under_test();
+  at::Generator global = device.is_cuda() ? at::globalContext().defaultGenerator(device) : at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(global.mutex());
+    global.set_current_seed(1234);
+  }
+  const at::Tensor before = global.get_state();
+  testing::TempDir dir;
+  const TokenRows rows = testing::make_rows(8, 4);
+  auto train = [&](const std::string& run) {
+    TrainerOptions o = testing::small_trainer_options(dir / run, 4, 1, 1);
+    o.lora.r = 4;
+    o.lora.alpha = 8;
+    o.lora.dropout = 0.3;
+    o.schedule.warmup_ratio = 0;
+    auto model = std::make_shared<LlamaModel>(testing::small_config(false), ModelOptions{at::kFloat, device});
+    model->initialize(7, 0.2);
+    Trainer trainer(model, rows, TokenRows{}, o);
+    trainer.train_step();
+    trainer.train_step();
+    std::vector<std::pair<std::string, at::Tensor>> weights;  // LoRA's included
+    for (const auto& item : model->named_parameters(true)) weights.emplace_back(item.key(), item.value().detach().to(at::kCPU));
+    return weights;
+  };
+  const auto first = train("a"), second = train("b");
+  EXPECT_TRUE(at::equal(global.get_state(), before)) << "the trainer changed the global " << device.str() << " generator";
+  EXPECT_EQ(global.current_seed(), 1234u);
+  ASSERT_EQ(first.size(), second.size());
+  for (size_t i = 0; i < first.size(); ++i) EXPECT_TRUE(at::equal(first[i].second, second[i].second)) << first[i].first;
+}
+
 // Names of the operators dispatched on this thread while a Recorder lives.
 std::mutex g_ops_mutex;
 std::set<std::string> g_ops;
@@ -286,6 +325,68 @@ TEST_F(CudaEngine, AttentionRunsThroughScaledDotProductAttention) {
     // In bf16 on a GPU a fused kernel (flash, memory-efficient or cuDNN) must take the masked attention.
     if (dtype == at::kBFloat16 && device_under_test().is_cuda()) {
       EXPECT_TRUE(fused) << "bf16 attention fell back to the math kernel: " << recorder.list();
+    }
+  }
+}
+
+// Rows of very different lengths, labelled from their middle on, for the packed-training checks.
+TokenRows uneven_rows() {
+  const std::vector<int64_t> lengths = {33, 4, 17, 2, 9};
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(77);
+  TokenRows rows;
+  for (const int64_t n : lengths) {
+    const at::Tensor ids = at::randint(3, 30000, {n}, generator, at::kLong);
+    for (int64_t t = 0; t < n; ++t) {
+      rows.ids.push_back(static_cast<int32_t>(ids[t].item<int64_t>()));
+      rows.labels.push_back(t >= n / 2 ? rows.ids.back() : kIgnoreIndex);
+    }
+    rows.offsets.push_back(static_cast<int64_t>(rows.ids.size()));
+  }
+  return rows;
+}
+
+// ‖a − b‖ / ‖b‖ in fp32 on the CPU.
+double relative_difference(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor x = a.to(at::kCPU).to(at::kFloat), y = b.to(at::kCPU).to(at::kFloat);
+  return (x - y).norm().item<double>() / std::max(1e-30, y.norm().item<double>());
+}
+
+TEST_F(CudaEngine, PackedTrainingGivesThePaddedLossAndGradients) {
+  const TokenRows rows = uneven_rows();
+  const std::vector<int64_t> all = {0, 1, 2, 3, 4};
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    // bf16 on the GPU: flash for both paths' attention but different kernels (fixed-length vs
+    // variable-length) and different rounding; fp32: the same arithmetic up to summation order.
+    const double tolerance = dtype == at::kFloat ? 1e-4 : 0.05;
+    for (const std::string preset : {"tiny-smollm", "tiny-llama32"}) {
+      auto model = make_model(preset, 13, dtype, device_under_test(), kPeakedInit);
+      model->train(true);
+      const at::Device d = device_under_test();
+      const at::Tensor padded_loss = label_loss_sum(*model, make_micro_batch(rows, all, 0, d));
+      (padded_loss / 40.0).backward();
+      std::map<std::string, at::Tensor> padded_grads;
+      for (const auto& item : model->named_parameters(true)) {
+        padded_grads[item.key()] = item.value().grad().clone();
+        item.value().mutable_grad() = at::Tensor();
+      }
+      at::Tensor packed_loss;
+      {
+        Recorder recorder;
+        packed_loss = label_loss_sum(*model, make_packed_micro_batch(rows, all, d), LossChunking{7, 1.0 / 40.0});
+        std::cout << "[ packed attention ] " << preset << " " << c10::toString(dtype) << ": " << recorder.list() << "\n";
+        if (dtype == at::kBFloat16 && d.is_cuda()) {
+          EXPECT_TRUE(recorder.saw("aten::_flash_attention_forward"))
+              << "bf16 packed attention did not use flash varlen: " << recorder.list();
+        }
+      }
+      (packed_loss / 40.0).backward();
+      EXPECT_NEAR(packed_loss.item<double>(), padded_loss.item<double>(), tolerance * std::abs(padded_loss.item<double>()))
+          << preset << " " << c10::toString(dtype);
+      for (const auto& item : model->named_parameters(true)) {
+        ASSERT_TRUE(item.value().grad().defined()) << item.key();
+        EXPECT_LT(relative_difference(item.value().grad(), padded_grads.at(item.key())), tolerance)
+            << preset << " " << c10::toString(dtype) << " " << item.key();
+      }
     }
   }
 }

@@ -148,6 +148,41 @@ TEST(DataParallelTrainer, ResumedTwoRankRunEqualsTheUninterruptedOne) {
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "split/metrics.jsonl"));
 }
 
+// Nodes that do not share the run folder (issue 24: rank 1 failed at the first checkpoint, rank 0 with
+// an obscure Gloo error) are refused when the trainer starts, every rank naming the cause.
+TEST(DataParallelTrainer, RanksThatDoNotShareTheRunFolderAreRefusedAtStart) {
+  testing::TempDir dir;
+  const auto ranks = run_ranks("unshared_dir:" + dir.path().string(), 2, 30000, std::chrono::seconds(60), dir);
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(ranks[rank].status, 1) << ranks[rank].output;
+    // Each rank names the folder as it knows it (rank 1's "node1/run" stands for the same path on another node).
+    EXPECT_NE(ranks[rank].output.find("ITL_DISTRIBUTED: rank(s) 1 of 2 do not see the files rank 0 writes in " +
+                                      (dir.path() / ("node" + std::to_string(rank)) / "run").string() +
+                                      ": the nodes do not share this folder. Multi-node training needs a --save-dir on a file system every node mounts"),
+              std::string::npos) << ranks[rank].output;
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "node0/run"));  // the probe file is gone
+}
+
+// One rank's disk fills during a checkpoint: both ranks end with the error at once, none waits out
+// the collective timeout, and no staging folder is left.
+TEST(DataParallelTrainer, AFailedCheckpointWriteOnOneRankEndsEveryRankAtOnce) {
+  testing::TempDir dir;
+  ::setenv("ITL_FAULT_WRITE", "ENOSPC:optimizer.pt", 1);
+  const auto started = std::chrono::steady_clock::now();
+  const auto ranks = run_ranks("checkpoint_fault:" + dir.path().string(), 2, 60000, std::chrono::seconds(50), dir);
+  ::unsetenv("ITL_FAULT_WRITE");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(50));
+  EXPECT_NE(ranks[0].output.find("ITL_IO: cannot write checkpoint-1 (cannot write "), std::string::npos) << ranks[0].output;
+  EXPECT_NE(ranks[0].output.find("optimizer.pt: No space left on device"), std::string::npos) << ranks[0].output;
+  EXPECT_NE(ranks[1].output.find("ITL_IO: cannot write checkpoint-1 (another rank failed while writing its files); no earlier checkpoint"),
+            std::string::npos) << ranks[1].output;
+  for (int rank = 0; rank < 2; ++rank) EXPECT_EQ(ranks[rank].status, 1) << ranks[rank].output;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path() / "run")) {
+    EXPECT_EQ(entry.path().filename().string().find(".checkpoint-"), std::string::npos) << entry.path();
+  }
+}
+
 TEST(Communicator, ThreeRanksSumAndBroadcastOverGloo) {
   testing::TempDir dir;
   const auto ranks = run_ranks("collectives", 3, 20000, std::chrono::seconds(60), dir);

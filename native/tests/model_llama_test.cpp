@@ -451,7 +451,9 @@ TEST(LlamaModel, Bf16IsCloseToFp32) {
 // Parameter count of a LlamaForCausalLM from its shape alone.
 int64_t expected_parameters(const LlamaConfig& c) {
   const int64_t h = c.hidden_size, d = c.head_dim;
-  const int64_t attention = h * c.num_attention_heads * d * 2 + h * c.num_key_value_heads * d * 2;
+  const int64_t attention = h * c.num_attention_heads * d * 2 + h * c.num_key_value_heads * d * 2 +
+                            (c.qkv_bias ? (c.num_attention_heads + 2 * c.num_key_value_heads) * d : 0) + (c.o_bias ? h : 0) +
+                            (c.qk_norm ? 2 * d : 0);
   const int64_t layer = attention + 3 * h * c.intermediate_size + 2 * h;
   return c.num_hidden_layers * layer + h + c.vocab_size * h * (c.tie_word_embeddings ? 1 : 2);
 }

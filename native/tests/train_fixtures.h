@@ -54,18 +54,48 @@ inline TokenRows make_rows(int64_t count, uint64_t seed) {
   return rows;
 }
 
-// Trainer options for the small model and rows above: the seed, pad id and learning rate every
-// trainer test shares (LoRA, precision, schedule extras and data parallelism are set by the test).
+// Complete trainer options for the small model and rows above — TrainerOptions has no defaults, so
+// this is where the tests' values live: the study's optimiser and schedule settings (AdamW β
+// 0.9/0.999, ε 1e-8, no weight decay, constant_with_warmup over 5 %, clipping at 1, logging every 5
+// steps) with the seed, pad id and learning rate every trainer test shares. LoRA, precision,
+// schedule extras and data parallelism are changed by the test.
 inline TrainerOptions small_trainer_options(const std::string& run_dir, int64_t batch, int64_t grad_accumulation, int64_t epochs) {
-  TrainerOptions o;
+  TrainerOptions o{};
   o.run_dir = run_dir;
   o.base_model = "/nonexistent/base";
+  o.schedule.rows = 0;  // taken from the training rows
   o.schedule.batch = batch;
   o.schedule.grad_accumulation = grad_accumulation;
+  o.schedule.world_size = 1;  // taken from the job
   o.schedule.epochs = epochs;
+  o.schedule.warmup_ratio = 0.05;
+  o.schedule.lr_scheduler = LrScheduler::kConstantWithWarmup;
+  o.schedule.eval_steps = 0;
+  o.schedule.save_steps = 0;
+  o.schedule.logging_steps = 5;
   o.learning_rate = 1e-2;
-  o.pad_id = 2;
+  o.max_grad_norm = 1.0;
+  o.adam_beta1 = 0.9;
+  o.adam_beta2 = 0.999;
+  o.adam_epsilon = 1e-8;
+  o.weight_decay = 0.0;
   o.seed = 3;
+  o.eval_batch = 8;
+  o.precision = Precision::kFp32;
+  o.lora = LoraOptions{};
+  o.lora.r = 0;
+  o.lora.alpha = 0;
+  o.lora.dropout = 0.05;
+  o.init_adapter = "";
+  o.save_merged = false;
+  o.save_checkpoints = TrainerOptions::SavePolicy::kAll;
+  o.pad_id = 2;
+  o.packing = true;
+  o.loss_chunk = 0;  // automatic
+  o.checkpoint_files = {};
+  o.run_record = "";
+  o.dist = DistEnv{};  // alone
+  o.collective_timeout_seconds = 600;
   return o;
 }
 

@@ -1,6 +1,7 @@
-// The trainer against hand-derived numbers and against itself: the study's step arithmetic,
-// gradients against finite differences (fp64), length-grouped vs one padded micro-batch, batch ×
-// accumulation splits, exact resume, LoRA identities and PEFT-layout adapters, padding_idx.
+// The trainer against hand-derived numbers and against itself: the study's step arithmetic and the
+// linear/cosine schedules, option checks, AdamW's settings and weight-decay groups, gradients against
+// finite differences (fp64), length-grouped vs one padded micro-batch, batch × accumulation splits,
+// exact resume and what it compares, LoRA identities and PEFT-layout adapters, padding_idx.
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <unistd.h>
 
 #include "io/safetensors.h"
@@ -68,7 +70,7 @@ std::string read_text(const std::filesystem::path& path) {
 
 TEST(TrainingSchedule, StudyArithmetic) {
   // Smol135M, 500 facts, batch 64, gradAcc 2, 30 epochs: 8 micro-batches → 4 updates per epoch.
-  const TrainingSchedule s = TrainingSchedule::compute({500, 64, 2, 1, 30, 0.05, 0, 0, 5});
+  const TrainingSchedule s = TrainingSchedule::compute({500, 64, 2, 1, 30, 0.05, LrScheduler::kConstantWithWarmup, 0, 0, 5});
   EXPECT_EQ(s.micro_batches_per_epoch, 8);
   EXPECT_EQ(s.updates_per_epoch, 4);
   EXPECT_EQ(s.total_steps, 120);
@@ -80,26 +82,137 @@ TEST(TrainingSchedule, StudyArithmetic) {
   EXPECT_DOUBLE_EQ(s.lr_factor(3), 0.5);
   EXPECT_DOUBLE_EQ(s.lr_factor(6), 1.0);
   // A short last accumulation still makes a step: 7 micro-batches, gradAcc 2 → 4 updates, the last of one.
-  const TrainingSchedule odd = TrainingSchedule::compute({13, 2, 2, 1, 1, 0.05, 0, 0, 5});
+  const TrainingSchedule odd = TrainingSchedule::compute({13, 2, 2, 1, 1, 0.05, LrScheduler::kConstantWithWarmup, 0, 0, 5});
   EXPECT_EQ(odd.micro_batches_per_epoch, 7);
   EXPECT_EQ(odd.updates_per_epoch, 4);
   EXPECT_EQ(odd.first_micro_batch(3), 6);
   EXPECT_EQ(odd.end_micro_batch(3), 7);
   EXPECT_EQ(odd.warmup_steps, 1);
   // Lam8B, 1000 facts, batch 4, gradAcc 64, 2 GPUs: global batch 512.
-  const TrainingSchedule ddp = TrainingSchedule::compute({1000, 4, 64, 2, 80, 0.05, 0, 0, 5});
+  const TrainingSchedule ddp = TrainingSchedule::compute({1000, 4, 64, 2, 80, 0.05, LrScheduler::kConstantWithWarmup, 0, 0, 5});
   EXPECT_EQ(ddp.rows_per_rank, 500);
   EXPECT_EQ(ddp.updates_per_epoch, 2);
   EXPECT_EQ(ddp.steps_per_epoch, 2);
   EXPECT_EQ(ddp.eval_steps, 1);
-  testing::expect_error([] { TrainingSchedule::compute({0, 1, 1, 1, 1, 0.05, 0, 0, 5}); }, ErrorCode::kInvalidArgument, "at least one row");
+  testing::expect_error([] { TrainingSchedule::compute({0, 1, 1, 1, 1, 0.05, LrScheduler::kConstantWithWarmup, 0, 0, 5}); },
+                        ErrorCode::kInvalidArgument, "at least one row");
+}
+
+TEST(TrainingSchedule, LinearAndCosineFactorsAreTransformersSchedules) {
+  // 8 updates, warm-up ceil(0.25 × 8) = 2; the values of get_linear_schedule_with_warmup and
+  // get_cosine_schedule_with_warmup (num_cycles 0.5) at each completed step.
+  auto schedule = [](LrScheduler kind, double warmup) { return TrainingSchedule::compute({8, 1, 1, 1, 1, warmup, kind, 0, 0, 5}); };
+  const TrainingSchedule constant = schedule(LrScheduler::kConstantWithWarmup, 0.25);
+  const TrainingSchedule linear = schedule(LrScheduler::kLinear, 0.25);
+  const TrainingSchedule cosine = schedule(LrScheduler::kCosine, 0.25);
+  ASSERT_EQ(linear.warmup_steps, 2);
+  for (const TrainingSchedule* s : {&constant, &linear, &cosine}) {
+    EXPECT_EQ(s->lr_factor(0), 0.0);
+    EXPECT_EQ(s->lr_factor(1), 0.5);
+    EXPECT_EQ(s->lr_factor(2), 1.0);
+  }
+  EXPECT_EQ(constant.lr_factor(7), 1.0);
+  EXPECT_DOUBLE_EQ(linear.lr_factor(5), 0.5);       // (8 − 5) / (8 − 2)
+  EXPECT_DOUBLE_EQ(linear.lr_factor(7), 1.0 / 6);
+  EXPECT_EQ(linear.lr_factor(8), 0.0);
+  EXPECT_DOUBLE_EQ(cosine.lr_factor(3), 0.9330127018922193);  // ½(1 + cos(π/6))
+  EXPECT_DOUBLE_EQ(cosine.lr_factor(5), 0.5);                 // half-way: ½(1 + cos(π/2))
+  EXPECT_DOUBLE_EQ(cosine.lr_factor(7), 0.06698729810778065);  // ½(1 + cos(5π/6))
+  EXPECT_EQ(cosine.lr_factor(8), 0.0);
+  // Without warm-up the first update already has the full rate.
+  EXPECT_EQ(schedule(LrScheduler::kLinear, 0).lr_factor(0), 1.0);
+  EXPECT_EQ(schedule(LrScheduler::kCosine, 0).lr_factor(0), 1.0);
+  EXPECT_EQ(parse_lr_scheduler("cosine"), LrScheduler::kCosine);
+  EXPECT_EQ(lr_scheduler_name(LrScheduler::kConstantWithWarmup), "constant_with_warmup");
+  testing::expect_error([] { parse_lr_scheduler("cosine_with_restarts"); }, ErrorCode::kInvalidArgument,
+                        "constant_with_warmup, linear or cosine");
+}
+
+TEST(TrainerOptions, ValidationNamesTheField) {
+  TempDir dir;
+  testing::expect_error([] { validate_trainer_options(TrainerOptions{}); }, ErrorCode::kInvalidArgument, "TrainerOptions.run_dir");
+  EXPECT_NO_THROW(validate_trainer_options(small_trainer_options(dir / "run", 2, 1, 1)));
+  auto expect_rejected = [&](void (*change)(TrainerOptions&), const std::string& message) {
+    TrainerOptions o = small_trainer_options(dir / "run", 2, 1, 1);
+    change(o);
+    testing::expect_error([&] { validate_trainer_options(o); }, ErrorCode::kInvalidArgument, message);
+  };
+  expect_rejected([](TrainerOptions& o) { o.adam_beta1 = 1; }, "TrainerOptions.adam_beta1 must be in [0, 1), got 1");
+  expect_rejected([](TrainerOptions& o) { o.adam_beta2 = -0.1; }, "TrainerOptions.adam_beta2");
+  expect_rejected([](TrainerOptions& o) { o.adam_epsilon = 0; }, "TrainerOptions.adam_epsilon");
+  expect_rejected([](TrainerOptions& o) { o.weight_decay = -1; }, "TrainerOptions.weight_decay");
+  expect_rejected([](TrainerOptions& o) { o.eval_batch = 0; }, "TrainerOptions.eval_batch");
+  expect_rejected([](TrainerOptions& o) { o.lora.dropout = 1; }, "TrainerOptions.lora.dropout");
+}
+
+TEST(Trainer, WeightDecaySparesNormWeightsAsTheTrainerDoes) {
+  // One full-rate step (no warm-up) with and without weight decay from the same weights and rows:
+  // AdamW scales each decayed weight by (1 − lr·wd) before its Adam update, which is the same in both
+  // runs, so they differ by exactly −lr·wd·w — on every weight but the RMSNorm ones.
+  TempDir dir;
+  const TokenRows rows = make_rows(4, 9);
+  auto run = [&](const std::string& name, double weight_decay) {
+    TrainerOptions o = small_trainer_options(dir / name, 4, 1, 1);
+    o.schedule.warmup_ratio = 0;
+    o.weight_decay = weight_decay;
+    auto model = small_model(/*tied=*/false, at::kDouble);
+    Trainer trainer(model, rows, TokenRows{}, o);
+    EXPECT_EQ(trainer.train_step().learning_rate, o.learning_rate);
+    return model;
+  };
+  const auto decayed = run("decayed", 0.1), plain = run("plain", 0.0), before = small_model(false, at::kDouble);
+  const auto start = before->named_parameters(true);
+  int norms = 0, others = 0;
+  for (const auto& item : decayed->named_parameters(true)) {
+    const at::Tensor difference = item.value() - plain->named_parameters(true)[item.key()];
+    if (item.key().find("norm") != std::string::npos) {
+      ++norms;
+      EXPECT_EQ(difference.abs().max().item<double>(), 0.0) << item.key();
+    } else {
+      ++others;
+      const at::Tensor expected = -1e-2 * 0.1 * start[item.key()];
+      EXPECT_LE((difference - expected).abs().max().item<double>(), 1e-14) << item.key();
+      EXPECT_GT(difference.abs().max().item<double>(), 1e-6) << item.key();
+    }
+  }
+  EXPECT_EQ(norms, 5);    // 2 layers × 2 + the final norm
+  EXPECT_EQ(others, 16);  // 2 layers × 7 projections + embedding + head
+}
+
+TEST(Trainer, AdamBetasAndEpsilonReachTheOptimiser) {
+  TempDir dir;
+  const TokenRows rows = make_rows(4, 9);
+  auto weights_after_two_steps = [&](const std::string& name, auto change) {
+    TrainerOptions o = small_trainer_options(dir / name, 2, 1, 1);
+    o.schedule.warmup_ratio = 0;
+    change(o);
+    auto model = small_model(true, at::kDouble);
+    Trainer trainer(model, rows, TokenRows{}, o);
+    trainer.train_step();
+    trainer.train_step();
+    return model;
+  };
+  const auto study = weights_after_two_steps("study", [](TrainerOptions&) {});
+  const auto same = weights_after_two_steps("same", [](TrainerOptions&) {});
+  expect_same_parameters(*study, *same, 0.0);
+  for (const auto& [name, change] : std::vector<std::pair<std::string, std::function<void(TrainerOptions&)>>>{
+           {"beta1", [](TrainerOptions& o) { o.adam_beta1 = 0.5; }},
+           {"beta2", [](TrainerOptions& o) { o.adam_beta2 = 0.5; }},
+           {"epsilon", [](TrainerOptions& o) { o.adam_epsilon = 1e-1; }}}) {
+    const auto changed = weights_after_two_steps(name, change);
+    double largest = 0;
+    for (const auto& item : changed->named_parameters(true)) {
+      largest = std::max(largest, (item.value() - study->named_parameters(true)[item.key()]).abs().max().item<double>());
+    }
+    EXPECT_GT(largest, 1e-6) << name;
+  }
 }
 
 TEST(TrainLoss, GradientsEqualFiniteDifferencesInFp64) {
   for (const bool lora : {false, true}) {
     auto model = small_model(/*tied=*/true, at::kDouble);
     if (lora) {
-      LoraOptions options;
+      LoraOptions options{};
       options.r = 2;
       options.alpha = 4;
       options.dropout = 0;
@@ -274,7 +387,22 @@ TEST(Trainer, ResumeRejectsACheckpointOfAnotherRun) {
   Trainer first(small_model(true, at::kFloat), rows, TokenRows{}, small_trainer_options(dir / "run", 2, 1, 1));
   const std::string checkpoint = first.run_until_checkpoint(RunControl{}).checkpoint;
   Trainer other(small_model(true, at::kFloat), rows, TokenRows{}, small_trainer_options(dir / "run", 4, 1, 1));
-  testing::expect_error([&] { other.resume(checkpoint); }, ErrorCode::kCheckpointFormat, "other data, schedule");
+  testing::expect_error([&] { other.resume(checkpoint); }, ErrorCode::kCheckpointFormat, "schedule.batch 2 there, 4 here");
+  // The optimiser settings and the scheduler are recorded and compared too, each named.
+  TrainerOptions decayed = small_trainer_options(dir / "run", 2, 1, 1);
+  decayed.weight_decay = 0.01;
+  decayed.adam_beta2 = 0.99;
+  Trainer third(small_model(true, at::kFloat), rows, TokenRows{}, decayed);
+  testing::expect_error([&] { third.resume(checkpoint); }, ErrorCode::kCheckpointFormat, "weight_decay 0.0 there, 0.01 here");
+  testing::expect_error([&] { third.resume(checkpoint); }, ErrorCode::kCheckpointFormat, "adam_beta2 0.999 there, 0.99 here");
+  TrainerOptions cosine = small_trainer_options(dir / "run", 2, 1, 1);
+  cosine.schedule.lr_scheduler = LrScheduler::kCosine;
+  Trainer fourth(small_model(true, at::kFloat), rows, TokenRows{}, cosine);
+  testing::expect_error([&] { fourth.resume(checkpoint); }, ErrorCode::kCheckpointFormat,
+                        "schedule.lr_scheduler \"constant_with_warmup\" there, \"cosine\" here");
+  const auto state = nlohmann::json::parse(read_text(std::filesystem::path(checkpoint) / "itl_trainer_state.json"));
+  EXPECT_EQ(state["options"], nlohmann::json({{"learning_rate", 1e-2}, {"weight_decay", 0.0}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999},
+                                              {"adam_epsilon", 1e-8}, {"max_grad_norm", 1.0}, {"seed", 3}}));
 }
 
 TEST(Trainer, StopRequestCheckpointsTheStepInProgress) {
@@ -327,9 +455,10 @@ TEST(Trainer, PaddingIdxRowGetsNoInputGradient) {
 
 TEST(Lora, ZeroBLeavesTheBaseModelsLogitsExactly) {
   auto base = small_model(true, at::kFloat), adapted = small_model(true, at::kFloat);
-  LoraOptions options;
+  LoraOptions options{};
   options.r = 4;
   options.alpha = 8;
+  options.dropout = 0.05;
   apply_lora(*adapted, options, at::make_generator<at::CPUGeneratorImpl>(1));
   EXPECT_EQ(lora_layers(*adapted).size(), 14u);
   at::NoGradGuard no_grad;

@@ -241,7 +241,7 @@ itl::TrainerOptions data_parallel_options(const itl::DistEnv& env, const std::st
                                           int64_t epochs) {
   itl::TrainerOptions o = itl::testing::small_trainer_options(run_dir, batch, accumulation, epochs);
   o.dist = env;
-  o.collective_timeout_ms = 30000;
+  o.collective_timeout_seconds = 30;
   return o;
 }
 
@@ -292,6 +292,21 @@ void train_resume(itl::DistEnv env, const std::string& dir) {
   for (const auto& item : a) check_equal(item.value().detach(), b[item.key()].detach(), "parameter " + item.key());
 }
 
+// Each rank trains in its own folder, as nodes with local disks would: the trainer must refuse.
+void unshared_dir(const itl::DistEnv& env, const std::string& dir) {
+  const itl::TrainerOptions o = data_parallel_options(env, dir + "/node" + std::to_string(env.rank) + "/run", 2, 1, 1);
+  itl::Trainer trainer(itl::testing::small_model(true, at::kFloat), itl::testing::make_rows(4, 1), itl::TokenRows{}, o);
+}
+
+// A shared folder, and the test's ITL_FAULT_WRITE makes rank 0's optimizer.pt fail: every rank must
+// end with an error at once (none left waiting in a barrier until the collective timeout).
+void checkpoint_fault(const itl::DistEnv& env, const std::string& dir) {
+  itl::TrainerOptions o = data_parallel_options(env, dir + "/run", 2, 1, 1);
+  o.schedule.save_steps = 1;
+  itl::Trainer trainer(itl::testing::small_model(true, at::kFloat), itl::testing::make_rows(4, 1), itl::TokenRows{}, o);
+  trainer.run_until_checkpoint(itl::RunControl{});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -314,6 +329,14 @@ int main(int argc, char** argv) {
     if (scenario.rfind("train_ddp:", 0) == 0) {
       const size_t colon = scenario.find(':', 10);
       train_ddp(env, std::atoll(scenario.substr(10, colon - 10).c_str()), scenario.substr(colon + 1));
+      return 0;
+    }
+    if (scenario.rfind("unshared_dir:", 0) == 0) {
+      unshared_dir(env, scenario.substr(13));
+      return 0;
+    }
+    if (scenario.rfind("checkpoint_fault:", 0) == 0) {
+      checkpoint_fault(env, scenario.substr(17));
       return 0;
     }
     if (scenario.rfind("train_resume:", 0) == 0) {

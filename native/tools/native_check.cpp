@@ -1,9 +1,11 @@
 // itl_native_check OUT_DIR DEVICE: writes, for each tiny preset, a random model folder (fp32, HF
-// layout) and the logits our engine computes for one left-padded batch on DEVICE in fp32 and bf16,
-// so scripts/gpu-check.py can load the same folder with transformers and compare. No Node needed.
+// layout) and the logits our engine computes for one left-padded batch on DEVICE in fp32 and bf16 —
+// padded, and packed (the rows' real tokens end to end, model/packed_attention.h) — so
+// scripts/gpu-check.py can load the same folder with transformers and compare. No Node needed.
 // Not a test by itself: it only writes what the Python side checks.
 //   OUT_DIR/<preset>/ (model folder), OUT_DIR/<preset>/itl_logits_{fp32,bf16}.f32 (raw little-endian
-//   float32, shape (B, T, vocab)), OUT_DIR/check.json (ids, mask, shapes, presets).
+//   float32, shape (B, T, vocab)), OUT_DIR/<preset>/itl_logits_packed_{fp32,bf16}.f32 (shape (real
+//   tokens, vocab), rows in order), OUT_DIR/check.json (ids, mask, shapes, presets).
 #include <ATen/core/grad_mode.h>
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -19,6 +21,7 @@
 
 #include "model/llama_model.h"
 #include "model/model_io.h"
+#include "model/packed_attention.h"
 #include "model/presets.h"
 #include "util/device.h"
 
@@ -54,6 +57,15 @@ int main(int argc, char** argv) {
     nlohmann::json report = {{"torch_version", TORCH_VERSION}, {"device", argv[2]}, {"batch", B}, {"length", T}};
     report["ids"] = std::vector<int64_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
     report["mask"] = std::vector<int64_t>(mask.data_ptr<int64_t>(), mask.data_ptr<int64_t>() + mask.numel());
+    // The same rows packed: their real tokens end to end, positions restarting per row.
+    std::vector<int64_t> packed_ids, packed_positions;
+    for (int64_t b = 0; b < B; ++b) {
+      for (int64_t t = 0; t < lengths[b]; ++t) {
+        packed_ids.push_back(ids[b][T - lengths[b] + t].item<int64_t>());
+        packed_positions.push_back(t);
+      }
+    }
+    const itl::PackedLayout layout = itl::PackedLayout::rows(lengths, device);
     at::NoGradGuard no_grad;
     for (const std::string preset : {"tiny-smollm", "tiny-llama32", "tiny-llama31"}) {
       const std::filesystem::path folder = out / preset;
@@ -64,6 +76,9 @@ int main(int argc, char** argv) {
         auto model = itl::load_model(folder.string(), itl::ModelOptions{dtype, device});
         const at::Tensor logits = model->forward(ids.to(device), mask.to(device));  // (B, T, V)
         write_raw(logits, folder / ("itl_logits_" + name + ".f32"));
+        const at::Tensor packed = model->logits(model->packed_hidden_states(at::tensor(packed_ids, at::kLong).to(device),
+                                                                            at::tensor(packed_positions, at::kLong).to(device), layout));
+        write_raw(packed, folder / ("itl_logits_packed_" + name + ".f32"));
       }
       report["presets"].push_back({{"name", preset}, {"vocab", made.config().vocab_size}});
     }

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""The study's supervised fine-tuning on transformers' Trainer (+ PEFT), on CPU in fp32: the reference
-that `itl train` is compared against step for step (parity.py) and timed against (bench_reference.py).
+"""The study's supervised fine-tuning on transformers' Trainer (+ PEFT), on CPU in fp32 (or bf16): the
+reference that `itl train` is compared against step for step (parity.py) and timed against (bench_reference.py).
 
 It trains on a tokenised-dataset cache entry exactly as itl wrote it (lib/tokenize/TokenizedDatasetCache.ts:
 ids.i32, labels.i32 with -100 where masked, offsets.i32, meta.json; little-endian int32), so both sides
 see identical token ids and labels. Labels are unshifted; LlamaForCausalLM shifts them.
 
-Trainer as the study configured it (../shared/DESIGN.md, "Training schedule"):
+Trainer as the study configured it (docs/design.md, "Training schedule"), by default:
   AdamW (torch) β 0.9/0.999, ε 1e-8, weight decay 0; constant_with_warmup with warm-up ceil(0.05 × total
   steps) (transformers 5 takes the ratio as a warmup_steps < 1); max_grad_norm 1.0; seed 42; eval every
   max(1, steps_per_epoch // 2) steps, checkpoint every 2 · steps_per_epoch steps and at the last step.
+  --lr-scheduler (constant_with_warmup, linear, cosine), --warmup-ratio, --weight-decay, --adam-beta1,
+  --adam-beta2 and --adam-epsilon change those settings, under the names `itl train` gives them.
   Batches are right-padded with the attention mask and -100 labels at the pads; which id fills the pads
   does not matter (masked from attention and loss).
 
@@ -30,7 +32,10 @@ metrics.jsonl in itl's format ({"step","epoch","loss","learning_rate","grad_norm
 {"step","epoch","eval_loss"} lines) and summary.json; --json prints the summary.
 
   train_reference.py --model DIR --train ENTRY --eval ENTRY --out DIR --epochs 4 --batch 8 --grad-acc 2 \
-      --lr 1e-3 [--lora-r 8 --lora-alpha 16 --lora-dropout 0 [--init-adapter DIR]] [--threads N] [--json]
+      --lr 1e-3 [--lora-r 8 --lora-alpha 16 --lora-dropout 0 [--init-adapter DIR]] [--threads N] [--precision bf16] [--json]
+
+--precision bf16 loads the model in bf16 and sets Trainer(bf16=True), as the study trained on GPUs (itl's
+--precision bf16: bf16 weights, gradients and AdamW state).
 """
 import argparse
 import json
@@ -101,13 +106,13 @@ def make_collator(pad_id):
     return collate
 
 
-def schedule(n_train, batch, grad_acc, epochs):
-    """Optimiser steps as transformers counts them, and the study's intervals (DESIGN.md)."""
+def schedule(n_train, batch, grad_acc, epochs, warmup_ratio):
+    """Optimiser steps as transformers counts them, and the study's intervals (docs/design.md, "Training schedule")."""
     micro_batches = math.ceil(n_train / batch)
     updates_per_epoch = max(1, math.ceil(micro_batches / grad_acc))
     total = math.ceil(epochs * updates_per_epoch)
     steps_per_epoch = math.ceil(n_train / (batch * grad_acc))
-    return {"total_steps": total, "warmup_steps": math.ceil(0.05 * total),
+    return {"total_steps": total, "warmup_steps": math.ceil(warmup_ratio * total),
             "eval_steps": max(1, steps_per_epoch // 2), "save_steps": 2 * steps_per_epoch}
 
 
@@ -123,12 +128,20 @@ def main():
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("--eval-batch", type=int, default=8, help="per-device eval batch (transformers' default 8)")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--lr-scheduler", choices=["constant_with_warmup", "linear", "cosine"], default="constant_with_warmup")
+    parser.add_argument("--warmup-ratio", type=float, default=0.05, help="warm-up over ceil(ratio × total steps)")
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--adam-beta1", type=float, default=0.9)
+    parser.add_argument("--adam-beta2", type=float, default=0.999)
+    parser.add_argument("--adam-epsilon", type=float, default=1e-8)
     parser.add_argument("--lora-r", type=int, default=0, help="0: full fine-tuning")
     parser.add_argument("--lora-alpha", type=int, default=0)
     parser.add_argument("--lora-dropout", type=float, default=0.05)
     parser.add_argument("--init-adapter", help="start LoRA from this PEFT adapter folder instead of PEFT's init")
     parser.add_argument("--no-save", action="store_true", help="no intermediate checkpoints (the final one is still written)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (and OMP/MKL threads)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: the model loaded in bf16 and Trainer(bf16=True)")
     parser.add_argument("--json", action="store_true", help="print summary.json")
     args = parser.parse_args()
 
@@ -153,10 +166,12 @@ def main():
         torch.set_num_threads(args.threads)
     train_rows = read_entry(args.train)
     eval_rows = read_entry(args.eval) if args.eval else None
-    plan = schedule(len(train_rows), args.batch, args.grad_acc, args.epochs)
+    if not 0 <= args.warmup_ratio < 1:
+        fail(f"--warmup-ratio {args.warmup_ratio}: transformers reads a warmup_steps below 1 as a ratio; use [0, 1)")
+    plan = schedule(len(train_rows), args.batch, args.grad_acc, args.epochs, args.warmup_ratio)
 
     set_seed(args.seed)
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16 if args.precision == "bf16" else torch.float32)
     vocab = model.config.vocab_size
     top = max(max(ids) for ids, _ in train_rows + (eval_rows or []))
     if top >= vocab:
@@ -190,13 +205,13 @@ def main():
         per_device_eval_batch_size=args.eval_batch,
         gradient_accumulation_steps=args.grad_acc,
         learning_rate=args.lr,
-        lr_scheduler_type="constant_with_warmup",
-        warmup_steps=0.05,  # a ratio: ceil(0.05 × total steps), as the study's warmup_ratio=0.05
+        lr_scheduler_type=args.lr_scheduler,
+        warmup_steps=args.warmup_ratio,  # below 1, a ratio: ceil(ratio × total steps), as the study's warmup_ratio=0.05
         optim="adamw_torch",
-        adam_beta1=0.9,
-        adam_beta2=0.999,
-        adam_epsilon=1e-8,
-        weight_decay=0.0,
+        adam_beta1=args.adam_beta1,
+        adam_beta2=args.adam_beta2,
+        adam_epsilon=args.adam_epsilon,
+        weight_decay=args.weight_decay,
         max_grad_norm=1.0,
         seed=args.seed,
         logging_strategy="steps",
@@ -206,7 +221,7 @@ def main():
         save_strategy="steps",
         save_steps=plan["total_steps"] if args.no_save else plan["save_steps"],
         use_cpu=True,
-        bf16=False,
+        bf16=args.precision == "bf16",
         fp16=False,
         dataloader_num_workers=0,
         report_to="none",
@@ -252,6 +267,7 @@ def main():
         "padding_fraction": 1 - trainer.real_tokens / max(1, trainer.padded_tokens),
         "checkpoint": os.path.abspath(checkpoint),
         "threads": torch.get_num_threads(),
+        "precision": args.precision,
         "schedule": plan,
         "versions": versions,
     }

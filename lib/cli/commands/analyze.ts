@@ -1,5 +1,6 @@
 import { analyze, type AnalyzeSource } from '../../analyze/analyze.js';
 import { ItlError } from '../../errors.js';
+import { checkOutputFolder } from '../../util/outputFolder.js';
 import { defineCommand } from '../command.js';
 
 /** A repeatable option's values (yargs gives an array; a caller may pass one string). */
@@ -61,6 +62,7 @@ export const analyzeCommand = defineCommand({
     if (!Number.isFinite(threshold) || threshold <= 0 || threshold > 1) {
       throw new ItlError('ITL_USAGE', `--threshold expects a number in (0, 1] but received ${String(args.threshold)}`);
     }
+    checkOutputFolder(args.out as string, 'the --out folder');
     const source: AnalyzeSource =
       evalDirs === undefined ? { kind: 'csv', file: fromCsv! }
       : evalDirs.length === 1 ? { kind: 'eval', evalDir: evalDirs[0]!, runsDir: runsDirs?.[0] }

@@ -29,7 +29,7 @@ export const chatTemplateCommand = defineCommand({
         default: 'weight' as const,
         describe: 'label mask: weight = loss on the last assistant answer; tool = loss on every assistant turn',
       })
-      .option('json', { type: 'boolean', default: false, describe: 'print {"text", "ids", "labels"}' }),
+      .option('json', { type: 'boolean', default: false, describe: 'print {"text", "ids", "labels", "tokens", "family", "tool_role", …}' }),
   async run(args, context) {
     const mode = args.mode as TrainingMode;
     if (args['date-string'].trim() === '') throw new ItlError('ITL_USAGE', 'expected a non-empty --date-string');
@@ -50,7 +50,10 @@ export const chatTemplateCommand = defineCommand({
       ({ ids, labels } = tokenizer.buildTrainingExample(messages, mode, { dateString: args['date-string'] }));
     }
     if (args.json) {
-      context.printJson({ text, ids: Array.from(ids), labels: Array.from(labels), tokens: tokenizer.tokens(ids), mode, date_string: args['date-string'] });
+      context.printJson({
+        text, ids: Array.from(ids), labels: Array.from(labels), tokens: tokenizer.tokens(ids), mode, date_string: args['date-string'],
+        family: tokenizer.family.name, tool_role: tokenizer.family.toolRole,
+      });
       return;
     }
     const spans = labelledSpans(labels);

@@ -1,9 +1,10 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 
 import { buildFactsDataset } from '../../data/buildFactsDataset.js';
 import { openFactsDataset } from '../../data/openFactsDataset.js';
 import { shippedAtomsDir, shippedTemplatesDir } from '../../data/shippedPaths.js';
 import { ItlError } from '../../errors.js';
+import { checkOutputFolder } from '../../util/outputFolder.js';
 import { defineCommand } from '../command.js';
 
 export const dataCommand = defineCommand({
@@ -18,7 +19,7 @@ export const dataCommand = defineCommand({
       .option('atoms', { type: 'string', describe: 'build: folder of atom lists (default: the shipped ones)' })
       .option('templates', { type: 'string', describe: 'build: folder of Jinja templates (default: the shipped ones)' })
       .option('out', { type: 'string', describe: 'build: output folder (must not exist unless --force)' })
-      .option('force', { type: 'boolean', default: false, describe: 'build: replace an existing output folder' })
+      .option('force', { type: 'boolean', default: false, describe: 'build: replace an earlier build in --out (only if every file in it is one its manifest lists)' })
       .option('preview-rows', { type: 'number', default: 100, describe: 'build: rows copied to preview.jsonl' })
       .option('max-shard-size', { type: 'string', default: '500MB', describe: 'build: largest Arrow shard, as datasets writes them (e.g. 500MB, 1GiB)' })
       .option('start', { type: 'number', default: 0, describe: 'show: first row' })
@@ -48,6 +49,8 @@ export const dataCommand = defineCommand({
     const people = positiveInteger(args.people, '--people');
     const seed = nonNegativeInteger(args.seed, '--seed');
     if (seed > 0xffffffff) throw new ItlError('ITL_USAGE', `expected --seed in 0..4294967295 but received ${seed}`);
+    // Before any work: the folder the output goes in exists or can be made, and takes a file.
+    checkOutputFolder(dirname(resolve(args.out)), 'the folder of --out');
     const started = performance.now();
     const manifest = await buildFactsDataset({
       people,
@@ -59,6 +62,7 @@ export const dataCommand = defineCommand({
       previewRows: nonNegativeInteger(args['preview-rows'], '--preview-rows'),
       maxShardBytes: parseByteSize(args['max-shard-size']),
       onProgress: (done) => context.io.stderr(`data: ${done} of ${people} people\n`),
+      log: (message) => context.io.stderr(`data: ${message}\n`),
     });
     const seconds = (performance.now() - started) / 1000;
     const stats = {

@@ -1,7 +1,8 @@
 import { ItlError } from '../../errors.js';
-import type { Metric } from '../../eval/resultFiles.js';
 import { runEvaluation } from '../../eval/runEvaluation.js';
+import { EVAL_TASKS, findTask, TASK_NAMES, withTaskFlags } from '../../eval/tasks/registry.js';
 import { DEFAULT_DATE_STRING } from '../../tokenize/ChatTokenizer.js';
+import { checkOutputFolder } from '../../util/outputFolder.js';
 import { defineCommand } from '../command.js';
 
 function positiveInteger(value: unknown, flag: string): number | undefined {
@@ -11,17 +12,18 @@ function positiveInteger(value: unknown, flag: string): number | undefined {
 }
 
 export const evalCommand = defineCommand({
-  command: 'eval <metric>',
-  describe: 'evaluate checkpoints: factual recall through the tool protocol, HellaSwag as lm-evaluation-harness 0.4.8 scores it, KL/TV to the base model, or general ability on held-out questions',
+  command: 'eval <task>',
+  describe: `evaluate checkpoints with one task: ${EVAL_TASKS.map((t) => t.name).join(', ')} (recall through the tool protocol, multiple-choice tasks as lm-evaluation-harness 0.4.8 scores them, KL/TV to the base model, general ability on held-out questions)`,
   builder: (y) =>
-    y
-      .positional('metric', { choices: ['recall', 'hellaswag', 'kl', 'general'] as const, demandOption: true, describe: 'what to evaluate' })
+    withTaskFlags(y)
+      .positional('task', { choices: TASK_NAMES, demandOption: true, describe: 'what to evaluate' })
       .option('models-dir', { type: 'string', describe: 'RUNS: every RUNS/<run>/checkpoint-<step>/ (each run configured by RUNS/<run>/run_config.json)' })
       .option('run', { type: 'string', array: true, describe: 'with --models-dir: only these runs (names or * ? patterns over the run folders; repeatable)' })
-      .option('model', { type: 'string', describe: 'evaluate this one model folder instead (results under EVAL/<metric>/<folder name>/)' })
+      .option('model', { type: 'string', describe: 'evaluate this one model folder instead (results under EVAL/<task>/<folder name>/)' })
       .option('adapter', { type: 'string', describe: 'a LoRA (PEFT) adapter folder to apply to --model' })
-      .option('base', { type: 'boolean', default: false, describe: 'hellaswag, general: evaluate the base models of the runs (or --model as a base model) into <metric>/base_models/<model>/' })
-      .option('eval-dir', { type: 'string', demandOption: true, describe: 'EVAL: where results go (recall/, hellaswag/, kl_tv/), and what is already there is skipped' })
+      .option('base', { type: 'boolean', default: false, describe: 'evaluate the base models of the runs (or --model as a base model) into <task>/base_models/<model>/ (tasks that score base models: hellaswag, general, arc_easy)' })
+      .option('eval-dir', { type: 'string', demandOption: true, describe: 'EVAL: where results go (one folder per task); what is there already and was evaluated the same way is skipped' })
+      .option('recompute', { type: 'boolean', default: false, describe: 'replace results that were evaluated another way (other data, limits, seeds, model) instead of refusing them' })
       .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })
       .option('dtype', { choices: ['fp32', 'bf16'] as const, default: 'fp32' as const, describe: 'compute dtype' })
       .option('batch-size', { type: 'number', default: 32, describe: 'rows per forward pass at the start (halved on out-of-memory errors)' })
@@ -29,23 +31,23 @@ export const evalCommand = defineCommand({
       .option('data', { type: 'string', describe: 'recall: the facts dataset (a data build folder), overriding the run\'s' })
       .option('facts', { type: 'number', describe: 'recall: N, the number of training facts, overriding the run\'s' })
       .option('mode', { choices: ['weight', 'tool'] as const, describe: 'recall: in-weight or in-tool protocol, overriding the run\'s' })
-      .option('train-examples', { type: 'number', default: 300, describe: 'recall: training facts drawn (seeded) from rows 0..N-1' })
-      .option('test-examples', { type: 'number', default: 100, describe: 'recall: unseen rows N.. evaluated' })
-      .option('seed', { type: 'number', default: 42, describe: 'recall: seed of the training-fact draw' })
-      .option('hellaswag', { type: 'string', describe: 'hellaswag: the validation set, as the official jsonl or a Hugging Face on-disk dataset folder' })
-      .option('limit', { type: 'number', describe: 'hellaswag: only the first N documents' })
-      .option('add-bos', { type: 'boolean', default: false, describe: 'hellaswag: encode with the tokenizer\'s special tokens (lm-eval add_bos_token=True; off in 0.4.8)' })
-      .option('log-samples', { type: 'boolean', default: false, describe: 'hellaswag: also write per-document log-likelihoods (samples_hellaswag_<timestamp>.jsonl)' })
       .option('base-model', { type: 'string', describe: 'kl: the base model, when no run configuration or adapter names it' })
-      .option('kl-prompts', { type: 'string', describe: 'kl: a prompts file ({"prompts": [{"category", "prompt"}]}; default: the ~120 shipped prompts)' })
-      .option('kl-max-new-tokens', { type: 'number', default: 400, describe: 'kl: most tokens of each base-model answer' })
-      .option('questions', { type: 'string', describe: 'general: held-out questions with one right answer ({"questions": [{"task", "question", "answer"}]}; `itl demo` writes one)' })
-      .option('general-max-new-tokens', { type: 'number', default: 64, describe: 'general: most tokens of each answer' })
+      // Earlier names, kept for scripts: --seed (recall's draw) and --limit (HellaSwag's first N documents).
+      .option('seed', { type: 'number', hidden: true, describe: 'recall: old name of --recall-seed' })
+      .option('limit', { type: 'number', hidden: true, describe: 'hellaswag: old name of --hellaswag-limit' })
       .option('json', { type: 'boolean', default: false, describe: 'print the summary (evaluated, skipped, failures) as one JSON object' })
       .strict(),
   async run(args, context) {
-    const summary = await runEvaluation(context.runtime(), {
-      metric: args.metric as Metric,
+    const task = findTask(args.task);
+    const flags: Record<string, unknown> = { ...args };
+    if (args.seed !== undefined) flags['recall-seed'] = args.seed;
+    if (args.limit !== undefined) flags['hellaswag-limit'] = args.limit;
+    const settings = task.settings(flags);
+    // Before any work: results must be writable there (a read-only or full disk shows now, not after hours).
+    checkOutputFolder(args['eval-dir'], 'the --eval-dir folder');
+    const summary = await context.interruptible(() => runEvaluation(context.runtime(), {
+      task,
+      settings,
       evalDir: args['eval-dir'],
       modelsDir: args['models-dir'],
       runs: args.run,
@@ -59,24 +61,10 @@ export const evalCommand = defineCommand({
       data: args.data,
       facts: positiveInteger(args.facts, '--facts'),
       mode: args.mode,
-      selection: {
-        trainCount: positiveInteger(args['train-examples'], '--train-examples'),
-        testCount: positiveInteger(args['test-examples'], '--test-examples'),
-        seed: Number.isInteger(args.seed) && args.seed >= 0 ? args.seed : (() => {
-          throw new ItlError('ITL_USAGE', `expected a non-negative integer for --seed but received ${args.seed}`);
-        })(),
-      },
-      hellaswag: args.hellaswag,
-      limit: positiveInteger(args.limit, '--limit'),
-      addBos: args['add-bos'],
-      logSamples: args['log-samples'],
       baseModel: args['base-model'],
-      klPrompts: args['kl-prompts'],
-      klMaxNewTokens: positiveInteger(args['kl-max-new-tokens'], '--kl-max-new-tokens'),
-      questions: args.questions,
-      generalMaxNewTokens: positiveInteger(args['general-max-new-tokens'], '--general-max-new-tokens'),
+      recompute: args.recompute,
       log: (m) => context.io.stderr(m + '\n'),
-    });
+    }));
     if (args.json) context.printJson(summary);
     else context.print(`${summary.evaluated.length} evaluated, ${summary.skipped.length} skipped, ${summary.failures.length} failed`);
     for (const failure of summary.failures) context.io.stderr(`itl: failed: ${failure}\n`);

@@ -58,10 +58,10 @@ export const generateCommand = defineCommand({
             addGenerationPrompt: true, dateString: args['date-string'], tokenize: true,
           }))
         : parseIds(args.ids!, '--ids');
-      const [newIds] = await model.generate([ids], {
+      const [newIds] = await context.interruptible(() => model.generate([ids], {
         maxNewTokens, eosIds: eosIds ?? tokenizer?.special.generationEos, sample: args.sample,
         temperature: args.temperature, topP: args['top-p'], seed: args.seed,
-      });
+      }));
       const text = tokenizer?.decode(newIds, { skipSpecialTokens: true });
       if (args.json) context.printJson(text === undefined ? { new_ids: Array.from(newIds) } : { new_ids: Array.from(newIds), text });
       else context.print(text ?? Array.from(newIds).join(','));

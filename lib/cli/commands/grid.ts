@@ -2,10 +2,12 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ItlError } from '../../errors.js';
-import { parseGridFilter, selectSteps } from '../../grid/gridFilter.js';
+import { familyGridScope, GRID_FAMILIES } from '../../grid/familyGrid.js';
+import { parseGridFilter, STUDY_SCOPE, selectSteps } from '../../grid/gridFilter.js';
 import { type GridOptions, gridSteps, stepArgv } from '../../grid/gridPlan.js';
 import { stepDone } from '../../grid/gridState.js';
 import { ItlSpawner, runGrid } from '../../grid/runGrid.js';
+import { forwardSignals } from '../../util/itlChild.js';
 import { shellCommandLine } from '../../util/shellQuote.js';
 import { defineCommand } from '../command.js';
 
@@ -24,6 +26,11 @@ export const gridCommand = defineCommand({
     'and the analysis, one itl command per step, run in order (finished steps skipped) or printed with --dry-run',
   builder: (y) =>
     y
+      .option('family', {
+        type: 'string',
+        describe: `the study's grid on another model family (${Object.keys(GRID_FAMILIES).join(', ')}): each of its models takes the runs of the ` +
+          'study model nearest in parameter count, settings unchanged (docs: the scaling rule); --index then counts that grid\'s runs',
+      })
       .option('dry-run', { type: 'boolean', default: false, describe: 'print the selected steps\' commands, one per line, without running them or looking at what is done' })
       .option('json', { type: 'boolean', default: false, describe: 'with --dry-run: one JSON array of {index, stage, model, mode, run, argv, command}' })
       .option('only', {
@@ -59,8 +66,9 @@ export const gridCommand = defineCommand({
     };
     if (options.masterPort !== undefined && options.nprocPerNode === undefined) throw new ItlError('ITL_USAGE', '--master-port goes with --nproc-per-node (itl launch)');
     if (args.json && !args['dry-run']) throw new ItlError('ITL_USAGE', '--json goes with --dry-run');
-    const filter = parseGridFilter({ only: args.only, stage: args.stage, index: args.index });
-    const steps = selectSteps(gridSteps(), filter);
+    const scope = args.family === undefined ? STUDY_SCOPE : familyGridScope(args.family);
+    const filter = parseGridFilter({ only: args.only, stage: args.stage, index: args.index }, scope);
+    const steps = selectSteps(gridSteps(scope.runs), filter);
     if (steps.length === 0) throw new ItlError('ITL_USAGE', 'the filters select no step (each holds alone, but not together: itl grid --dry-run lists the steps)');
     // Built before anything runs, so a missing --hellaswag is reported before hours of training.
     const commands = steps.map((step) => stepArgv(step, options));
@@ -80,12 +88,10 @@ export const gridCommand = defineCommand({
     const spawner = new ItlSpawner(ITL_ENTRY, context.env);
     // Each signal is passed on once to the running step (itl train then checkpoints and stops; a
     // second one ends it at once, as in a terminal); no further step starts.
-    const onSignal = (signal: NodeJS.Signals) => {
+    const stopForwarding = forwardSignals((signal) => {
       interrupted ??= signal;
       spawner.signal(signal);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    });
     const argvOf = new Map(steps.map((step, i) => [step, commands[i]]));
     let summary;
     try {
@@ -98,8 +104,7 @@ export const gridCommand = defineCommand({
         interrupted: () => interrupted,
       });
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      stopForwarding();
     }
     return summary.status;
   },

@@ -72,15 +72,19 @@ test('missing, empty, unparsable and failing templates are named', async () => {
   );
 });
 
-test('an existing output folder is kept unless --force, which replaces it whole', async () => {
+test('an existing output folder is kept unless --force, which replaces only an earlier build', async () => {
   const options = setup();
   mkdirSync(options.outDir);
   writeFileSync(join(options.outDir, 'keep.txt'), 'mine');
   await expect(buildFactsDataset(options)).rejects.toMatchObject({ code: 'ITL_IO', message: expect.stringMatching(/out already exists \(pass --force/) });
+  await expect(buildFactsDataset({ ...options, force: true })).rejects.toMatchObject({ code: 'ITL_IO', message: expect.stringContaining('--force will not replace') });
   expect(readdirSync(options.outDir)).toEqual(['keep.txt']);
 
-  await buildFactsDataset({ ...options, force: true });
+  rmSync(join(options.outDir, 'keep.txt'));
+  await buildFactsDataset(options);
+  await buildFactsDataset({ ...options, seed: 2, force: true });
   expect(readdirSync(options.outDir).sort()).toEqual(['dataset', 'facts.sqlite', 'manifest.json', 'preview.jsonl']);
+  expect(JSON.parse(readFileSync(join(options.outDir, 'manifest.json'), 'utf8')).seed).toBe(2);
   expect(readdirSync(options.parent).sort()).toEqual(['atoms', 'out', 'templates']);
 });
 

@@ -212,6 +212,9 @@ test('the reader decodes only the batches a range needs: damage inside batch 0 l
   const fd = openSync(join(out, 'dataset', built.shards[0]!.file), 'r+');
   writeSync(fd, Buffer.alloc(64, 'X'), 0, 64, 200_000);
   closeSync(fd);
+  // Opening checks every file against the manifest (dataReliability.test.ts); without one, damage shows only where it is read.
+  expect(() => openFactsDataset(out)).toThrow('does not match');
+  rmSync(join(out, 'manifest.json'));
   const dataset = openFactsDataset(out);
   expect(dataset.rows(1000, 1200)).toEqual(preview.slice(1000, 1200));
   expect(dataset.rows(0, 1000)).not.toEqual(preview.slice(0, 1000));

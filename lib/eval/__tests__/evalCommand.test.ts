@@ -79,6 +79,8 @@ describe('itl eval', () => {
   async function makeModel(dir: string, seed: number): Promise<void> {
     expect((await itl(['model', 'init', '--preset', 'tiny-smollm', '--out', dir, '--seed', String(seed)])).code).toBe(0);
     for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(SMOLLM, file), join(dir, file));
+    // A checkpoint is complete once the trainer wrote its state (last): these stand for trained ones.
+    if (/checkpoint-\d+$/.test(dir)) writeFileSync(join(dir, 'trainer_state.json'), JSON.stringify({ global_step: Number(dir.split('-').at(-1)), max_steps: 6, log_history: [] }));
   }
 
   function writeRunConfig(name: string, mode: string, facts: number): void {
@@ -105,6 +107,7 @@ describe('itl eval', () => {
     writeRunConfig(BROKEN, 'tool', 50);
     mkdirSync(join(runs, BROKEN, 'checkpoint-1'));
     writeFileSync(join(runs, BROKEN, 'checkpoint-1', 'config.json'), '{ not json');
+    writeFileSync(join(runs, BROKEN, 'checkpoint-1', 'trainer_state.json'), '{}');
     prompts = join(scratch, 'prompts.json');
     writeFileSync(prompts, JSON.stringify({ prompts: [
       { category: 'factual', prompt: 'What is the capital of Italy?' },
@@ -246,6 +249,7 @@ describe('itl eval', () => {
     }));
     writeAdapter(join(loraRuns, name, 'checkpoint-1'), base, 0); // lora_B = 0: the adapted model is the base model
     writeAdapter(join(loraRuns, name, 'checkpoint-2'), base, 1);
+    for (const step of [1, 2]) writeFileSync(join(loraRuns, name, `checkpoint-${step}`, 'trainer_state.json'), '{}');
     const evalDir = join(scratch, 'eval-lora');
     const result = await itl(['eval', 'kl', '--models-dir', loraRuns, '--eval-dir', evalDir, '--kl-prompts', prompts, '--kl-max-new-tokens', '8']);
     expect(result.stderr).not.toContain('FAILED');

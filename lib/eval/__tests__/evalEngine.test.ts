@@ -14,7 +14,7 @@ import type { ChatTokenizer } from '../../tokenize/ChatTokenizer.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
 import { BatchSize } from '../BatchSize.js';
 import type { EvalModel } from '../EvalModel.js';
-import { evaluateHellaswag, hellaswagRequests } from '../hellaswag.js';
+import { choiceRequests as hellaswagRequests, evaluateMultipleChoice } from '../multipleChoice.js';
 import { readHellaswag } from '../hellaswagData.js';
 import { type BaseCompletion, baseCompletions, evaluateKl } from '../kl.js';
 
@@ -49,7 +49,7 @@ describe('evaluators on the native engine', () => {
   });
 
   test('HellaSwag: shared contexts give the numbers of scoring every request alone, with fewer tokens', async () => {
-    const evaluation = await evaluateHellaswag(model, tokenizer, docs, { batch: new BatchSize(16, () => {}) });
+    const evaluation = await evaluateMultipleChoice(model, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(16, () => {}) });
     const maxLength = model.info.config.maxPositionEmbeddings;
     for (const [d, doc] of docs.entries()) {
       const requests = hellaswagRequests(tokenizer, doc, maxLength);
@@ -78,18 +78,18 @@ describe('evaluators on the native engine', () => {
       },
     };
     const logs: string[] = [];
-    const backedOff = await evaluateHellaswag(flaky, tokenizer, docs, { batch: new BatchSize(8, (m) => logs.push(m)), chunkDocs: 2 });
+    const backedOff = await evaluateMultipleChoice(flaky, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(8, (m) => logs.push(m)), chunkDocs: 2 });
     expect(attempts).toEqual([8, 8, 4, 4]);
     expect(logs).toEqual([expect.stringContaining('hellaswag: out of memory at batch size 8, retrying with 4')]);
-    const plain = await evaluateHellaswag(model, tokenizer, docs, { batch: new BatchSize(8, () => {}) });
+    const plain = await evaluateMultipleChoice(model, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(8, () => {}) });
     backedOff.docs.forEach((d, i) => d.logprobs.forEach((l, k) => expect(l).toBeCloseTo(plain.docs[i]!.logprobs[k]!, 3)));
     expect(backedOff.docs.map((d) => d.isGreedy)).toEqual(plain.docs.map((d) => d.isGreedy));
 
     const failing = { ...flaky, score: () => Promise.reject(Object.assign(new Error('bad token'), { code: 'ITL_INVALID_ARGUMENT' })) };
-    await expect(evaluateHellaswag(failing, tokenizer, docs, { batch: new BatchSize(8, () => {}) })).rejects.toMatchObject({ code: 'ITL_INVALID_ARGUMENT' });
+    await expect(evaluateMultipleChoice(failing, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(8, () => {}) })).rejects.toMatchObject({ code: 'ITL_INVALID_ARGUMENT' });
     // At batch size 1 there is nothing left to back off to.
     const always = { ...flaky, score: () => Promise.reject(outOfMemory()) };
-    await expect(evaluateHellaswag(always, tokenizer, docs, { batch: new BatchSize(2, () => {}) })).rejects.toMatchObject({ code: 'ITL_OUT_OF_MEMORY' });
+    await expect(evaluateMultipleChoice(always, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(2, () => {}) })).rejects.toMatchObject({ code: 'ITL_OUT_OF_MEMORY' });
   });
 
   test('KL/TV: 0 for identical weights; otherwise the pooled mean of every completion position', async () => {

@@ -13,7 +13,7 @@ import { Field, Int32, List, Table, Utf8, tableToIPC, vectorFromArray } from 'ap
 
 import { errorOf } from '../../testing/errorOf.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
-import { encodePair, scoreDoc, truncateToLength } from '../hellaswag.js';
+import { encodePair, scoreDoc, truncateToLength } from '../multipleChoice.js';
 import { hellaswagDoc, preprocess, pythonCapitalize, readHellaswag } from '../hellaswagData.js';
 import { sampleStderr } from '../stats.js';
 

@@ -49,17 +49,17 @@ describe('itl grid --dry-run', () => {
     expect(trains.map((p) => p.args['run-name'])).toEqual([...STUDY_RUN_NAMES]);
     expect(trains[0].args).toMatchObject({ data: 'data/facts', 'save-dir': 'runs', device: 'cuda', precision: 'bf16', resume: true });
     for (const metric of ['recall', 'kl']) {
-      const evals = parsed.filter((p) => p.command === 'eval' && p.args.metric === metric);
+      const evals = parsed.filter((p) => p.command === 'eval' && p.args.task === metric);
       expect(evals.map((p) => p.args.run)).toEqual(STUDY_RUN_NAMES.map((name) => [name]));
       expect(evals[0].args).toMatchObject({ 'models-dir': 'runs', 'eval-dir': 'eval', device: 'cuda', dtype: 'bf16' });
     }
-    const hellaswag = parsed.filter((p) => p.command === 'eval' && p.args.metric === 'hellaswag');
+    const hellaswag = parsed.filter((p) => p.command === 'eval' && p.args.task === 'hellaswag');
     expect(hellaswag.filter((p) => !p.args.base).map((p) => p.args.run)).toEqual(STUDY_RUN_NAMES.map((name) => [name]));
     expect(hellaswag.filter((p) => p.args.base).map((p) => p.args.run)).toEqual(
       ['Lam1B', 'Lam3B', 'Lam8B', 'Smol135M', 'Smol360M', 'Smol1.7B'].map((m) => [`sft_${m}_*`]));
     expect(hellaswag.every((p) => p.args.hellaswag === H)).toBe(true);
     expect(parsed.at(-1)).toMatchObject({ command: 'analyze', args: { 'eval-dir': 'eval', 'runs-dir': 'runs', out: 'results' } });
-    const order = parsed.map((p) => (p.command === 'eval' ? (p.args.base ? 'base' : p.args.metric) : p.command));
+    const order = parsed.map((p) => (p.command === 'eval' ? (p.args.base ? 'base' : p.args.task) : p.command));
     expect(order.filter((s, i) => s !== order[i - 1])).toEqual(['data', 'train', 'recall', 'hellaswag', 'base', 'kl', 'analyze']);
   });
 

@@ -102,7 +102,7 @@ describe('jobfiles', () => {
     const evaluation = runJob('eval.sbatch', { RUNS: 'r', EVAL: 'e' });
     expect(evaluation.status).toBe(0);
     const parsed = await Promise.all(evaluation.calls.map((c) => parseItl(itlArgs(c))));
-    expect(parsed.map((p) => [p.command, p.args.metric, p.args.base])).toEqual([['eval', 'recall', false], ['eval', 'hellaswag', false], ['eval', 'hellaswag', true], ['eval', 'kl', false]]);
+    expect(parsed.map((p) => [p.command, p.args.task, p.args.base])).toEqual([['eval', 'recall', false], ['eval', 'hellaswag', false], ['eval', 'hellaswag', true], ['eval', 'kl', false]]);
 
     const trainArgs = ['--run-name', RUN, '--data', 'data/facts', '--save-dir', 'runs', '--device', 'cuda'];
     const oneNode = runJob('train-1node.sbatch', { SLURM_GPUS_ON_NODE: '4' }, trainArgs);
@@ -160,7 +160,7 @@ describe('jobfiles', () => {
     const steps = await gridPlan(itlArgs(base.calls[0]));
     expect(steps.map((s) => s.model)).toEqual(['Lam1B', 'Lam3B', 'Lam8B', 'Smol135M', 'Smol360M', 'Smol1.7B']);
     for (const s of steps) {
-      expect(await parseItl(s.argv)).toMatchObject({ command: 'eval', args: { metric: 'hellaswag', base: true, 'models-dir': 'r', hellaswag: '/data/hellaswag_val.jsonl' } });
+      expect(await parseItl(s.argv)).toMatchObject({ command: 'eval', args: { task: 'hellaswag', base: true, 'models-dir': 'r', hellaswag: '/data/hellaswag_val.jsonl' } });
     }
   });
 

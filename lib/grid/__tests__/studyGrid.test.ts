@@ -28,7 +28,7 @@ describe('the study grid', () => {
     }
   });
 
-  it('has the settings of DESIGN.md: 5 in-weight sizes and 1 in-tool run per model, full fine-tuning', () => {
+  it('has the settings of docs/design.md: 5 in-weight sizes and 1 in-tool run per model, full fine-tuning', () => {
     const byModel = new Map<string, typeof STUDY_RUNS[number][]>();
     for (const run of STUDY_RUNS) byModel.set(run.model, [...(byModel.get(run.model) ?? []), run]);
     expect([...byModel.keys()].sort()).toEqual(['Lam1B', 'Lam3B', 'Lam8B', 'Smol1.7B', 'Smol135M', 'Smol360M']);

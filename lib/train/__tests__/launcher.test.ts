@@ -212,4 +212,49 @@ describe('itl launch (the bin)', () => {
     expect(stderr).toContain('itl launch: SIGTERM received, stopping 2 worker(s)');
     expect(recordedPids().filter(alive)).toEqual([]);
   });
+
+  /** launch() from the compiled dist/ in a process of its own, with the stand-in workers of `scenario`. */
+  function driver(scenario: string) {
+    const source = `
+      import { launch } from ${JSON.stringify(join(root, 'dist', 'train', 'launcher.js'))};
+      process.exitCode = await launch({ nprocPerNode: 2, nnodes: 1, nodeRank: 0, masterAddr: '127.0.0.1', masterPort: 29558,
+        entry: ${JSON.stringify(fixture)}, args: ['${scenario}', ${JSON.stringify(dir)}], env: process.env, forwardSignals: true,
+        killGraceMs: 5000, io: { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) } });`;
+    const launcher = spawn(process.execPath, ['--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const output = { stdout: '', stderr: '' };
+    launcher.stdout.on('data', (d) => (output.stdout += d));
+    launcher.stderr.on('data', (d) => (output.stderr += d));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => launcher.on('close', (code, signal) => done({ code, signal })));
+    return { launcher, output, exited };
+  }
+
+  async function waitForPids(count: number): Promise<void> {
+    for (let i = 0; i < 600 && recordedPids().length < count; ++i) await new Promise((r) => setTimeout(r, 100));
+    expect(recordedPids()).toHaveLength(count);
+  }
+
+  // Issue 24: `itl launch … -- train` exited 130 on SIGINT although the workers checkpointed and exited 0.
+  test('workers that stop cleanly on SIGINT make the launch exit 0, with rank 0\'s stopping line shown', async () => {
+    const { launcher, output, exited } = driver('graceful');
+    await waitForPids(2);
+    launcher.kill('SIGINT');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(output.stderr).toContain(`[rank 0] itl: stopped at step 3; ${dir}/checkpoint-3 is complete; continue with --resume`);
+    expect(output.stderr).toContain('itl launch: SIGINT: every worker stopped cleanly (exit 0)');
+  });
+
+  // Issue 24: a SIGKILLed parent left its children running. The workers ask for SIGTERM on the
+  // parent's death at startup, as the itl CLI does; SIGKILL gives the launcher no chance to act.
+  test('a SIGKILLed launcher leaves no worker running', async () => {
+    const { launcher, exited } = driver('follow');
+    await waitForPids(4);
+    const workers = ['rank0', 'rank1'].map((name) => Number(readFileSync(join(dir, `${name}.pid`), 'utf8')));
+    launcher.kill('SIGKILL');
+    expect((await exited).signal).toBe('SIGKILL');
+    for (let i = 0; i < 100 && workers.some(alive); ++i) await new Promise((r) => setTimeout(r, 100));
+    expect(workers.filter(alive)).toEqual([]);
+    // The workers' own children are in their process groups; the worker's death does not reach them
+    // (itl commands start none that outlive them), so end them here.
+    for (const pid of recordedPids().filter(alive)) process.kill(pid, 'SIGKILL');
+  });
 });

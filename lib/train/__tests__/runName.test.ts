@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 
 import { errorOf } from '../../testing/errorOf.js';
-import { MODELS, findModel, findModelByDirectoryName } from '../models.js';
+import { FAMILY_MODELS, MODELS, findModel, findModelByDirectoryName } from '../models.js';
 import { formatRunName, parseRunName, type RunName } from '../runName.js';
 
 const STUDY_CSV = '../shared/reference/paper-results/large_scale_results.csv';
@@ -92,6 +92,25 @@ describe('MODELS', () => {
     const model = findModel(shortName)!;
     expect(model.hfId).toBe(folder.replace('__', '/'));
     expect(model.parameters).toBe(parametersFromConfig(config));
+  });
+
+  it("knows today's family models; their names (with '.' and '-') round-trip in run names", () => {
+    expect(FAMILY_MODELS.map((m) => m.shortName)).toEqual([
+      'Qwen2.5-0.5B', 'Qwen3-0.6B', 'Qwen2.5-1.5B', 'Qwen3-1.7B', 'SmolLM3-3B', 'Qwen2.5-3B', 'Qwen3-4B', 'Mistral-7B', 'Qwen2.5-7B', 'Qwen3-8B',
+    ]);
+    const sizes = FAMILY_MODELS.map((m) => m.parameters);
+    expect([...sizes].sort((a, b) => a - b)).toEqual(sizes);
+    for (const model of FAMILY_MODELS) {
+      const name = `sft_${model.shortName}_facts=500-epochs=30-batch=4-gradAcc=32-LR=2.5e-5-loraR=16-loraA=32-tool`;
+      expect(parseRunName(name)).toMatchObject({ model: model.shortName, facts: 500, lr: 2.5e-5, loraR: 16, mode: 'tool' });
+      expect(formatRunName(parseRunName(name))).toBe(name);
+    }
+    expect(findModelByDirectoryName('Qwen__Qwen2.5-0.5B-Instruct')?.shortName).toBe('Qwen2.5-0.5B');
+    expect(findModelByDirectoryName('Mistral-7B-Instruct-v0.3')?.shortName).toBe('Mistral-7B');
+    expect(findModelByDirectoryName('qwen3-0.6b')?.shortName).toBe('Qwen3-0.6B');
+    expect(errorOf(() => parseRunName('sft_Qwen2.5-0.6B_facts=500-epochs=30-batch=4-gradAcc=32-LR=2e-5-loraR=0-loraA=0-tool')).message).toMatch(
+      /the model 'Qwen2.5-0.6B' — expected one of .*Qwen2.5-0.5B/,
+    );
   });
 
   it('finds models by the directory names result files use', () => {

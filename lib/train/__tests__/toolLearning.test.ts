@@ -19,7 +19,7 @@ import { generalDialogue, generalQuestions } from '../../demo/generalTasks.js';
 import { Model } from '../../native/Model.js';
 import { Runtime } from '../../native/Runtime.js';
 import type { ToolPrediction } from '../../eval/recall.js';
-import { latestCheckpoint } from '../checkpoints.js';
+import { latestCheckpoint } from '../runFolder.js';
 
 async function itl(args: string[]) {
   let stderr = '';

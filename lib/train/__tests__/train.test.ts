@@ -14,7 +14,7 @@ import { main } from '../../cli/main.js';
 import { Model } from '../../native/Model.js';
 import { Runtime } from '../../native/Runtime.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
-import { latestCheckpoint, listCheckpoints } from '../checkpoints.js';
+import { latestCheckpoint, listCheckpoints } from '../runFolder.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const smollm = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');
@@ -202,6 +202,9 @@ describe('itl train', () => {
     expect(klIn['checkpoint-4'].kl_mean).toBeGreaterThan(0);
     expect(klIn['checkpoint-4'].kl_mean).toBe(klAfter['checkpoint-4'].kl_mean);
     expect(klIn['checkpoint-2'].tv_mean).toBe(klAfter['checkpoint-2'].tv_mean);
+    // Results written in training record the saved checkpoints' provenance: `itl eval` reuses them.
+    const reuse = await run(['eval', 'kl', '--models-dir', join(scratch, 'evalruns'), '--eval-dir', join(scratch, 'inside'), ...kl, '--json']);
+    expect(JSON.parse(reuse.stdout)).toMatchObject({ evaluated: [], skipped: [`${name}/checkpoint-2`, `${name}/checkpoint-4`] });
 
     // --save-checkpoints none: the results, and no checkpoint on disk.
     const none = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'nosave'),
@@ -211,6 +214,36 @@ describe('itl train', () => {
     expect(Object.keys(file('nosave-eval', 'recall', 'checkpoints_recall_results.json')).sort()).toEqual(['checkpoint-2', 'checkpoint-4']);
     const bad = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'bad-eval'), '--eval', 'recall,mmlu', '--eval-dir', scratch]);
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("unknown evaluation 'mmlu'")]);
+  });
+
+  test('--packing: packed by default (no padding computed), off pads; the same losses either way; run_config.json says which', async () => {
+    const name = 'sft_Smol135M_facts=16-epochs=2-batch=8-gradAcc=1-LR=1e-3-loraR=0-loraA=0-tool';
+    const train = async (dir: string, extra: string[]) => {
+      const out = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, dir), '--save-checkpoints', 'last',
+        '--json', ...extra]);
+      expect([out.code, out.stderr.slice(-2000)]).toEqual([0, expect.any(String)]);
+      const runDir = join(scratch, dir, name);
+      const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      return { summary: JSON.parse(out.stdout), metrics, record: JSON.parse(readFileSync(join(runDir, 'run_config.json'), 'utf8')) };
+    };
+    const packed = await train('packed', []);
+    const padded = await train('padded', ['--packing', 'off']);
+    expect(packed.summary.padding_fraction).toBe(0);
+    expect(padded.summary.padding_fraction).toBeGreaterThan(0.05);  // in-tool dialogues of different lengths
+    expect([packed.record.packing, padded.record.packing]).toEqual([true, false]);
+    const steps = packed.metrics.filter((m) => m.loss !== undefined);
+    const paddedSteps = padded.metrics.filter((m) => m.loss !== undefined);
+    expect(steps).toHaveLength(4);
+    for (const [i, m] of steps.entries()) {
+      expect(m.padding_fraction).toBe(0);
+      expect(m.tokens).toBe(paddedSteps[i].tokens);
+      expect(Math.abs(m.loss - paddedSteps[i].loss)).toBeLessThan(1e-4 * paddedSteps[i].loss);  // fp32: summation order only
+    }
+    const evals = [packed, padded].map((r) => r.metrics.filter((m) => m.eval_loss !== undefined).map((m) => m.eval_loss));
+    expect(evals[0].length).toBeGreaterThan(0);
+    evals[0].forEach((loss: number, i: number) => expect(Math.abs(loss - evals[1][i])).toBeLessThan(1e-4 * loss));
+    const bad = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'bad-packing'), '--packing', 'maybe']);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('packing')]);
   });
 
   test('a checkpoint folder killed mid-write is never taken as complete', () => {

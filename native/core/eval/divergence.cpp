@@ -81,29 +81,28 @@ DivergenceResult divergence(LlamaModel& p, LlamaModel& q, const std::vector<std:
   for (size_t first = 0; first < order.size(); first += static_cast<size_t>(o.batch_rows)) {
     control.check_abort();
     const size_t last = std::min(order.size(), first + static_cast<size_t>(o.batch_rows));
-    const int64_t B = static_cast<int64_t>(last - first);
-    const int64_t T = static_cast<int64_t>(sequences[order[last - 1]].size());
-    at::Tensor ids = at::zeros({B, T}, long_cpu), mask = at::zeros({B, T}, long_cpu);
-    std::vector<int64_t> flat_positions, targets;
+    // Packed: the sequences end to end, each attending to itself, positions restarting at 0.
+    std::vector<int64_t> ids, positions, lengths, flat_positions, targets;
     std::vector<size_t> owners;
-    for (int64_t b = 0; b < B; ++b) {
-      const auto& s = sequences[order[first + b]];
-      std::copy(s.begin(), s.end(), ids[b].data_ptr<int64_t>());
-      mask[b].narrow(0, 0, static_cast<int64_t>(s.size())).fill_(1);
+    for (size_t i = first; i < last; ++i) {
+      const auto& s = sequences[order[i]];
+      const int64_t start = static_cast<int64_t>(ids.size());
+      ids.insert(ids.end(), s.begin(), s.end());
+      for (size_t t = 0; t < s.size(); ++t) positions.push_back(static_cast<int64_t>(t));
+      lengths.push_back(static_cast<int64_t>(s.size()));
       for (size_t t = 1; t < s.size(); ++t) {
-        if (!token_masks[order[first + b]][t]) continue;
-        flat_positions.push_back(b * T + static_cast<int64_t>(t) - 1);
+        if (!token_masks[order[i]][t]) continue;
+        flat_positions.push_back(start + static_cast<int64_t>(t) - 1);
         targets.push_back(s[t]);
-        owners.push_back(order[first + b]);
+        owners.push_back(order[i]);
       }
     }
     if (targets.empty()) continue;
-    ids = ids.to(dev);
-    mask = mask.to(dev);
-    const at::Tensor positions = positions_from_mask(mask);
+    const PackedLayout layout = PackedLayout::rows(lengths, dev);
+    const at::Tensor flat_ids = at::tensor(ids, long_cpu).to(dev), flat_pos = at::tensor(positions, long_cpu).to(dev);
     const at::Tensor where = at::tensor(flat_positions, long_cpu).to(dev);
-    const at::Tensor hp = p.hidden_states(ids, mask, positions).reshape({B * T, -1}).index_select(0, where);  // (P, hidden)
-    const at::Tensor hq = q.hidden_states(ids, mask, positions).reshape({B * T, -1}).index_select(0, where);  // (P, hidden)
+    const at::Tensor hp = p.packed_hidden_states(flat_ids, flat_pos, layout).index_select(0, where);  // (P, hidden)
+    const at::Tensor hq = q.packed_hidden_states(flat_ids, flat_pos, layout).index_select(0, where);  // (P, hidden)
     const at::Tensor all_targets = at::tensor(targets, long_cpu).to(dev);
     DivergenceResult batch;
     const int64_t P = hp.size(0);

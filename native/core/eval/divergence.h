@@ -11,7 +11,8 @@
 //   observed_log_square  ½ (log p(x_t) − log q(x_t))²
 //   observed_bregman     q(x_t)/p(x_t) − 1 − log(q(x_t)/p(x_t))
 // Logits are turned into fp32 log-probabilities a chunk of positions at a time, so no (B, T, vocab)
-// fp32 tensor of a whole batch ever exists. Padding is masked: every sequence sees only itself.
+// fp32 tensor of a whole batch ever exists. A batch's sequences are packed end to end (no padding),
+// each attending only to itself.
 #pragma once
 
 #include <cstdint>

@@ -50,70 +50,55 @@ void accumulate(LlamaModel& model, const at::Tensor& hidden, const at::Tensor& t
   }
 }
 
+// One forward pass over the context groups [first, last), packed: each context once, then each of
+// its continuations but the last token, as segments attending to their context and themselves.
 void score_batch(LlamaModel& model, const std::vector<ScoreRequest>& requests, const std::vector<ContextGroup>& groups,
                  size_t first, size_t last, const ScoreOptions& o, std::vector<ScoreResult>& results) {
   const auto dev = model.options().device;
-  const auto long_cpu = at::TensorOptions().dtype(at::kLong);
-  const int64_t G = static_cast<int64_t>(last - first);
-  int64_t Lc = 0, Lk = 0;  // longest context, longest continuation
-  for (size_t g = first; g < last; ++g) {
-    Lc = std::max<int64_t>(Lc, static_cast<int64_t>(groups[g].context->size()));
-    for (size_t r : groups[g].requests) Lk = std::max<int64_t>(Lk, static_cast<int64_t>(requests[r].continuation.size()));
-  }
-
-  // Contexts, left-padded so each one's last token sits in column Lc - 1.
-  at::Tensor ctx = at::zeros({G, Lc}, long_cpu), ctx_mask = at::zeros({G, Lc}, long_cpu);
-  for (int64_t g = 0; g < G; ++g) {
-    const auto& c = *groups[first + g].context;
-    const int64_t n = static_cast<int64_t>(c.size());
-    std::copy(c.begin(), c.end(), ctx[g].data_ptr<int64_t>() + (Lc - n));
-    ctx_mask[g].narrow(0, Lc - n, n).fill_(1);
-  }
-  ctx = ctx.to(dev);
-  ctx_mask = ctx_mask.to(dev);
-  KVCache cache = KVCache::allocate(model.config(), G, Lc + Lk - 1, model.tensor_options());
-  const at::Tensor ctx_positions = positions_from_mask(ctx_mask);
-  const at::Tensor ctx_hidden = model.hidden_states(ctx, ctx_mask, ctx_positions, &cache).select(1, Lc - 1);  // (G, hidden)
-
-  // Each continuation's first token is predicted by its context's last position.
-  std::vector<int64_t> row_group, first_tokens;
-  std::vector<size_t> row_request;
-  for (int64_t g = 0; g < G; ++g) {
-    for (size_t r : groups[first + g].requests) {
-      row_group.push_back(g);
-      row_request.push_back(r);
-      first_tokens.push_back(requests[r].continuation[0]);
-    }
-  }
-  const at::Tensor rows = at::tensor(row_group, long_cpu).to(dev);
-  accumulate(model, ctx_hidden.index_select(0, rows), at::tensor(first_tokens, long_cpu).to(dev), row_request,
-             o.chunk_positions, results);
-  if (Lk == 1) return;
-
-  // The rest: continuation tokens 0..n-2 are fed after the context (right-padded), predicting 1..n-1.
-  const int64_t N = static_cast<int64_t>(row_request.size()), T = Lk - 1;
-  at::Tensor inputs = at::zeros({N, T}, long_cpu), cont_mask = at::zeros({N, T}, long_cpu);
-  std::vector<int64_t> targets, flat_positions;
+  std::vector<int64_t> ids, positions, query_lengths;
+  std::vector<std::vector<int64_t>> keys;
+  std::vector<int64_t> predicting, targets;  // the flat token that predicts each continuation token, and that token
   std::vector<size_t> owners;
-  for (int64_t i = 0; i < N; ++i) {
-    const auto& k = requests[row_request[i]].continuation;
-    const int64_t n = static_cast<int64_t>(k.size()) - 1;
-    std::copy(k.begin(), k.end() - 1, inputs[i].data_ptr<int64_t>());
-    cont_mask[i].narrow(0, 0, n).fill_(1);
-    for (int64_t j = 0; j < n; ++j) {
-      targets.push_back(k[j + 1]);
-      flat_positions.push_back(i * T + j);
-      owners.push_back(row_request[i]);
+  auto span = [](int64_t start, int64_t n) {
+    std::vector<int64_t> out(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = start + i;
+    return out;
+  };
+  for (size_t g = first; g < last; ++g) {
+    const std::vector<int64_t>& context = *groups[g].context;
+    const int64_t context_start = static_cast<int64_t>(ids.size()), Lc = static_cast<int64_t>(context.size());
+    const std::vector<int64_t> context_keys = span(context_start, Lc);
+    ids.insert(ids.end(), context.begin(), context.end());
+    for (int64_t t = 0; t < Lc; ++t) positions.push_back(t);
+    query_lengths.push_back(Lc);
+    keys.push_back(context_keys);
+    for (size_t r : groups[g].requests) {
+      const std::vector<int64_t>& k = requests[r].continuation;
+      const int64_t n = static_cast<int64_t>(k.size());
+      // The continuation's first token is predicted by the context's last position, token j by token j − 1.
+      predicting.push_back(context_start + Lc - 1);
+      targets.push_back(k[0]);
+      owners.push_back(r);
+      if (n == 1) continue;
+      const int64_t start = static_cast<int64_t>(ids.size());
+      ids.insert(ids.end(), k.begin(), k.end() - 1);
+      for (int64_t j = 0; j < n - 1; ++j) positions.push_back(Lc + j);
+      query_lengths.push_back(n - 1);
+      std::vector<int64_t> segment_keys = context_keys;
+      for (int64_t j = 0; j < n - 1; ++j) segment_keys.push_back(start + j);
+      keys.push_back(std::move(segment_keys));
+      for (int64_t j = 1; j < n; ++j) {
+        predicting.push_back(start + j - 1);
+        targets.push_back(k[j]);
+        owners.push_back(r);
+      }
     }
   }
-  if (targets.empty()) return;
-  cont_mask = cont_mask.to(dev);
-  KVCache rows_cache = cache.select_rows(rows);
-  const at::Tensor key_mask = at::cat({ctx_mask.index_select(0, rows), cont_mask}, 1);  // (N, Lc + T)
-  const at::Tensor positions = positions_from_mask(key_mask).narrow(1, Lc, T);
-  const at::Tensor hidden = model.hidden_states(inputs.to(dev), key_mask, positions, &rows_cache);  // (N, T, hidden)
-  const at::Tensor picked = hidden.reshape({N * T, -1}).index_select(0, at::tensor(flat_positions, long_cpu).to(dev));
-  accumulate(model, picked, at::tensor(targets, long_cpu).to(dev), owners, o.chunk_positions, results);
+  const auto long_cpu = at::TensorOptions().dtype(at::kLong);
+  const PackedLayout layout = PackedLayout::segments(query_lengths, keys, dev);
+  const at::Tensor hidden = model.packed_hidden_states(at::tensor(ids, long_cpu).to(dev), at::tensor(positions, long_cpu).to(dev), layout);
+  accumulate(model, hidden.index_select(0, at::tensor(predicting, long_cpu).to(dev)), at::tensor(targets, long_cpu).to(dev), owners,
+             o.chunk_positions, results);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // Log-likelihood of continuations given contexts — lm-evaluation-harness's `loglikelihood`
 // primitive: the sum of log p(continuation token | everything before it) and whether each
-// continuation token is the argmax. Requests sharing one context encode it once (its KV cache is
-// copied to each continuation); contexts are batched by length to avoid padding waste. Log-probs
-// are log_softmax of the logits in fp32. Unlike the harness, nothing is truncated to a maximum length.
+// continuation token is the argmax. Requests sharing one context encode it once: a forward pass is
+// packed (model/packed_attention.h) — each context, then each continuation as a segment attending
+// to its context and itself — so no position is padding. Log-probs are log_softmax of the logits in
+// fp32. Unlike the harness, nothing is truncated to a maximum length.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,7 @@ struct ScoreResult {
 };
 
 struct ScoreOptions {
-  int64_t batch_rows = 64;        // continuation rows per forward pass
+  int64_t batch_rows = 64;        // continuations per forward pass (with their contexts)
   int64_t chunk_positions = 256;  // positions whose full-vocabulary logits exist at once
 };
 

@@ -100,25 +100,126 @@ class Fields {
   std::string prefix_;
 };
 
-void reject_unimplemented(const Fields& f) {
+const ModelTypeInfo& model_type_info(const Fields& f) {
   const std::string model_type = f.string("model_type");
-  if (model_type != "llama")
-    fail(f.source(), "model_type '" + model_type + "' is not implemented (only 'llama')");
+  for (const ModelTypeInfo& info : implemented_model_types()) {
+    if (model_type == info.model_type) return info;
+  }
+  std::string known;
+  for (const ModelTypeInfo& info : implemented_model_types()) known += std::string(known.empty() ? "" : ", ") + info.model_type;
+  const bool moe = model_type.find("moe") != std::string::npos || model_type == "mixtral";
+  fail(f.source(), "model_type '" + model_type + "' is not implemented" + (moe ? " (Mixture-of-Experts models are not)" : "") +
+                       "; implemented: " + known);
+}
+
+// What transformers assumes for a key a family's config.json leaves out (its config class's defaults).
+struct FamilyDefaults {
+  int64_t max_position_embeddings;
+  double rope_theta;
+  bool tie_word_embeddings;
+  std::optional<int64_t> bos_token_id;
+  std::vector<int64_t> eos_token_ids;
+  std::optional<int64_t> pad_token_id;
+  std::optional<int64_t> head_dim;  // nullopt: hidden_size / num_attention_heads
+};
+
+FamilyDefaults family_defaults(const std::string& model_type) {
+  if (model_type == "qwen2") return {32768, 10000.0, false, std::nullopt, {}, std::nullopt, std::nullopt};
+  if (model_type == "qwen3") return {32768, 10000.0, false, std::nullopt, {}, std::nullopt, 128};
+  if (model_type == "smollm3") return {32768, 2000000.0, true, 128000, {128001}, 128004, std::nullopt};
+  if (model_type == "mistral") return {131072, 10000.0, false, 1, {2}, std::nullopt, std::nullopt};
+  return {2048, 10000.0, false, 1, {2}, std::nullopt, std::nullopt};  // llama
+}
+
+void reject_unimplemented(const Fields& f, const ModelTypeInfo& family) {
   if (f.has("architectures")) {
     const Json& archs = f.need("architectures");
     if (!archs.is_array()) fail(f.source(), type_error("architectures", "a list of strings", archs));
     for (const Json& arch : archs) {
-      if (!arch.is_string() || arch.get<std::string>() != "LlamaForCausalLM")
-        fail(f.source(), "architecture " + shown(arch) + " is not implemented (only \"LlamaForCausalLM\")");
+      if (!arch.is_string() || arch.get<std::string>() != family.architecture)
+        fail(f.source(), "architecture " + shown(arch) + " is not implemented for model_type '" + family.model_type + "' (only \"" +
+                             family.architecture + "\")");
     }
   }
   const std::string act = f.string("hidden_act", "silu");
   if (act != "silu") fail(f.source(), "hidden_act '" + act + "' is not implemented (only 'silu')");
-  if (f.boolean("attention_bias", false)) fail(f.source(), "attention_bias true is not implemented");
   if (f.boolean("mlp_bias", false)) fail(f.source(), "mlp_bias true is not implemented");
   // Dropout only matters in training, where ignoring it would silently change the recipe.
   const double dropout = f.number("attention_dropout", 0.0);
   if (dropout != 0.0) fail(f.source(), "attention_dropout " + shown(f.need("attention_dropout")) + " is not implemented (only 0)");
+  // Mixture-of-Experts keys (Qwen2/3-MoE, Mixtral) on a dense model_type: refused rather than ignored.
+  for (const char* key : {"num_experts", "num_local_experts", "num_experts_per_tok", "moe_intermediate_size"}) {
+    if (!f.has(key)) continue;
+    const Json& value = f.need(key);
+    if (!value.is_number() || value.get<double>() != 0.0)
+      fail(f.source(), "field '" + std::string(key) + "' (" + shown(value) + "): Mixture-of-Experts layers are not implemented");
+  }
+}
+
+// layer_types (transformers 5): "full_attention" or "sliding_attention" per layer; empty when absent.
+std::vector<bool> parse_sliding_layers(const Fields& f, const Json& root, int64_t layers) {
+  if (!f.has("layer_types")) return {};
+  const Json& types = root["layer_types"];
+  if (!types.is_array() || static_cast<int64_t>(types.size()) != layers)
+    fail(f.source(), "field 'layer_types': expected a list of " + std::to_string(layers) + " entries (num_hidden_layers) but received " +
+                         shown(types) + (types.is_array() ? " of " + std::to_string(types.size()) : std::string()));
+  std::vector<bool> sliding;
+  for (const Json& type : types) {
+    if (type == "full_attention") {
+      sliding.push_back(false);
+    } else if (type == "sliding_attention") {
+      sliding.push_back(true);
+    } else {
+      fail(f.source(), "field 'layer_types': layer type " + shown(type) + " is not implemented ('full_attention', 'sliding_attention')");
+    }
+  }
+  return sliding;
+}
+
+// The window when the config's family gives some layer sliding-window attention, as transformers'
+// config classes decide it; nullopt otherwise.
+std::optional<int64_t> parse_sliding_window(const Fields& f, const Json& root, const LlamaConfig& c) {
+  const auto window = [&](std::optional<int64_t> fallback) -> std::optional<int64_t> {
+    if (!root.contains("sliding_window")) return fallback;
+    if (root["sliding_window"].is_null()) return std::nullopt;
+    return f.positive("sliding_window");
+  };
+  if (c.model_type == "mistral") return window(4096);  // every layer, whenever a window is set
+  if (c.model_type == "llama") return std::nullopt;    // LlamaConfig has no sliding window
+  std::vector<bool> sliding = parse_sliding_layers(f, root, c.num_hidden_layers);  // checked even when unused
+  if (!f.boolean("use_sliding_window", false)) return std::nullopt;
+  const std::optional<int64_t> w = window(c.model_type == "smollm3" ? std::nullopt : std::optional<int64_t>(4096));
+  if (!w) return std::nullopt;
+  if (sliding.empty()) {
+    // The config class's own rule: Qwen slides from max_window_layers on, SmolLM3 on its NoPE layers.
+    const int64_t from = f.integer("max_window_layers", 28);
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) sliding.push_back(c.model_type == "smollm3" ? !c.uses_rope(i) : i >= from);
+  }
+  for (bool s : sliding) {
+    if (s) return w;
+  }
+  return std::nullopt;
+}
+
+// SmolLM3's no_rope_layers (1 = RoPE, 0 = none), or its default of one NoPE layer every
+// no_rope_layer_interval layers.
+std::vector<bool> parse_rope_layers(const Fields& f, const Json& root, int64_t layers) {
+  std::vector<bool> rope;
+  if (f.has("no_rope_layers")) {
+    const Json& list = root["no_rope_layers"];
+    if (!list.is_array() || static_cast<int64_t>(list.size()) != layers)
+      fail(f.source(), "field 'no_rope_layers': expected a list of " + std::to_string(layers) + " entries (num_hidden_layers) but received " +
+                           shown(list) + (list.is_array() ? " of " + std::to_string(list.size()) : std::string()));
+    for (const Json& flag : list) {
+      if (!flag.is_number_integer() || (flag.get<int64_t>() != 0 && flag.get<int64_t>() != 1))
+        fail(f.source(), "field 'no_rope_layers': expected entries 0 or 1 but received " + shown(flag));
+      rope.push_back(flag.get<int64_t>() == 1);
+    }
+    return rope;
+  }
+  const int64_t interval = f.positive("no_rope_layer_interval", 4);
+  for (int64_t i = 0; i < layers; ++i) rope.push_back((i + 1) % interval != 0);
+  return rope;
 }
 
 // rope_scaling (transformers 4.x) or rope_parameters (5.x): nullopt for the default rope.
@@ -182,6 +283,15 @@ void check_shapes(const LlamaConfig& c, const std::string& source) {
 
 }  // namespace
 
+const std::vector<ModelTypeInfo>& implemented_model_types() {
+  static const std::vector<ModelTypeInfo> types = {{"llama", "LlamaForCausalLM"},
+                                                   {"qwen2", "Qwen2ForCausalLM"},
+                                                   {"qwen3", "Qwen3ForCausalLM"},
+                                                   {"smollm3", "SmolLM3ForCausalLM"},
+                                                   {"mistral", "MistralForCausalLM"}};
+  return types;
+}
+
 LlamaConfig parse_llama_config(const std::string& json_text, const std::string& source) {
   Json root;
   try {
@@ -191,9 +301,12 @@ LlamaConfig parse_llama_config(const std::string& json_text, const std::string& 
   }
   if (!root.is_object()) fail(source, "expected a JSON object at the top level but received " + shown(root));
   const Fields f(root, source);
-  reject_unimplemented(f);
+  const ModelTypeInfo& family = model_type_info(f);
+  reject_unimplemented(f, family);
+  const FamilyDefaults defaults = family_defaults(family.model_type);
 
   LlamaConfig c;
+  c.model_type = family.model_type;
   c.vocab_size = f.positive("vocab_size");
   c.hidden_size = f.positive("hidden_size");
   c.intermediate_size = f.positive("intermediate_size");
@@ -202,29 +315,41 @@ LlamaConfig parse_llama_config(const std::string& json_text, const std::string& 
   c.num_key_value_heads = f.positive("num_key_value_heads", c.num_attention_heads);
   if (f.has("head_dim")) {
     c.head_dim = f.positive("head_dim");
+  } else if (defaults.head_dim) {
+    c.head_dim = *defaults.head_dim;
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
       fail(source, "hidden_size " + std::to_string(c.hidden_size) + " is not a multiple of num_attention_heads " +
                        std::to_string(c.num_attention_heads) + " and no head_dim is given");
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
-  c.max_position_embeddings = f.positive("max_position_embeddings", 2048);
+  c.max_position_embeddings = f.positive("max_position_embeddings", defaults.max_position_embeddings);
   c.rms_norm_eps = f.number("rms_norm_eps", 1e-6);
   if (root.contains("rope_parameters") && !root["rope_parameters"].is_null()) {
     const Fields rope(root["rope_parameters"], source, "rope_parameters.");
-    c.rope_theta = rope.number("rope_theta", f.number("rope_theta", 10000.0));
+    c.rope_theta = rope.number("rope_theta", f.number("rope_theta", defaults.rope_theta));
     c.rope_scaling = parse_rope_scaling(root["rope_parameters"], source, "rope_parameters");
   } else {
-    c.rope_theta = f.number("rope_theta", 10000.0);
+    c.rope_theta = f.number("rope_theta", defaults.rope_theta);
     c.rope_scaling = root.contains("rope_scaling") ? parse_rope_scaling(root["rope_scaling"], source, "rope_scaling")
                                                    : std::nullopt;
   }
-  c.tie_word_embeddings = f.boolean("tie_word_embeddings", false);
-  // transformers' LlamaConfig defaults: bos 1, eos 2, no pad; an explicit null means none.
-  c.bos_token_id = root.contains("bos_token_id") ? optional_id(f, "bos_token_id") : std::optional<int64_t>(1);
-  c.eos_token_ids = root.contains("eos_token_id") ? parse_eos(f) : std::vector<int64_t>{2};
-  c.pad_token_id = optional_id(f, "pad_token_id");
+  c.tie_word_embeddings = f.boolean("tie_word_embeddings", defaults.tie_word_embeddings);
+  // The family's defaults (LlamaConfig: bos 1, eos 2, no pad); an explicit null means none.
+  c.bos_token_id = root.contains("bos_token_id") ? optional_id(f, "bos_token_id") : defaults.bos_token_id;
+  c.eos_token_ids = root.contains("eos_token_id") ? parse_eos(f) : defaults.eos_token_ids;
+  c.pad_token_id = root.contains("pad_token_id") ? optional_id(f, "pad_token_id") : defaults.pad_token_id;
   c.torch_dtype = parse_dtype(f);
+  // The family features (llama_config.h). transformers ignores attention_bias where the family's
+  // attention class does not read it (Qwen2 always has q/k/v biases, Mistral never any), so do we.
+  if (c.model_type == "qwen2") {
+    c.qkv_bias = true;
+  } else if (c.model_type != "mistral") {
+    c.qkv_bias = c.o_bias = f.boolean("attention_bias", false);
+  }
+  c.qk_norm = c.model_type == "qwen3";
+  if (c.model_type == "smollm3") c.rope_layers = parse_rope_layers(f, root, c.num_hidden_layers);
+  c.sliding_window = parse_sliding_window(f, root, c);
   c.json = json_text;
   check_shapes(c, source);
   return c;
@@ -250,19 +375,44 @@ std::string llama_config_to_json(const LlamaConfig& c) {
   }
   out.erase("rope_parameters");
   out.erase("dtype");
-  out["architectures"] = Json::array({"LlamaForCausalLM"});
-  out["model_type"] = "llama";
-  out["attention_bias"] = false;
-  out["mlp_bias"] = false;
+  const ModelTypeInfo* family = nullptr;
+  for (const ModelTypeInfo& info : implemented_model_types()) {
+    if (c.model_type == info.model_type) family = &info;
+  }
+  if (family == nullptr) throw Error(ErrorCode::kConfig, "model_type '" + c.model_type + "' is not implemented");
+  const std::string& type = c.model_type;
+  out["architectures"] = Json::array({family->architecture});
+  out["model_type"] = type;
   out["attention_dropout"] = 0.0;
   out["hidden_act"] = "silu";
+  // Each family's own keys for its features, and none of another family's.
+  if (type == "llama" || type == "qwen3" || type == "smollm3") out["attention_bias"] = c.qkv_bias;
+  if (type == "llama" || type == "smollm3") out["mlp_bias"] = false;
+  if (type == "smollm3") {
+    Json flags = Json::array();
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) flags.push_back(c.uses_rope(i) ? 1 : 0);
+    out["no_rope_layers"] = flags;
+  }
+  if (type == "mistral") {
+    out["sliding_window"] = c.sliding_window ? Json(*c.sliding_window) : Json(nullptr);
+  } else if (type != "llama") {
+    out["use_sliding_window"] = c.sliding_window.has_value();
+    if (c.sliding_window) {
+      out["sliding_window"] = *c.sliding_window;
+    } else if (!out.contains("sliding_window")) {
+      out["sliding_window"] = nullptr;
+    }
+  }
   out["vocab_size"] = c.vocab_size;
   out["hidden_size"] = c.hidden_size;
   out["intermediate_size"] = c.intermediate_size;
   out["num_hidden_layers"] = c.num_hidden_layers;
   out["num_attention_heads"] = c.num_attention_heads;
   out["num_key_value_heads"] = c.num_key_value_heads;
-  out["head_dim"] = c.head_dim;
+  // Qwen2's and SmolLM3's config classes declare no head_dim: written only where it is not implied.
+  if ((type != "qwen2" && type != "smollm3") || out.contains("head_dim") || c.head_dim * c.num_attention_heads != c.hidden_size) {
+    out["head_dim"] = c.head_dim;
+  }
   out["max_position_embeddings"] = c.max_position_embeddings;
   out["rms_norm_eps"] = c.rms_norm_eps;
   out["rope_theta"] = c.rope_theta;

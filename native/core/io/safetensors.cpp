@@ -17,9 +17,11 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <optional>
 #include <set>
 
+#include "io/write_fault.h"
 #include "util/error.h"
 
 namespace itl {
@@ -187,10 +189,10 @@ std::string header_text(const std::vector<PlannedTensor>& planned, const std::ma
 }
 
 // A file written under a temporary name and renamed into place by commit(); removed if never
-// committed.
+// committed. Failures name the file being written (its final path) and the cause.
 class AtomicFile {
  public:
-  explicit AtomicFile(std::string path) : path_(std::move(path)) {
+  explicit AtomicFile(std::string path) : path_(std::move(path)), fault_(injected_write_fault(path_)) {
     static std::atomic<uint64_t> counter{0};
     temp_ = path_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
     fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -205,10 +207,16 @@ class AtomicFile {
 
   void write(const void* data, size_t size) {
     const char* p = static_cast<const char*>(data);
+    if (fault_ != 0) {
+      // ITL_FAULT_WRITE: half of this block reaches the file, then the disk is "full".
+      [[maybe_unused]] const ssize_t partial = ::write(fd_, p, size / 2);
+      errno = fault_;
+      throw Error(ErrorCode::kIo, "cannot write " + path_ + ": " + errno_text() + " (injected by ITL_FAULT_WRITE)");
+    }
     while (size > 0) {
       const ssize_t n = ::write(fd_, p, std::min<size_t>(size, 1u << 30));
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw Error(ErrorCode::kIo, "cannot write " + temp_ + ": " + errno_text());
+      if (n <= 0) throw Error(ErrorCode::kIo, "cannot write " + path_ + ": " + errno_text());
       p += n;
       size -= static_cast<size_t>(n);
     }
@@ -216,16 +224,17 @@ class AtomicFile {
   void commit() {
     // fsync before rename: otherwise a power loss can leave the final name pointing at a file
     // whose data never reached the disk.
-    if (::fsync(fd_) != 0) throw Error(ErrorCode::kIo, "cannot flush " + temp_ + ": " + errno_text());
+    if (::fsync(fd_) != 0) throw Error(ErrorCode::kIo, "cannot flush " + path_ + ": " + errno_text());
     const int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0) throw Error(ErrorCode::kIo, "cannot close " + temp_ + ": " + errno_text());
+    if (::close(fd) != 0) throw Error(ErrorCode::kIo, "cannot close " + path_ + ": " + errno_text());
     if (::rename(temp_.c_str(), path_.c_str()) != 0) throw Error(ErrorCode::kIo, "cannot rename " + temp_ + " to " + path_ + ": " + errno_text());
     committed_ = true;
   }
 
  private:
   std::string path_;
+  int fault_ = 0;
   std::string temp_;
   int fd_ = -1;
   bool committed_ = false;
@@ -252,6 +261,24 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
 void write_file_atomically(const std::string& path, const std::string& text) {
   AtomicFile file(path);
   file.write(text.data(), text.size());
+  file.commit();
+}
+
+void write_stream_atomically(const std::string& path, const std::function<void(const ByteSink&)>& produce) {
+  AtomicFile file(path);
+  std::exception_ptr failure;
+  const ByteSink sink = [&](const void* data, size_t size) -> size_t {
+    if (!failure) {
+      try {
+        file.write(data, size);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
+    return size;  // never a short count: the producer must not see the failure (see the header)
+  };
+  produce(sink);
+  if (failure) std::rethrow_exception(failure);
   file.commit();
 }
 

@@ -9,6 +9,7 @@
 #include "io/safetensors_header.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -52,5 +53,15 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
 
 // Writes `text` to `path` the same way (temporary file, fsync, rename): config.json, indexes.
 void write_file_atomically(const std::string& path, const std::string& text);
+
+// Receives bytes; returns how many it took (always all of them here).
+using ByteSink = std::function<size_t(const void*, size_t)>;
+
+// Writes what `produce` passes to its sink into `path` the same way. A failed write (a full disk,
+// ITL_FAULT_WRITE) is remembered and the rest of the bytes are dropped, not reported to the producer:
+// libtorch's archive writer (OutputArchive::save_to) turns a short write into an exception that
+// escapes its destructor and aborts the process. It is thrown as Error(kIo) once `produce` returns,
+// and the temporary file is removed.
+void write_stream_atomically(const std::string& path, const std::function<void(const ByteSink&)>& produce);
 
 }  // namespace itl

@@ -9,10 +9,12 @@
 #include <initializer_list>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <typeinfo>
 
 #include "model/rope.h"
 #include "util/error.h"
+#include "util/torch_version.h"
 
 namespace itl {
 namespace {
@@ -37,9 +39,6 @@ void require_config(bool ok, const std::string& message) {
   if (!ok) throw Error(ErrorCode::kConfig, message);
 }
 
-#define ITL_TORCH_AT_LEAST(major, minor) \
-  (TORCH_VERSION_MAJOR > (major) || (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
-
 // Whether `base` is exactly the row blocks of these layers' weights, in order, and each layer's
 // forward is x·weightᵀ + its adapter_delta.
 bool views_row_blocks(const at::Tensor& base, std::initializer_list<const Linear*> parts) {
@@ -58,12 +57,13 @@ bool views_row_blocks(const at::Tensor& base, std::initializer_list<const Linear
   return offset == base.numel();
 }
 
-// Adds each layer's adapter term to its column block of `fused` (…, Σ out), which holds x·weightᵀ
-// of all of them: then each block equals that layer's forward(x).
-void add_adapter_deltas(at::Tensor& fused, const at::Tensor& x, std::initializer_list<Linear*> parts) {
+// Adds each layer's bias and adapter term to its column block of `fused` (…, Σ out), which holds
+// x·weightᵀ of all of them: then each block equals that layer's forward(x).
+void add_biases_and_adapter_deltas(at::Tensor& fused, const at::Tensor& x, std::initializer_list<Linear*> parts) {
   int64_t offset = 0;
   for (Linear* part : parts) {
     const int64_t n = part->weight.size(0);
+    if (part->bias.defined()) fused.narrow(-1, offset, n).add_(part->bias);
     const at::Tensor delta = part->adapter_delta(x);
     if (delta.defined()) fused.narrow(-1, offset, n).add_(delta);
     offset += n;
@@ -136,13 +136,19 @@ at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 
 }  // namespace
 
-Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options) {
+Linear::Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options, bool with_bias) {
   weight = register_parameter("weight", at::empty({out_features, in_features}, options));
+  if (with_bias) bias = register_parameter("bias", at::zeros({out_features}, options));
 }
 
-Linear::Linear(const at::Tensor& existing_weight) { weight = register_parameter("weight", existing_weight); }
+Linear::Linear(const at::Tensor& existing_weight, const at::Tensor& existing_bias) {
+  weight = register_parameter("weight", existing_weight);
+  if (existing_bias.defined()) bias = register_parameter("bias", existing_bias);
+}
 
-at::Tensor Linear::forward(const at::Tensor& x) { return is_training() ? at::linear(x, weight) : packed.linear(x, weight); }
+// With a bias, at::linear is the addmm nn.Linear runs (bias + x·Wᵀ in one BLAS call), so the
+// family's biased projections give transformers' numbers.
+at::Tensor Linear::forward(const at::Tensor& x) { return is_training() ? at::linear(x, weight, bias) : packed.linear(x, weight, bias); }
 
 bool Linear::is_linear_plus_delta() const { return typeid(*this) == typeid(Linear); }
 
@@ -194,15 +200,32 @@ KVCache KVCache::select_rows(const at::Tensor& rows) const {
   return out;
 }
 
-LlamaAttention::LlamaAttention(const LlamaConfig& c, const at::TensorOptions& options)
-    : heads_(c.num_attention_heads), kv_heads_(c.num_key_value_heads), head_dim_(c.head_dim),
+LlamaAttention::LlamaAttention(const LlamaConfig& c, int64_t layer, const at::TensorOptions& options)
+    : heads_(c.num_attention_heads), kv_heads_(c.num_key_value_heads), head_dim_(c.head_dim), rope_(c.uses_rope(layer)),
       scaling_(1.0 / std::sqrt(static_cast<double>(c.head_dim))) {
   const int64_t nq = heads_ * head_dim_, nkv = kv_heads_ * head_dim_;
   qkv_weight_ = at::empty({nq + 2 * nkv, c.hidden_size}, options);
-  q_proj = register_module("q_proj", std::make_shared<Linear>(qkv_weight_.narrow(0, 0, nq)));
-  k_proj = register_module("k_proj", std::make_shared<Linear>(qkv_weight_.narrow(0, nq, nkv)));
-  v_proj = register_module("v_proj", std::make_shared<Linear>(qkv_weight_.narrow(0, nq + nkv, nkv)));
-  o_proj = register_module("o_proj", std::make_shared<Linear>(heads_ * head_dim_, c.hidden_size, options));
+  const auto bias = [&](int64_t n) { return c.qkv_bias ? at::zeros({n}, options) : at::Tensor(); };
+  q_proj = register_module("q_proj", std::make_shared<Linear>(qkv_weight_.narrow(0, 0, nq), bias(nq)));
+  k_proj = register_module("k_proj", std::make_shared<Linear>(qkv_weight_.narrow(0, nq, nkv), bias(nkv)));
+  v_proj = register_module("v_proj", std::make_shared<Linear>(qkv_weight_.narrow(0, nq + nkv, nkv), bias(nkv)));
+  o_proj = register_module("o_proj", std::make_shared<Linear>(heads_ * head_dim_, c.hidden_size, options, c.o_bias));
+  if (c.qk_norm) {
+    q_norm = register_module("q_norm", std::make_shared<RMSNorm>(head_dim_, c.rms_norm_eps, options));
+    k_norm = register_module("k_norm", std::make_shared<RMSNorm>(head_dim_, c.rms_norm_eps, options));
+  }
+}
+
+std::pair<at::Tensor, at::Tensor> LlamaAttention::position_queries_keys(at::Tensor q, at::Tensor k, const at::Tensor& cos,
+                                                                        const at::Tensor& sin) const {
+  if (q_norm) {  // Qwen3: over each head's D values, before the rotation
+    q = q_norm->forward(q);
+    k = k_norm->forward(k);
+  }
+  if (!rope_) return {q, k};
+  const at::Tensor c = cos.unsqueeze(2), s = sin.unsqueeze(2);  // (B, T, 1, D)
+  if (!at::GradMode::is_enabled()) return {rope_inference(q, c, s), rope_inference(k, c, s)};
+  return {q * c + rotate_half(q) * s, k * c + rotate_half(k) * s};
 }
 
 at::Tensor LlamaAttention::fused_qkv_weight() const {
@@ -210,27 +233,33 @@ at::Tensor LlamaAttention::fused_qkv_weight() const {
 }
 
 at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                   const at::Tensor& mask, KVCache* cache, int64_t layer) {
+                                   const at::Tensor& mask, KVCache* cache, int64_t layer, const PackedLayout* packed) {
   const int64_t B = x.size(0), T = x.size(1);
   const at::Tensor qkv_weight = at::GradMode::is_enabled() || is_training() ? at::Tensor() : fused_qkv_weight();
   at::Tensor q, k, v;
   if (qkv_weight.defined()) {
-    // One matmul, and rope on q's and k's heads together (elementwise, so the same numbers as apart).
     const int64_t HK = heads_ + kv_heads_;
     at::Tensor qkv = qkv_packed.linear(x, qkv_weight);                                                  // (B, T, (H + 2 Hkv) D)
-    add_adapter_deltas(qkv, x, {q_proj.get(), k_proj.get(), v_proj.get()});
-    const at::Tensor qk = rope_inference(qkv.narrow(-1, 0, HK * head_dim_).view({B, T, HK, head_dim_}),
-                                         cos.unsqueeze(2), sin.unsqueeze(2));                           // (B, T, H + Hkv, D)
-    q = qk.narrow(2, 0, heads_).transpose(1, 2);                                                        // (B, H, T, D)
-    k = qk.narrow(2, heads_, kv_heads_).transpose(1, 2);                                                // (B, Hkv, T, D)
+    add_biases_and_adapter_deltas(qkv, x, {q_proj.get(), k_proj.get(), v_proj.get()});
+    const at::Tensor qk_heads = qkv.narrow(-1, 0, HK * head_dim_).view({B, T, HK, head_dim_});         // (B, T, H + Hkv, D)
+    if (!q_norm && rope_) {
+      // One matmul, and rope on q's and k's heads together (elementwise, so the same numbers as apart).
+      const at::Tensor qk = rope_inference(qk_heads, cos.unsqueeze(2), sin.unsqueeze(2));              // (B, T, H + Hkv, D)
+      q = qk.narrow(2, 0, heads_);
+      k = qk.narrow(2, heads_, kv_heads_);
+    } else {
+      std::tie(q, k) = position_queries_keys(qk_heads.narrow(2, 0, heads_), qk_heads.narrow(2, heads_, kv_heads_), cos, sin);
+    }
+    q = q.transpose(1, 2);                                                                              // (B, H, T, D)
+    k = k.transpose(1, 2);                                                                              // (B, Hkv, T, D)
     v = qkv.narrow(-1, HK * head_dim_, kv_heads_ * head_dim_).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
   } else {
-    q = q_proj->forward(x).view({B, T, heads_, head_dim_}).transpose(1, 2);     // (B, H, T, D)
-    k = k_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
+    std::tie(q, k) = position_queries_keys(q_proj->forward(x).view({B, T, heads_, head_dim_}),    // (B, T, H, D)
+                                           k_proj->forward(x).view({B, T, kv_heads_, head_dim_}),  // (B, T, Hkv, D)
+                                           cos, sin);
+    q = q.transpose(1, 2);                                                      // (B, H, T, D)
+    k = k.transpose(1, 2);                                                      // (B, Hkv, T, D)
     v = v_proj->forward(x).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
-    const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);                // (B, 1, T, D)
-    q = q * c + rotate_half(q) * s;
-    k = k * c + rotate_half(k) * s;
   }
   if (cache != nullptr) {
     const int64_t start = cache->length;
@@ -243,7 +272,8 @@ at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, c
       v = v.to(q.scalar_type());
     }
   }
-  const at::Tensor out = attend(q, k, v, mask, heads_, kv_heads_, scaling_);  // (B, H, T, D)
+  const at::Tensor out = packed ? packed_attention(q, k, v, *packed, scaling_)       // (B, H, T, D)
+                                : attend(q, k, v, mask, heads_, kv_heads_, scaling_);
   return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));
 }
 
@@ -264,15 +294,15 @@ at::Tensor LlamaMLP::forward(const at::Tensor& x) {
   if (gate_up_weight.defined()) {
     const int64_t I = gate_up_weight.size(0) / 2;
     at::Tensor gate_up = gate_up_packed.linear(x, gate_up_weight);  // (B, T, 2 I)
-    add_adapter_deltas(gate_up, x, {gate_proj.get(), up_proj.get()});
+    add_biases_and_adapter_deltas(gate_up, x, {gate_proj.get(), up_proj.get()});
     at::Tensor a = at::silu(gate_up.narrow(-1, 0, I));         // (B, T, I)
     return down_proj->forward(a.mul_(gate_up.narrow(-1, I, I)));
   }
   return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
 }
 
-LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, const at::TensorOptions& options) {
-  self_attn = register_module("self_attn", std::make_shared<LlamaAttention>(c, options));
+LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, int64_t layer, const at::TensorOptions& options) {
+  self_attn = register_module("self_attn", std::make_shared<LlamaAttention>(c, layer, options));
   mlp = register_module("mlp", std::make_shared<LlamaMLP>(c, options));
   input_layernorm = register_module("input_layernorm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps, options));
   post_attention_layernorm =
@@ -280,22 +310,22 @@ LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, const at::TensorOptio
 }
 
 at::Tensor LlamaDecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                      const at::Tensor& mask, KVCache* cache, int64_t layer) {
+                                      const at::Tensor& mask, KVCache* cache, int64_t layer, const PackedLayout* packed) {
   if (!at::GradMode::is_enabled()) {
     // The residual sums in place on the sublayers' fresh outputs (a + b = b + a bit for bit).
-    at::Tensor h = self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer);
+    at::Tensor h = self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer, packed);
     h.add_(x);
     at::Tensor out = mlp->forward(post_attention_layernorm->forward(h));
     return out.add_(h);
   }
-  const at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer);
+  const at::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer, packed);
   return h + mlp->forward(post_attention_layernorm->forward(h));
 }
 
 LlamaBackbone::LlamaBackbone(const LlamaConfig& c, const at::TensorOptions& options) {
   embed_tokens = register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.hidden_size, c.pad_token_id.value_or(-1), options));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    decoder_layers.push_back(std::make_shared<LlamaDecoderLayer>(c, options));
+    decoder_layers.push_back(std::make_shared<LlamaDecoderLayer>(c, i, options));
     layers->push_back(decoder_layers.back());
   }
   register_module("layers", layers);
@@ -318,6 +348,23 @@ void validate_llama_config(const LlamaConfig& c) {
     require_config(*c.pad_token_id >= 0 && *c.pad_token_id < c.vocab_size,
                    "pad_token_id " + std::to_string(*c.pad_token_id) + " is outside the vocabulary");
   }
+  // The features each family has (llama_config.h), so a config built in code cannot describe a
+  // model transformers would load differently.
+  const std::string& type = c.model_type;
+  bool known = false;
+  for (const ModelTypeInfo& info : implemented_model_types()) known = known || type == info.model_type;
+  require_config(known, "model_type '" + type + "' is not implemented");
+  if (type == "qwen2") {
+    require_config(c.qkv_bias && !c.o_bias, "qwen2 has biases on q_proj, k_proj and v_proj and none on o_proj");
+  } else if (type == "mistral") {
+    require_config(!c.qkv_bias && !c.o_bias, "mistral has no attention biases");
+  } else {
+    require_config(c.qkv_bias == c.o_bias, type + ": attention_bias puts biases on q, k, v and o_proj together");
+  }
+  require_config(c.qk_norm == (type == "qwen3"), "q_norm/k_norm belong to qwen3 (and only to it)");
+  require_config(c.rope_layers.empty() || (type == "smollm3" && static_cast<int64_t>(c.rope_layers.size()) == c.num_hidden_layers),
+                 "no_rope_layers must be a smollm3 config's, one entry per layer");
+  if (c.sliding_window) require_config(*c.sliding_window > 0, "sliding_window must be positive, got " + std::to_string(*c.sliding_window));
 }
 
 LlamaModel::LlamaModel(LlamaConfig config, ModelOptions options) : config_(std::move(config)), options_(options) {
@@ -348,6 +395,10 @@ void LlamaModel::initialize(uint64_t seed, double initializer_range) {
       param.fill_(1.0);
       continue;
     }
+    if (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0) {
+      param.zero_();
+      continue;
+    }
     at::Tensor values = at::empty(param.sizes(), at::kFloat);
     values.normal_(0.0, initializer_range, generator);
     if (name == "model.embed_tokens.weight" && config_.pad_token_id) values[*config_.pad_token_id].zero_();
@@ -362,6 +413,11 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& ids, const at::Tensor& ke
   require(key_mask.dim() == 2 && key_mask.size(0) == ids.size(0) && key_mask.size(1) == past + T,
           "key mask must be (B, cached + T) = (" + std::to_string(ids.size(0)) + ", " + std::to_string(past + T) + ")");
   if (cache) require(past + T <= cache->capacity(), "KV cache overflow: " + std::to_string(past + T) + " positions, capacity " + std::to_string(cache->capacity()));
+  if (config_.sliding_window && past + T > *config_.sliding_window) {
+    // Within the window a sliding layer attends as a full one does; beyond it, it would not.
+    throw Error(ErrorCode::kConfig, "a sequence of " + std::to_string(past + T) + " positions is longer than the config's sliding_window (" +
+                                        std::to_string(*config_.sliding_window) + "): sliding-window attention is not implemented");
+  }
   const at::ScalarType dtype = options_.dtype;
   at::Tensor x = model->embed_tokens->forward(ids);  // (B, T, hidden)
   auto cos_sin = rope_cos_sin(inv_freq_, positions);
@@ -378,6 +434,29 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& ids, const at::Tensor& ke
   }
   if (cache) cache->length += T;
   return model->norm->forward(x);
+}
+
+at::Tensor LlamaModel::packed_hidden_states(const at::Tensor& ids, const at::Tensor& positions, const PackedLayout& layout) {
+  const int64_t N = layout.tokens();
+  require(ids.numel() == N && positions.numel() == N,
+          "packed ids and positions must hold the layout's " + std::to_string(N) + " tokens, got " + std::to_string(ids.numel()) +
+              " and " + std::to_string(positions.numel()));
+  if (config_.sliding_window) {
+    for (int64_t s = 0; s < layout.segment_count(); ++s) {
+      if (layout.key_length(s) <= *config_.sliding_window) continue;
+      throw Error(ErrorCode::kConfig, "a sequence of " + std::to_string(layout.key_length(s)) +
+                                          " positions is longer than the config's sliding_window (" + std::to_string(*config_.sliding_window) +
+                                          "): sliding-window attention is not implemented");
+    }
+  }
+  const at::ScalarType dtype = options_.dtype;
+  at::Tensor x = model->embed_tokens->forward(ids.view({1, N}));  // (1, N, hidden)
+  auto cos_sin = rope_cos_sin(inv_freq_, positions.view({1, N}));
+  const at::Tensor cos = cos_sin.first.to(dtype), sin = cos_sin.second.to(dtype);  // (1, N, D)
+  for (size_t i = 0; i < model->decoder_layers.size(); ++i) {
+    x = model->decoder_layers[i]->forward(x, cos, sin, at::Tensor(), nullptr, static_cast<int64_t>(i), &layout);
+  }
+  return model->norm->forward(x).select(0, 0);  // (N, hidden)
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& hidden) {

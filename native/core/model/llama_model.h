@@ -1,8 +1,12 @@
-// LlamaModel: Hugging Face's LlamaForCausalLM in libtorch, built for autograd. Modules carry the
-// checkpoint's names (model.embed_tokens, model.layers.N.self_attn.q_proj, …, model.norm,
-// lm_head), so named_parameters() are exactly the safetensors keys and LoRA can later be wrapped
-// around any Linear by name. Op order and dtypes follow transformers' modeling_llama.py: RMSNorm in
-// fp32 then cast back before the weight, rope cos/sin in fp32, attention softmax in fp32.
+// LlamaModel: Hugging Face's LlamaForCausalLM in libtorch, built for autograd, and the families that
+// differ from it in a few named places, each a feature of LlamaConfig applied here: q/k/v (and o)
+// biases (Qwen2; attention_bias), per-head q/k RMSNorm before RoPE (Qwen3), layers without RoPE
+// (SmolLM3), a sliding window no sequence may exceed (Mistral). Modules carry the checkpoint's names
+// (model.embed_tokens, model.layers.N.self_attn.q_proj, …, q_norm, model.norm, lm_head), so
+// named_parameters() are exactly the safetensors keys and LoRA can later be wrapped around any Linear
+// by name. Op order and dtypes follow transformers' modeling_llama.py (and modeling_qwen2/qwen3/
+// smollm3/mistral.py): RMSNorm in fp32 then cast back before the weight, rope cos/sin in fp32,
+// attention softmax in fp32.
 // Not here: reading/writing checkpoints (model_io.h), generation and scoring (eval/).
 #pragma once
 
@@ -14,26 +18,30 @@
 #include <vector>
 
 #include "io/llama_config.h"
+#include "model/packed_attention.h"
 #include "model/packed_weight.h"
 
 namespace itl {
 
-// A bias-free linear layer, y = x Wᵀ, with HF's parameter name "weight" (out, in). forward is
-// virtual so an adapter (LoRA) can subclass it and take its place by name (LlamaModel::replace_linear).
+// A linear layer, y = x Wᵀ (+ b), with HF's parameter names "weight" (out, in) and "bias" (out), the
+// bias only where the family has one (Qwen2's q/k/v). forward is virtual so an adapter (LoRA) can
+// subclass it and take its place by name (LlamaModel::replace_linear).
 class Linear : public torch::nn::Module {
  public:
-  Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options);
-  // Takes over an existing weight (out, in): an adapter wraps the layer it replaces this way.
-  explicit Linear(const at::Tensor& existing_weight);
+  Linear(int64_t in_features, int64_t out_features, const at::TensorOptions& options, bool with_bias = false);
+  // Takes over an existing weight (out, in) and bias (out, or undefined): an adapter wraps the layer
+  // it replaces this way.
+  explicit Linear(const at::Tensor& existing_weight, const at::Tensor& existing_bias = at::Tensor());
   virtual ~Linear() = default;
   virtual at::Tensor forward(const at::Tensor& x);
-  // Whether forward(x) is x·weightᵀ + adapter_delta(x): true for this class and for adapters that
+  // Whether forward(x) is x·weightᵀ + bias + adapter_delta(x): true for this class and for adapters that
   // declare it (LoRA). It lets LlamaAttention/LlamaMLP compute several layers' x·weightᵀ in one
   // matmul and add each one's delta; a subclass that does not declare it keeps its own forward.
   virtual bool is_linear_plus_delta() const;
   // forward(x) − x·weightᵀ, or undefined when that is zero (a plain Linear).
   virtual at::Tensor adapter_delta(const at::Tensor& x);
   at::Tensor weight;
+  at::Tensor bias;      // undefined: none
   PackedWeight packed;  // bf16 CPU inference (packed_weight.h)
 };
 
@@ -78,21 +86,29 @@ struct KVCache {
 // eval mode) and only while each block is a layer whose forward is x·weightᵀ plus an adapter term
 // (Linear::is_linear_plus_delta: plain or LoRA) still viewing that tensor; any other replacement, or
 // weights moved elsewhere, fall back to one matmul per projection. Training always runs per projection.
+// Family features: q/k/v/o biases, q_norm/k_norm (Qwen3) and no RoPE on some layers (SmolLM3).
 class LlamaAttention : public torch::nn::Module {
  public:
-  LlamaAttention(const LlamaConfig& config, const at::TensorOptions& options);
+  LlamaAttention(const LlamaConfig& config, int64_t layer, const at::TensorOptions& options);
   // x (B, T, hidden); cos/sin (B, T, D) in x's dtype; mask (B, 1, T, S) additive in x's dtype, or
   // undefined for no padding: then causal when T > 1 (only valid with no cached keys) and none when T = 1.
+  // With `packed`, x is (1, N, hidden), the packed rows of that layout, attending within their segments
+  // (mask undefined, no cache).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                     KVCache* cache, int64_t layer);
+                     KVCache* cache, int64_t layer, const PackedLayout* packed = nullptr);
   // The (H·D + 2·Hkv·D, hidden) tensor whose row blocks are q, k and v's weights, or undefined when
   // the projections no longer view it (see above).
   at::Tensor fused_qkv_weight() const;
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
+  std::shared_ptr<RMSNorm> q_norm, k_norm;  // Qwen3 (LlamaConfig::qk_norm), else null
   PackedWeight qkv_packed;  // of fused_qkv_weight()
 
  private:
+  // Queries (B, T, H, D) and keys (B, T, Hkv, D) as attention reads them: q/k-normed where the
+  // family norms them, then rotated where this layer uses RoPE.
+  std::pair<at::Tensor, at::Tensor> position_queries_keys(at::Tensor q, at::Tensor k, const at::Tensor& cos, const at::Tensor& sin) const;
   int64_t heads_, kv_heads_, head_dim_;
+  bool rope_;  // this layer rotates queries and keys
   double scaling_;
   at::Tensor qkv_weight_;  // storage of q/k/v_proj.weight; not a parameter (they are)
 };
@@ -112,9 +128,9 @@ class LlamaMLP : public torch::nn::Module {
 
 class LlamaDecoderLayer : public torch::nn::Module {
  public:
-  LlamaDecoderLayer(const LlamaConfig& config, const at::TensorOptions& options);
+  LlamaDecoderLayer(const LlamaConfig& config, int64_t layer, const at::TensorOptions& options);
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                     KVCache* cache, int64_t layer);
+                     KVCache* cache, int64_t layer, const PackedLayout* packed = nullptr);
   std::shared_ptr<LlamaAttention> self_attn;
   std::shared_ptr<LlamaMLP> mlp;
   std::shared_ptr<RMSNorm> input_layernorm, post_attention_layernorm;
@@ -143,7 +159,7 @@ class LlamaModel : public torch::nn::Module {
   // Parameters are allocated uninitialised; call initialize() or load weights into them.
   LlamaModel(LlamaConfig config, ModelOptions options);
 
-  // HF's _init_weights: every Linear and the embeddings N(0, initializer_range), norms 1. Drawn
+  // HF's _init_weights: every Linear and the embeddings N(0, initializer_range), biases 0, norms 1. Drawn
   // on the CPU in fp32 in parameter-name order, so one seed gives the same model on every device.
   void initialize(uint64_t seed, double initializer_range = 0.02);
 
@@ -155,6 +171,10 @@ class LlamaModel : public torch::nn::Module {
   // the attention kernel runs causal (or, for one new token, unmasked), as transformers' sdpa does.
   at::Tensor hidden_states(const at::Tensor& ids, const at::Tensor& key_mask, const at::Tensor& positions,
                            KVCache* cache = nullptr);
+  // Final-norm hidden states (N, hidden) of packed rows: ids (N) int64, the rows of `layout` end to
+  // end with no padding; positions (N) int64, restarting at 0 for each row (a scored continuation
+  // goes on from its context's length). Attention stays inside each segment of the layout.
+  at::Tensor packed_hidden_states(const at::Tensor& ids, const at::Tensor& positions, const PackedLayout& layout);
   // lm_head (tied: the embedding matrix): (…, hidden) -> (…, vocab) in the model dtype.
   at::Tensor logits(const at::Tensor& hidden);
   // Logits (B, T, vocab) of ids (B, T) with mask (B, T) (1 = real token; left or right padding).
@@ -206,7 +226,7 @@ at::Tensor positions_from_mask(const at::Tensor& mask);
 at::Tensor attention_mask(const at::Tensor& key_mask, int64_t query_length, at::ScalarType dtype);
 
 // Checks the config describes a model this engine implements (positive sizes, heads dividing
-// evenly, …); Error(kConfig) naming the field.
+// evenly, family features its model_type has, …); Error(kConfig) naming the field.
 void validate_llama_config(const LlamaConfig& config);
 
 }  // namespace itl

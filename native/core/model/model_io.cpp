@@ -9,6 +9,7 @@
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "model/model_bounds.h"
 #include "util/error.h"
 
 namespace itl {
@@ -51,7 +52,11 @@ std::string torch_dtype_name(at::ScalarType dtype) {
 
 std::shared_ptr<LlamaModel> load_model(const std::string& name_or_path, const ModelOptions& options) {
   const std::string folder = resolve_model_folder(name_or_path);
-  auto model = std::make_shared<LlamaModel>(load_llama_config(folder), options);
+  LlamaConfig config = load_llama_config(folder);
+  // Before anything is allocated: the config must describe the checkpoint, and the weights must fit.
+  check_config_matches_checkpoint(config, CheckpointReader::open(folder), folder);
+  check_model_fits_memory(config, options, folder);
+  auto model = std::make_shared<LlamaModel>(std::move(config), options);
   load_weights(*model, folder);
   return model;
 }
@@ -74,8 +79,8 @@ void load_weights(LlamaModel& model, const std::string& folder) {
   }
   for (const std::string& name : reader.names()) {
     if (!expected.count(name) && !ignorable_key(name, model.config())) {
-      throw Error(ErrorCode::kCheckpointFormat, "the checkpoint in " + folder + " has tensor '" + name +
-                                                    "', which a LlamaForCausalLM with this config.json does not have");
+      throw Error(ErrorCode::kCheckpointFormat, "the checkpoint in " + folder + " has tensor '" + name + "', which a " +
+                                                    model.config().model_type + " model with this config.json does not have");
     }
   }
 }

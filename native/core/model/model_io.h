@@ -12,8 +12,9 @@ namespace itl {
 
 // Resolves NAME_OR_PATH (see resolve_model_folder), parses its config and copies every weight from
 // the memory-mapped checkpoint into the model's dtype/device one tensor at a time (peak memory: the
-// model plus one tensor; the mapping is page cache). Error(kCheckpointFormat) naming a missing,
-// unexpected or wrongly shaped tensor.
+// model plus one tensor; the mapping is page cache). Before allocating, the config is checked against
+// the checkpoint's headers and the weights against the free memory (model_bounds.h: Error(kConfig),
+// Error(kOutOfMemory)). Error(kCheckpointFormat) naming a missing, unexpected or wrongly shaped tensor.
 std::shared_ptr<LlamaModel> load_model(const std::string& name_or_path, const ModelOptions& options);
 
 // Copies the weights of the checkpoint in FOLDER into an existing model (same checks as load_model).

@@ -70,17 +70,18 @@ bool packed_bf16_linear_available() {
   return available;
 }
 
-at::Tensor PackedWeight::linear(const at::Tensor& x, const at::Tensor& w) {
+at::Tensor PackedWeight::linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   const bool packable = enabled && !at::GradMode::is_enabled() && x.scalar_type() == at::kBFloat16 && w.scalar_type() == at::kBFloat16 &&
                         x.device().is_cpu() && w.device().is_cpu() && w.dim() == 2 && w.is_contiguous() &&
                         packed_bf16_linear_available();
-  if (!packable) return at::linear(x, w);
+  if (!packable) return at::linear(x, w, b);
   if (!packed_.defined() || source_data_ != w.data_ptr() || source_version_ != static_cast<int64_t>(w._version())) {
     packed_ = pack(w);
     source_data_ = w.data_ptr();
     source_version_ = static_cast<int64_t>(w._version());
   }
-  return packed_linear(x, packed_);
+  at::Tensor y = packed_linear(x, packed_);
+  return b.defined() ? y.add_(b) : y;
 }
 
 void PackedWeight::reset() {

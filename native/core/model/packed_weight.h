@@ -25,9 +25,9 @@ bool packed_bf16_linear_available();
 
 class PackedWeight {
  public:
-  // x·wᵀ for w (out, in): through the packed copy of w when x and w are bf16 on the CPU, grad is
-  // off and packing is available; at::linear otherwise.
-  at::Tensor linear(const at::Tensor& x, const at::Tensor& w);
+  // x·wᵀ (+ b when defined) for w (out, in): through the packed copy of w when x and w are bf16 on
+  // the CPU, grad is off and packing is available (then b is added after); at::linear otherwise.
+  at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = at::Tensor());
   // Drops the packed copy (its memory).
   void reset();
   bool holds_packed() const { return packed_.defined(); }

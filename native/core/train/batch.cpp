@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <string>
+#include <typeinfo>
 
 #include "util/error.h"
 
@@ -65,6 +66,33 @@ MicroBatch make_micro_batch(const TokenRows& data, const std::vector<int64_t>& r
   return batch;
 }
 
+MicroBatch make_packed_micro_batch(const TokenRows& data, const std::vector<int64_t>& rows, const at::Device& device) {
+  require(!rows.empty(), "a micro-batch needs at least one row");
+  std::vector<int64_t> lengths, ids, positions, label_index, targets;
+  for (int64_t r : rows) {
+    const int64_t start = data.offsets[r], n = data.length(r), flat = static_cast<int64_t>(ids.size());
+    lengths.push_back(n);
+    for (int64_t t = 0; t < n; ++t) {
+      ids.push_back(data.ids[start + t]);
+      positions.push_back(t);
+      // Token t-1 of the row predicts token t: the labelled ones enter the loss.
+      if (t >= 1 && data.labels[start + t] != kIgnoreIndex) {
+        label_index.push_back(flat + t - 1);
+        targets.push_back(data.labels[start + t]);
+      }
+    }
+  }
+  MicroBatch batch;
+  batch.ids = at::tensor(ids, at::kLong).to(device);
+  batch.positions = at::tensor(positions, at::kLong).to(device);
+  batch.packed = std::make_shared<const PackedLayout>(PackedLayout::rows(lengths, device));
+  batch.label_index = at::tensor(label_index, at::kLong).to(device);
+  batch.targets = at::tensor(targets, at::kLong).to(device);
+  batch.real_tokens = static_cast<int64_t>(ids.size());
+  batch.padded_tokens = batch.real_tokens;
+  return batch;
+}
+
 std::vector<std::vector<int64_t>> group_by_length(const TokenRows& data, std::vector<int64_t> rows, int64_t batch) {
   require(batch > 0, "batch must be positive");
   std::stable_sort(rows.begin(), rows.end(), [&](int64_t a, int64_t b) { return data.length(a) > data.length(b); });
@@ -75,13 +103,22 @@ std::vector<std::vector<int64_t>> group_by_length(const TokenRows& data, std::ve
   return groups;
 }
 
-at::Tensor label_loss_sum(LlamaModel& model, const MicroBatch& batch) {
-  const int64_t b = batch.ids.size(0), T = batch.ids.size(1);
-  const at::Tensor hidden = model.hidden_states(batch.ids, batch.mask, batch.positions);  // (b, T, H)
-  const at::Tensor predicting = hidden.narrow(1, 0, T - 1).reshape({b * (T - 1), hidden.size(2)})
-                                    .index_select(0, batch.label_index);                  // (n, H)
+at::Tensor label_loss_sum(LlamaModel& model, const MicroBatch& batch, const LossChunking& chunking) {
+  at::Tensor predicting;  // (n, H): the hidden states of the positions that predict a label
+  if (batch.packed) {
+    predicting = model.packed_hidden_states(batch.ids, batch.positions, *batch.packed).index_select(0, batch.label_index);
+  } else {
+    const int64_t b = batch.ids.size(0), T = batch.ids.size(1);
+    const at::Tensor hidden = model.hidden_states(batch.ids, batch.mask, batch.positions);  // (b, T, H)
+    predicting = hidden.narrow(1, 0, T - 1).reshape({b * (T - 1), hidden.size(2)}).index_select(0, batch.label_index);
+  }
+  const bool plain_head = !model.lm_head || typeid(*model.lm_head) == typeid(Linear);
+  if (plain_head) {
+    return chunked_cross_entropy_sum(predicting, model.lm_head ? model.lm_head->weight : model.model->embed_tokens->weight,
+                                     batch.targets, chunking);
+  }
   // transformers upcasts the logits to fp32 before the loss; so do we.
-  const at::Tensor raw = model.logits(predicting);                                       // (n, V)
+  const at::Tensor raw = model.logits(predicting);  // (n, V)
   const at::Tensor logits = raw.to(at::promote_types(raw.scalar_type(), at::kFloat));
   return at::cross_entropy_loss(logits, batch.targets, {}, at::Reduction::Sum, kIgnoreIndex);
 }

@@ -50,11 +50,12 @@ void reject_feature(bool present, const std::string& path, const std::string& fi
 }  // namespace
 
 LoraLinear::LoraLinear(const Linear& base, const LoraOptions& options, at::Generator generator)
-    : Linear(base.weight), dropout(options.dropout), dropout_generator_(generator) {
+    : Linear(base.weight, base.bias), dropout(options.dropout), dropout_generator_(generator) {
   require(options.r > 0, "LoRA rank must be positive, got " + std::to_string(options.r));
   const int64_t out = weight.size(0), in = weight.size(1);
   scaling = options.use_rslora ? options.alpha / std::sqrt(static_cast<double>(options.r)) : options.alpha / options.r;
   weight.requires_grad_(false);
+  if (bias.defined()) bias.requires_grad_(false);  // PEFT's bias "none": the base layer's bias stays frozen
   const at::TensorOptions t = weight.options();
   lora_A = register_module("lora_A", std::make_shared<Linear>(in, options.r, t));
   lora_B = register_module("lora_B", std::make_shared<Linear>(options.r, out, t));
@@ -65,7 +66,7 @@ LoraLinear::LoraLinear(const Linear& base, const LoraOptions& options, at::Gener
   lora_B->weight.zero_();
 }
 
-at::Tensor LoraLinear::forward(const at::Tensor& x) { return at::linear(x, weight) + adapter_delta(x); }
+at::Tensor LoraLinear::forward(const at::Tensor& x) { return at::linear(x, weight, bias) + adapter_delta(x); }
 
 at::Tensor LoraLinear::adapter_delta(const at::Tensor& x) {
   at::Tensor adapter_input = x;

@@ -18,10 +18,12 @@
 
 namespace itl {
 
+// r, alpha and dropout are training options (no defaults here: lib/train/trainOptions.ts holds them);
+// use_rslora and target_modules are PEFT's adapter fields, fixed for a run as the study used them.
 struct LoraOptions {
-  int64_t r = 0;         // rank; 0 means no adapter (full fine-tuning)
-  double alpha = 0;      // scaling = alpha / r (alpha / sqrt(r) with use_rslora)
-  double dropout = 0.05; // on the adapter's input, training mode only
+  int64_t r;             // rank; 0 means no adapter (full fine-tuning)
+  double alpha;          // scaling = alpha / r (alpha / sqrt(r) with use_rslora)
+  double dropout;        // on the adapter's input, training mode only
   bool use_rslora = false;
   // Module names as PEFT matches them: the last component of the projection's name.
   std::vector<std::string> target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
@@ -29,10 +31,10 @@ struct LoraOptions {
 
 class LoraLinear : public Linear {
  public:
-  // Wraps `base`'s weight (frozen). A is Kaiming-uniform(a=√5) from `generator` as PEFT draws it
+  // Wraps `base`'s weight and bias (frozen). A is Kaiming-uniform(a=√5) from `generator` as PEFT draws it
   // (uniform ±1/√in), B zero, so a new adapter leaves the model's outputs unchanged.
   LoraLinear(const Linear& base, const LoraOptions& options, at::Generator generator);
-  at::Tensor forward(const at::Tensor& x) override;  // x·weightᵀ + adapter_delta(x)
+  at::Tensor forward(const at::Tensor& x) override;  // x·weightᵀ + bias + adapter_delta(x)
   bool is_linear_plus_delta() const override { return true; }
   at::Tensor adapter_delta(const at::Tensor& x) override;  // lora_B(lora_A(dropout(x))) · scaling
   // W + scaling · B A in the weight's dtype: what merging writes.

@@ -11,7 +11,28 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// transformers' get_cosine_schedule_with_warmup default: half a cycle, from 1 down to 0.
+constexpr double kCosineCycles = 0.5;
+constexpr double kPi = 3.141592653589793;  // Python's math.pi, the double nearest π
+
 }  // namespace
+
+LrScheduler parse_lr_scheduler(const std::string& name) {
+  if (name == "constant_with_warmup") return LrScheduler::kConstantWithWarmup;
+  if (name == "linear") return LrScheduler::kLinear;
+  if (name == "cosine") return LrScheduler::kCosine;
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown learning-rate scheduler '" + name + "': expected constant_with_warmup, linear or cosine");
+}
+
+std::string lr_scheduler_name(LrScheduler scheduler) {
+  switch (scheduler) {
+    case LrScheduler::kConstantWithWarmup: return "constant_with_warmup";
+    case LrScheduler::kLinear: return "linear";
+    case LrScheduler::kCosine: return "cosine";
+  }
+  return "?";
+}
 
 TrainingSchedule TrainingSchedule::compute(const ScheduleInputs& in) {
   require(in.rows > 0, "training needs at least one row, got " + std::to_string(in.rows));
@@ -37,6 +58,17 @@ TrainingSchedule TrainingSchedule::compute(const ScheduleInputs& in) {
 
 double TrainingSchedule::lr_factor(int64_t completed_steps) const {
   if (completed_steps < warmup_steps) return static_cast<double>(completed_steps) / static_cast<double>(std::max<int64_t>(1, warmup_steps));
+  const double decay_steps = static_cast<double>(std::max<int64_t>(1, total_steps - warmup_steps));
+  switch (inputs.lr_scheduler) {
+    case LrScheduler::kConstantWithWarmup:
+      return 1.0;
+    case LrScheduler::kLinear:
+      return std::max(0.0, static_cast<double>(total_steps - completed_steps) / decay_steps);
+    case LrScheduler::kCosine: {
+      const double progress = static_cast<double>(completed_steps - warmup_steps) / decay_steps;
+      return std::max(0.0, 0.5 * (1.0 + std::cos(kPi * kCosineCycles * 2.0 * progress)));
+    }
+  }
   return 1.0;
 }
 

@@ -41,31 +41,45 @@ enum class Precision {
 Precision parse_precision(const std::string& name);  // "fp32", "bf16", "bf16-mixed"
 std::string precision_name(Precision precision);
 
+// Everything one training run needs. No field has a default: the TypeScript option schema
+// (lib/train/trainOptions.ts) holds the one default of each option, the addon requires every field,
+// and code that builds this struct directly sets all of them (tests: testing::small_trainer_options).
+// validate_trainer_options() checks each value, naming the field; the Trainer calls it.
 struct TrainerOptions {
   std::string run_dir;          // checkpoints: run_dir/checkpoint-<step>; the metrics log: run_dir/metrics.jsonl
   std::string base_model;       // the base model folder, recorded in adapters as base_model_name_or_path
-  ScheduleInputs schedule;      // rows is taken from the training data
-  double learning_rate = 5e-5;  // peak (after warm-up)
-  double max_grad_norm = 1.0;   // global L2 norm; <= 0 disables clipping
-  double adam_beta1 = 0.9;
-  double adam_beta2 = 0.999;
-  double adam_epsilon = 1e-8;
-  double weight_decay = 0.0;
-  uint64_t seed = 42;           // epoch shuffles (seed + epoch), LoRA init and dropout
-  int64_t eval_batch = 8;       // rows per evaluation forward (transformers' default)
-  Precision precision = Precision::kFp32;
+  ScheduleInputs schedule;      // rows and world_size are taken from the training data and the job
+  double learning_rate;         // peak (after warm-up)
+  double max_grad_norm;         // global L2 norm; <= 0 disables clipping
+  double adam_beta1;            // AdamW's first-moment decay
+  double adam_beta2;            // AdamW's second-moment decay
+  double adam_epsilon;          // AdamW's denominator term
+  double weight_decay;          // decoupled (AdamW); as transformers' Trainer, not on norm weights or biases
+  uint64_t seed;                // epoch shuffles (seed + epoch), LoRA init and dropout
+  int64_t eval_batch;           // rows per eval-loss forward
+  Precision precision;
   LoraOptions lora;             // r = 0: full fine-tuning
-  std::string init_adapter;     // a PEFT adapter folder to start from (LoRA only)
-  bool save_merged = false;     // LoRA: also write merged full weights to checkpoint-<step>/merged
+  std::string init_adapter;     // a PEFT adapter folder to start from (LoRA only; "" for none)
+  bool save_merged;             // LoRA: also write merged full weights to checkpoint-<step>/merged
   // Which save points reach the disk: every one, only the last (and a stop), or none. A run still
   // returns at every save point, so a caller can evaluate the model in memory there.
-  enum class SavePolicy { kAll, kLast, kNone } save_checkpoints = SavePolicy::kAll;
-  int64_t pad_id = 0;           // written at padded positions; masked, so its value never matters
+  enum class SavePolicy { kAll, kLast, kNone } save_checkpoints;
+  int64_t pad_id;               // written at padded positions; masked, so its value never matters
+  // Micro-batches packed (rows end to end, attention within each row: no compute on padding) or
+  // right-padded to their longest row. Same rows, same loss normalisation; packing changes only the
+  // float rounding (and which random numbers LoRA dropout draws).
+  bool packing;
+  int64_t loss_chunk;           // label positions whose full-vocabulary logits exist at once (0: automatic)
   std::vector<std::string> checkpoint_files;  // copied into every checkpoint (tokenizer files)
-  std::string run_record;       // JSON text describing the run, written to every checkpoint as run_config.json
+  std::string run_record;       // JSON text describing the run, written to every checkpoint as run_config.json ("" for none)
   DistEnv dist;                 // this process's rank in a data-parallel job (world_size 1: alone)
-  int64_t collective_timeout_ms = 600000;  // a rank that died or hangs ends the others' collectives after this
+  double collective_timeout_seconds;  // a rank that died or hangs ends the others' collectives after this
 };
+
+// Error(kInvalidArgument) naming the first field of `options` whose value is out of range
+// ("TrainerOptions.adam_beta1 must be in [0, 1), got 1"). The schedule's own fields are checked by
+// TrainingSchedule::compute.
+void validate_trainer_options(const TrainerOptions& options);
 
 // What one optimiser step did.
 struct StepStats {
@@ -75,7 +89,7 @@ struct StepStats {
   double grad_norm = 0;         // global norm before clipping
   double learning_rate = 0;     // the learning rate of this step's update
   int64_t real_tokens = 0;      // tokens of the rows
-  int64_t padded_tokens = 0;    // tokens computed, padding included
+  int64_t padded_tokens = 0;    // tokens computed, padding included (= real_tokens when packed)
   int64_t label_tokens = 0;
   double seconds = 0;
 };
@@ -95,7 +109,8 @@ class Trainer {
   ~Trainer();
 
   // Continues from a checkpoint folder this trainer wrote (weights, optimiser, RNG, log history).
-  // Error(kCheckpointFormat) when it was written for other data, schedule or model.
+  // Error(kCheckpointFormat) when it was written for other data, schedule or model;
+  // Error(kCheckpointDamaged) naming the file when one of its files cannot be read back (truncated).
   void resume(const std::string& checkpoint_dir);
 
   // Trains until the next save point (save interval, last step, or a stop request, which finishes
@@ -130,6 +145,7 @@ class Trainer {
   void write_checkpoint_files(const std::filesystem::path& staging) const;
   void append_metrics(const nlohmann::ordered_json& record) const;
   void truncate_metrics(int64_t last_step) const;
+  void check_shared_run_dir();
 
   std::shared_ptr<LlamaModel> model_;
   TokenRows train_;
@@ -151,6 +167,7 @@ class Trainer {
   int64_t run_tokens_ = 0;
   double run_seconds_ = 0;
   std::atomic<bool> stop_requested_{false};
+  std::string last_checkpoint_;  // the latest checkpoint this trainer wrote or resumed from, for messages
 };
 
 }  // namespace itl

@@ -7,6 +7,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kInvalidArgument: return "ITL_INVALID_ARGUMENT";
     case ErrorCode::kConfig: return "ITL_CONFIG";
     case ErrorCode::kCheckpointFormat: return "ITL_CHECKPOINT_FORMAT";
+    case ErrorCode::kCheckpointDamaged: return "ITL_CHECKPOINT_DAMAGED";
     case ErrorCode::kIo: return "ITL_IO";
     case ErrorCode::kOutOfMemory: return "ITL_OUT_OF_MEMORY";
     case ErrorCode::kCuda: return "ITL_CUDA";

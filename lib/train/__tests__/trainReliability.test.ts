@@ -1,0 +1,78 @@
+/**
+ * `itl train` never mixes two runs under one name: one process trains a run at a time (the second
+ * fails naming the first), a resume with another model or dataset is refused naming the difference
+ * (and run_config.json is left alone), and a damaged latest checkpoint is named and the previous
+ * complete one resumed instead.
+ */
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { main } from '../../cli/main.js';
+import { listCheckpoints, RUN_LOCK_FILE } from '../runFolder.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const smollm = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');
+const RUN = 'sft_Smol135M_facts=8-epochs=4-batch=8-gradAcc=1-LR=1e-3-loraR=0-loraA=0-weight';
+
+async function itl(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+describe('itl train keeps one run one run', () => {
+  let scratch: string;
+  let model: string;
+  let data: string;
+  let other: string;
+  beforeAll(async () => {
+    scratch = mkdtempSync(join(tmpdir(), 'itl-train-reliability-'));
+    model = join(scratch, 'tiny');
+    data = join(scratch, 'data');
+    other = join(scratch, 'other-data');
+    expect((await itl(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '3'])).code).toBe(0);
+    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(smollm, file), join(model, file));
+    expect((await itl(['data', 'build', '--people', '12', '--seed', '1', '--out', data])).code).toBe(0);
+    expect((await itl(['data', 'build', '--people', '12', '--seed', '2', '--out', other])).code).toBe(0);
+  }, 300_000);
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+  test('a second trainer of the same run fails at once, naming the first', async () => {
+    const saveDir = join(scratch, 'concurrent');
+    const args = ['train', '--run-name', RUN, '--data', data, '--save-dir', saveDir, '--model', model, '--epochs', '400', '--save-steps', '1000'];
+    const first = spawn(process.execPath, [join(root, 'bin', 'itl.js'), '--torch-threads', '1', ...args], { stdio: 'ignore' });
+    const exited = new Promise((done) => first.on('exit', done));
+    const lock = join(saveDir, RUN.replace('epochs=4', 'epochs=400'), RUN_LOCK_FILE);
+    while (!existsSync(lock) && first.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+    const second = await itl([...args, '--resume']);
+    first.kill('SIGKILL');
+    await exited;
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`is in use by pid ${first.pid} .*\\[ITL_LOCKED\\]`));
+  }, 300_000);
+
+  test('--resume with another dataset is refused and run_config.json is left alone; a damaged checkpoint falls back', async () => {
+    const saveDir = join(scratch, 'resume');
+    const args = ['train', '--run-name', RUN, '--save-dir', saveDir, '--model', model, '--save-steps', '2'];
+    expect((await itl([...args, '--data', data])).code).toBe(0);
+    const runDir = join(saveDir, RUN);
+    const record = readFileSync(join(runDir, 'run_config.json'), 'utf8');
+
+    const mixed = await itl([...args, '--data', other, '--resume']);
+    expect(mixed.code).toBe(1);
+    expect(mixed.stderr).toMatch(/trained on other inputs: data: .*data \(seed 1, 12 people\) vs .*other-data \(seed 2, 12 people\)/);
+    expect(readFileSync(join(runDir, 'run_config.json'), 'utf8')).toBe(record);
+
+    // The last checkpoint's optimizer state is cut short: the resume names it and takes checkpoint-2.
+    truncateSync(join(runDir, 'checkpoint-4', 'optimizer.pt'), 100);
+    const resumed = await itl([...args, '--data', data, '--resume']);
+    expect(resumed.code).toBe(0);
+    expect(resumed.stderr).toContain(`${join(runDir, 'checkpoint-4')} cannot be resumed`);
+    expect(resumed.stderr).toContain('resuming at step 2');
+    expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([2, 4]);
+  }, 300_000);
+});
