@@ -44,7 +44,7 @@ export const DEMO_PLANS: Record<'full' | 'smoke', DemoPlan> = {
     people: 700,
     // As the study: in-weight runs at a higher learning rate and a fixed number of epochs at growing
     // numbers of facts; the in-tool run at a lower learning rate (the study's ratio is 10×; at 1e-4
-    // this model learns the tool too slowly for the time the demo has — docs/incoming/demo.md's sweep).
+    // this model learns the tool too slowly for the time the demo has — the sweep in docs/demo.md).
     // Per seed about 2,000 optimiser steps' worth of compute (an in-tool step costs ~2.2 in-weight
     // ones: its dialogues are longer), so that three seeds and the pre-training fit 10 minutes.
     runs: [

@@ -216,7 +216,7 @@ async function resumeFromLatestIntact(checkpoints: string[], create: (resumeFrom
     } catch (thrown) {
       const error = asItlError(thrown);
       const previous = checkpoints[i + 1];
-      if (error.code !== 'ITL_CHECKPOINT_FORMAT' && error.code !== 'ITL_IO') throw error;
+      if (error.code !== 'ITL_CHECKPOINT_DAMAGED' && error.code !== 'ITL_IO') throw error;
       if (previous === undefined) throw error;
       warn(`itl: ${checkpoint} cannot be resumed (${error.message}); resuming from the previous complete checkpoint, ${previous}\n`);
     }

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -581,13 +582,21 @@ TEST(ModelIo, LoadNamesMissingUnexpectedAndMisshapenTensors) {
   rewrite(missing);
   testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kCheckpointFormat, tensors[3].first);
   auto extra = tensors;
-  extra.emplace_back("model.layers.9.mlp.up_proj.weight", at::zeros({2, 2}));
+  extra.emplace_back("model.extra_head.weight", at::zeros({2, 2}));
   rewrite(extra);
-  testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kCheckpointFormat, "model.layers.9.mlp.up_proj.weight");
+  testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kCheckpointFormat, "model.extra_head.weight");
+  // A layer the config does not have, or an embedding of another shape, contradicts config.json itself
+  // (checked before anything is allocated: model_bounds).
+  auto extra_layer = tensors;
+  extra_layer.emplace_back("model.layers.9.mlp.up_proj.weight", at::zeros({2, 2}));
+  rewrite(extra_layer);
+  testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kConfig, "num_hidden_layers is 2");
   auto misshapen = tensors;
-  misshapen[0].second = at::zeros({3, 3});
+  const auto q_proj = std::find_if(misshapen.begin(), misshapen.end(), [](const auto& t) { return t.first == "model.layers.0.self_attn.q_proj.weight"; });
+  ASSERT_NE(q_proj, misshapen.end());
+  q_proj->second = at::zeros({3, 3});
   rewrite(misshapen);
-  testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kCheckpointFormat, misshapen[0].first);
+  testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kCheckpointFormat, "model.layers.0.self_attn.q_proj.weight");
 }
 
 }  // namespace

@@ -72,7 +72,8 @@ test('a model folder whose template never ends fails through the tokenizer with 
     cpSync(path.join(MODELS, 'HuggingFaceTB__SmolLM2-135M-Instruct'), dir, { recursive: true });
     const configPath = path.join(dir, 'tokenizer_config.json');
     const config = JSON.parse(readFileSync(configPath, 'utf8'));
-    config.chat_template = '{% for i in range(100000000) %}{{ messages[0].content }}{% endfor %}';
+    // Still SmolLM's family (its tokens, a template writing <|im_start|>), but looping 10^8 times.
+    config.chat_template = '<|im_start|>{% for i in range(100000000) %}{{ messages[0].content }}{% endfor %}';
     writeFileSync(configPath, JSON.stringify(config));
     const tokenizer = await loadTokenizer(dir);
     expect(() => tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }])).toThrow(expect.objectContaining({

@@ -74,7 +74,7 @@ test("SmolLM3: the tool's reply as a 'tool' message (a user turn), empty think b
 
 test('a date string the template cannot read as a date is refused when the template asks for the date', () => {
   const error = errorOf(() => smollm3.applyChatTemplate(qatool, { dateString: 'tomorrow' }));
-  expect(error).toMatchObject({ code: 'ITL_DATA' });
+  expect(error).toMatchObject({ code: 'ITL_USAGE' });
   expect(String((error as Error).message)).toMatch(/date string 'tomorrow': expected a date like '26 Jul 2024'/);
 });
 

@@ -150,7 +150,7 @@ describe('training options', () => {
     const result = spawnSync(process.execPath, [script, '--check'], { encoding: 'utf8', cwd: root });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    // Wherever the docs keep it (docs/incoming/options.md until it is folded into docs/).
+    // Wherever the docs keep it (docs/training.md).
     const docs = (readdirSync(join(root, 'docs'), { recursive: true, encoding: 'utf8' }) as string[]).filter((f) => f.endsWith('.md'))
       .map((f) => readFileSync(join(root, 'docs', f), 'utf8')).filter((text) => text.includes('<!-- train-options:start -->'));
     expect(docs.length).toBeGreaterThan(0);

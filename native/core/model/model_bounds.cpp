@@ -106,7 +106,10 @@ double estimated_parameter_count(const LlamaConfig& c) {
   const double hidden = static_cast<double>(c.hidden_size);
   const double q = static_cast<double>(c.num_attention_heads) * static_cast<double>(c.head_dim);
   const double kv = static_cast<double>(c.num_key_value_heads) * static_cast<double>(c.head_dim);
-  const double per_layer = hidden * q * 2 + hidden * kv * 2 + 3 * hidden * static_cast<double>(c.intermediate_size) + 2 * hidden;
+  const double biases = (c.qkv_bias ? q + 2 * kv : 0) + (c.o_bias ? hidden : 0);
+  const double head_norms = c.qk_norm ? 2 * static_cast<double>(c.head_dim) : 0;
+  const double per_layer =
+      hidden * q * 2 + hidden * kv * 2 + 3 * hidden * static_cast<double>(c.intermediate_size) + 2 * hidden + biases + head_norms;
   const double embeddings = static_cast<double>(c.vocab_size) * hidden * (c.tie_word_embeddings ? 1 : 2);
   return embeddings + hidden + static_cast<double>(c.num_hidden_layers) * per_layer;
 }
