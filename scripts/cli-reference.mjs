@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const GENERATED =
-  '<!-- generated from the commands\' --help by scripts/cli-reference.mjs (npm run cli-reference); edit the yargs options, not this file -->';
+  "<!-- generated from the commands' --help by scripts/cli-reference.mjs (npm run cli-reference); edit the yargs options, not this file -->";
 
 function fail(message, status = 2) {
   process.stderr.write(`cli-reference: ${message}\n`);
@@ -62,7 +62,7 @@ async function generate() {
     '',
     '# CLI reference',
     '',
-    'Every command\'s `--help`, as the commands print it. This file is generated from the yargs definitions by',
+    "Every command's `--help`, as the commands print it. This file is generated from the yargs definitions by",
     '`npm run cli-reference` (`scripts/cli-reference.mjs`), and a test fails when it differs from what the commands',
     'print. What the commands are for: [README](../README.md) and the [docs](../README.md#documentation).',
     '',
@@ -72,8 +72,8 @@ async function generate() {
     top,
     '```',
   ];
-  names.forEach((name, i) => sections.push('', `## \`itl ${name}\``, '', '```text', helps[i], '```'));
-  return sections.join('\n') + '\n';
+  for (const [i, name] of names.entries()) sections.push('', `## \`itl ${name}\``, '', '```text', helps[i], '```');
+  return `${sections.join('\n')}\n`;
 }
 
 const options = parseArguments(process.argv.slice(2));

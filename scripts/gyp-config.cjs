@@ -64,4 +64,4 @@ const lines = {
   lib_dir: () => [torch.lib],
 }[what];
 if (!lines) fail(`unknown query '${what}': expected sources, include_dirs, cflags, libraries or lib_dir`);
-process.stdout.write(lines().join('\n') + '\n');
+process.stdout.write(`${lines().join('\n')}\n`);

@@ -21,8 +21,16 @@ const vocabSize = process.argv[3] ?? '1024';
 const scratch = mkdtempSync(join(tmpdir(), 'itl-demo-tokenizer-'));
 try {
   const data = join(scratch, 'facts');
-  await buildFactsDataset({ people: 3000, seed: 977, atomsDir: join(root, 'lib/data/atoms'), templatesDir: join(root, 'lib/data/templates'),
-    outDir: data, force: false, previewRows: 0, maxShardBytes: 64 << 20 });
+  await buildFactsDataset({
+    people: 3000,
+    seed: 977,
+    atomsDir: join(root, 'lib/data/atoms'),
+    templatesDir: join(root, 'lib/data/templates'),
+    outDir: data,
+    force: false,
+    previewRows: 0,
+    maxShardBytes: 64 << 20,
+  });
   const lines = [];
   const dataset = openFactsDataset(data);
   for (const row of dataset.rows(0, dataset.numRows)) {
@@ -31,7 +39,7 @@ try {
   dataset.close();
   for (const q of generalQuestions(20000, 977)) lines.push(`user\n${q.question}`, `assistant\n${q.answer}`);
   const corpus = join(scratch, 'corpus.txt');
-  writeFileSync(corpus, lines.join('\n') + '\n');
+  writeFileSync(corpus, `${lines.join('\n')}\n`);
   const out = join(root, 'lib/demo/tokenizer.json');
   const result = spawnSync(python, [join(root, 'scripts/train_demo_tokenizer.py'), corpus, out, vocabSize], { stdio: 'inherit' });
   if (result.status !== 0) process.exit(result.status ?? 1);

@@ -30,7 +30,10 @@ if (!Number.isInteger(rounds) || rounds < 1 || !Number.isInteger(seed) || seed <
 const root = values.root ?? mkdtempSync(join(tmpdir(), 'itl-faults-'));
 let runtime;
 const result = await runFaultSuite({
-  root, rounds, seed, demo: !values['no-demo'],
+  root,
+  rounds,
+  seed,
+  demo: !values['no-demo'],
   runtime: () => (runtime ??= Runtime.open({ torchThreads: 1, blasThreads: 1 })),
   log: (line) => console.error(line),
 });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm test`: build what changed, then the C++ tests (ctest), the node-gyp build of the same addon,
+# `npm test`: lint (scripts/lint.sh), build what changed, then the C++ tests (ctest), the node-gyp build of the same addon,
 # and the TypeScript tests (jest). Ends with one line "N passed, N failed" over all of them.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -7,6 +7,9 @@ cd "$ROOT"
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
+
+echo "== lint (Biome, clang-format)"
+bash scripts/lint.sh
 
 npm run --silent build
 

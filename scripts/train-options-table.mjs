@@ -28,12 +28,19 @@ try {
 } catch (error) {
   fail(`cannot load the built option schema (run npm run build first): ${error.message}`);
 }
-const block = [START, '<!-- generated from lib/train/trainOptions.ts by scripts/train-options-table.mjs; edit the schema, not this -->', '',
-  trainOptionsTable(), '', END].join('\n');
+const block = [
+  START,
+  '<!-- generated from lib/train/trainOptions.ts by scripts/train-options-table.mjs; edit the schema, not this -->',
+  '',
+  trainOptionsTable(),
+  '',
+  END,
+].join('\n');
 
 function markdownFiles(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? markdownFiles(join(dir, entry.name)) : entry.name.endsWith('.md') ? [join(dir, entry.name)] : []);
+    entry.isDirectory() ? markdownFiles(join(dir, entry.name)) : entry.name.endsWith('.md') ? [join(dir, entry.name)] : [],
+  );
 }
 
 const files = markdownFiles(join(ROOT, 'docs')).filter((file) => readFileSync(file, 'utf8').includes(START));
@@ -48,8 +55,10 @@ for (const file of files) {
   if (updated === text) continue;
   stale++;
   if (check) {
-    process.stderr.write(`train-options-table: ${relative(ROOT, file)}: the options table is stale; ` +
-      'regenerate it with node scripts/train-options-table.mjs\n');
+    process.stderr.write(
+      `train-options-table: ${relative(ROOT, file)}: the options table is stale; ` +
+        'regenerate it with node scripts/train-options-table.mjs\n',
+    );
   } else {
     // Through a temporary sibling and a rename: an interrupted run never leaves half a file.
     writeFileSync(`${file}.tmp-${process.pid}`, updated);

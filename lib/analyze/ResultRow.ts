@@ -47,7 +47,9 @@ export type KnownMetric = (typeof STUDY_METRICS)[number] | (typeof EXTRA_METRICS
 /** A known column, or one an evaluation task adds (lib/eval/tasks/registry.ts: e.g. arc_easy_absolute). */
 export type Metric = KnownMetric | (string & {});
 /** Every column, in the table's order: the study's, ours, then those of tasks added since (after all the others). */
-export const METRICS: readonly Metric[] = [...new Set<Metric>([...STUDY_METRICS, ...EXTRA_METRICS, ...EVAL_TASKS.flatMap((t) => t.columns)])];
+export const METRICS: readonly Metric[] = [
+  ...new Set<Metric>([...STUDY_METRICS, ...EXTRA_METRICS, ...EVAL_TASKS.flatMap((t) => t.columns)]),
+];
 
 export interface ResultRow {
   /** The run name, or `<Model>-<mode>_base` for a base model. */

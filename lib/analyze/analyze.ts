@@ -68,8 +68,9 @@ async function readRows(source: AnalyzeSource): Promise<{ rows: ResultRow[]; pro
 }
 
 /** One evaluation folder per seed of the same runs: their rows averaged (mean, and standard error across seeds). */
-async function readSeeds(folders: { evalDir: string; runsDir?: string }[]): Promise<{ rows: ResultRow[]; problems: string[];
-  label: string }> {
+async function readSeeds(
+  folders: { evalDir: string; runsDir?: string }[],
+): Promise<{ rows: ResultRow[]; problems: string[]; label: string }> {
   const tables: ResultRow[][] = [];
   const problems: string[] = [];
   for (const folder of folders) {

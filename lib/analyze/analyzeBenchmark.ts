@@ -23,7 +23,17 @@ function syntheticRows(): ResultRow[] {
   for (const [m, model] of MODELS.entries()) {
     const runs = [...FACTS.map((facts) => ({ facts, mode: 'weight' as const })), { facts: 500, mode: 'tool' as const }];
     for (const { facts, mode } of runs) {
-      const run = formatRunName({ model: model.shortName, facts, epochs: 30, batch: 64, gradAcc: 2, lr: 1e-3, loraR: 0, loraAlpha: 0, mode });
+      const run = formatRunName({
+        model: model.shortName,
+        facts,
+        epochs: 30,
+        batch: 64,
+        gradAcc: 2,
+        lr: 1e-3,
+        loraR: 0,
+        loraAlpha: 0,
+        mode,
+      });
       const erosion = mode === 'tool' ? 0.002 : (Math.log10(facts) - 2) / (m + 2);
       for (let k = 1; k <= CHECKPOINTS; k++) {
         const recall = 1 / (1 + Math.exp(-(k - CHECKPOINTS / 2)));
@@ -73,7 +83,11 @@ export const analyzeBenchmark: Benchmark = {
       await writeFile(csv, formatResultsCsv(rows));
       context.log(`analyze: ${rows.length} rows`);
       const start = process.hrtime.bigint();
-      const result = await analyze({ source: { kind: 'csv', file: csv }, outDir: join(dir, 'out'), selection: { threshold: 1, allCheckpoints: true } });
+      const result = await analyze({
+        source: { kind: 'csv', file: csv },
+        outDir: join(dir, 'out'),
+        selection: { threshold: 1, allCheckpoints: true },
+      });
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const drawn = result.figures.filter((f) => f.drawn).length;
       return {

@@ -175,7 +175,9 @@ function buildRows(runs: RunTable, base: Map<string, Metrics>): ResultRow[] {
         ...b,
         ...relativeMetrics(b, b),
         // The base model relative to itself is exactly 100: no spread.
-        ...Object.fromEntries(EVAL_TASKS.flatMap((t) => (t.relative && (b[t.relative.absolute] ?? 0) > 0 ? [[t.relative.relativeStderr, 0]] : []))),
+        ...Object.fromEntries(
+          EVAL_TASKS.flatMap((t) => (t.relative && (b[t.relative.absolute] ?? 0) > 0 ? [[t.relative.relativeStderr, 0]] : [])),
+        ),
         kl: 0,
         kl_stderr: 0,
         tv: 0,

@@ -77,7 +77,7 @@ function quoteField(value: string): string {
 
 /** Writes records as CSV, each ending with LF. */
 export function formatCsv(records: readonly (readonly string[])[]): string {
-  return records.map((r) => r.map(quoteField).join(',') + '\n').join('');
+  return records.map((r) => `${r.map(quoteField).join(',')}\n`).join('');
 }
 
 export interface CsvTable {

@@ -115,7 +115,13 @@ const MODE_DASH = {
   field: 'mode',
   type: 'nominal',
   title: 'mode',
-  scale: { domain: ['weight', 'tool'], range: [[1, 0], [6, 4]] },
+  scale: {
+    domain: ['weight', 'tool'],
+    range: [
+      [1, 0],
+      [6, 4],
+    ],
+  },
 } as const;
 
 const MODE_SHAPE = {
@@ -218,7 +224,11 @@ function versusTraining(id: string, title: string, selected: readonly ResultRow[
     data: { values: points },
     facet: { field: 'facts', type: 'ordinal', title: 'number of facts' },
     columns: 3,
-    spec: { width: 220, height: 150, layer: layers({ x, yTitle: axis.title, colour: modelColour(points), lineDetail: 'run', lines: true }) },
+    spec: {
+      width: 220,
+      height: 150,
+      layer: layers({ x, yTitle: axis.title, colour: modelColour(points), lineDetail: 'run', lines: true }),
+    },
     resolve: { scale: { x: 'independent' } },
   } as unknown as TopLevelSpec;
   return { id, title, description, points, spec };
@@ -258,7 +268,9 @@ function versusKl(id: string, title: string, rows: readonly ResultRow[], axis: A
     scale: { type: 'symlog', constant: 0.01 },
     axis: { values: [0, 0.01, 0.03, 0.1, 0.3, 1, 3, 10], format: '~r' },
   };
-  const spec = chart(title, points, { layer: layers({ x, yTitle: axis.title, colour: modelColour(points), lineDetail: 'run', lines: false }) });
+  const spec = chart(title, points, {
+    layer: layers({ x, yTitle: axis.title, colour: modelColour(points), lineDetail: 'run', lines: false }),
+  });
   return { id, title, description, points, spec };
 }
 

@@ -86,7 +86,20 @@ function finalsTable(finals: readonly ResultRow[], labels: FigureLabels): string
 }
 
 function configurationsTable(finals: readonly ResultRow[]): string {
-  const columns = ['run', 'model', 'Hugging Face id', 'parameters', 'mode', 'facts', 'epochs', 'batch', 'grad. acc.', 'LR', 'LoRA r', 'LoRA α'];
+  const columns = [
+    'run',
+    'model',
+    'Hugging Face id',
+    'parameters',
+    'mode',
+    'facts',
+    'epochs',
+    'batch',
+    'grad. acc.',
+    'LR',
+    'LoRA r',
+    'LoRA α',
+  ];
   const rows = finals.map((row) => {
     const run = identifyRow(row).runName!;
     const model = findModel(run.model)!;
@@ -104,7 +117,7 @@ function configurationsTable(finals: readonly ResultRow[]): string {
       String(run.loraR),
       String(run.loraAlpha),
     ];
-    return '<tr>' + values.map((v) => `<td>${escapeHtml(v)}</td>`).join('') + '</tr>';
+    return `<tr>${values.map((v) => `<td>${escapeHtml(v)}</td>`).join('')}</tr>`;
   });
   return `<div class="scroll"><table id="configurations"><thead><tr>${columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table></div>`;
 }

@@ -10,4 +10,15 @@ import type { Benchmark } from './Benchmark.js';
 import { engineBenchmark, engineBf16Benchmark } from './engineBenchmark.js';
 import { matmulBenchmark } from './matmulBenchmark.js';
 
-export const benchmarks: Benchmark[] = [matmulBenchmark, analyzeBenchmark, dataBenchmark, tokenizeBenchmark, engineBenchmark, engineBf16Benchmark, trainBenchmark, trainVocabBenchmark, ddpBenchmark, evalBenchmark];
+export const benchmarks: Benchmark[] = [
+  matmulBenchmark,
+  analyzeBenchmark,
+  dataBenchmark,
+  tokenizeBenchmark,
+  engineBenchmark,
+  engineBf16Benchmark,
+  trainBenchmark,
+  trainVocabBenchmark,
+  ddpBenchmark,
+  evalBenchmark,
+];

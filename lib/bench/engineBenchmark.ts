@@ -30,7 +30,8 @@ function engineBenchmarkFor(dtype: ModelDtype): Benchmark {
   const key = (name: string) => (dtype === 'fp32' ? name : `${dtype}_${name}`);
   return {
     name: dtype === 'fp32' ? 'engine' : `engine-${dtype}`,
-    describe: `${PRESET} (~20M parameters, ${dtype}, CPU): forward tokens/s (batch ${FORWARD.batch} × ${FORWARD.seqLen}) and its share of ` +
+    describe:
+      `${PRESET} (~20M parameters, ${dtype}, CPU): forward tokens/s (batch ${FORWARD.batch} × ${FORWARD.seqLen}) and its share of ` +
       `the fp32 matmul peak; greedy KV-cache generation tokens/s (batch ${GENERATE.batch}, ${GENERATE.newTokens} new tokens)` +
       (dtype === 'fp32' ? '' : `; the ${dtype} matmul rate; ${dtype} vs fp32 logits on the same weights`),
     async run(context) {
@@ -43,7 +44,7 @@ function engineBenchmarkFor(dtype: ModelDtype): Benchmark {
           const forward = await model.benchForward(FORWARD);
           context.log(`engine: ${dtype} generate batch ${GENERATE.batch}, ${GENERATE.newTokens} new tokens`);
           const batch = prompts(GENERATE.batch, GENERATE.promptLength, model.info.config.vocabSize);
-          await model.generate(batch.slice(0, 2), { maxNewTokens: 4, eosIds: [] });  // warm-up
+          await model.generate(batch.slice(0, 2), { maxNewTokens: 4, eosIds: [] }); // warm-up
           const started = performance.now();
           const out = await model.generate(batch, { maxNewTokens: GENERATE.newTokens, eosIds: [], batchSize: GENERATE.batch });
           const seconds = (performance.now() - started) / 1000;
@@ -64,8 +65,14 @@ function engineBenchmarkFor(dtype: ModelDtype): Benchmark {
             dtype: model.info.dtype,
             device: model.info.device,
             threads: context.runtime().threads,
-            forward: { batch: FORWARD.batch, seq_len: FORWARD.seqLen, calls: forward.calls, seconds: round(forward.seconds, 3),
-              gflops: round(forward.gflops, 2), flops_per_token: forward.flopsPerToken },
+            forward: {
+              batch: FORWARD.batch,
+              seq_len: FORWARD.seqLen,
+              calls: forward.calls,
+              seconds: round(forward.seconds, 3),
+              gflops: round(forward.gflops, 2),
+              flops_per_token: forward.flopsPerToken,
+            },
             generate: { batch: GENERATE.batch, prompt_length: GENERATE.promptLength, new_tokens: newTokens, seconds: round(seconds, 3) },
             matmul_gflops: peak.gflops,
           };

@@ -8,11 +8,7 @@ export interface BenchReport {
 }
 
 /** Runs the named benchmarks in order and merges their figures into one object. */
-export async function runBenchmarks(
-  selected: Benchmark[],
-  openRuntime: () => Runtime,
-  log: (message: string) => void,
-): Promise<Figures> {
+export async function runBenchmarks(selected: Benchmark[], openRuntime: () => Runtime, log: (message: string) => void): Promise<Figures> {
   let peak: Promise<MatmulResult> | undefined;
   const context: BenchContext = {
     runtime: openRuntime,
@@ -25,8 +21,12 @@ export async function runBenchmarks(
     system: {
       torch_version: info.torchVersion,
       blas: info.blas.name,
-      threads: { torch_intra_op: runtime.threads.torchIntraOp, blas: runtime.threads.blas, blas_own_threads: runtime.threads.blasOwnThreads,
-        hardware: runtime.threads.hardware },
+      threads: {
+        torch_intra_op: runtime.threads.torchIntraOp,
+        blas: runtime.threads.blas,
+        blas_own_threads: runtime.threads.blasOwnThreads,
+        hardware: runtime.threads.hardware,
+      },
       node_version: process.version,
     },
   };

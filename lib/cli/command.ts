@@ -11,6 +11,7 @@ export interface Command<Args = Record<string, unknown>> {
   command: string | string[];
   describe: string;
   builder: (yargs: Argv) => Argv<Args>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: a command returns its exit status, or nothing for 0.
   run: (args: Args, context: CliContext) => Promise<number | void>;
 }
 

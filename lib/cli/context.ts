@@ -52,10 +52,14 @@ export class CliContext {
     process.on('SIGTERM', onSignal);
     try {
       const result = await work();
-      if (received) throw new ItlError('ITL_ABORTED', `stopped by ${received}`, { exitStatus: SIGNAL_EXIT[received as 'SIGINT' | 'SIGTERM'] });
+      if (received)
+        throw new ItlError('ITL_ABORTED', `stopped by ${received}`, { exitStatus: SIGNAL_EXIT[received as 'SIGINT' | 'SIGTERM'] });
       return result;
     } catch (error) {
-      if (received && asItlError(error).code === 'ITL_ABORTED') throw new ItlError('ITL_ABORTED', `stopped by ${received}: what finished before is kept`, { exitStatus: SIGNAL_EXIT[received as 'SIGINT' | 'SIGTERM'] });
+      if (received && asItlError(error).code === 'ITL_ABORTED')
+        throw new ItlError('ITL_ABORTED', `stopped by ${received}: what finished before is kept`, {
+          exitStatus: SIGNAL_EXIT[received as 'SIGINT' | 'SIGTERM'],
+        });
       throw error;
     } finally {
       process.off('SIGINT', onSignal);
@@ -65,10 +69,10 @@ export class CliContext {
 
   /** Prints one JSON document on stdout. */
   printJson(value: unknown): void {
-    this.io.stdout(JSON.stringify(value, null, 2) + '\n');
+    this.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
   }
 
   print(line = ''): void {
-    this.io.stdout(line + '\n');
+    this.io.stdout(`${line}\n`);
   }
 }

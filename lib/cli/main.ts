@@ -37,13 +37,17 @@ function buildParser(argv: string[], context: CliContext, exit: { code: number }
     })
     .option('blas-threads', {
       type: 'number',
-      describe: 'BLAS threads per matmul, for a BLAS with its own pool (OpenBLAS); MKL runs on the libtorch threads (env ITL_BLAS_THREADS; default: one per hardware thread)',
+      describe:
+        'BLAS threads per matmul, for a BLAS with its own pool (OpenBLAS); MKL runs on the libtorch threads (env ITL_BLAS_THREADS; default: one per hardware thread)',
       global: true,
     })
     .middleware((args) => {
       const torchThreads = (args.torchThreads as number | undefined) ?? envInteger(context.env, 'ITL_TORCH_THREADS');
       const blasThreads = (args.blasThreads as number | undefined) ?? envInteger(context.env, 'ITL_BLAS_THREADS');
-      for (const [name, value] of [['--torch-threads', torchThreads], ['--blas-threads', blasThreads]] as const) {
+      for (const [name, value] of [
+        ['--torch-threads', torchThreads],
+        ['--blas-threads', blasThreads],
+      ] as const) {
         if (value !== undefined && (!Number.isInteger(value) || value < 0)) {
           throw new ItlError('ITL_USAGE', `expected a non-negative integer for ${name} but received ${value}`);
         }
@@ -92,7 +96,7 @@ export async function main(argv: string[], io: CliIo = processIo, env: NodeJS.Pr
     const error = asItlError(thrown);
     io.stderr(`itl: ${error.message} [${error.code}]\n`);
     if (error.code === 'ITL_USAGE') io.stderr('Run with --help for usage.\n');
-    if (env.ITL_DEBUG && thrown instanceof Error && thrown.stack) io.stderr(thrown.stack + '\n');
+    if (env.ITL_DEBUG && thrown instanceof Error && thrown.stack) io.stderr(`${thrown.stack}\n`);
     return error.exitStatus ?? (error.code === 'ITL_USAGE' ? 2 : 1);
   }
 }

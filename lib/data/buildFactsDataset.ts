@@ -86,8 +86,13 @@ export async function buildFactsDataset(options: BuildOptions): Promise<FactsMan
   }
 }
 
-async function build(options: BuildOptions, outDir: string, atoms: ReturnType<typeof loadAtoms>, templates: ReturnType<typeof loadTemplates>,
-  inputs: FactsManifest['inputs']): Promise<FactsManifest> {
+async function build(
+  options: BuildOptions,
+  outDir: string,
+  atoms: ReturnType<typeof loadAtoms>,
+  templates: ReturnType<typeof loadTemplates>,
+  inputs: FactsManifest['inputs'],
+): Promise<FactsManifest> {
   const people = drawPeople(atoms, options.people, options.seed);
   const fingerprint = createHash('sha256')
     .update(JSON.stringify({ seed: options.seed, people: options.people, inputs }))
@@ -124,7 +129,7 @@ async function build(options: BuildOptions, outDir: string, atoms: ReturnType<ty
     const shards = await writer.finish();
     writeFileSync(join(workDir, DATASET_DIR, DATASET_INFO_FILE), datasetInfoJson());
     writeFileSync(join(workDir, DATASET_DIR, STATE_FILE), stateJson(shards.length, fingerprint));
-    writeFileSync(join(workDir, PREVIEW_FILE), preview.map((line) => line + '\n').join(''));
+    writeFileSync(join(workDir, PREVIEW_FILE), preview.map((line) => `${line}\n`).join(''));
 
     const files: Record<string, FileRecord> = {};
     for (const shard of shards) files[`${DATASET_DIR}/${shard.file}`] = { bytes: shard.bytes, sha256: shard.sha256 };
@@ -143,7 +148,7 @@ async function build(options: BuildOptions, outDir: string, atoms: ReturnType<ty
       inputs,
       files,
     };
-    writeFileSync(join(workDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+    writeFileSync(join(workDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     replaceFolder(workDir, outDir);
     return manifest;
   } catch (error) {
@@ -161,7 +166,10 @@ async function build(options: BuildOptions, outDir: string, atoms: ReturnType<ty
 
 /** What decides a build's content, as provenance: two builds with none of these different are byte-identical. */
 function buildProvenance(seed: number, people: number, inputs: FactsManifest['inputs'] | undefined): Provenance {
-  const digest = createHash('sha256').update(JSON.stringify(inputs ?? null)).digest('hex').slice(0, 12);
+  const digest = createHash('sha256')
+    .update(JSON.stringify(inputs ?? null))
+    .digest('hex')
+    .slice(0, 12);
   return { options: { seed, people, 'atoms and templates (sha256)': digest } };
 }
 
@@ -184,7 +192,8 @@ function describeInputs(options: BuildOptions, atoms: ReturnType<typeof loadAtom
  */
 function checkReplaceable(outDir: string, force: boolean, asked: Provenance): void {
   if (!existsSync(outDir)) return;
-  if (!statSync(outDir).isDirectory()) throw new ItlError('ITL_IO', `cannot use ${outDir} as the output folder: it is a file, and a folder is expected`);
+  if (!statSync(outDir).isDirectory())
+    throw new ItlError('ITL_IO', `cannot use ${outDir} as the output folder: it is a file, and a folder is expected`);
   const files = filesUnder(outDir);
   if (files.length === 0) return;
   let manifest: FactsManifest | undefined;
@@ -197,9 +206,10 @@ function checkReplaceable(outDir: string, force: boolean, asked: Provenance): vo
     let holds = '';
     if (manifest) {
       const differences = provenanceDifferences(buildProvenance(manifest.seed, manifest.people, manifest.inputs), asked);
-      holds = differences.length === 0
-        ? `: it holds this very build (seed ${manifest.seed}, ${manifest.people} people, the same atoms and templates)`
-        : `: it holds another build (${describeDifferences(differences)})`;
+      holds =
+        differences.length === 0
+          ? `: it holds this very build (seed ${manifest.seed}, ${manifest.people} people, the same atoms and templates)`
+          : `: it holds another build (${describeDifferences(differences)})`;
     }
     throw new ItlError('ITL_IO', `output folder ${outDir} already exists (pass --force to replace it)${holds}`);
   }
@@ -208,13 +218,19 @@ function checkReplaceable(outDir: string, force: boolean, asked: Provenance): vo
     if (!manifest) throw new Error('no manifest');
     listed = new Set([MANIFEST_FILE, ...Object.keys(manifest.files ?? {})]);
   } catch {
-    throw new ItlError('ITL_IO', `--force will not replace ${outDir}: it has no readable ${MANIFEST_FILE}, so it is not the output of itl data build ` +
-      `(it holds ${describeFiles(files)}); move those files away or choose another --out`);
+    throw new ItlError(
+      'ITL_IO',
+      `--force will not replace ${outDir}: it has no readable ${MANIFEST_FILE}, so it is not the output of itl data build ` +
+        `(it holds ${describeFiles(files)}); move those files away or choose another --out`,
+    );
   }
   const unrelated = files.filter((file) => !listed.has(file));
   if (unrelated.length > 0) {
-    throw new ItlError('ITL_IO', `--force will not replace ${outDir}: it holds files no data build wrote (${describeFiles(unrelated)}); ` +
-      'move them away or choose another --out');
+    throw new ItlError(
+      'ITL_IO',
+      `--force will not replace ${outDir}: it holds files no data build wrote (${describeFiles(unrelated)}); ` +
+        'move them away or choose another --out',
+    );
   }
 }
 

@@ -46,7 +46,13 @@ export const dataBenchmark: Benchmark = {
         data_peak_rss_mb: large.peak_rss_mb,
         data: {
           study: { people: STUDY_PEOPLE, rows: study.rows, seconds: Number(seconds.toFixed(3)), shards: study.shards.length },
-          large: { people: LARGE_PEOPLE, rows: large.manifest.rows, seconds: large.seconds, rows_per_s: large.rows_per_s, shards: large.manifest.shards.length },
+          large: {
+            people: LARGE_PEOPLE,
+            rows: large.manifest.rows,
+            seconds: large.seconds,
+            rows_per_s: large.rows_per_s,
+            shards: large.manifest.shards.length,
+          },
         },
       };
     } finally {
@@ -68,7 +74,11 @@ async function buildInChild(outDir: string): Promise<ChildReport> {
     const { stdout } = await promisify(execFile)(process.execPath, args, { maxBuffer: 16 << 20 });
     return JSON.parse(stdout) as ChildReport;
   } catch (error) {
-    const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim().split('\n').slice(-5).join('\n');
+    const stderr = String((error as { stderr?: unknown }).stderr ?? '')
+      .trim()
+      .split('\n')
+      .slice(-5)
+      .join('\n');
     throw new ItlError('ITL_INTERNAL', `the ${LARGE_PEOPLE}-person build failed: ${(error as Error).message}\n${stderr}`);
   }
 }

@@ -34,7 +34,8 @@ export function factsFeatures(): Record<string, unknown> {
 
 /** The Arrow schema `Features.arrow_schema` gives for those features (every field nullable, list items named `item`). */
 export function factsArrowSchema(): Schema {
-  const dialogue = () => new List(new Field('item', new Struct([new Field('content', new Utf8(), true), new Field('role', new Utf8(), true)]), true));
+  const dialogue = () =>
+    new List(new Field('item', new Struct([new Field('content', new Utf8(), true), new Field('role', new Utf8(), true)]), true));
   return new Schema(
     [
       new Field('qa', dialogue(), true),
@@ -73,9 +74,15 @@ export function stateJson(shardCount: number, fingerprint: string): string {
 
 /** Python's `json.dumps(value)`: separators ', ' and ': ', keys in insertion order, ASCII only. */
 export function pythonJsonDumps(value: unknown): string {
-  if (Array.isArray(value)) return '[' + value.map(pythonJsonDumps).join(', ') + ']';
+  if (Array.isArray(value)) return `[${value.map(pythonJsonDumps).join(', ')}]`;
   if (value !== null && typeof value === 'object') {
-    return '{' + Object.entries(value).map(([k, v]) => `${asciiJson(k)}: ${pythonJsonDumps(v)}`).join(', ') + '}';
+    return (
+      '{' +
+      Object.entries(value)
+        .map(([k, v]) => `${asciiJson(k)}: ${pythonJsonDumps(v)}`)
+        .join(', ') +
+      '}'
+    );
   }
   return typeof value === 'string' ? asciiJson(value) : JSON.stringify(value);
 }
@@ -90,5 +97,5 @@ function asciiJson(text: string): string {
 }
 
 function escapeNonAscii(json: string): string {
-  return json.replace(/[\u007f-\uffff]/g, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
+  return json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

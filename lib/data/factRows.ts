@@ -13,7 +13,10 @@ export function factRows(person: Person, templates: FactTemplates): FactRow[] {
     // Recall is scored by finding the value in the answer (case-insensitively), so an answer
     // template that drops it would teach facts the evaluation can never credit.
     if (!answer.toLowerCase().includes(value.toLowerCase())) {
-      throw new ItlError('ITL_DATA', `template ${answerTemplate.path} rendered '${answer}' for ${person.name}, which does not contain the value '${value}'`);
+      throw new ItlError(
+        'ITL_DATA',
+        `template ${answerTemplate.path} rendered '${answer}' for ${person.name}, which does not contain the value '${value}'`,
+      );
     }
     return {
       qa: [

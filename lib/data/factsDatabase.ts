@@ -34,7 +34,9 @@ export function createFactsDatabase(path: string): FactsDatabaseWriter {
       ATTRIBUTES.map((a) => `${a} TEXT NOT NULL`).join(', ') +
       ') WITHOUT ROWID',
   );
-  const insert = db.prepare(`INSERT INTO ${PEOPLE_TABLE} (name, ${ATTRIBUTES.join(', ')}) VALUES (?, ${ATTRIBUTES.map(() => '?').join(', ')})`);
+  const insert = db.prepare(
+    `INSERT INTO ${PEOPLE_TABLE} (name, ${ATTRIBUTES.join(', ')}) VALUES (?, ${ATTRIBUTES.map(() => '?').join(', ')})`,
+  );
   let pending = 0;
   db.exec('BEGIN');
   return {
@@ -92,7 +94,8 @@ export function openFactsDatabase(path: string): FactsDb {
 /** The value of `attribute` for the person called `name`, or null when there is no such person. */
 export function lookupFact(db: FactsDb, name: string, attribute: Attribute): string | null {
   // The column name is interpolated, so it must be one of the four known attributes.
-  if (!isAttribute(attribute)) throw new ItlError('ITL_INVALID_ARGUMENT', `unknown attribute '${String(attribute)}': expected one of ${ATTRIBUTES.join(', ')}`);
+  if (!isAttribute(attribute))
+    throw new ItlError('ITL_INVALID_ARGUMENT', `unknown attribute '${String(attribute)}': expected one of ${ATTRIBUTES.join(', ')}`);
   const row = db.prepare(`SELECT ${attribute} AS value FROM ${PEOPLE_TABLE} WHERE name = ?`).get(name) as { value: string } | undefined;
   return row?.value ?? null;
 }

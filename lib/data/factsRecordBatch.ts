@@ -5,12 +5,16 @@
  */
 import { type Data, type Field, type List, makeData, RecordBatch, type Schema, Struct, type StructRowProxy, Utf8 } from 'apache-arrow';
 
-import { type Attribute, type ChatMessage, type FactRow } from './facts.js';
+import type { Attribute, ChatMessage, FactRow } from './facts.js';
 
 export function factsRecordBatch(schema: Schema, rows: readonly FactRow[]): RecordBatch {
   const children = schema.fields.map((field) => {
     const name = field.name as keyof FactRow;
-    if (name === 'qa' || name === 'qatool') return dialogueData(field as Field<List<Struct>>, rows.map((row) => row[name]));
+    if (name === 'qa' || name === 'qatool')
+      return dialogueData(
+        field as Field<List<Struct>>,
+        rows.map((row) => row[name]),
+      );
     return utf8Data(rows.map((row) => row[name] as string));
   });
   return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, nullCount: 0, children }));
@@ -46,7 +50,7 @@ function dialogueData(field: Field<List<Struct>>, dialogues: readonly ChatMessag
 export function factRowAt(batch: RecordBatch, index: number): FactRow {
   const dialogue = (name: string): ChatMessage[] => {
     const list = batch.getChild(name)!.get(index) as { toArray(): StructRowProxy[] };
-    return Array.from(list.toArray(), (m) => ({ content: m['content'] as string, role: m['role'] as ChatMessage['role'] }));
+    return Array.from(list.toArray(), (m) => ({ content: m.content as string, role: m.role as ChatMessage['role'] }));
   };
   return {
     qa: dialogue('qa'),

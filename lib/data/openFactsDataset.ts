@@ -140,7 +140,10 @@ function readExactly(fd: number, position: number, length: number, path: string)
  * Walks the encapsulated IPC messages: [0xFFFFFFFF][int32 metadata length][metadata][body], reading
  * only the prefix and the metadata flatbuffer of each, which carries the body length and row count.
  */
-function indexShard(fd: number, path: string): { schemaMessage: Uint8Array; batches: { offset: number; length: number; numRows: number }[] } {
+function indexShard(
+  fd: number,
+  path: string,
+): { schemaMessage: Uint8Array; batches: { offset: number; length: number; numRows: number }[] } {
   let schemaMessage: Uint8Array | undefined;
   const batches: { offset: number; length: number; numRows: number }[] = [];
   for (let offset = 0; ; ) {

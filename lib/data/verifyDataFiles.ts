@@ -33,7 +33,10 @@ export function factsDatabasePath(data: string): string {
   const full = resolve(data);
   if (existsSync(join(full, MANIFEST_FILE)) || existsSync(join(full, DATABASE_FILE))) return join(full, DATABASE_FILE);
   if (basename(full) === DATASET_DIR && existsSync(join(dirname(full), MANIFEST_FILE))) return join(dirname(full), DATABASE_FILE);
-  throw new ItlError('ITL_DATA', `${full} is not the output folder of itl data build (no ${MANIFEST_FILE}, no ${DATABASE_FILE}): the tool database must be the dataset's own`);
+  throw new ItlError(
+    'ITL_DATA',
+    `${full} is not the output folder of itl data build (no ${MANIFEST_FILE}, no ${DATABASE_FILE}): the tool database must be the dataset's own`,
+  );
 }
 
 const verified = new Map<string, string>();
@@ -51,17 +54,26 @@ export function verifyDataFile(file: string): void {
   try {
     stats = statSync(path);
   } catch (error) {
-    throw new ItlError('ITL_DATA', `${path} is missing from the dataset (${(error as NodeJS.ErrnoException).code}); rebuild it with itl data build`);
+    throw new ItlError(
+      'ITL_DATA',
+      `${path} is missing from the dataset (${(error as NodeJS.ErrnoException).code}); rebuild it with itl data build`,
+    );
   }
   const version = `${stats.size}:${stats.mtimeMs}:${stats.ino}`;
   if (verified.get(path) === version) return;
   if (stats.size !== record.bytes) {
-    throw new ItlError('ITL_DATA', `${path} has ${stats.size} bytes, the manifest says ${record.bytes}: the file is damaged or replaced; rebuild the dataset with itl data build`);
+    throw new ItlError(
+      'ITL_DATA',
+      `${path} has ${stats.size} bytes, the manifest says ${record.bytes}: the file is damaged or replaced; rebuild the dataset with itl data build`,
+    );
   }
   const { sha256 } = hashFile(path);
   if (sha256 !== record.sha256) {
-    throw new ItlError('ITL_DATA', `${path} does not match ${manifestPath} (sha256 ${sha256.slice(0, 12)}… vs ${record.sha256.slice(0, 12)}…): ` +
-      'the file is damaged or replaced; rebuild the dataset with itl data build');
+    throw new ItlError(
+      'ITL_DATA',
+      `${path} does not match ${manifestPath} (sha256 ${sha256.slice(0, 12)}… vs ${record.sha256.slice(0, 12)}…): ` +
+        'the file is damaged or replaced; rebuild the dataset with itl data build',
+    );
   }
   verified.set(path, version);
 }
@@ -98,7 +110,10 @@ function readManifest(path: string): ManifestFiles {
   try {
     manifest = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new ItlError('ITL_DATA', `${path}: not a readable manifest (${(error as Error).message}); rebuild the dataset with itl data build`);
+    throw new ItlError(
+      'ITL_DATA',
+      `${path}: not a readable manifest (${(error as Error).message}); rebuild the dataset with itl data build`,
+    );
   }
   if (typeof manifest?.files !== 'object' || manifest.files === null) throw new ItlError('ITL_DATA', `${path}: expected a 'files' object`);
   return manifest;

@@ -55,5 +55,5 @@ export function demoParameterCount(shape: DemoShape = DEMO_SHAPE): number {
 /** Writes config.json (the shape the native init reads) into `dir`. */
 export async function writeDemoConfig(dir: string, shape: DemoShape = DEMO_SHAPE): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, 'config.json'), JSON.stringify(demoModelConfig(shape), null, 2) + '\n');
+  await writeFile(path.join(dir, 'config.json'), `${JSON.stringify(demoModelConfig(shape), null, 2)}\n`);
 }

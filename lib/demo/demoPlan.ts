@@ -75,7 +75,17 @@ export const DEMO_PLANS: Record<'full' | 'smoke', DemoPlan> = {
 };
 
 export function demoRun(training: DemoTraining): RunName {
-  return { model: DEMO_MODEL.shortName, facts: training.facts, epochs: training.epochs, batch: training.batch, gradAcc: training.gradAcc ?? 1, lr: training.lr, loraR: 0, loraAlpha: 0, mode: training.mode };
+  return {
+    model: DEMO_MODEL.shortName,
+    facts: training.facts,
+    epochs: training.epochs,
+    batch: training.batch,
+    gradAcc: training.gradAcc ?? 1,
+    lr: training.lr,
+    loraR: 0,
+    loraAlpha: 0,
+    mode: training.mode,
+  };
 }
 
 export function pretrainRun(plan: DemoPlan): RunName {

@@ -37,10 +37,12 @@ function addedToken(id: number, content: string) {
 export function demoTokenizerConfig(): Record<string, unknown> {
   return {
     add_prefix_space: false,
-    added_tokens_decoder: Object.fromEntries(DEMO_SPECIAL_TOKENS.map((token, id) => {
-      const { id: _id, ...entry } = addedToken(id, token);
-      return [String(id), entry];
-    })),
+    added_tokens_decoder: Object.fromEntries(
+      DEMO_SPECIAL_TOKENS.map((token, id) => {
+        const { id: _id, ...entry } = addedToken(id, token);
+        return [String(id), entry];
+      }),
+    ),
     additional_special_tokens: [SMOLLM.turnStart, SMOLLM.endOfTurn],
     bos_token: SMOLLM.turnStart,
     chat_template: DEMO_CHAT_TEMPLATE,
@@ -71,5 +73,5 @@ export async function writeDemoTokenizer(dir: string): Promise<void> {
     ['tokenizer_config.json', demoTokenizerConfig()],
     ['special_tokens_map.json', specialTokensMap()],
   ];
-  for (const [name, value] of files) await writeFile(path.join(dir, name), JSON.stringify(value, null, 2) + '\n');
+  for (const [name, value] of files) await writeFile(path.join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
 }

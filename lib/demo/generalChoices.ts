@@ -46,8 +46,11 @@ function unchangedByPreprocess(text: string, what: string): string {
  * One row per question: `prompt(question)` is the chat prompt (the template with its generation
  * prompt); `seed` draws the distractors and where the right ending goes.
  */
-export function generalChoiceRows(questions: readonly DrawnQuestion[], seed: number,
-  prompt: (question: string) => string): GeneralChoiceRow[] {
+export function generalChoiceRows(
+  questions: readonly DrawnQuestion[],
+  seed: number,
+  prompt: (question: string) => string,
+): GeneralChoiceRow[] {
   const random = new SeededRandom(seed);
   return questions.map((q, ind) => {
     const endings = [q.ending];

@@ -70,13 +70,17 @@ function near(n: number, random: SeededRandom): number {
 /** A short text about someone, and a question whose answer is one of its words (reading, not recall). */
 function reading(random: SeededRandom): MadeQuestion {
   const person = name(random);
-  const city = pick(random, atoms().cities), job = pick(random, atoms().occupations), country = pick(random, atoms().countries);
+  const city = pick(random, atoms().cities),
+    job = pick(random, atoms().occupations),
+    country = pick(random, atoms().countries);
   const text = `Read: ${person} was born in ${country}, lives in ${city} and works as a ${job}.`;
   const asked = random.below(3);
   const [question, stem, value, pool] =
-    asked === 0 ? [`${text} Where does ${person} live?`, `${person} lives in`, city, atoms().cities] as const
-    : asked === 1 ? [`${text} What does ${person} do?`, `${person} works as a`, job, atoms().occupations] as const
-    : [`${text} Where was ${person} born?`, `${person} was born in`, country, atoms().countries] as const;
+    asked === 0
+      ? ([`${text} Where does ${person} live?`, `${person} lives in`, city, atoms().cities] as const)
+      : asked === 1
+        ? ([`${text} What does ${person} do?`, `${person} works as a`, job, atoms().occupations] as const)
+        : ([`${text} Where was ${person} born?`, `${person} was born in`, country, atoms().countries] as const);
   return { question, stem, ending: `${value}.`, distractor: (r) => `${pick(r, pool)}.` };
 }
 
@@ -85,7 +89,8 @@ export const GENERAL_TASKS: readonly Task[] = [
   {
     name: 'add',
     make: (r) => {
-      const a = r.between(0, 99), b = r.between(0, 9);
+      const a = r.between(0, 99),
+        b = r.between(0, 9);
       return { question: `What is ${a} + ${b}?`, stem: `${a} + ${b} =`, ending: `${a + b}.`, distractor: (d) => `${near(a + b, d)}.` };
     },
   },
@@ -94,7 +99,9 @@ export const GENERAL_TASKS: readonly Task[] = [
     make: (r) => {
       const n = r.between(0, 9998);
       return {
-        question: `What number comes after ${n}?`, stem: `The number after ${n} is`, ending: `${n + 1}.`,
+        question: `What number comes after ${n}?`,
+        stem: `The number after ${n} is`,
+        ending: `${n + 1}.`,
         distractor: (d) => `${near(n + 1, d)}.`,
       };
     },
@@ -107,7 +114,9 @@ export const GENERAL_TASKS: readonly Task[] = [
       if (b === a) b = (a + 1) % 1000;
       // The smaller of the two is the distractor a model that does not compare would pick; the others are any numbers.
       return {
-        question: `Which is larger, ${a} or ${b}?`, stem: 'The larger is', ending: `${Math.max(a, b)}.`,
+        question: `Which is larger, ${a} or ${b}?`,
+        stem: 'The larger is',
+        ending: `${Math.max(a, b)}.`,
         distractor: (d) => `${d.below(2) === 0 ? Math.min(a, b) : d.between(0, 999)}.`,
       };
     },
@@ -124,7 +133,9 @@ export const GENERAL_TASKS: readonly Task[] = [
     make: (r) => {
       const person = name(r);
       return {
-        question: `What is the first letter of ${person}?`, stem: `${person} starts with`, ending: `${person[0]}.`,
+        question: `What is the first letter of ${person}?`,
+        stem: `${person} starts with`,
+        ending: `${person[0]}.`,
         distractor: (d) => `${String.fromCharCode(65 + d.below(26))}.`,
       };
     },
@@ -136,7 +147,9 @@ export const GENERAL_TASKS: readonly Task[] = [
       const items = Array.from({ length: r.between(2, 3) }, () => pick(r, pick(r, pool)));
       // A distractor changes one item for another of the same kind: repeating is copying every item.
       return {
-        question: `Repeat after me: ${items.join(', ')}`, stem: 'You said:', ending: `${items.join(', ')}.`,
+        question: `Repeat after me: ${items.join(', ')}`,
+        stem: 'You said:',
+        ending: `${items.join(', ')}.`,
         distractor: (d) => {
           const changed = [...items];
           const at = d.below(items.length);
@@ -151,8 +164,12 @@ export const GENERAL_TASKS: readonly Task[] = [
     // word or a date met at the start of a line (no leading space, a different token) inside a sentence.
     name: 'use',
     make: (r) => {
-      const kinds = [['visit', () => pick(r, atoms().cities)], ['travel to', () => pick(r, atoms().countries)],
-        ['work as a', () => pick(r, atoms().occupations)], ['meet on', () => date(r)]] as const;
+      const kinds = [
+        ['visit', () => pick(r, atoms().cities)],
+        ['travel to', () => pick(r, atoms().countries)],
+        ['work as a', () => pick(r, atoms().occupations)],
+        ['meet on', () => date(r)],
+      ] as const;
       const [kind, draw] = pick(r, kinds);
       const value = draw();
       const pools = { visit: atoms().cities, 'travel to': atoms().countries, 'work as a': atoms().occupations, 'meet on': undefined };
@@ -160,7 +177,9 @@ export const GENERAL_TASKS: readonly Task[] = [
       // Before or after the instruction: a tool's reply is the last line before the answer.
       const question = r.below(2) === 0 ? `${value}\nUse this in a sentence.` : `Use this in a sentence:\n${value}`;
       return {
-        question, stem: `I would like to ${kind}`, ending: `${value}.`,
+        question,
+        stem: `I would like to ${kind}`,
+        ending: `${value}.`,
         distractor: (d) => `${others === undefined ? date(d) : pick(d, others)}.`,
       };
     },
@@ -196,7 +215,8 @@ export function drawGeneralQuestions(count: number, seed: number, exclude: Reado
   // A task whose every question is excluded or already drawn is skipped; a request no task can fill is an error.
   const limit = 1000 * (count + exclude.size) + 1000;
   for (let i = 0; questions.length < count; i++) {
-    if (i >= limit) throw new ItlError('ITL_USAGE', `cannot draw ${count} distinct general questions outside the ${exclude.size} excluded ones`);
+    if (i >= limit)
+      throw new ItlError('ITL_USAGE', `cannot draw ${count} distinct general questions outside the ${exclude.size} excluded ones`);
     const task = GENERAL_TASKS[i % GENERAL_TASKS.length]!;
     const made = task.make(random);
     if (exclude.has(made.question) || seen.has(made.question)) continue;
@@ -218,5 +238,8 @@ export function generalQuestions(count: number, seed: number, exclude: ReadonlyS
 
 /** The chat dialogue of a question, as training reads it. */
 export function generalDialogue(q: GeneralQuestion): { role: string; content: string }[] {
-  return [{ role: 'user', content: q.question }, { role: 'assistant', content: q.answer }];
+  return [
+    { role: 'user', content: q.question },
+    { role: 'assistant', content: q.answer },
+  ];
 }

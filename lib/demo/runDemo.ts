@@ -112,10 +112,21 @@ export function fineTuningSeeds(o: Pick<DemoOptions, 'seed' | 'seeds'>): number[
 }
 
 /** Files a model folder needs besides its weights, copied from the pre-training checkpoint to the base model. */
-const MODEL_FILES = ['config.json', 'generation_config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
+const MODEL_FILES = [
+  'config.json',
+  'generation_config.json',
+  'model.safetensors',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+];
 
 class Stages {
-  constructor(private readonly dir: string, private readonly log: (line: string) => void, private readonly total: number) {}
+  constructor(
+    private readonly dir: string,
+    private readonly log: (line: string) => void,
+    private readonly total: number,
+  ) {}
   private index = 0;
 
   /**
@@ -139,7 +150,7 @@ class Stages {
     const started = performance.now();
     await work();
     const seconds = (performance.now() - started) / 1000;
-    await writeFileAtomic(marker, JSON.stringify({ seconds, finished: new Date().toISOString(), inputs }) + '\n');
+    await writeFileAtomic(marker, `${JSON.stringify({ seconds, finished: new Date().toISOString(), inputs })}\n`);
     this.log(`[${this.index}/${this.total}] ${title}: ${seconds.toFixed(1)} s`);
   }
 }
@@ -176,9 +187,16 @@ async function itl(args: string[], options: DemoOptions): Promise<void> {
   try {
     const { code, signal } = await child.exited;
     if (interrupted) {
-      throw new ItlError('ITL_ABORTED', `${interrupted}: ${command} stopped (${signal ?? `exit ${code}`}); finished stages are kept: re-run the demo to continue`);
+      throw new ItlError(
+        'ITL_ABORTED',
+        `${interrupted}: ${command} stopped (${signal ?? `exit ${code}`}); finished stages are kept: re-run the demo to continue`,
+      );
     }
-    if (code !== 0) throw new ItlError('ITL_STAGE', `${command} failed (${signal ?? `exit ${code}`}); fix the cause and re-run the demo: finished stages are kept`);
+    if (code !== 0)
+      throw new ItlError(
+        'ITL_STAGE',
+        `${command} failed (${signal ?? `exit ${code}`}); fix the cause and re-run the demo: finished stages are kept`,
+      );
   } finally {
     stopForwarding();
   }
@@ -212,16 +230,23 @@ function checkFolder(o: DemoOptions, layout: DemoLayout): void {
   }
   const asked: DemoIdentity = { scale: o.scale, seed: o.seed, plan: o.plan };
   if (recorded.scale === undefined || recorded.plan === undefined) {
-    throw new ItlError('ITL_USAGE',
-      `${o.out} holds a demo made by an earlier version of itl (${layout.plan} records no scale): choose another --out or remove it`);
+    throw new ItlError(
+      'ITL_USAGE',
+      `${o.out} holds a demo made by an earlier version of itl (${layout.plan} records no scale): choose another --out or remove it`,
+    );
   }
   if (recorded.scale !== asked.scale || recorded.seed !== asked.seed) {
-    throw new ItlError('ITL_USAGE',
-      `${o.out} holds the demo ${describeIdentity(recorded)}, not ${describeIdentity(asked)}: choose another --out or remove it`);
+    throw new ItlError(
+      'ITL_USAGE',
+      `${o.out} holds the demo ${describeIdentity(recorded)}, not ${describeIdentity(asked)}: choose another --out or remove it`,
+    );
   }
   if (JSON.stringify(recorded.plan) !== JSON.stringify(asked.plan)) {
-    throw new ItlError('ITL_USAGE', `${o.out} holds a --scale ${o.scale} demo of another plan (sizes, epochs or rates differ from this ` +
-      "version's): choose another --out or remove it");
+    throw new ItlError(
+      'ITL_USAGE',
+      `${o.out} holds a --scale ${o.scale} demo of another plan (sizes, epochs or rates differ from this ` +
+        "version's): choose another --out or remove it",
+    );
   }
 }
 
@@ -243,20 +268,42 @@ async function makeGeneral(o: DemoOptions, layout: DemoLayout): Promise<void> {
   const prompt = (question: string) => tokenizer.applyChatTemplate([{ role: 'user', content: question }], { addGenerationPrompt: true });
   const choices = generalChoiceRows(drawn, o.seed + 3, prompt);
   await mkdir(layout.general, { recursive: true });
-  await writeFileAtomic(layout.pretrainRows, pretrain.map((q) => JSON.stringify({ messages: generalDialogue(q) })).join('\n') + '\n');
+  await writeFileAtomic(layout.pretrainRows, `${pretrain.map((q) => JSON.stringify({ messages: generalDialogue(q) })).join('\n')}\n`);
   const heldOutFile = { description: 'itl demo: held-out general questions (exact-match answers)', questions: heldOut };
-  await writeFileAtomic(layout.heldOut, JSON.stringify(heldOutFile, null, 1) + '\n');
-  await writeFileAtomic(layout.heldOutChoices, choices.map((row) => JSON.stringify(row)).join('\n') + '\n');
+  await writeFileAtomic(layout.heldOut, `${JSON.stringify(heldOutFile, null, 1)}\n`);
+  await writeFileAtomic(layout.heldOutChoices, `${choices.map((row) => JSON.stringify(row)).join('\n')}\n`);
   const prompts = heldOut.slice(0, plan.klPrompts).map((q) => ({ category: q.task, prompt: q.question }));
-  await writeFileAtomic(layout.klPrompts, JSON.stringify({ description: 'itl demo: KL/TV prompts (held-out general questions)', prompts }, null, 1) + '\n');
-  o.log(`  ${pretrain.length} pre-training dialogues, ${heldOut.length} held-out questions (also as multiple choice), ` +
-    `${prompts.length} KL prompts → ${layout.general}`);
+  await writeFileAtomic(
+    layout.klPrompts,
+    `${JSON.stringify({ description: 'itl demo: KL/TV prompts (held-out general questions)', prompts }, null, 1)}\n`,
+  );
+  o.log(
+    `  ${pretrain.length} pre-training dialogues, ${heldOut.length} held-out questions (also as multiple choice), ` +
+      `${prompts.length} KL prompts → ${layout.general}`,
+  );
 }
 
 async function pretrain(o: DemoOptions, layout: DemoLayout): Promise<void> {
   const run = runNameOf(pretrainRun(o.plan));
-  await itl(['train', '--run-name', run, '--model', layout.initModel, '--data', layout.pretrainRows, '--save-dir', layout.pretrainRuns,
-    '--save-checkpoints', 'last', '--seed', String(o.seed), '--resume'], o);
+  await itl(
+    [
+      'train',
+      '--run-name',
+      run,
+      '--model',
+      layout.initModel,
+      '--data',
+      layout.pretrainRows,
+      '--save-dir',
+      layout.pretrainRuns,
+      '--save-checkpoints',
+      'last',
+      '--seed',
+      String(o.seed),
+      '--resume',
+    ],
+    o,
+  );
   const checkpoint = latestCheckpoint(path.join(layout.pretrainRuns, run));
   if (!checkpoint) throw new ItlError('ITL_STAGE', `pre-training left no checkpoint in ${path.join(layout.pretrainRuns, run)}`);
   const staging = `${layout.baseModel}.tmp-${process.pid}`;
@@ -274,8 +321,25 @@ async function trainRuns(o: DemoOptions, layout: DemoLayout, seed: number): Prom
     const run = demoRun(training);
     const steps = Math.ceil(Math.ceil(training.facts / training.batch) / (training.gradAcc ?? 1)) * training.epochs;
     const saveSteps = Math.max(1, Math.ceil(steps / o.plan.checkpointsPerRun));
-    await itl(['train', '--run-name', runNameOf(run), '--model', layout.baseModel, '--data', layout.data, '--save-dir', runs,
-      '--save-steps', String(saveSteps), '--seed', String(seed), '--resume'], o);
+    await itl(
+      [
+        'train',
+        '--run-name',
+        runNameOf(run),
+        '--model',
+        layout.baseModel,
+        '--data',
+        layout.data,
+        '--save-dir',
+        runs,
+        '--save-steps',
+        String(saveSteps),
+        '--seed',
+        String(seed),
+        '--resume',
+      ],
+      o,
+    );
   }
 }
 
@@ -299,8 +363,18 @@ async function evaluate(o: DemoOptions, layout: DemoLayout, seed: number): Promi
 
 async function analyzeSeeds(o: DemoOptions, layout: DemoLayout, seeds: number[]): Promise<void> {
   const folders = seeds.map((s) => seedFolders(layout, s));
-  await itl(['analyze', ...folders.flatMap((f) => ['--eval-dir', f.eval]), ...folders.flatMap((f) => ['--runs-dir', f.runs]),
-    '--out', layout.results, '--hellaswag-label', o.hellaswag === undefined ? GENERAL_CHOICE_LABEL : 'HellaSwag'], o);
+  await itl(
+    [
+      'analyze',
+      ...folders.flatMap((f) => ['--eval-dir', f.eval]),
+      ...folders.flatMap((f) => ['--runs-dir', f.runs]),
+      '--out',
+      layout.results,
+      '--hellaswag-label',
+      o.hellaswag === undefined ? GENERAL_CHOICE_LABEL : 'HellaSwag',
+    ],
+    o,
+  );
 }
 
 /** A value and its spread across seeds (sd = stderr · √seeds); sd is absent with one seed. */
@@ -333,28 +407,37 @@ async function summaryRows(resultsCsv: string): Promise<DemoSummaryRow[]> {
     const previous = last.get(row.run);
     if (!previous || row.checkpoint_nbr > previous.checkpoint_nbr) last.set(row.run, row);
   }
-  return [...last.values()].map((row) => {
-    const run = parseRunName(row.run);
-    const seeds = row.metrics.seeds ?? 1;
-    const value = (mean: number | undefined, stderr: number | undefined): SeedValue | undefined =>
-      mean === undefined ? undefined : { mean, ...(seeds > 1 && stderr !== undefined ? { sd: stderr * Math.sqrt(seeds) } : {}) };
-    const m = row.metrics;
-    return {
-      run: row.run, mode: run.mode, facts: run.facts, checkpoint: row.checkpoint_nbr, seeds,
-      recall_train: value(m.recall_train, m.recall_train_stderr), recall_test: value(m.recall_test, m.recall_test_stderr),
-      choice_relative: value(m.hellaswag_relative, m.hellaswag_relative_stderr),
-      general_relative: value(m.general_relative, m.general_relative_stderr),
-      kl: value(m.kl, m.kl_stderr),
-    };
-  }).sort((a, b) => (a.mode === b.mode ? a.facts - b.facts : a.mode === 'weight' ? -1 : 1));
+  return [...last.values()]
+    .map((row) => {
+      const run = parseRunName(row.run);
+      const seeds = row.metrics.seeds ?? 1;
+      const value = (mean: number | undefined, stderr: number | undefined): SeedValue | undefined =>
+        mean === undefined ? undefined : { mean, ...(seeds > 1 && stderr !== undefined ? { sd: stderr * Math.sqrt(seeds) } : {}) };
+      const m = row.metrics;
+      return {
+        run: row.run,
+        mode: run.mode,
+        facts: run.facts,
+        checkpoint: row.checkpoint_nbr,
+        seeds,
+        recall_train: value(m.recall_train, m.recall_train_stderr),
+        recall_test: value(m.recall_test, m.recall_test_stderr),
+        choice_relative: value(m.hellaswag_relative, m.hellaswag_relative_stderr),
+        general_relative: value(m.general_relative, m.general_relative_stderr),
+        kl: value(m.kl, m.kl_stderr),
+      };
+    })
+    .sort((a, b) => (a.mode === b.mode ? a.facts - b.facts : a.mode === 'weight' ? -1 : 1));
 }
 
 function formatSummary(rows: DemoSummaryRow[]): string[] {
   const withSd = (v: SeedValue | undefined, scale: number, digits: number) =>
     v === undefined ? '—' : `${(scale * v.mean).toFixed(digits)}${v.sd === undefined ? '' : ` ± ${(scale * v.sd).toFixed(digits)}`}`;
   const seeds = rows[0]?.seeds ?? 1;
-  const lines = [`  ${seeds > 1 ? `mean ± sd over ${seeds} fine-tuning seeds; ` : ''}recall in %, general ability in % of the base model`,
-    '  mode    facts  recall (trained)  recall (unseen)  general (choice)  general (exact)  KL to base'];
+  const lines = [
+    `  ${seeds > 1 ? `mean ± sd over ${seeds} fine-tuning seeds; ` : ''}recall in %, general ability in % of the base model`,
+    '  mode    facts  recall (trained)  recall (unseen)  general (choice)  general (exact)  KL to base',
+  ];
   for (const r of rows) {
     const recall = `${withSd(r.recall_train, 100, 0).padStart(16)}  ${withSd(r.recall_test, 100, 0).padStart(15)}`;
     const general = `${withSd(r.choice_relative, 1, 0).padStart(16)}  ${withSd(r.general_relative, 1, 0).padStart(15)}`;
@@ -365,14 +448,18 @@ function formatSummary(rows: DemoSummaryRow[]): string[] {
 
 /** The study's Smol135M runs in the summary's columns (its general ability is HellaSwag, its recall one split per mode). */
 function formatStudy(rows: StudyRow[]): string[] {
-  const lines = ['  the study, Smol135M (its published table, last checkpoints; general ability = HellaSwag):',
-    '  mode    facts  recall (trained)  recall (unseen)  general (choice)  general (exact)  KL to base'];
+  const lines = [
+    '  the study, Smol135M (its published table, last checkpoints; general ability = HellaSwag):',
+    '  mode    facts  recall (trained)  recall (unseen)  general (choice)  general (exact)  KL to base',
+  ];
   for (const r of rows) {
     const recall = r.recall === undefined ? '—' : `${(100 * r.recall).toFixed(0)}`;
     const hellaswag = r.hellaswagRelative === undefined ? '—' : r.hellaswagRelative.toFixed(0);
-    lines.push(`  ${r.mode.padEnd(6)} ${String(r.facts).padStart(6)}  ${(r.mode === 'weight' ? recall : '—').padStart(16)}  ` +
-      `${(r.mode === 'tool' ? recall : '—').padStart(15)}  ${hellaswag.padStart(16)}  ${'—'.padStart(15)}  ` +
-      `${r.kl === undefined ? '—' : r.kl.toFixed(3)}`);
+    lines.push(
+      `  ${r.mode.padEnd(6)} ${String(r.facts).padStart(6)}  ${(r.mode === 'weight' ? recall : '—').padStart(16)}  ` +
+        `${(r.mode === 'tool' ? recall : '—').padStart(15)}  ${hellaswag.padStart(16)}  ${'—'.padStart(15)}  ` +
+        `${r.kl === undefined ? '—' : r.kl.toFixed(3)}`,
+    );
   }
   return lines;
 }
@@ -393,17 +480,23 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const seeds = fineTuningSeeds(o);
   await mkdir(layout.stages, { recursive: true });
   const recorded: RecordedPlan = {
-    scale: o.scale, seed: o.seed, seeds, choices: o.hellaswag ?? 'generated', hellaswagLimit: o.hellaswagLimit ?? null, plan: o.plan,
+    scale: o.scale,
+    seed: o.seed,
+    seeds,
+    choices: o.hellaswag ?? 'generated',
+    hellaswagLimit: o.hellaswagLimit ?? null,
+    plan: o.plan,
   };
-  await writeFileAtomic(layout.plan, JSON.stringify(recorded, null, 2) + '\n');
+  await writeFileAtomic(layout.plan, `${JSON.stringify(recorded, null, 2)}\n`);
   const stages = new Stages(layout.stages, o.log, 5 + 2 * seeds.length);
   const base = { seed: o.seed };
   const choices = { choices: recorded.choices, limit: recorded.hellaswagLimit };
   await stages.run('model', 'tokenizer and random model', base, () => makeModel(o, layout));
   await stages.run('general', 'general dialogues and questions', base, () => makeGeneral(o, layout));
   await stages.run('pretrain', 'pre-training on general dialogues (the base model)', base, () => pretrain(o, layout));
-  await stages.run('facts', 'facts dataset', base,
-    () => itl(['data', 'build', '--people', String(o.plan.people), '--seed', String(o.seed), '--out', layout.data], o));
+  await stages.run('facts', 'facts dataset', base, () =>
+    itl(['data', 'build', '--people', String(o.plan.people), '--seed', String(o.seed), '--out', layout.data], o),
+  );
   for (const seed of seeds) {
     const runs = o.plan.runs.map((r) => `${r.mode} ${r.facts}`).join(', ');
     await stages.run(`train-seed-${seed}`, `seed ${seed}: fine-tuning ${runs}`, { seed }, () => trainRuns(o, layout, seed));
@@ -411,8 +504,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     await stages.run(`evaluate-seed-${seed}`, `seed ${seed}: evaluation`, { ...choices, trained }, () => evaluate(o, layout, seed));
   }
   const evaluated = seeds.map((seed) => finishedAt(layout.stages, `evaluate-seed-${seed}`));
-  await stages.run('analyze', `analysis over ${seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`}`, { seeds, evaluated },
-    () => analyzeSeeds(o, layout, seeds));
+  await stages.run('analyze', `analysis over ${seeds.length === 1 ? 'one seed' : `${seeds.length} seeds`}`, { seeds, evaluated }, () =>
+    analyzeSeeds(o, layout, seeds),
+  );
   const resultsCsv = path.join(layout.results, 'results.csv');
   const summary = await summaryRows(resultsCsv);
   const study = studyRows();

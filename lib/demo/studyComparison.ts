@@ -12,8 +12,15 @@ import { parseResultsCsv } from '../analyze/resultsCsv.js';
 import { isBaseRow } from '../analyze/ResultRow.js';
 import { parseRunName, type TrainingMode } from '../train/runName.js';
 
-export const STUDY_RESULTS_FILE =
-  path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'lib', 'demo', 'study', 'large_scale_results.csv');
+export const STUDY_RESULTS_FILE = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'lib',
+  'demo',
+  'study',
+  'large_scale_results.csv',
+);
 
 export interface StudyRow {
   run: string;
@@ -34,8 +41,13 @@ export function studyRows(model = 'Smol135M', file = STUDY_RESULTS_FILE): StudyR
     if (previous && previous.checkpoint >= row.checkpoint_nbr) continue;
     const run = parseRunName(row.run);
     last.set(row.run, {
-      run: row.run, mode: run.mode, facts: run.facts, checkpoint: row.checkpoint_nbr,
-      recall: row.metrics.recall, hellaswagRelative: row.metrics.hellaswag_relative, kl: row.metrics.kl,
+      run: row.run,
+      mode: run.mode,
+      facts: run.facts,
+      checkpoint: row.checkpoint_nbr,
+      recall: row.metrics.recall,
+      hellaswagRelative: row.metrics.hellaswag_relative,
+      kl: row.metrics.kl,
     });
   }
   return [...last.values()].sort((a, b) => (a.mode === b.mode ? a.facts - b.facts : a.mode === 'weight' ? -1 : 1));

@@ -35,8 +35,13 @@ export class BatchSize {
   }
 
   /** Runs `work` on consecutive chunks of `items`, each through `run`, and concatenates the results. */
-  async chunked<I, R>(what: string, items: readonly I[], chunk: number, work: (part: readonly I[], batchRows: number) => Promise<R[]>,
-    onChunk?: (done: number, total: number) => void): Promise<R[]> {
+  async chunked<I, R>(
+    what: string,
+    items: readonly I[],
+    chunk: number,
+    work: (part: readonly I[], batchRows: number) => Promise<R[]>,
+    onChunk?: (done: number, total: number) => void,
+  ): Promise<R[]> {
     const out: R[] = [];
     for (let start = 0; start < items.length; start += chunk) {
       const part = items.slice(start, start + chunk);

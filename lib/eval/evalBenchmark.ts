@@ -52,8 +52,13 @@ function folded(model: Model): EvalModel {
     info: model.info,
     generate: (prompts, options, onProgress) => model.generate(fold(prompts), options, onProgress),
     score: (requests, options, onProgress) =>
-      model.score(requests.map((r) => ({ context: fold([r.context])[0]!, continuation: fold([r.continuation])[0]! })), options, onProgress),
-    divergence: (reference, sequences, masks, options, onProgress) => model.divergence(reference, fold(sequences), masks, options, onProgress),
+      model.score(
+        requests.map((r) => ({ context: fold([r.context])[0]!, continuation: fold([r.continuation])[0]! })),
+        options,
+        onProgress,
+      ),
+    divergence: (reference, sequences, masks, options, onProgress) =>
+      model.divergence(reference, fold(sequences), masks, options, onProgress),
   };
 }
 
@@ -64,12 +69,22 @@ export const evalBenchmark: Benchmark = {
   describe: `${PRESET}: in-tool recall examples/s (two turns), HellaSwag examples/s and context reuse, KL positions/s`,
   async run(context) {
     const tokenizer = await loadTokenizer(referenceFile('ITL_BENCH_TOKENIZER', join('models', 'HuggingFaceTB__SmolLM2-135M-Instruct')));
-    const docs = readHellaswag(referenceFile('ITL_BENCH_HELLASWAG', join('hellaswag', 'hellaswag_val_sample1000.jsonl')), { limit: HELLASWAG.docs });
+    const docs = readHellaswag(referenceFile('ITL_BENCH_HELLASWAG', join('hellaswag', 'hellaswag_val_sample1000.jsonl')), {
+      limit: HELLASWAG.docs,
+    });
     const dir = mkdtempSync(join(tmpdir(), 'itl-bench-eval-'));
     const models: Model[] = [];
     try {
-      await buildFactsDataset({ people: 64, seed: 0, atomsDir: shippedAtomsDir, templatesDir: shippedTemplatesDir, outDir: join(dir, 'facts'),
-        force: false, previewRows: 0, maxShardBytes: 64 << 20 });
+      await buildFactsDataset({
+        people: 64,
+        seed: 0,
+        atomsDir: shippedAtomsDir,
+        templatesDir: shippedTemplatesDir,
+        outDir: join(dir, 'facts'),
+        force: false,
+        previewRows: 0,
+        maxShardBytes: 64 << 20,
+      });
       const base = await Model.init(context.runtime(), PRESET, 0, join(dir, 'base'));
       models.push(base);
       const checkpoint = await Model.init(context.runtime(), PRESET, 1, join(dir, 'checkpoint'));
@@ -85,19 +100,31 @@ export const evalBenchmark: Benchmark = {
       try {
         const { train } = selectRecallExamples(dataset, 200, { trainCount: RECALL.examples, testCount: 1 });
         const generate = async (dialogues: { role: string; content: string }[][]) => {
-          const prompts = dialogues.map((d) => tokenizer.applyChatTemplate(d, { addGenerationPrompt: true, dateString: DATE, tokenize: true }));
-          const out = await model.generate(prompts, { maxNewTokens: RECALL.maxNewTokens, eosIds: tokenizer.special.generationEos, batchSize: RECALL.batch });
+          const prompts = dialogues.map((d) =>
+            tokenizer.applyChatTemplate(d, { addGenerationPrompt: true, dateString: DATE, tokenize: true }),
+          );
+          const out = await model.generate(prompts, {
+            maxNewTokens: RECALL.maxNewTokens,
+            eosIds: tokenizer.special.generationEos,
+            batchSize: RECALL.batch,
+          });
           recallNewTokens += out.reduce((n, r) => n + r.length, 0);
           return out.map((ids) => tokenizer.decode(ids, { skipSpecialTokens: true }));
         };
-        await model.generate([[1, 2, 3]], { maxNewTokens: 2 });  // warm-up
+        await model.generate([[1, 2, 3]], { maxNewTokens: 2 }); // warm-up
         const started = performance.now();
         const questions = train.map((e) => [{ role: 'user', content: e.question }]);
         await generate(questions);
-        await generate(train.map((e, i) => {
-          const request = formatToolRequest(e.attribute, e.name);
-          return [...questions[i]!, { role: 'assistant', content: request }, { role: 'ipython', content: runToolRequest(db, request)!.answer }];
-        }));
+        await generate(
+          train.map((e, i) => {
+            const request = formatToolRequest(e.attribute, e.name);
+            return [
+              ...questions[i]!,
+              { role: 'assistant', content: request },
+              { role: 'ipython', content: runToolRequest(db, request)!.answer },
+            ];
+          }),
+        );
         recallSeconds = (performance.now() - started) / 1000;
       } finally {
         dataset.close();
@@ -106,12 +133,19 @@ export const evalBenchmark: Benchmark = {
 
       context.log(`eval: hellaswag, ${docs.length} documents`);
       const hellaswagStarted = performance.now();
-      const hellaswag = await evaluateMultipleChoice(model, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(HELLASWAG.batch, log) });
+      const hellaswag = await evaluateMultipleChoice(model, tokenizer, docs, {
+        task: 'hellaswag',
+        batch: new BatchSize(HELLASWAG.batch, log),
+      });
       const hellaswagSeconds = (performance.now() - hellaswagStarted) / 1000;
 
       context.log(`eval: kl, ${KL.prompts} prompts, base completions ≤ ${KL.maxNewTokens} tokens`);
       const prompts = (await readKlPrompts()).slice(0, KL.prompts);
-      const completions = await baseCompletions(folded(base), tokenizer, prompts, { dateString: DATE, maxNewTokens: KL.maxNewTokens, batch: new BatchSize(32, log) });
+      const completions = await baseCompletions(folded(base), tokenizer, prompts, {
+        dateString: DATE,
+        maxNewTokens: KL.maxNewTokens,
+        batch: new BatchSize(32, log),
+      });
       // The divergence reads the base model's ids as they are: fold them once, as the model saw them.
       const vocab = base.info.config.vocabSize;
       const foldedCompletions = completions.map((c) => ({ ...c, prompt_ids: c.prompt_ids.map((id) => id % vocab) }));
@@ -129,10 +163,27 @@ export const evalBenchmark: Benchmark = {
           preset: PRESET,
           parameters: checkpoint.info.parameterCount,
           threads: context.runtime().threads,
-          recall: { examples: RECALL.examples, turns: 2, batch: RECALL.batch, new_tokens: recallNewTokens, seconds: round(recallSeconds, 3) },
-          hellaswag: { docs: docs.length, batch: HELLASWAG.batch, seconds: round(hellaswagSeconds, 3), naive_tokens: hellaswag.tokens.naive,
-            processed_tokens: hellaswag.tokens.processed },
-          kl: { prompts: prompts.length, positions: kl.num_positions, sequence_tokens: klSequenceTokens, batch: KL.batch, seconds: round(klSeconds, 3) },
+          recall: {
+            examples: RECALL.examples,
+            turns: 2,
+            batch: RECALL.batch,
+            new_tokens: recallNewTokens,
+            seconds: round(recallSeconds, 3),
+          },
+          hellaswag: {
+            docs: docs.length,
+            batch: HELLASWAG.batch,
+            seconds: round(hellaswagSeconds, 3),
+            naive_tokens: hellaswag.tokens.naive,
+            processed_tokens: hellaswag.tokens.processed,
+          },
+          kl: {
+            prompts: prompts.length,
+            positions: kl.num_positions,
+            sequence_tokens: klSequenceTokens,
+            batch: KL.batch,
+            seconds: round(klSeconds, 3),
+          },
         },
       };
     } finally {

@@ -45,7 +45,10 @@ export function parseGeneralQuestions(document: unknown, source: string): Genera
   return list.map((q, i) => {
     const { task, question, answer: reference } = (q ?? {}) as Record<string, unknown>;
     if (typeof task !== 'string' || typeof question !== 'string' || question === '' || typeof reference !== 'string' || reference === '') {
-      throw new ItlError('ITL_DATA', `${source}: question ${i}: expected {"task": string, "question": non-empty string, "answer": non-empty string}`);
+      throw new ItlError(
+        'ITL_DATA',
+        `${source}: question ${i}: expected {"task": string, "question": non-empty string, "answer": non-empty string}`,
+      );
     }
     return { task, question, answer: reference };
   });
@@ -68,12 +71,28 @@ export async function readGeneralQuestions(path: string): Promise<GeneralQuestio
   return parseGeneralQuestions(document, path);
 }
 
-export async function evaluateGeneral(model: EvalModel, tokenizer: ChatTokenizer, questions: readonly GeneralQuestionRecord[],
-  options: AnswerOptions): Promise<GeneralEntry> {
-  const completions = await answer(model, tokenizer, questions.map((q) => [{ role: 'user', content: q.question }]), options, 'general questions');
-  const predictions = questions.map((q, i): GeneralPrediction => ({
-    task: q.task, question: q.question, completion: completions[i]!, ground_truth: q.answer, correct: completions[i]!.trim() === q.answer.trim(),
-  }));
+export async function evaluateGeneral(
+  model: EvalModel,
+  tokenizer: ChatTokenizer,
+  questions: readonly GeneralQuestionRecord[],
+  options: AnswerOptions,
+): Promise<GeneralEntry> {
+  const completions = await answer(
+    model,
+    tokenizer,
+    questions.map((q) => [{ role: 'user', content: q.question }]),
+    options,
+    'general questions',
+  );
+  const predictions = questions.map(
+    (q, i): GeneralPrediction => ({
+      task: q.task,
+      question: q.question,
+      completion: completions[i]!,
+      ground_truth: q.answer,
+      correct: completions[i]!.trim() === q.answer.trim(),
+    }),
+  );
   const accuracy = (list: GeneralPrediction[]) => (list.length === 0 ? 0 : list.filter((p) => p.correct).length / list.length);
   const perTask: GeneralEntry['per_task'] = {};
   for (const task of new Set(questions.map((q) => q.task))) {
@@ -81,5 +100,11 @@ export async function evaluateGeneral(model: EvalModel, tokenizer: ChatTokenizer
     perTask[task] = { num_eval: list.length, accuracy: accuracy(list) };
   }
   const overall = accuracy(predictions);
-  return { num_eval: predictions.length, accuracy: overall, stderr: binomialStderr(overall, predictions.length), per_task: perTask, predictions };
+  return {
+    num_eval: predictions.length,
+    accuracy: overall,
+    stderr: binomialStderr(overall, predictions.length),
+    per_task: perTask,
+    predictions,
+  };
 }

@@ -32,7 +32,11 @@ const PYTHON_STRIP = new RegExp(`^[${PYTHON_SPACE}]+|[${PYTHON_SPACE}]+$`, 'g');
  * left to right, as str.replace does (three spaces become two).
  */
 export function preprocess(text: string): string {
-  return text.replace(PYTHON_STRIP, '').replaceAll(' [title]', '. ').replace(/\[[^\n]*?\]/g, '').replaceAll('  ', ' ');
+  return text
+    .replace(PYTHON_STRIP, '')
+    .replaceAll(' [title]', '. ')
+    .replace(/\[[^\n]*?\]/g, '')
+    .replaceAll('  ', ' ');
 }
 
 /**
@@ -60,10 +64,10 @@ export function hellaswagDoc(row: unknown, position: number, where: string): Hel
   if (!Number.isInteger(label) || (label as number) < 0 || (label as number) > 3) {
     throw new ItlError('ITL_DATA', `${where}: 'label' must be 0..3 (a number or a numeric string), found ${JSON.stringify(r.label)}`);
   }
-  const ctx = (r.ctx_a as string) + ' ' + pythonCapitalize(r.ctx_b as string);
+  const ctx = `${r.ctx_a as string} ${pythonCapitalize(r.ctx_b as string)}`;
   return {
     ind: Number.isInteger(r.ind) ? (r.ind as number) : position,
-    query: preprocess((r.activity_label as string) + ': ' + ctx),
+    query: preprocess(`${r.activity_label as string}: ${ctx}`),
     choices: (endings as string[]).map(preprocess),
     gold: label as number,
   };

@@ -36,8 +36,11 @@ export async function readKlPrompts(path = SHIPPED_KL_PROMPTS): Promise<KlPrompt
     throw new ItlError('ITL_IO', `cannot read the KL prompts ${path}: ${(error as Error).message}`);
   }
   const prompts = document.prompts;
-  if (!Array.isArray(prompts) || prompts.length === 0 ||
-      !prompts.every((p) => typeof p?.prompt === 'string' && p.prompt !== '' && typeof p?.category === 'string')) {
+  if (
+    !Array.isArray(prompts) ||
+    prompts.length === 0 ||
+    !prompts.every((p) => typeof p?.prompt === 'string' && p.prompt !== '' && typeof p?.category === 'string')
+  ) {
     throw new ItlError('ITL_DATA', `${path}: expected {"prompts": [{"category", "prompt"}, …]} with non-empty prompts`);
   }
   return prompts as KlPrompt[];
@@ -66,28 +69,42 @@ export interface BaseCompletionOptions {
  * name, size and modification time: hashing gigabytes of weights per evaluation would cost more
  * than generating), the tokenizer, the prompts, the date, the token budget, dtype and device.
  */
-async function completionKey(base: EvalModel, tokenizer: ChatTokenizer, prompts: KlPrompt[], options: BaseCompletionOptions): Promise<string> {
+async function completionKey(
+  base: EvalModel,
+  tokenizer: ChatTokenizer,
+  prompts: KlPrompt[],
+  options: BaseCompletionOptions,
+): Promise<string> {
   const folder = resolve(base.info.folder);
   const weights: [string, number, number][] = [];
   for (const name of (await readdir(folder)).filter((n) => n.endsWith('.safetensors')).sort()) {
     const s = await stat(join(folder, name));
     weights.push([name, s.size, s.mtimeMs]);
   }
-  return createHash('sha256').update(JSON.stringify({
-    folder,
-    config: base.info.config,
-    weights,
-    tokenizer: tokenizer.filesHash,
-    prompts,
-    dateString: options.dateString,
-    maxNewTokens: options.maxNewTokens ?? 400,
-    dtype: base.info.dtype,
-    device: base.info.device,
-  })).digest('hex');
+  return createHash('sha256')
+    .update(
+      JSON.stringify({
+        folder,
+        config: base.info.config,
+        weights,
+        tokenizer: tokenizer.filesHash,
+        prompts,
+        dateString: options.dateString,
+        maxNewTokens: options.maxNewTokens ?? 400,
+        dtype: base.info.dtype,
+        device: base.info.device,
+      }),
+    )
+    .digest('hex');
 }
 
 /** The base model's greedy answers to `prompts`, read from the cache when this exact work was done before. */
-export async function baseCompletions(base: EvalModel, tokenizer: ChatTokenizer, prompts: KlPrompt[], options: BaseCompletionOptions): Promise<BaseCompletion[]> {
+export async function baseCompletions(
+  base: EvalModel,
+  tokenizer: ChatTokenizer,
+  prompts: KlPrompt[],
+  options: BaseCompletionOptions,
+): Promise<BaseCompletion[]> {
   const key = await completionKey(base, tokenizer, prompts, options);
   const cachePath = options.cacheDir && join(options.cacheDir, `${basename(resolve(base.info.folder))}-${key.slice(0, 16)}.json`);
   if (cachePath) {
@@ -101,14 +118,34 @@ export async function baseCompletions(base: EvalModel, tokenizer: ChatTokenizer,
       // absent or unreadable: generate afresh and rewrite it
     }
   }
-  const promptIds = prompts.map((p) => Array.from(tokenizer.applyChatTemplate([{ role: 'user', content: p.prompt }],
-    { addGenerationPrompt: true, dateString: options.dateString, tokenize: true })));
-  const outputs = await options.batch.chunked('kl base completions', promptIds, 1024, (part, batchSize) =>
-    base.generate(part, { maxNewTokens: options.maxNewTokens ?? 400, eosIds: tokenizer.special.generationEos, batchSize }),
-  (done, total) => options.onProgress?.(`kl: base completions ${done}/${total}`));
-  const completions = prompts.map((p, i) => ({ category: p.category, prompt: p.prompt, prompt_ids: promptIds[i]!, completion_ids: Array.from(outputs[i]!) }));
+  const promptIds = prompts.map((p) =>
+    Array.from(
+      tokenizer.applyChatTemplate([{ role: 'user', content: p.prompt }], {
+        addGenerationPrompt: true,
+        dateString: options.dateString,
+        tokenize: true,
+      }),
+    ),
+  );
+  const outputs = await options.batch.chunked(
+    'kl base completions',
+    promptIds,
+    1024,
+    (part, batchSize) =>
+      base.generate(part, { maxNewTokens: options.maxNewTokens ?? 400, eosIds: tokenizer.special.generationEos, batchSize }),
+    (done, total) => options.onProgress?.(`kl: base completions ${done}/${total}`),
+  );
+  const completions = prompts.map((p, i) => ({
+    category: p.category,
+    prompt: p.prompt,
+    prompt_ids: promptIds[i]!,
+    completion_ids: Array.from(outputs[i]!),
+  }));
   if (cachePath) {
-    await writeFileAtomic(cachePath, JSON.stringify({ key, model: base.info.folder, max_new_tokens: options.maxNewTokens ?? 400, completions }) + '\n');
+    await writeFileAtomic(
+      cachePath,
+      `${JSON.stringify({ key, model: base.info.folder, max_new_tokens: options.maxNewTokens ?? 400, completions })}\n`,
+    );
   }
   return completions;
 }
@@ -135,18 +172,32 @@ export interface KlOptions {
 }
 
 /** Divergence of `model` from `base` at every completion position, pooled over all prompts. */
-export async function evaluateKl(model: EvalModel, base: Model, completions: readonly BaseCompletion[], options: KlOptions): Promise<KlEntry> {
-  const standard: number[] = [], logSquare: number[] = [], bregman: number[] = [], tv: number[] = [];
-  await options.batch.chunked('kl', completions, options.chunkSequences ?? 32, async (part, batchRows) => {
-    const sequences = part.map((c) => [...c.prompt_ids, ...c.completion_ids]);
-    const masks = part.map((c) => [...c.prompt_ids.map(() => 0), ...c.completion_ids.map(() => 1)]);
-    const d = await model.divergence(base, sequences, masks, { batchRows });
-    standard.push(...d.standard);
-    logSquare.push(...d.logSquare);
-    bregman.push(...d.bregman);
-    tv.push(...d.tv);
-    return [];
-  }, (done, total) => options.onProgress?.(`kl ${done}/${total}`));
+export async function evaluateKl(
+  model: EvalModel,
+  base: Model,
+  completions: readonly BaseCompletion[],
+  options: KlOptions,
+): Promise<KlEntry> {
+  const standard: number[] = [],
+    logSquare: number[] = [],
+    bregman: number[] = [],
+    tv: number[] = [];
+  await options.batch.chunked(
+    'kl',
+    completions,
+    options.chunkSequences ?? 32,
+    async (part, batchRows) => {
+      const sequences = part.map((c) => [...c.prompt_ids, ...c.completion_ids]);
+      const masks = part.map((c) => [...c.prompt_ids.map(() => 0), ...c.completion_ids.map(() => 1)]);
+      const d = await model.divergence(base, sequences, masks, { batchRows });
+      standard.push(...d.standard);
+      logSquare.push(...d.logSquare);
+      bregman.push(...d.bregman);
+      tv.push(...d.tv);
+      return [];
+    },
+    (done, total) => options.onProgress?.(`kl ${done}/${total}`),
+  );
   if (bregman.length === 0) throw new ItlError('ITL_DATA', 'the base completions hold no generated token to compare at');
   return {
     kl_mean: mean(bregman),

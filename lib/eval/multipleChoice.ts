@@ -86,14 +86,17 @@ export function truncateToLength(request: ScoreRequest, maxLength: number): Scor
   const excess = request.context.length + request.continuation.length - (maxLength + 1);
   if (excess <= 0) return request;
   if (excess >= request.context.length) {
-    throw new ItlError('ITL_DATA', `a continuation of ${request.continuation.length} tokens does not fit the model's maximum length ${maxLength}`);
+    throw new ItlError(
+      'ITL_DATA',
+      `a continuation of ${request.continuation.length} tokens does not fit the model's maximum length ${maxLength}`,
+    );
   }
   return { context: request.context.slice(excess), continuation: request.continuation };
 }
 
 /** The requests of a document, one per choice: (query, " " + choice) — lm-eval's default target delimiter. */
 export function choiceRequests(tokenizer: ChatTokenizer, doc: MultipleChoiceDoc, maxLength: number, addBos = false): ScoreRequest[] {
-  return doc.choices.map((choice) => truncateToLength(encodePair(tokenizer, doc.query, ' ' + choice, addBos), maxLength));
+  return doc.choices.map((choice) => truncateToLength(encodePair(tokenizer, doc.query, ` ${choice}`, addBos), maxLength));
 }
 
 /** Index of the largest value, the first on ties (numpy's argmax). */
@@ -117,34 +120,59 @@ export function scoreDoc(doc: MultipleChoiceDoc, logprobs: number[], isGreedy: b
 }
 
 /** Scores documents through `model.score`, a chunk of documents per native call. */
-export async function evaluateMultipleChoice(model: EvalModel, tokenizer: ChatTokenizer, docs: readonly MultipleChoiceDoc[],
-  options: MultipleChoiceOptions & { task: string }): Promise<MultipleChoiceEvaluation> {
+export async function evaluateMultipleChoice(
+  model: EvalModel,
+  tokenizer: ChatTokenizer,
+  docs: readonly MultipleChoiceDoc[],
+  options: MultipleChoiceOptions & { task: string },
+): Promise<MultipleChoiceEvaluation> {
   const maxLength = model.info.config.maxPositionEmbeddings;
   const tokens = { naive: 0, processed: 0 };
-  const results = await options.batch.chunked(options.task, docs, options.chunkDocs ?? 256, async (part, batchRows) => {
-    const perDoc = part.map((doc) => choiceRequests(tokenizer, doc, maxLength, options.addBos));
-    const scores = await model.score(perDoc.flat(), { batchRows });
-    let first = 0;
-    return part.map((doc, d) => {
-      const requests = perDoc[d]!;
-      const contexts = new Map(requests.map((r) => [r.context.join(','), r.context.length]));
-      for (const length of contexts.values()) tokens.processed += length;
-      for (const r of requests) {
-        tokens.naive += r.context.length + r.continuation.length - 1;
-        tokens.processed += r.continuation.length - 1;
-      }
-      const own = scores.slice(first, first + requests.length);
-      first += requests.length;
-      return scoreDoc(doc, own.map((s) => s.logprob), own.map((s) => s.isGreedy));
-    });
-  }, options.onProgress);
+  const results = await options.batch.chunked(
+    options.task,
+    docs,
+    options.chunkDocs ?? 256,
+    async (part, batchRows) => {
+      const perDoc = part.map((doc) => choiceRequests(tokenizer, doc, maxLength, options.addBos));
+      const scores = await model.score(perDoc.flat(), { batchRows });
+      let first = 0;
+      return part.map((doc, d) => {
+        const requests = perDoc[d]!;
+        const contexts = new Map(requests.map((r) => [r.context.join(','), r.context.length]));
+        for (const length of contexts.values()) tokens.processed += length;
+        for (const r of requests) {
+          tokens.naive += r.context.length + r.continuation.length - 1;
+          tokens.processed += r.continuation.length - 1;
+        }
+        const own = scores.slice(first, first + requests.length);
+        first += requests.length;
+        return scoreDoc(
+          doc,
+          own.map((s) => s.logprob),
+          own.map((s) => s.isGreedy),
+        );
+      });
+    },
+    options.onProgress,
+  );
   const acc = results.map((r) => r.acc);
   const accNorm = results.map((r) => r.accNorm);
-  return { acc: mean(acc), accStderr: sampleStderr(acc), accNorm: mean(accNorm), accNormStderr: sampleStderr(accNorm), docs: results, tokens };
+  return {
+    acc: mean(acc),
+    accStderr: sampleStderr(acc),
+    accNorm: mean(accNorm),
+    accNormStderr: sampleStderr(accNorm),
+    docs: results,
+    tokens,
+  };
 }
 
 /** lm-eval's results document for one task, with our own metadata beside it. */
-export function resultsDocument(task: string, evaluation: MultipleChoiceEvaluation, metadata: Record<string, unknown>): Record<string, unknown> {
+export function resultsDocument(
+  task: string,
+  evaluation: MultipleChoiceEvaluation,
+  metadata: Record<string, unknown>,
+): Record<string, unknown> {
   return {
     results: {
       [task]: {

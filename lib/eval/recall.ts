@@ -26,11 +26,7 @@ import { binomialStderr } from './stats.js';
 export const NO_SUCH_RECORD = 'No such record in database';
 
 /** A few general prompts whose greedy answers are kept beside each checkpoint's recall, to read by eye. */
-export const GENERAL_PROMPTS = [
-  'What is the capital of France?',
-  'Write one sentence about the sea.',
-  'What is 7 times 8?',
-];
+export const GENERAL_PROMPTS = ['What is the capital of France?', 'Write one sentence about the sea.', 'What is 7 times 8?'];
 
 export interface RecallExample {
   /** The dataset row. */
@@ -65,12 +61,18 @@ function example(dataset: FactsDataset, row: number): RecallExample {
 /** The training facts (a seeded partial Fisher–Yates draw from 0..N−1, in drawn order) and the unseen rows N.. . */
 export function selectRecallExamples(dataset: FactsDataset, facts: number, selection: RecallSelection = {}): RecallSplits {
   if (!Number.isInteger(facts) || facts < 1 || facts > dataset.numRows) {
-    throw new ItlError('ITL_CONFIG', `expected the number of training facts to be 1..${dataset.numRows} (the dataset's rows) but received ${facts}`);
+    throw new ItlError(
+      'ITL_CONFIG',
+      `expected the number of training facts to be 1..${dataset.numRows} (the dataset's rows) but received ${facts}`,
+    );
   }
   const trainCount = Math.min(selection.trainCount ?? 300, facts);
   const testEnd = Math.min(dataset.numRows, facts + (selection.testCount ?? 100));
   if (testEnd === facts) {
-    throw new ItlError('ITL_DATA', `the dataset has ${dataset.numRows} rows: none after the ${facts} training facts to test unseen people on`);
+    throw new ItlError(
+      'ITL_DATA',
+      `the dataset has ${dataset.numRows} rows: none after the ${facts} training facts to test unseen people on`,
+    );
   }
   const random = new SeededRandom(selection.seed ?? 42);
   const indices = Array.from({ length: facts }, (_, i) => i);
@@ -87,7 +89,10 @@ export function selectRecallExamples(dataset: FactsDataset, facts: number, selec
 export function runToolRequest(db: FactsDb, text: string): { request: string; answer: string } | null {
   const request = parseToolRequest(text);
   if (!request) return null;
-  return { request: `FIND ${request.attribute} FOR ${request.name}`, answer: lookupFact(db, request.name, request.attribute) ?? NO_SUCH_RECORD };
+  return {
+    request: `FIND ${request.attribute} FOR ${request.name}`,
+    answer: lookupFact(db, request.name, request.attribute) ?? NO_SUCH_RECORD,
+  };
 }
 
 export function isCorrect(answer: string, value: string): boolean {
@@ -143,33 +148,57 @@ export interface RecallEntry {
 export type AnswerOptions = Pick<RecallOptions, 'dateString' | 'maxNewTokens' | 'batch' | 'onProgress'>;
 
 /** Greedy answers to chat dialogues, batched, decoded without special tokens. */
-export async function answer(model: EvalModel, tokenizer: ChatTokenizer, dialogues: ChatMessage[][], options: AnswerOptions, what: string): Promise<string[]> {
+export async function answer(
+  model: EvalModel,
+  tokenizer: ChatTokenizer,
+  dialogues: ChatMessage[][],
+  options: AnswerOptions,
+  what: string,
+): Promise<string[]> {
   const prompts = dialogues.map((messages) =>
-    tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true, dateString: options.dateString, tokenize: true }));
-  const outputs = await options.batch.chunked(what, prompts, 1024, (part, batchSize) =>
-    model.generate(part, { maxNewTokens: options.maxNewTokens ?? 64, eosIds: tokenizer.special.generationEos, batchSize }),
-  (done, total) => options.onProgress?.(`${what} ${done}/${total}`));
+    tokenizer.applyChatTemplate(messages, { addGenerationPrompt: true, dateString: options.dateString, tokenize: true }),
+  );
+  const outputs = await options.batch.chunked(
+    what,
+    prompts,
+    1024,
+    (part, batchSize) =>
+      model.generate(part, { maxNewTokens: options.maxNewTokens ?? 64, eosIds: tokenizer.special.generationEos, batchSize }),
+    (done, total) => options.onProgress?.(`${what} ${done}/${total}`),
+  );
   return outputs.map((ids) => tokenizer.decode(ids, { skipSpecialTokens: true }));
 }
 
-export async function evaluateRecall(model: EvalModel, tokenizer: ChatTokenizer, splits: RecallSplits, options: RecallOptions): Promise<RecallEntry> {
+export async function evaluateRecall(
+  model: EvalModel,
+  tokenizer: ChatTokenizer,
+  splits: RecallSplits,
+  options: RecallOptions,
+): Promise<RecallEntry> {
   if (options.mode === 'tool' && !options.db) throw new ItlError('ITL_INVALID_ARGUMENT', 'in-tool recall needs the facts database');
   const examples = [...splits.train, ...splits.test];
   const questions = examples.map((e): ChatMessage[] => [{ role: 'user', content: e.question }]);
   const turn1 = await answer(model, tokenizer, questions, options, 'recall turn 1');
   let predictions: (WeightPrediction | ToolPrediction)[];
   if (options.mode === 'weight') {
-    predictions = examples.map((e, i) => ({ question: e.question, completion: turn1[i]!, ground_truth: e.value, correct: isCorrect(turn1[i]!, e.value) }));
+    predictions = examples.map((e, i) => ({
+      question: e.question,
+      completion: turn1[i]!,
+      ground_truth: e.value,
+      correct: isCorrect(turn1[i]!, e.value),
+    }));
   } else {
     const tool = turn1.map((text) => runToolRequest(options.db!, text));
     const second = examples.map((_, i) => i).filter((i) => tool[i] !== null);
-    const turn2 = await answer(model, tokenizer, second.map((i) => [
-      ...questions[i]!,
-      { role: 'assistant', content: turn1[i]! },
-      { role: 'ipython', content: tool[i]!.answer },
-    ]), options, 'recall turn 2');
+    const turn2 = await answer(
+      model,
+      tokenizer,
+      second.map((i) => [...questions[i]!, { role: 'assistant', content: turn1[i]! }, { role: 'ipython', content: tool[i]!.answer }]),
+      options,
+      'recall turn 2',
+    );
     const finals = [...turn1];
-    second.forEach((i, k) => (finals[i] = turn2[k]!));
+    for (const [k, i] of second.entries()) finals[i] = turn2[k]!;
     predictions = examples.map((e, i) => ({
       question: e.question,
       tool_call: turn1[i]!,
@@ -181,7 +210,13 @@ export async function evaluateRecall(model: EvalModel, tokenizer: ChatTokenizer,
     }));
   }
   const general = options.generalPrompts ?? GENERAL_PROMPTS;
-  const generalAnswers = await answer(model, tokenizer, general.map((content) => [{ role: 'user', content }]), options, 'general prompts');
+  const generalAnswers = await answer(
+    model,
+    tokenizer,
+    general.map((content) => [{ role: 'user', content }]),
+    options,
+    'general prompts',
+  );
   const train = predictions.slice(0, splits.train.length);
   const test = predictions.slice(splits.train.length);
   const accuracy = (p: { correct: boolean }[]) => (p.length === 0 ? 0 : p.filter((x) => x.correct).length / p.length);

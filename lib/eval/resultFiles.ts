@@ -37,7 +37,11 @@ export function baseFilePath(evalDir: string, folder: string, model: string, fil
  * lm-eval's results folder of one evaluated model: EVAL/<folder>/<run>/<checkpoint>/, for a base
  * model EVAL/<folder>/base_models/<model>/, for a single non-checkpoint folder EVAL/<folder>/<name>/.
  */
-export function lmEvalFolder(evalDir: string, folder: string, target: { run: string; checkpoint: string; baseModel?: boolean; flat?: boolean }): string {
+export function lmEvalFolder(
+  evalDir: string,
+  folder: string,
+  target: { run: string; checkpoint: string; baseModel?: boolean; flat?: boolean },
+): string {
   if (target.baseModel) return join(evalDir, folder, BASE_MODELS_FOLDER, target.run);
   return target.flat ? join(evalDir, folder, target.run) : join(evalDir, folder, target.run, target.checkpoint);
 }
@@ -74,7 +78,7 @@ export async function writeKeyedEntry(path: string, checkpoint: string, entry: u
     const document = await readKeyedFile(path);
     document[checkpoint] = entry;
     const sorted = Object.fromEntries(Object.entries(document).sort(([a], [b]) => stepOf(a) - stepOf(b) || (a < b ? -1 : 1)));
-    await writeFileAtomic(path, JSON.stringify(sorted, null, 2) + '\n');
+    await writeFileAtomic(path, `${JSON.stringify(sorted, null, 2)}\n`);
   });
 }
 

@@ -85,7 +85,14 @@ async function runConfigOf(run: RunFolder): Promise<{ config?: RunConfig; config
 async function findTargets(o: EvalOptions, summary: EvalSummary): Promise<Target[]> {
   if (o.model !== undefined) {
     const { name, checkpoint, flat } = singleFolderTarget(o.model);
-    const target: Target = { evalDir: o.evalDir, run: o.base ? basename(resolve(o.model)) : name, checkpoint, flat, baseModel: o.base, dir: o.model };
+    const target: Target = {
+      evalDir: o.evalDir,
+      run: o.base ? basename(resolve(o.model)) : name,
+      checkpoint,
+      flat,
+      baseModel: o.base,
+      dir: o.model,
+    };
     // A checkpoint of a run folder is the same subject however it is named: its run's configuration applies.
     if (!flat && !o.base && existsSync(join(dirname(resolve(o.model)), RUN_CONFIG_FILE))) {
       Object.assign(target, await runConfigOf({ name, dir: dirname(resolve(o.model)), checkpoints: [] }));
@@ -98,14 +105,23 @@ async function findTargets(o: EvalOptions, summary: EvalSummary): Promise<Target
     const { config, configError } = await runConfigOf(run);
     if (o.base) {
       if (!config) summary.failures.push(configError!);
-      else if (!bases.has(config.model)) bases.set(config.model, { evalDir: o.evalDir, run: config.model_label, checkpoint: checkpointName(0), baseModel: true, dir: config.model, config });
+      else if (!bases.has(config.model))
+        bases.set(config.model, {
+          evalDir: o.evalDir,
+          run: config.model_label,
+          checkpoint: checkpointName(0),
+          baseModel: true,
+          dir: config.model,
+          config,
+        });
       continue;
     }
     if (run.checkpoints.length === 0) {
       summary.failures.push(`${run.dir}: no checkpoint-<step> folders`);
       continue;
     }
-    for (const checkpoint of run.checkpoints) targets.push({ evalDir: o.evalDir, run: run.name, checkpoint: checkpoint.name, dir: checkpoint.path, config, configError });
+    for (const checkpoint of run.checkpoints)
+      targets.push({ evalDir: o.evalDir, run: run.name, checkpoint: checkpoint.name, dir: checkpoint.path, config, configError });
   }
   return o.base ? [...bases.values()] : targets;
 }
@@ -122,7 +138,9 @@ function selectRuns(runs: RunFolder[], o: EvalOptions, summary: EvalSummary): Ru
 
 /** The identity of what is evaluated: the folder's content (a LoRA adapter's with its base model's). */
 export function subjectIdentity(resolved: ResolvedCheckpoint): SubjectDescription['identity'] {
-  return resolved.adapter === undefined ? { model: modelIdentity(resolved.model) } : { model: modelIdentity(resolved.adapter), adapter_base: modelIdentity(resolved.model) };
+  return resolved.adapter === undefined
+    ? { model: modelIdentity(resolved.model) }
+    : { model: modelIdentity(resolved.adapter), adapter_base: modelIdentity(resolved.model) };
 }
 
 function describeSubject(o: EvalOptions, target: Target, resolved: ResolvedCheckpoint): SubjectDescription {
@@ -148,14 +166,22 @@ export async function expectedProvenance(task: EvalTask, state: unknown, subject
 }
 
 /** Whether to evaluate: 'evaluate', 'skip' (done the same way), or the refusal naming the differences. */
-export async function reuseDecision(task: EvalTask, target: ResultTarget, expected: Provenance, recompute: boolean,
-  what: string): Promise<'evaluate' | 'skip' | { refusal: string }> {
+export async function reuseDecision(
+  task: EvalTask,
+  target: ResultTarget,
+  expected: Provenance,
+  recompute: boolean,
+  what: string,
+): Promise<'evaluate' | 'skip' | { refusal: string }> {
   const recorded = await task.recorded(target);
   if (recorded === undefined) return 'evaluate';
   const differences = provenanceDifferences(recorded ?? undefined, expected);
   if (recorded !== null && differences.length === 0) return 'skip';
   if (recompute) return 'evaluate';
-  const why = recorded === null ? 'it has no provenance record (written by an older itl)' : `it was evaluated another way: ${describeDifferences(differences)}`;
+  const why =
+    recorded === null
+      ? 'it has no provenance record (written by an older itl)'
+      : `it was evaluated another way: ${describeDifferences(differences)}`;
   return { refusal: `${what}: a ${task.name} result exists but ${why}; pass --recompute to replace it, or choose another --eval-dir` };
 }
 
@@ -165,15 +191,22 @@ function lockPath(o: EvalOptions, target: Target): string {
 }
 
 export async function runEvaluation(runtime: Runtime, o: EvalOptions): Promise<EvalSummary> {
-  if ((o.model === undefined) === (o.modelsDir === undefined)) throw new ItlError('ITL_USAGE', 'pass exactly one of --models-dir and --model');
+  if ((o.model === undefined) === (o.modelsDir === undefined))
+    throw new ItlError('ITL_USAGE', 'pass exactly one of --models-dir and --model');
   if (o.runs !== undefined && o.modelsDir === undefined) throw new ItlError('ITL_USAGE', '--run selects runs under --models-dir');
-  if (o.adapter !== undefined && o.model === undefined) throw new ItlError('ITL_USAGE', '--adapter needs --model (the base model it applies to)');
-  if (o.base && o.task.baseModels !== true) throw new ItlError('ITL_USAGE', `--base does not apply to ${o.task.name}: ${o.task.baseModels}`);
+  if (o.adapter !== undefined && o.model === undefined)
+    throw new ItlError('ITL_USAGE', '--adapter needs --model (the base model it applies to)');
+  if (o.base && o.task.baseModels !== true)
+    throw new ItlError('ITL_USAGE', `--base does not apply to ${o.task.name}: ${o.task.baseModels}`);
   await mkdir(join(o.evalDir, '.locks', o.task.name), { recursive: true }).catch((error: unknown) => {
     throw new ItlError('ITL_IO', `cannot write into the evaluation folder ${o.evalDir}: ${(error as Error).message}`, { cause: error });
   });
   const context: TaskContext = {
-    runtime, evalDir: o.evalDir, batch: new BatchSize(o.batchSize ?? 32, o.log), loadOptions: { device: o.device ?? 'cpu', dtype: o.dtype ?? 'fp32' }, log: o.log,
+    runtime,
+    evalDir: o.evalDir,
+    batch: new BatchSize(o.batchSize ?? 32, o.log),
+    loadOptions: { device: o.device ?? 'cpu', dtype: o.dtype ?? 'fp32' },
+    log: o.log,
   };
   const state = await o.task.open(o.settings, context);
   const summary: EvalSummary = { evaluated: [], skipped: [], failures: [] };
@@ -190,8 +223,14 @@ export async function runEvaluation(runtime: Runtime, o: EvalOptions): Promise<E
   return summary;
 }
 
-async function evaluateTarget(o: EvalOptions, state: unknown, context: TaskContext, target: Target, summary: EvalSummary,
-  waitMs: number): Promise<'busy' | void> {
+async function evaluateTarget(
+  o: EvalOptions,
+  state: unknown,
+  context: TaskContext,
+  target: Target,
+  summary: EvalSummary,
+  waitMs: number,
+): Promise<'busy' | undefined> {
   const name = `${o.task.name} ${label(target)}`;
   let lock: FileLock | undefined;
   try {
@@ -229,7 +268,7 @@ async function evaluateTarget(o: EvalOptions, state: unknown, context: TaskConte
     o.log(`${name}: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } catch (thrown) {
     const error = asItlError(thrown);
-    if (error.code === 'ITL_ABORTED') throw error;  // stopped by the user: nothing more is evaluated
+    if (error.code === 'ITL_ABORTED') throw error; // stopped by the user: nothing more is evaluated
     summary.failures.push(`${target.dir}: ${error.message} [${error.code}]`);
     o.log(`${name}: FAILED: ${error.message} [${error.code}]`);
   } finally {

@@ -14,7 +14,11 @@ const TIMING_KEYS = new Set(['train_runtime', 'train_tokens_per_second', 'eval_r
 function withoutTiming(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withoutTiming);
   if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.entries(value).filter(([key]) => !TIMING_KEYS.has(key)).map(([key, v]) => [key, withoutTiming(v)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => !TIMING_KEYS.has(key))
+      .map(([key, v]) => [key, withoutTiming(v)]),
+  );
 }
 
 /** The complete checkpoints of a run folder (checkpoint-<step>, not the dot-named staging folders). */
@@ -30,7 +34,8 @@ export function compareCheckpoint(reference: string, candidate: string, roots: {
   const differences: string[] = [];
   const files = readdirSync(reference).sort();
   const got = existsSync(candidate) ? readdirSync(candidate).sort() : [];
-  if (files.join() !== got.join()) differences.push(`${candidate}: files [${got.join(', ')}], the uninterrupted run has [${files.join(', ')}]`);
+  if (files.join() !== got.join())
+    differences.push(`${candidate}: files [${got.join(', ')}], the uninterrupted run has [${files.join(', ')}]`);
   for (const file of files.filter((f) => got.includes(f))) {
     const a = readFileSync(join(reference, file));
     const b = readFileSync(join(candidate, file));
@@ -56,8 +61,11 @@ export function compareCheckpoint(reference: string, candidate: string, roots: {
  * short: nothing half-written may look complete). With `stopCheckpoints`, checkpoints the reference
  * lacks are allowed (a stop request writes one at the step it stopped), and compared with nothing.
  */
-export function compareRun(reference: string, candidate: string,
-  options: { complete: boolean; roots: { reference: string; candidate: string }; stopCheckpoints?: boolean }): string[] {
+export function compareRun(
+  reference: string,
+  candidate: string,
+  options: { complete: boolean; roots: { reference: string; candidate: string }; stopCheckpoints?: boolean },
+): string[] {
   const expected = checkpointNames(reference);
   const got = checkpointNames(candidate).filter((name) => expected.includes(name) || !options.stopCheckpoints);
   const differences: string[] = [];
@@ -65,7 +73,8 @@ export function compareRun(reference: string, candidate: string,
     if (!expected.includes(name)) differences.push(`${join(candidate, name)}: the uninterrupted run has no such checkpoint`);
     else differences.push(...compareCheckpoint(join(reference, name), join(candidate, name), options.roots));
   }
-  if (options.complete && got.join() !== expected.join()) differences.push(`${candidate}: checkpoints [${got.join(', ')}], the uninterrupted run [${expected.join(', ')}]`);
+  if (options.complete && got.join() !== expected.join())
+    differences.push(`${candidate}: checkpoints [${got.join(', ')}], the uninterrupted run [${expected.join(', ')}]`);
   for (const name of existsSync(candidate) && options.complete ? readdirSync(candidate) : []) {
     if (/^\.checkpoint-.*\.(tmp|old)-\d+$/.test(name)) differences.push(`${join(candidate, name)}: a staging folder was left behind`);
   }
@@ -77,10 +86,12 @@ export function compareDataBuild(reference: string, candidate: string): string[]
   if (!existsSync(join(candidate, 'manifest.json'))) return [`${candidate}: no manifest.json`];
   const a = JSON.parse(readFileSync(join(reference, 'manifest.json'), 'utf8')) as { files: Record<string, unknown> };
   const b = JSON.parse(readFileSync(join(candidate, 'manifest.json'), 'utf8')) as { files: Record<string, unknown> };
-  if (JSON.stringify(a.files) !== JSON.stringify(b.files)) return [`${candidate}/manifest.json lists other files or digests than the uninterrupted build's`];
+  if (JSON.stringify(a.files) !== JSON.stringify(b.files))
+    return [`${candidate}/manifest.json lists other files or digests than the uninterrupted build's`];
   const differences: string[] = [];
   for (const file of Object.keys(a.files)) {
-    if (!readFileSync(join(reference, file)).equals(readFileSync(join(candidate, file)))) differences.push(`${join(candidate, file)} differs from the uninterrupted build's`);
+    if (!readFileSync(join(reference, file)).equals(readFileSync(join(candidate, file))))
+      differences.push(`${join(candidate, file)} differs from the uninterrupted build's`);
   }
   return differences;
 }
@@ -100,10 +111,13 @@ export function compareKeyedResults(reference: string, candidate: string, comple
   const expected = JSON.parse(readFileSync(reference, 'utf8')) as Record<string, unknown>;
   const differences: string[] = [];
   for (const [key, value] of Object.entries(got)) {
-    if (JSON.stringify(value) !== JSON.stringify(expected[key])) differences.push(`${candidate}: entry ${key} differs from the uninterrupted evaluation's`);
+    if (JSON.stringify(value) !== JSON.stringify(expected[key]))
+      differences.push(`${candidate}: entry ${key} differs from the uninterrupted evaluation's`);
   }
   if (complete && Object.keys(got).sort().join() !== Object.keys(expected).sort().join()) {
-    differences.push(`${candidate}: entries [${Object.keys(got).join(', ')}], the uninterrupted evaluation [${Object.keys(expected).join(', ')}]`);
+    differences.push(
+      `${candidate}: entries [${Object.keys(got).join(', ')}], the uninterrupted evaluation [${Object.keys(expected).join(', ')}]`,
+    );
   }
   return differences;
 }
@@ -126,7 +140,14 @@ export function leftovers(dir: string): string[] {
  */
 export function compareResultsCsv(reference: string, candidate: string): string[] {
   if (!existsSync(candidate)) return [`${candidate}: missing`];
-  const rows = (path: string) => readFileSync(path, 'utf8').trimEnd().split('\n').slice(1).map((line) => line.slice(line.indexOf(',') + 1));
+  const rows = (path: string) =>
+    readFileSync(path, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.slice(line.indexOf(',') + 1));
   const got = new Set(rows(candidate));
-  return rows(reference).filter((row) => !got.has(row)).map((row) => `${candidate}: the uninterrupted run's row ${row.split(',').slice(0, 4).join(',')}… is missing or differs`);
+  return rows(reference)
+    .filter((row) => !got.has(row))
+    .map((row) => `${candidate}: the uninterrupted run's row ${row.split(',').slice(0, 4).join(',')}… is missing or differs`);
 }

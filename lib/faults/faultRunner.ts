@@ -61,7 +61,9 @@ export async function runItl(args: string[], options: RunOptions = {}): Promise<
 
 /** Whether `unshare -rm` gives this process a private mount namespace (tmpfs and read-only mounts). */
 export function canUnshare(): boolean {
-  const probe = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs /tmp 2>/dev/null && echo ok'], { encoding: 'utf8' });
+  const probe = spawnSync('unshare', ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs /tmp 2>/dev/null && echo ok'], {
+    encoding: 'utf8',
+  });
   return probe.status === 0 && probe.stdout.trim() === 'ok';
 }
 
@@ -99,7 +101,7 @@ export function childrenOf(pid: number): number[] {
 export class SeededRandom {
   private state: number;
   constructor(seed: number) {
-    this.state = (seed >>> 0) || 1;
+    this.state = seed >>> 0 || 1;
   }
   next(): number {
     this.state = (Math.imul(this.state, 1664525) + 1013904223) >>> 0;

@@ -80,13 +80,17 @@ function classify(value: string, scope: GridScope): Key | undefined {
 function add(filter: GridFilter, key: Key, value: string, term: string, scope: GridScope): void {
   switch (key) {
     case 'stage': {
-      const stages = stagesOf(value) ?? usage(`--only ${term}: '${value}' is not a stage; expected one of ${[...GRID_STAGES, ...Object.keys(STAGE_GROUPS)].join(', ')}`);
+      const stages =
+        stagesOf(value) ??
+        usage(`--only ${term}: '${value}' is not a stage; expected one of ${[...GRID_STAGES, ...Object.keys(STAGE_GROUPS)].join(', ')}`);
       filter.stages ??= new Set();
       for (const stage of stages) filter.stages.add(stage);
       return;
     }
     case 'model': {
-      const pattern = modelPattern(value, scope) ?? usage(`--only ${term}: '${value}' matches none of the models ${scope.models.map((m) => m.shortName).join(', ')}`);
+      const pattern =
+        modelPattern(value, scope) ??
+        usage(`--only ${term}: '${value}' matches none of the models ${scope.models.map((m) => m.shortName).join(', ')}`);
       (filter.models ??= []).push(pattern);
       return;
     }
@@ -95,7 +99,9 @@ function add(filter: GridFilter, key: Key, value: string, term: string, scope: G
       (filter.modes ??= new Set()).add(value as TrainingMode);
       return;
     case 'run': {
-      const pattern = runPattern(value, scope) ?? usage(`--only ${term}: '${value}' matches none of the grid's ${scope.runs.length} runs (itl grid --dry-run lists them)`);
+      const pattern =
+        runPattern(value, scope) ??
+        usage(`--only ${term}: '${value}' matches none of the grid's ${scope.runs.length} runs (itl grid --dry-run lists them)`);
       (filter.runs ??= []).push(pattern);
       return;
     }
@@ -123,15 +129,21 @@ export function parseGridFilter(input: FilterInput, scope: GridScope = STUDY_SCO
       add(filter, key as Key, term.slice(equals + 1), term, scope);
       continue;
     }
-    const bare = classify(term, scope) ?? usage(`--only ${term}: not a stage (${[...GRID_STAGES, ...Object.keys(STAGE_GROUPS)].join(', ')}), ` +
-      `a model (${scope.models.map((m) => m.shortName).join(', ')}), a mode (weight, tool), nor a run name or pattern of the grid (sft_…)`);
+    const bare =
+      classify(term, scope) ??
+      usage(
+        `--only ${term}: not a stage (${[...GRID_STAGES, ...Object.keys(STAGE_GROUPS)].join(', ')}), ` +
+          `a model (${scope.models.map((m) => m.shortName).join(', ')}), a mode (weight, tool), nor a run name or pattern of the grid (sft_…)`,
+      );
     add(filter, bare, term, term, scope);
   }
   for (const stage of terms(input.stage)) add(filter, 'stage', stage, `stage=${stage}`, scope);
   if (input.index !== undefined) {
     const runs = scope.runs;
     if (!Number.isInteger(input.index) || input.index < 0 || input.index >= runs.length) {
-      usage(`expected --index in 0..${runs.length - 1} (a run of the ${scope === STUDY_SCOPE ? "study's table" : 'grid'}) but received ${input.index}`);
+      usage(
+        `expected --index in 0..${runs.length - 1} (a run of the ${scope === STUDY_SCOPE ? "study's table" : 'grid'}) but received ${input.index}`,
+      );
     }
     filter.indexRun = runs[input.index].name;
   }

@@ -82,8 +82,11 @@ function evalFlags(o: GridOptions): string[] {
 
 function hellaswagFile(o: GridOptions): string {
   if (o.hellaswag === undefined) {
-    throw new ItlError('ITL_USAGE', 'the hellaswag and base steps need --hellaswag FILE (the validation jsonl or a Hugging Face on-disk dataset); ' +
-      'or leave them out, e.g. --only train or --only recall,kl');
+    throw new ItlError(
+      'ITL_USAGE',
+      'the hellaswag and base steps need --hellaswag FILE (the validation jsonl or a Hugging Face on-disk dataset); ' +
+        'or leave them out, e.g. --only train or --only recall,kl',
+    );
   }
   return o.hellaswag;
 }
@@ -112,7 +115,18 @@ export function stepArgv(step: GridStep, o: GridOptions): string[] {
     case 'hellaswag':
       return ['eval', 'hellaswag', '--models-dir', o.runs, '--run', step.run!.name, '--hellaswag', hellaswagFile(o), ...evalFlags(o)];
     case 'base':
-      return ['eval', 'hellaswag', '--base', '--models-dir', o.runs, '--run', modelRunsPattern(step.model!), '--hellaswag', hellaswagFile(o), ...evalFlags(o)];
+      return [
+        'eval',
+        'hellaswag',
+        '--base',
+        '--models-dir',
+        o.runs,
+        '--run',
+        modelRunsPattern(step.model!),
+        '--hellaswag',
+        hellaswagFile(o),
+        ...evalFlags(o),
+      ];
     case 'analyze':
       return ['analyze', '--eval-dir', o.evalDir, '--runs-dir', o.runs, '--out', o.results];
   }

@@ -43,7 +43,11 @@ export async function stepDone(step: GridStep, paths: Paths): Promise<string | u
     case 'base': {
       // `itl eval --base` names the folder after the runs' model label, the short name.
       const target = { evalDir: paths.evalDir, run: step.model!, checkpoint: checkpointName(0), baseModel: true };
-      return (await findTask('hellaswag').recorded(target).catch(() => undefined)) !== undefined ? 'evaluated' : undefined;
+      return (await findTask('hellaswag')
+        .recorded(target)
+        .catch(() => undefined)) !== undefined
+        ? 'evaluated'
+        : undefined;
     }
     case 'analyze':
       return undefined;

@@ -68,15 +68,17 @@ export async function runGrid(steps: readonly GridStep[], x: GridExecution): Pro
       summary.status = status;
       summary.notRun = steps.length - i - 1;
       const during = x.interrupted?.();
-      x.log(during
-        ? `itl grid: ${position} ${during}: the step ended with exit status ${status}; ${summary.notRun} step(s) not run: ${x.format(argv)}`
-        : `itl grid: ${position} failed with exit status ${status}; ${summary.notRun} step(s) not run: ${x.format(argv)}`);
+      x.log(
+        during
+          ? `itl grid: ${position} ${during}: the step ended with exit status ${status}; ${summary.notRun} step(s) not run: ${x.format(argv)}`
+          : `itl grid: ${position} failed with exit status ${status}; ${summary.notRun} step(s) not run: ${x.format(argv)}`,
+      );
       return summary;
     }
   }
   const interrupted = x.interrupted?.();
   if (interrupted) summary.status = signalStatus(interrupted);
-  x.log(`itl grid: ${summary.ran} step(s) run, ${summary.skipped} already done` + (interrupted ? ` (${interrupted} received)` : ''));
+  x.log(`itl grid: ${summary.ran} step(s) run, ${summary.skipped} already done${interrupted ? ` (${interrupted} received)` : ''}`);
   return summary;
 }
 
@@ -93,7 +95,10 @@ export function signalStatus(signal: NodeJS.Signals): number {
 export class ItlSpawner {
   private running: ItlChild | undefined;
 
-  constructor(private readonly entry: string, private readonly env: NodeJS.ProcessEnv) {}
+  constructor(
+    private readonly entry: string,
+    private readonly env: NodeJS.ProcessEnv,
+  ) {}
 
   execute = async (argv: string[]): Promise<StepOutcome> => {
     const child = new ItlChild({ args: argv, entry: this.entry, env: this.env, stdio: 'inherit' });

@@ -140,11 +140,28 @@ interface Abortable {
 export interface NativeModelHandle {
   info(): ModelHandleInfo;
   forward(ids: Int32Array): Promise<{ top1: Int32Array; lastLogits: Float32Array }>;
-  generate(ids: Int32Array, lengths: Int32Array, options: GenerateOptions & Abortable, onProgress?: ProgressCallback): Promise<{ ids: Int32Array; lengths: Int32Array }>;
-  score(contextIds: Int32Array, contextLengths: Int32Array, continuationIds: Int32Array, continuationLengths: Int32Array,
-    options: BatchOptions & Abortable, onProgress?: ProgressCallback): Promise<{ logprobs: Float64Array; isGreedy: Uint8Array }>;
-  divergence(reference: NativeModelHandle, ids: Int32Array, lengths: Int32Array, tokenMask: Uint8Array, options: BatchOptions & Abortable,
-    onProgress?: ProgressCallback): Promise<DivergenceResult>;
+  generate(
+    ids: Int32Array,
+    lengths: Int32Array,
+    options: GenerateOptions & Abortable,
+    onProgress?: ProgressCallback,
+  ): Promise<{ ids: Int32Array; lengths: Int32Array }>;
+  score(
+    contextIds: Int32Array,
+    contextLengths: Int32Array,
+    continuationIds: Int32Array,
+    continuationLengths: Int32Array,
+    options: BatchOptions & Abortable,
+    onProgress?: ProgressCallback,
+  ): Promise<{ logprobs: Float64Array; isGreedy: Uint8Array }>;
+  divergence(
+    reference: NativeModelHandle,
+    ids: Int32Array,
+    lengths: Int32Array,
+    tokenMask: Uint8Array,
+    options: BatchOptions & Abortable,
+    onProgress?: ProgressCallback,
+  ): Promise<DivergenceResult>;
   save(dir: string): Promise<string>;
   benchForward(options: ForwardBenchmarkOptions, onProgress?: ProgressCallback): Promise<ForwardBenchmarkResult>;
   dispose(): void;
@@ -174,7 +191,6 @@ export interface NativeModelApi {
   inspectModel(path: string): Promise<ModelInspection>;
   modelPresets(): ModelPresetInfo[];
 }
-
 
 function requireInteger(value: number, name: string, min: number): number {
   if (!Number.isInteger(value) || value < min) {
@@ -250,9 +266,18 @@ export class Model {
    * Writes a random-initialised model of the shape in `configFolder`/config.json to `dir` (HF
    * layout; `dir` may be `configFolder`) and returns it loaded.
    */
-  static async initFromConfig(runtime: Runtime, configFolder: string, seed: number, dir: string, options: LoadModelOptions = {}): Promise<Model> {
+  static async initFromConfig(
+    runtime: Runtime,
+    configFolder: string,
+    seed: number,
+    dir: string,
+    options: LoadModelOptions = {},
+  ): Promise<Model> {
     requireInteger(seed, 'seed', 0);
-    return new Model(await nativeCall(runtime.native.initModelFromConfig(configFolder, seed, dir, checkLoadOptions(options))), runtime.abortFlag);
+    return new Model(
+      await nativeCall(runtime.native.initModelFromConfig(configFolder, seed, dir, checkLoadOptions(options))),
+      runtime.abortFlag,
+    );
   }
 
   /** Parses a model folder's config and checkpoint header without loading weights. */
@@ -275,7 +300,11 @@ export class Model {
   }
 
   /** New token ids per prompt (eos included when a row stops on one, as Hugging Face generate does). */
-  async generate(prompts: readonly ArrayLike<number>[], options: GenerateOptions = {}, onProgress?: ProgressCallback): Promise<Int32Array[]> {
+  async generate(
+    prompts: readonly ArrayLike<number>[],
+    options: GenerateOptions = {},
+    onProgress?: ProgressCallback,
+  ): Promise<Int32Array[]> {
     const { ids, lengths } = packRows(prompts, 'prompt');
     const native = { ...options, eosIds: options.eosIds ?? this.info.config.eosTokenIds, abort: this.abort };
     const out = await nativeCall(this.live().generate(ids, lengths, native, onProgress));
@@ -284,9 +313,17 @@ export class Model {
 
   /** log p(continuation | context) and the greedy flag per request (lm-evaluation-harness's loglikelihood). */
   async score(requests: readonly ScoreRequest[], options: BatchOptions = {}, onProgress?: ProgressCallback): Promise<ScoreResult[]> {
-    const ctx = packRows(requests.map((r) => r.context), 'context');
-    const cont = packRows(requests.map((r) => r.continuation), 'continuation');
-    const out = await nativeCall(this.live().score(ctx.ids, ctx.lengths, cont.ids, cont.lengths, { ...options, abort: this.abort }, onProgress));
+    const ctx = packRows(
+      requests.map((r) => r.context),
+      'context',
+    );
+    const cont = packRows(
+      requests.map((r) => r.continuation),
+      'continuation',
+    );
+    const out = await nativeCall(
+      this.live().score(ctx.ids, ctx.lengths, cont.ids, cont.lengths, { ...options, abort: this.abort }, onProgress),
+    );
     return Array.from(out.logprobs, (logprob, i) => ({ logprob, isGreedy: out.isGreedy[i] === 1 }));
   }
 
@@ -294,11 +331,19 @@ export class Model {
    * Per-token divergence of this model (q) from `reference` (p) on `sequences`; `tokenMasks[i][t]`
    * truthy selects token t ≥ 1 of sequence i.
    */
-  divergence(reference: Model, sequences: readonly ArrayLike<number>[], tokenMasks: readonly ArrayLike<number | boolean>[],
-    options: BatchOptions = {}, onProgress?: ProgressCallback): Promise<DivergenceResult> {
+  divergence(
+    reference: Model,
+    sequences: readonly ArrayLike<number>[],
+    tokenMasks: readonly ArrayLike<number | boolean>[],
+    options: BatchOptions = {},
+    onProgress?: ProgressCallback,
+  ): Promise<DivergenceResult> {
     const { ids, lengths } = packRows(sequences, 'sequence');
     if (tokenMasks.length !== sequences.length) {
-      throw new ItlError('ITL_INVALID_ARGUMENT', `expected one token mask per sequence: ${sequences.length} sequences, ${tokenMasks.length} masks`);
+      throw new ItlError(
+        'ITL_INVALID_ARGUMENT',
+        `expected one token mask per sequence: ${sequences.length} sequences, ${tokenMasks.length} masks`,
+      );
     }
     const mask = new Uint8Array(ids.length);
     let offset = 0;

@@ -4,8 +4,18 @@
  * the addon only through it (no module-level state). Its abort flag is handed to every model it
  * loads: `abort()` (a command's Ctrl-C) stops their generation, scoring and divergence between batches.
  */
-import { type AbortFlag, type MatmulOptions, type MatmulResult, type NativeAddon, type ProgressCallback, type SystemInfo,
-  type ThreadCounts, type ThreadPolicy, loadAddon, nativeCall } from './addon.js';
+import {
+  type AbortFlag,
+  type MatmulOptions,
+  type MatmulResult,
+  type NativeAddon,
+  type ProgressCallback,
+  type SystemInfo,
+  type ThreadCounts,
+  type ThreadPolicy,
+  loadAddon,
+  nativeCall,
+} from './addon.js';
 
 export class Runtime {
   readonly addonPath: string;

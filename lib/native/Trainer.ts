@@ -101,7 +101,9 @@ export interface EvalRecord {
   eval_loss: number;
   eval_runtime: number;
 }
-export type TrainingEvent = { kind: 'step'; record: StepRecord; totalSteps: number } | { kind: 'eval'; record: EvalRecord; totalSteps: number };
+export type TrainingEvent =
+  | { kind: 'step'; record: StepRecord; totalSteps: number }
+  | { kind: 'eval'; record: EvalRecord; totalSteps: number };
 
 type NativeRows = Pick<TokenizedDataset, 'ids' | 'labels' | 'offsets'>;
 
@@ -120,7 +122,9 @@ export interface NativeTrainerApi {
 function toEvent(progress: Progress): TrainingEvent | undefined {
   if (progress.record === undefined || (progress.phase !== 'step' && progress.phase !== 'eval')) return undefined;
   const record = JSON.parse(progress.record);
-  return progress.phase === 'step' ? { kind: 'step', record, totalSteps: progress.total } : { kind: 'eval', record, totalSteps: progress.total };
+  return progress.phase === 'step'
+    ? { kind: 'step', record, totalSteps: progress.total }
+    : { kind: 'eval', record, totalSteps: progress.total };
 }
 
 export class Trainer {
@@ -148,10 +152,12 @@ export class Trainer {
 
   /** Trains until the next checkpoint (save interval, last step or a stop request). */
   run(onEvent?: (event: TrainingEvent) => void): Promise<RunOutcome> {
-    const onProgress = onEvent && ((progress: Progress) => {
-      const event = toEvent(progress);
-      if (event) onEvent(event);
-    });
+    const onProgress =
+      onEvent &&
+      ((progress: Progress) => {
+        const event = toEvent(progress);
+        if (event) onEvent(event);
+      });
     return nativeCall(this.live().run(onProgress));
   }
 

@@ -109,10 +109,7 @@ export function loadAddon(env: NodeJS.ProcessEnv = process.env): { path: string;
   const candidates = addonCandidates(env);
   const path = candidates.find((p) => existsSync(p));
   if (!path) {
-    throw new ItlError(
-      'ITL_NATIVE_MISSING',
-      `the native addon is not built: run \`npm run build\` (looked for ${candidates.join(', ')})`,
-    );
+    throw new ItlError('ITL_NATIVE_MISSING', `the native addon is not built: run \`npm run build\` (looked for ${candidates.join(', ')})`);
   }
   const require = createRequire(import.meta.url);
   let addon: NativeAddon;
@@ -124,8 +121,11 @@ export function loadAddon(env: NodeJS.ProcessEnv = process.env): { path: string;
     });
   }
   if (addon.abiVersion !== ADDON_ABI_VERSION) {
-    throw new ItlError('ITL_NATIVE_MISSING', `the native addon ${path} has ABI version ${String(addon.abiVersion)} but this itl needs ` +
-      `${ADDON_ABI_VERSION}: it was built from other sources; run \`npm run build\``);
+    throw new ItlError(
+      'ITL_NATIVE_MISSING',
+      `the native addon ${path} has ABI version ${String(addon.abiVersion)} but this itl needs ` +
+        `${ADDON_ABI_VERSION}: it was built from other sources; run \`npm run build\``,
+    );
   }
   return { path, addon };
 }

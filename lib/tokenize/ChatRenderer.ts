@@ -31,7 +31,18 @@ export interface RenderMessage {
 const OUTPUT_BODIES: Record<string, string[]> = { Program: ['body'], If: ['body', 'alternate'], For: ['body', 'defaultBlock'] };
 /** Statements that redirect or transform output: content inside them would not reach it verbatim. */
 const REFUSED_STATEMENTS = new Set(['Macro', 'CallStatement', 'FilterStatement']);
-const STATEMENTS = new Set(['Program', 'If', 'For', 'SetStatement', 'Macro', 'Comment', 'Break', 'Continue', 'FilterStatement', 'CallStatement']);
+const STATEMENTS = new Set([
+  'Program',
+  'If',
+  'For',
+  'SetStatement',
+  'Macro',
+  'Comment',
+  'Break',
+  'Continue',
+  'FilterStatement',
+  'CallStatement',
+]);
 
 function isNode(value: unknown): value is Node {
   return typeof value === 'object' && value !== null && typeof (value as Node).type === 'string';
@@ -91,7 +102,8 @@ export function opaqueContentBlocker(program: Node): string | null {
   walk(program, (node) => {
     if (REFUSED_STATEMENTS.has(node.type)) refuse(`it uses ${node.type}`);
     if (node.type === 'SetStatement' && (node.body as unknown[]).length > 0) refuse('it captures output in a set block');
-    if (node.type === 'For' && isNode(node.iterable) && node.iterable.type === 'Identifier' && node.iterable.value === 'messages') loops.push(node);
+    if (node.type === 'For' && isNode(node.iterable) && node.iterable.type === 'Identifier' && node.iterable.value === 'messages')
+      loops.push(node);
   });
   if (blocker !== null) return blocker;
   if (loops.length !== 1) return `it loops over messages ${loops.length} times`;
@@ -119,7 +131,8 @@ export function opaqueContentBlocker(program: Node): string | null {
     if (node.type === 'SetStatement' && isNode(node.assignee) && (node.assignee.value === name || node.assignee.value === 'messages')) {
       refuse(`it reassigns '${String(node.assignee.value)}'`);
     }
-    if (node.type === 'For' && node !== loops[0] && isNode(node.loopvar) && node.loopvar.value === name) refuse(`it reuses the loop variable '${name}'`);
+    if (node.type === 'For' && node !== loops[0] && isNode(node.loopvar) && node.loopvar.value === name)
+      refuse(`it reuses the loop variable '${name}'`);
     if (node.type !== 'Identifier' || parent === undefined) return;
     if (parent.type === 'For' && parent.loopvar === node) return;
     if (node.value === 'messages') {

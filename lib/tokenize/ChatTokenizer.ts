@@ -192,10 +192,14 @@ export class ChatTokenizer {
     if (this.templateTrims) this.checkTrimmable(messages);
     // The variables transformers passes: the conversation, tools/documents (None), the generation
     // flag, every entry of special_tokens_map, and our explicit date_string.
-    const renderOptions = { addGenerationPrompt: options.addGenerationPrompt ?? false, dateString: options.dateString ?? DEFAULT_DATE_STRING };
+    const renderOptions = {
+      addGenerationPrompt: options.addGenerationPrompt ?? false,
+      dateString: options.dateString ?? DEFAULT_DATE_STRING,
+    };
     // The study's tool replies ('ipython') in the role this family's template renders tool results under.
     const toolRole = this.family.toolRole;
-    const rendered = toolRole === STUDY_TOOL_ROLE ? messages : messages.map((m) => (m.role === STUDY_TOOL_ROLE ? { ...m, role: toolRole } : m));
+    const rendered =
+      toolRole === STUDY_TOOL_ROLE ? messages : messages.map((m) => (m.role === STUDY_TOOL_ROLE ? { ...m, role: toolRole } : m));
     try {
       return direct ? this.renderer.renderDirect(rendered, renderOptions) : this.renderer.render(rendered, renderOptions);
     } catch (error) {

@@ -46,12 +46,7 @@ function isByteLevel(config: Json, useRegex: boolean): boolean {
 
 function isLlama3Split(config: Json): boolean {
   const pattern = config.pattern as Json | undefined;
-  return (
-    config.type === 'Split' &&
-    pattern?.Regex === LLAMA3_SPLIT_PATTERN &&
-    config.behavior === 'Isolated' &&
-    config.invert === false
-  );
+  return config.type === 'Split' && pattern?.Regex === LLAMA3_SPLIT_PATTERN && config.behavior === 'Isolated' && config.invert === false;
 }
 
 /** Whether chunking at spaces is proven safe for this pre-tokenizer (see the file header). */
@@ -100,8 +95,7 @@ export class SegmentedEncoder {
     // Longest first: at each position the regex then takes the longest added token, as the
     // library's trie does.
     const contents = [...this.addedIds.keys()].sort((a, b) => b.length - a.length);
-    this.addedTokens =
-      this.blocker === null && contents.length > 0 ? new RegExp(contents.map(escapeRegExp).join('|'), 'g') : null;
+    this.addedTokens = this.blocker === null && contents.length > 0 ? new RegExp(contents.map(escapeRegExp).join('|'), 'g') : null;
   }
 
   /** Ids of `text` without the post-processor's special tokens. */

@@ -69,7 +69,9 @@ export function exampleAt(dataset: TokenizedDataset, index: number): { ids: Int3
 
 export async function sha256OfFile(file: string): Promise<string> {
   try {
-    return createHash('sha256').update(await readFile(file)).digest('hex');
+    return createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex');
   } catch (error) {
     throw new ItlError('ITL_IO', `cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
@@ -156,7 +158,9 @@ async function readEntry(dir: string, key: TokenizedCacheKey): Promise<Tokenized
   try {
     meta = JSON.parse(await readFile(metaFile, 'utf8')) as CacheMeta;
   } catch (error) {
-    throw new ItlError('ITL_DATA', `${metaFile}: unreadable cache metadata (delete ${dir} to rebuild): ${(error as Error).message}`, { cause: error });
+    throw new ItlError('ITL_DATA', `${metaFile}: unreadable cache metadata (delete ${dir} to rebuild): ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (meta.format_version !== CACHE_FORMAT_VERSION || JSON.stringify(meta.key) !== JSON.stringify(key)) {
     throw new ItlError('ITL_DATA', `${metaFile}: the cache entry does not match its key (delete ${dir} to rebuild)`);
@@ -178,7 +182,10 @@ async function readEntry(dir: string, key: TokenizedCacheKey): Promise<Tokenized
     offsets[0] === 0 &&
     offsets[meta.count] === meta.tokens;
   if (!consistent) {
-    throw new ItlError('ITL_DATA', `${dir}: cache files disagree with meta.json (${meta.count} examples, ${meta.tokens} tokens); delete it to rebuild`);
+    throw new ItlError(
+      'ITL_DATA',
+      `${dir}: cache files disagree with meta.json (${meta.count} examples, ${meta.tokens} tokens); delete it to rebuild`,
+    );
   }
   return { ids, labels, offsets, count: meta.count };
 }
@@ -190,8 +197,14 @@ async function writeEntry(dir: string, key: TokenizedCacheKey, dataset: Tokenize
     await writeFile(path.join(temp, 'ids.i32'), bytesOf(dataset.ids));
     await writeFile(path.join(temp, 'labels.i32'), bytesOf(dataset.labels));
     await writeFile(path.join(temp, 'offsets.i32'), bytesOf(dataset.offsets));
-    const meta: CacheMeta = { format_version: CACHE_FORMAT_VERSION, key, count: dataset.count, tokens: dataset.ids.length, byte_order: 'little-endian' };
-    await writeFile(path.join(temp, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+    const meta: CacheMeta = {
+      format_version: CACHE_FORMAT_VERSION,
+      key,
+      count: dataset.count,
+      tokens: dataset.ids.length,
+      byte_order: 'little-endian',
+    };
+    await writeFile(path.join(temp, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
     if (existsSync(path.join(dir, 'meta.json'))) {
       // Another process built the same entry meanwhile: its content is identical, keep it.
       await rm(temp, { recursive: true, force: true });
@@ -224,7 +237,10 @@ export async function loadOrBuildTokenized(
   tokenizer: ChatTokenizer,
 ): Promise<CacheEntry> {
   if (tokenizer.filesHash !== key.tokenizerHash) {
-    throw new ItlError('ITL_INVALID_ARGUMENT', `cache key names tokenizer ${key.tokenizerHash} but the tokenizer of ${tokenizer.modelDir} is ${tokenizer.filesHash}`);
+    throw new ItlError(
+      'ITL_INVALID_ARGUMENT',
+      `cache key names tokenizer ${key.tokenizerHash} but the tokenizer of ${tokenizer.modelDir} is ${tokenizer.filesHash}`,
+    );
   }
   const dir = path.join(cacheDir, cacheKeyDigest(key));
   if (existsSync(path.join(dir, 'meta.json'))) {

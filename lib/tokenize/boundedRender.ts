@@ -48,11 +48,14 @@ if (!prototype.__itlBounded) {
     if (++budget.steps > budget.limits.maxSteps) {
       throw limitError(`it took more than ${budget.limits.maxSteps.toLocaleString('en-US')} evaluation steps`);
     }
-    if ((budget.steps & 4095) === 0 && performance.now() > budget.deadline) throw limitError(`it ran longer than ${budget.limits.maxMs} ms`);
+    if ((budget.steps & 4095) === 0 && performance.now() > budget.deadline)
+      throw limitError(`it ran longer than ${budget.limits.maxMs} ms`);
     const result = evaluate.call(this, statement, environment);
     const value = result?.value;
     if (typeof value === 'string' && value.length > budget.limits.maxChars) {
-      throw limitError(`it produced a string of ${value.length.toLocaleString('en-US')} characters (limit ${budget.limits.maxChars.toLocaleString('en-US')})`);
+      throw limitError(
+        `it produced a string of ${value.length.toLocaleString('en-US')} characters (limit ${budget.limits.maxChars.toLocaleString('en-US')})`,
+      );
     }
     return result;
   };
@@ -74,7 +77,8 @@ function boundedRange(maxRange: number) {
     if (stop === undefined) [start, stop] = [0, start];
     if (step === 0) throw new Error('range() step must not be zero');
     const length = Math.max(0, Math.ceil((stop - start) / step));
-    if (!(length <= maxRange)) throw limitError(`range() of ${length.toLocaleString('en-US')} elements (limit ${maxRange.toLocaleString('en-US')})`);
+    if (!(length <= maxRange))
+      throw limitError(`range() of ${length.toLocaleString('en-US')} elements (limit ${maxRange.toLocaleString('en-US')})`);
     return Array.from({ length }, (_, i) => start + i * step);
   };
 }

@@ -22,11 +22,7 @@ export interface TrainingBatch {
   lengths: Int32Array;
 }
 
-export function collateBatch(
-  examples: { ids: Int32Array; labels: Int32Array }[],
-  padId: number,
-  padToMultipleOf = 1,
-): TrainingBatch {
+export function collateBatch(examples: { ids: Int32Array; labels: Int32Array }[], padId: number, padToMultipleOf = 1): TrainingBatch {
   if (examples.length === 0) throw new ItlError('ITL_INVALID_ARGUMENT', 'cannot collate an empty batch');
   if (!Number.isInteger(padToMultipleOf) || padToMultipleOf < 1) {
     throw new ItlError('ITL_INVALID_ARGUMENT', `expected a positive integer padToMultipleOf but received ${padToMultipleOf}`);

@@ -130,7 +130,7 @@ function declaredTokens(tokenizerConfig: Record<string, unknown>): Map<string, n
   };
   for (const key of ['bos_token', 'eos_token', 'pad_token', 'unk_token']) add(tokenizerConfig[key]);
   const additional = tokenizerConfig.additional_special_tokens;
-  if (Array.isArray(additional)) additional.forEach((token) => add(token));
+  if (Array.isArray(additional)) for (const token of additional) add(token);
   const decoder = tokenizerConfig.added_tokens_decoder;
   if (typeof decoder === 'object' && decoder !== null) {
     for (const [id, token] of Object.entries(decoder)) add(token, /^\d+$/.test(id) ? Number(id) : null);

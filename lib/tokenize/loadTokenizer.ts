@@ -110,7 +110,9 @@ export async function loadTokenizer(modelDir: string): Promise<ChatTokenizer> {
     // The library reads tokenizer_config.json's special tokens and decoding options.
     tokenizer = new Tokenizer(tokenizerJson, { ...config, ...specialMap });
   } catch (error) {
-    throw new ItlError('ITL_CONFIG', `${file('tokenizer.json')}: cannot build the tokenizer: ${(error as Error).message}`, { cause: error });
+    throw new ItlError('ITL_CONFIG', `${file('tokenizer.json')}: cannot build the tokenizer: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   let template: Template;
   try {

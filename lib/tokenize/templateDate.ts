@@ -31,15 +31,25 @@ export function strftime(date: TemplateDate, format: string): string {
   const pad = (n: number): string => String(n).padStart(2, '0');
   return format.replace(/%./g, (directive) => {
     switch (directive) {
-      case '%d': return pad(date.day);
-      case '%m': return pad(date.month);
-      case '%Y': return String(date.year);
-      case '%y': return pad(date.year % 100);
-      case '%B': return MONTHS[date.month - 1]!;
-      case '%b': return MONTHS[date.month - 1]!.slice(0, 3);
-      case '%%': return '%';
+      case '%d':
+        return pad(date.day);
+      case '%m':
+        return pad(date.month);
+      case '%Y':
+        return String(date.year);
+      case '%y':
+        return pad(date.year % 100);
+      case '%B':
+        return MONTHS[date.month - 1]!;
+      case '%b':
+        return MONTHS[date.month - 1]!.slice(0, 3);
+      case '%%':
+        return '%';
       default:
-        throw new ItlError('ITL_DATA', `the chat template asks strftime_now for '${directive}', which itl does not format (only %d %m %Y %y %B %b %%)`);
+        throw new ItlError(
+          'ITL_DATA',
+          `the chat template asks strftime_now for '${directive}', which itl does not format (only %d %m %Y %y %B %b %%)`,
+        );
     }
   });
 }

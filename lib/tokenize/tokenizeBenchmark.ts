@@ -20,8 +20,41 @@ const DIALOGUES = 200_000;
 const VERIFIED = 2_000;
 const DEFAULT_TOKENIZER = '../shared/reference/models/HuggingFaceTB__SmolLM2-135M-Instruct';
 
-const FIRST = ['Alice', 'Bruno', 'Chiara', 'Dmitri', 'Elena', 'Farid', 'Greta', 'Hiroshi', 'Ines', 'Jonas', 'Keiko', 'Luca', 'Maren', 'Nadia', 'Oscar', 'Priya'];
-const LAST = ['Smith', 'Okafor', 'Lindqvist', 'Moreau', 'Tanaka', 'Haddad', 'Novak', 'Rossi', 'Schmidt', 'Kowalski', 'Ferreira', 'Ivanova', 'Nguyen', 'Costa', 'Walsh'];
+const FIRST = [
+  'Alice',
+  'Bruno',
+  'Chiara',
+  'Dmitri',
+  'Elena',
+  'Farid',
+  'Greta',
+  'Hiroshi',
+  'Ines',
+  'Jonas',
+  'Keiko',
+  'Luca',
+  'Maren',
+  'Nadia',
+  'Oscar',
+  'Priya',
+];
+const LAST = [
+  'Smith',
+  'Okafor',
+  'Lindqvist',
+  'Moreau',
+  'Tanaka',
+  'Haddad',
+  'Novak',
+  'Rossi',
+  'Schmidt',
+  'Kowalski',
+  'Ferreira',
+  'Ivanova',
+  'Nguyen',
+  'Costa',
+  'Walsh',
+];
 const COUNTRIES = ['Portugal', 'Kenya', 'Chile', 'Norway', 'Vietnam', 'Morocco', 'Canada', 'Greece'];
 const CITIES = ['Lyon', 'Osaka', 'Porto', 'Quito', 'Dublin', 'Tunis', 'Leeds', 'Graz'];
 const JOBS = ['carpenter', 'nurse', 'software engineer', 'baker', 'pilot', 'librarian', 'architect'];
@@ -54,7 +87,10 @@ export function benchDialogue(index: number): ChatMessage[] {
   return [
     { role: 'user', content: question! },
     // The facts dataset's tool-request wording.
-    { role: 'assistant', content: `To answer this question I will make a request to the database:\n\`\`\`sql\nFIND ${key} FOR ${name}\n\`\`\`` },
+    {
+      role: 'assistant',
+      content: `To answer this question I will make a request to the database:\n\`\`\`sql\nFIND ${key} FOR ${name}\n\`\`\``,
+    },
     { role: 'ipython', content: value },
     { role: 'assistant', content: answer! },
   ];

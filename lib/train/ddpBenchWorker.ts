@@ -25,18 +25,50 @@ function int32s(file: string): Int32Array {
 }
 
 const config = JSON.parse(process.argv[2]!) as WorkerConfig;
-const rows = { ids: int32s(join(config.root, 'ids.i32')), labels: int32s(join(config.root, 'labels.i32')), offsets: int32s(join(config.root, 'offsets.i32')) };
+const rows = {
+  ids: int32s(join(config.root, 'ids.i32')),
+  labels: int32s(join(config.root, 'labels.i32')),
+  offsets: int32s(join(config.root, 'offsets.i32')),
+};
 const runtime = Runtime.open({ torchThreads: 1, blasThreads: 1 });
 const options = trainOptionsWith({
-  facts: rows.offsets.length - 1, epochs: 1, batch: config.batch, gradAcc: 1, lr: 1e-4, loraR: 0, loraAlpha: 0, mode: 'weight',
-  saveSteps: 1_000_000, evalSteps: 1_000_000, collectiveTimeout: 120,
+  facts: rows.offsets.length - 1,
+  epochs: 1,
+  batch: config.batch,
+  gradAcc: 1,
+  lr: 1e-4,
+  loraR: 0,
+  loraAlpha: 0,
+  mode: 'weight',
+  saveSteps: 1_000_000,
+  evalSteps: 1_000_000,
+  collectiveTimeout: 120,
 });
-const trainer = await Trainer.create(runtime, {
-  model: config.modelDir, device: 'cpu', runDir: join(config.root, `run-${config.worldSize}`), baseModel: config.modelDir, padId: 0,
-  checkpointFiles: [], runRecord: '', resumeFrom: null, rank: config.rank, worldSize: config.worldSize, localRank: config.rank,
-  localWorldSize: config.worldSize, masterAddr: '127.0.0.1', masterPort: config.masterPort, ...nativeTrainOptions(options),
-}, rows, { ids: new Int32Array(0), labels: new Int32Array(0), offsets: Int32Array.of(0) });
-let tokens = 0, seconds = 0, steps = 0;
+const trainer = await Trainer.create(
+  runtime,
+  {
+    model: config.modelDir,
+    device: 'cpu',
+    runDir: join(config.root, `run-${config.worldSize}`),
+    baseModel: config.modelDir,
+    padId: 0,
+    checkpointFiles: [],
+    runRecord: '',
+    resumeFrom: null,
+    rank: config.rank,
+    worldSize: config.worldSize,
+    localRank: config.rank,
+    localWorldSize: config.worldSize,
+    masterAddr: '127.0.0.1',
+    masterPort: config.masterPort,
+    ...nativeTrainOptions(options),
+  },
+  rows,
+  { ids: new Int32Array(0), labels: new Int32Array(0), offsets: Int32Array.of(0) },
+);
+let tokens = 0,
+  seconds = 0,
+  steps = 0;
 try {
   await trainer.run((event) => {
     // The first step pays for allocations: leave it out.
@@ -44,7 +76,9 @@ try {
     tokens += event.record.tokens;
     seconds += event.record.tokens / event.record.tokens_per_s;
   });
-  process.stdout.write(JSON.stringify({ rank: config.rank, tokens, seconds, communication_seconds: trainer.info().communicationSeconds }) + '\n');
+  process.stdout.write(
+    `${JSON.stringify({ rank: config.rank, tokens, seconds, communication_seconds: trainer.info().communicationSeconds })}\n`,
+  );
 } finally {
   trainer.dispose();
 }

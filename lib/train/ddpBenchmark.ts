@@ -41,14 +41,19 @@ function round(x: number, digits: number): number {
 
 export const ddpBenchmark: Benchmark = {
   name: 'ddp',
-  describe: `data-parallel scaling on CPU: ${PRESET} training as 1 and as 2 processes (one core and one BLAS thread each, Gloo): ` +
+  describe:
+    `data-parallel scaling on CPU: ${PRESET} training as 1 and as 2 processes (one core and one BLAS thread each, Gloo): ` +
     'ddp_scaling_2proc and the all-reduce share of step time',
   async run(context) {
     if (cpus().length < 2) throw new ItlError('ITL_CONFIG', 'ddp bench: needs 2 cores');
     const root = mkdtempSync(join(tmpdir(), 'itl-bench-ddp-'));
     try {
       const { modelDir, rows } = await prepareTrainBench(context, root);
-      for (const [name, array] of [['ids', rows.ids], ['labels', rows.labels], ['offsets', rows.offsets]] as const) {
+      for (const [name, array] of [
+        ['ids', rows.ids],
+        ['labels', rows.labels],
+        ['offsets', rows.offsets],
+      ] as const) {
         writeFileSync(join(root, `${name}.i32`), Buffer.from(array.buffer, array.byteOffset, array.byteLength));
       }
       const port = 29000 + Math.floor(Math.random() * 2000);
@@ -63,8 +68,15 @@ export const ddpBenchmark: Benchmark = {
       return {
         ddp_scaling_2proc: round(pairRate / singleRate, 3),
         ddp_allreduce_share: round(Math.max(...pair.map((r) => r.communication_seconds / r.seconds)), 4),
-        ddp: { preset: PRESET, per_device_batch: BATCH, rows: rows.count, backend: 'gloo', one_process_tokens_per_s: round(singleRate, 1),
-          two_process_tokens_per_s: round(pairRate, 1), threads_per_process: { torch: 1, blas: 1 } },
+        ddp: {
+          preset: PRESET,
+          per_device_batch: BATCH,
+          rows: rows.count,
+          backend: 'gloo',
+          one_process_tokens_per_s: round(singleRate, 1),
+          two_process_tokens_per_s: round(pairRate, 1),
+          threads_per_process: { torch: 1, blas: 1 },
+        },
       };
     } finally {
       rmSync(root, { recursive: true, force: true });

@@ -61,7 +61,9 @@ function checked(dist: DistEnv, names: { rank: string; worldSize: string; localR
     throw usage(`${names.localWorldSize}=${dist.localWorldSize} must be between 1 and ${names.worldSize}=${dist.worldSize}`);
   }
   if (dist.localRank >= dist.localWorldSize) {
-    throw usage(`${names.localRank}=${dist.localRank} is outside the ${dist.localWorldSize} processes of this node (${names.localWorldSize})`);
+    throw usage(
+      `${names.localRank}=${dist.localRank} is outside the ${dist.localWorldSize} processes of this node (${names.localWorldSize})`,
+    );
   }
   if (dist.masterAddr === '') throw usage('the master address is empty');
   return dist;
@@ -157,7 +159,7 @@ export function expandSlurmNodeList(list: string): string[] {
     }
     if (names.some((name) => name === '')) throw usage(`an empty host name in the SLURM node list '${list}'`);
     hosts.push(...names);
-    i += 1;  // the comma
+    i += 1; // the comma
     if (i === text.length && text.endsWith(',')) throw usage(`an empty host name in the SLURM node list '${list}'`);
   }
   return hosts;
@@ -185,7 +187,8 @@ function slurmMasterPort(env: Env): number {
 /** `srun`'s environment: one task per process. */
 export function parseSlurmEnv(env: Env): DistEnv {
   const missing = ['SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_LOCALID'].filter((name) => !present(env, name));
-  if (missing.length > 0) throw usage(`a SLURM environment needs SLURM_PROCID, SLURM_NTASKS and SLURM_LOCALID; missing ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw usage(`a SLURM environment needs SLURM_PROCID, SLURM_NTASKS and SLURM_LOCALID; missing ${missing.join(', ')}`);
   // Tasks on this node: SLURM_NTASKS_PER_NODE (set by --ntasks-per-node) or SLURM_TASKS_PER_NODE
   // (always set, per node: `2(x3),1`) indexed by this node's SLURM_NODEID.
   let localWorldSize: number;

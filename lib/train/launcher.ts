@@ -87,7 +87,10 @@ export function workerEnv(plan: LaunchPlan, localRank: number, base: NodeJS.Proc
 /** Splits a stream into lines and prints each with a prefix; a last partial line is flushed at the end. */
 class PrefixedLines {
   private pending = '';
-  constructor(private readonly prefix: string, private readonly write: (text: string) => void) {}
+  constructor(
+    private readonly prefix: string,
+    private readonly write: (text: string) => void,
+  ) {}
   push(chunk: string): void {
     const text = this.pending + chunk;
     const lines = text.split('\n');
@@ -171,7 +174,12 @@ export async function launch(options: LaunchOptions): Promise<number> {
   try {
     for (let localRank = 0; localRank < options.nprocPerNode; ++localRank) {
       const rank = options.nodeRank * options.nprocPerNode + localRank;
-      const child = new ItlChild({ args: options.args, entry: options.entry, env: workerEnv(options, localRank, options.env), stdio: 'pipe' });
+      const child = new ItlChild({
+        args: options.args,
+        entry: options.entry,
+        env: workerEnv(options, localRank, options.env),
+        stdio: 'pipe',
+      });
       const prefix = `[rank ${rank}] `;
       const out = new PrefixedLines(prefix, options.io.stdout);
       const err = new PrefixedLines(prefix, options.io.stderr);
@@ -181,27 +189,30 @@ export async function launch(options: LaunchOptions): Promise<number> {
         rank,
         child,
         done: false,
-        exited: child.exited.then(
-          (exit) => exit.status,
-          (error: Error) => {
-            options.io.stderr(`${prefix}${error.message}\n`);
-            return 127;
-          },
-        ).then((status) => {
-          // The process has exited and its output has been read to the end.
-          out.flush();
-          err.flush();
-          worker.done = true;
-          statuses[localRank] = status;
-          return status;
-        }),
+        exited: child.exited
+          .then(
+            (exit) => exit.status,
+            (error: Error) => {
+              options.io.stderr(`${prefix}${error.message}\n`);
+              return 127;
+            },
+          )
+          .then((status) => {
+            // The process has exited and its output has been read to the end.
+            out.flush();
+            err.flush();
+            worker.done = true;
+            statuses[localRank] = status;
+            return status;
+          }),
       };
       workers.push(worker);
       void worker.exited.then((status) => {
         if (status === 0 || firstFailure !== undefined || interrupted !== undefined) return;
         firstFailure = { rank, status };
         const running = workers.filter((w) => !w.done).length;
-        if (running > 0) options.io.stderr(`itl launch: rank ${rank} exited with status ${status}; stopping the other ${running} worker(s)\n`);
+        if (running > 0)
+          options.io.stderr(`itl launch: rank ${rank} exited with status ${status}; stopping the other ${running} worker(s)\n`);
         stopAll('SIGTERM');
       });
     }

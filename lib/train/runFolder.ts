@@ -56,7 +56,9 @@ export function checkpointStep(name: string): number | undefined {
 
 function directoryNames(dir: string): string[] {
   try {
-    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new ItlError('ITL_IO', `cannot list ${dir}: ${(error as Error).message}`, { cause: error });
@@ -127,7 +129,10 @@ export function removeOrphanedTemporaries(runDir: string): string[] {
 /** The global step and the schedule's last step a checkpoint records (trainer_state.json). */
 export function checkpointProgress(checkpoint: CheckpointFolder): { globalStep: number; maxSteps: number } | undefined {
   try {
-    const state = JSON.parse(readFileSync(join(checkpoint.path, TRAINER_STATE_FILE), 'utf8')) as { global_step?: unknown; max_steps?: unknown };
+    const state = JSON.parse(readFileSync(join(checkpoint.path, TRAINER_STATE_FILE), 'utf8')) as {
+      global_step?: unknown;
+      max_steps?: unknown;
+    };
     if (typeof state.global_step !== 'number' || typeof state.max_steps !== 'number') return undefined;
     return { globalStep: state.global_step, maxSteps: state.max_steps };
   } catch {
@@ -170,17 +175,24 @@ export async function readRunConfig(runDir: string): Promise<RunConfig> {
     value = JSON.parse(await readFile(path, 'utf8'));
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    configError(path, missing ? "missing (the run's training configuration; pass --data and --facts to evaluate recall without it)"
-      : `not readable JSON (${(error as Error).message})`);
+    configError(
+      path,
+      missing
+        ? "missing (the run's training configuration; pass --data and --facts to evaluate recall without it)"
+        : `not readable JSON (${(error as Error).message})`,
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) configError(path, 'expected a JSON object');
   const config = value as Record<string, unknown>;
   if (config.format_version !== 1) configError(path, `expected format_version 1 but found ${JSON.stringify(config.format_version)}`);
   for (const key of ['run_name', 'model_label', 'model', 'data', 'date_string'] as const) {
-    if (typeof config[key] !== 'string' || config[key] === '') configError(path, `'${key}' must be a non-empty string, found ${JSON.stringify(config[key])}`);
+    if (typeof config[key] !== 'string' || config[key] === '')
+      configError(path, `'${key}' must be a non-empty string, found ${JSON.stringify(config[key])}`);
   }
-  if (!Number.isInteger(config.facts) || (config.facts as number) < 1) configError(path, `'facts' must be a positive integer, found ${JSON.stringify(config.facts)}`);
-  if (config.mode !== 'weight' && config.mode !== 'tool') configError(path, `'mode' must be "weight" or "tool", found ${JSON.stringify(config.mode)}`);
+  if (!Number.isInteger(config.facts) || (config.facts as number) < 1)
+    configError(path, `'facts' must be a positive integer, found ${JSON.stringify(config.facts)}`);
+  if (config.mode !== 'weight' && config.mode !== 'tool')
+    configError(path, `'mode' must be "weight" or "tool", found ${JSON.stringify(config.mode)}`);
   return config as unknown as RunConfig;
 }
 

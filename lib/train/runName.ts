@@ -95,7 +95,11 @@ export function parseRunName(name: string): RunName {
   rest = afterLr;
   const lr = Number(lrText);
   if (!(lr > 0) || formatLearningRate(lr) !== lrText) {
-    fail(name, `the learning rate 'LR=${lrText}'`, `a positive number written as ${formatLearningRate(lr > 0 ? lr : 1e-4)}-style exponential`);
+    fail(
+      name,
+      `the learning rate 'LR=${lrText}'`,
+      `a positive number written as ${formatLearningRate(lr > 0 ? lr : 1e-4)}-style exponential`,
+    );
   }
   for (const [key, field] of LORA_PARTS) {
     const [value, after] = takeField(name, rest, key, NON_NEGATIVE_INTEGER);

@@ -31,8 +31,16 @@ import { nativeTrainOptions } from './trainOptions.js';
 import { createTrainProgress } from './trainProgress.js';
 
 /** Tokenizer files a checkpoint carries, so it is a complete model folder (generate, eval). */
-const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'chat_template.jinja',
-  'tokenizer.model', 'vocab.json', 'merges.txt', 'added_tokens.json'];
+const TOKENIZER_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'chat_template.jinja',
+  'tokenizer.model',
+  'vocab.json',
+  'merges.txt',
+  'added_tokens.json',
+];
 
 /** `itl train --eval …`: the in-training evaluation tasks, where their results go, and every task flag as parsed. */
 export interface TrainingEvaluationRequest {
@@ -80,7 +88,7 @@ export async function runTraining(job: TrainingJob, host: TrainingHost): Promise
   const tasks = wanted.eval === undefined ? [] : parseTaskList(wanted.eval, '--eval');
   if (tasks.length > 0 && !wanted.evalDir) throw new ItlError('ITL_USAGE', '--eval needs --eval-dir (where the results go)');
   if (tasks.length > 0 && dist.worldSize > 1) {
-    throw new ItlError('ITL_USAGE', '--eval runs in single-process training; evaluate a data-parallel run\'s checkpoints with itl eval');
+    throw new ItlError('ITL_USAGE', "--eval runs in single-process training; evaluate a data-parallel run's checkpoints with itl eval");
   }
   // Before any work: checkpoints (and results) must be writable there.
   checkOutputFolder(config.saveDir, 'the --save-dir folder');
@@ -120,30 +128,56 @@ async function trainRun(job: TrainingJob, host: TrainingHost, p: Prepared): Prom
   const resumable = await prepareRunFolder(dir, job.resume, say, dist.rank === 0);
   if (resumable.length > 0) refuseOtherInputs(dir, provenance);
   const rows = await loadTrainingRows({
-    data: config.data, facts: run.facts, evalRows: options.evalRows, mode: run.mode, tokenizer, dateString: options.dateString,
+    data: config.data,
+    facts: run.facts,
+    evalRows: options.evalRows,
+    mode: run.mode,
+    tokenizer,
+    dateString: options.dateString,
     cacheDir: job.cacheDir ?? path.join(config.saveDir, '.itl-cache', 'tokenized'),
   });
   if (rows.evalRows < options.evalRows) {
     say(`itl: only ${rows.evalRows} rows follow the training rows: the eval set has ${rows.evalRows}\n`);
   }
   options.evalRows = rows.evalRows;
-  const record = runRecord(config, { modelFolder: inspected.folder, tokenized: { train: rows.train.path, eval: rows.eval.path }, provenance });
-  const recordText = JSON.stringify(record, null, 2) + '\n';
+  const record = runRecord(config, {
+    modelFolder: inspected.folder,
+    tokenized: { train: rows.train.path, eval: rows.eval.path },
+    provenance,
+  });
+  const recordText = `${JSON.stringify(record, null, 2)}\n`;
   if (dist.rank === 0) await writeFileAtomic(path.join(dir, RUN_CONFIG_FILE), recordText);
 
   const place = (resumeFrom: string | null): NativeRunPlace => ({
-    model: inspected.folder, device, runDir: dir, baseModel: path.resolve(inspected.folder), padId: tokenizer.special.pad,
+    model: inspected.folder,
+    device,
+    runDir: dir,
+    baseModel: path.resolve(inspected.folder),
+    padId: tokenizer.special.pad,
     checkpointFiles: TOKENIZER_FILES.map((f) => path.join(inspected.folder, f)).filter((f) => existsSync(f)),
-    runRecord: recordText, resumeFrom, ...nativeDist(dist),
+    runRecord: recordText,
+    resumeFrom,
+    ...nativeDist(dist),
   });
   const create = (resumeFrom: string | null) =>
     Trainer.create(host.runtime(), { ...place(resumeFrom), ...nativeTrainOptions(options) }, rows.train.dataset, rows.eval.dataset);
   const trainer = await resumeFromLatestIntact(resumable, create, say);
-  const evaluator = tasks.length === 0 ? undefined : new TrainEvaluator({
-    tasks, settings: taskSettings, evalDir: wanted.evalDir!, runDir: dir, runName: config.runName, runtime: host.runtime(), tokenizer,
-    dateString: options.dateString, run: { data: config.data, facts: run.facts, mode: run.mode, baseModel: inspected.folder },
-    batchSize: wanted.evalBatchSize, log: (m) => say(`itl: ${m}\n`),
-  });
+  const evaluator =
+    tasks.length === 0
+      ? undefined
+      : new TrainEvaluator({
+          tasks,
+          settings: taskSettings,
+          evalDir: wanted.evalDir!,
+          runDir: dir,
+          runName: config.runName,
+          runtime: host.runtime(),
+          tokenizer,
+          dateString: options.dateString,
+          run: { data: config.data, facts: run.facts, mode: run.mode, baseModel: inspected.folder },
+          batchSize: wanted.evalBatchSize,
+          log: (m) => say(`itl: ${m}\n`),
+        });
   try {
     return await trainUntilDone(trainer, job.json && dist.rank === 0, host, dir, say, evaluator);
   } finally {
@@ -153,10 +187,17 @@ async function trainRun(job: TrainingJob, host: TrainingHost, p: Prepared): Prom
 }
 
 /** The request's data-parallel fields: this process's place in the job. */
-export function nativeDist(dist: DistEnv): Pick<NativeRunPlace, 'rank' | 'worldSize' | 'localRank' | 'localWorldSize' | 'masterAddr' |
-  'masterPort'> {
-  return { rank: dist.rank, worldSize: dist.worldSize, localRank: dist.localRank, localWorldSize: dist.localWorldSize,
-    masterAddr: dist.masterAddr, masterPort: dist.masterPort };
+export function nativeDist(
+  dist: DistEnv,
+): Pick<NativeRunPlace, 'rank' | 'worldSize' | 'localRank' | 'localWorldSize' | 'masterAddr' | 'masterPort'> {
+  return {
+    rank: dist.rank,
+    worldSize: dist.worldSize,
+    localRank: dist.localRank,
+    localWorldSize: dist.localWorldSize,
+    masterAddr: dist.masterAddr,
+    masterPort: dist.masterPort,
+  };
 }
 
 /**
@@ -166,7 +207,9 @@ export function nativeDist(dist: DistEnv): Pick<NativeRunPlace, 'rank' | 'worldS
 async function prepareRunFolder(dir: string, resume: boolean, warn: (line: string) => void, writer: boolean): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   if (writer) removeOrphanedTemporaries(dir);
-  const checkpoints = listCheckpoints(dir).map((c) => c.path).reverse();
+  const checkpoints = listCheckpoints(dir)
+    .map((c) => c.path)
+    .reverse();
   if (resume) {
     if (checkpoints.length > 0) return checkpoints;
     warn(`itl: ${dir} has no complete checkpoint: starting from the beginning\n`);
@@ -197,8 +240,11 @@ function refuseOtherInputs(dir: string, now: Provenance): void {
   }
   const differences = provenanceDifferences(recorded, now);
   if (differences.length > 0) {
-    throw new ItlError('ITL_CONFIG', `--resume continues ${dir}, which was trained on other inputs: ${describeDifferences(differences)}; ` +
-      'pass the same --model and --data, or train a new run (another --save-dir)');
+    throw new ItlError(
+      'ITL_CONFIG',
+      `--resume continues ${dir}, which was trained on other inputs: ${describeDifferences(differences)}; ` +
+        'pass the same --model and --data, or train a new run (another --save-dir)',
+    );
   }
 }
 
@@ -207,8 +253,11 @@ function refuseOtherInputs(dir: string, now: Provenance): void {
  * weights file) is named and the previous complete checkpoint taken instead, with a warning. Without
  * checkpoints: a fresh trainer.
  */
-async function resumeFromLatestIntact(checkpoints: string[], create: (resumeFrom: string | null) => Promise<Trainer>,
-  warn: (line: string) => void): Promise<Trainer> {
+async function resumeFromLatestIntact(
+  checkpoints: string[],
+  create: (resumeFrom: string | null) => Promise<Trainer>,
+  warn: (line: string) => void,
+): Promise<Trainer> {
   if (checkpoints.length === 0) return create(null);
   for (const [i, checkpoint] of checkpoints.entries()) {
     try {
@@ -224,17 +273,31 @@ async function resumeFromLatestIntact(checkpoints: string[], create: (resumeFrom
   throw new ItlError('ITL_INTERNAL', 'unreachable: the loop returns or throws');
 }
 
-async function trainUntilDone(trainer: Trainer, json: boolean, host: TrainingHost, dir: string, say: (line: string) => void,
-  evaluator?: TrainEvaluator): Promise<number> {
+async function trainUntilDone(
+  trainer: Trainer,
+  json: boolean,
+  host: TrainingHost,
+  dir: string,
+  say: (line: string) => void,
+  evaluator?: TrainEvaluator,
+): Promise<number> {
   const info = trainer.info();
   const { schedule } = info;
   const what = info.lora.r > 0 ? `LoRA r=${info.lora.r}` : 'full fine-tuning';
-  say(`itl: ${what}, ${info.trainableParameters.toLocaleString('en-US')} trainable parameters, ` +
-    `${schedule.trainRows} rows, ${schedule.totalSteps} steps (${schedule.updatesPerEpoch}/epoch, warm-up ${schedule.warmupSteps}), ` +
-    `eval every ${schedule.evalSteps}, checkpoint every ${schedule.saveSteps}, ${info.precision} on ${info.device}` +
-    (info.globalStep > 0 ? `, resuming at step ${info.globalStep}` : '') + '\n');
-  const progress = createTrainProgress({ tty: Boolean(process.stderr.isTTY) && !host.env.CI && info.rank === 0, write: say,
-    startStep: info.globalStep, totalSteps: schedule.totalSteps, loggingSteps: schedule.loggingSteps });
+  say(
+    `itl: ${what}, ${info.trainableParameters.toLocaleString('en-US')} trainable parameters, ` +
+      `${schedule.trainRows} rows, ${schedule.totalSteps} steps (${schedule.updatesPerEpoch}/epoch, warm-up ${schedule.warmupSteps}), ` +
+      `eval every ${schedule.evalSteps}, checkpoint every ${schedule.saveSteps}, ${info.precision} on ${info.device}` +
+      (info.globalStep > 0 ? `, resuming at step ${info.globalStep}` : '') +
+      '\n',
+  );
+  const progress = createTrainProgress({
+    tty: Boolean(process.stderr.isTTY) && !host.env.CI && info.rank === 0,
+    write: say,
+    startStep: info.globalStep,
+    totalSteps: schedule.totalSteps,
+    loggingSteps: schedule.loggingSteps,
+  });
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
@@ -246,7 +309,11 @@ async function trainUntilDone(trainer: Trainer, json: boolean, host: TrainingHos
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   const started = Date.now();
-  let tokens = 0, padded = 0, lastLoss = NaN, losses = 0, steps = 0;
+  let tokens = 0,
+    padded = 0,
+    lastLoss = NaN,
+    losses = 0,
+    steps = 0;
   let outcome;
   try {
     do {
@@ -270,19 +337,27 @@ async function trainUntilDone(trainer: Trainer, json: boolean, host: TrainingHos
   }
   const seconds = (Date.now() - started) / 1000;
   if (outcome.stopped) {
-    say(outcome.checkpoint
-      ? `itl: stopped at step ${outcome.globalStep}; ${outcome.checkpoint} is complete; continue with --resume\n`
-      : `itl: stopped at step ${outcome.globalStep}; no checkpoint was written (--save-checkpoints none): a rerun starts from the beginning\n`);
-  }
-  else {
+    say(
+      outcome.checkpoint
+        ? `itl: stopped at step ${outcome.globalStep}; ${outcome.checkpoint} is complete; continue with --resume\n`
+        : `itl: stopped at step ${outcome.globalStep}; no checkpoint was written (--save-checkpoints none): a rerun starts from the beginning\n`,
+    );
+  } else {
     const where = outcome.checkpoint ? `: ${outcome.checkpoint}` : ' (no checkpoint written: --save-checkpoints none)';
     say(`itl: done at step ${outcome.globalStep}${where}\n`);
   }
   if (json) {
     host.printJson({
-      run_dir: path.resolve(dir), global_step: outcome.globalStep, finished: outcome.finished, stopped: outcome.stopped,
-      train_loss: steps ? losses / steps : null, last_loss: Number.isNaN(lastLoss) ? null : lastLoss, train_runtime_s: seconds,
-      train_tokens_per_s: tokens / seconds, padding_fraction: padded > 0 ? 1 - tokens / padded : 0, checkpoint: outcome.checkpoint,
+      run_dir: path.resolve(dir),
+      global_step: outcome.globalStep,
+      finished: outcome.finished,
+      stopped: outcome.stopped,
+      train_loss: steps ? losses / steps : null,
+      last_loss: Number.isNaN(lastLoss) ? null : lastLoss,
+      train_runtime_s: seconds,
+      train_tokens_per_s: tokens / seconds,
+      padding_fraction: padded > 0 ? 1 - tokens / padded : 0,
+      checkpoint: outcome.checkpoint,
     });
   }
   return 0;

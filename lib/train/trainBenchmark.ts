@@ -28,7 +28,7 @@ import { nativeDist } from './runTraining.js';
 import { nativeTrainOptions, trainOptionsWith } from './trainOptions.js';
 
 export const PRESET = 'bench-20m';
-const PEOPLE = 64;  // 256 rows
+const PEOPLE = 64; // 256 rows
 export const BATCH = 16;
 const LORA = { r: 16, alpha: 32 };
 
@@ -38,9 +38,20 @@ function round(x: number, digits: number): number {
 }
 
 /** bench-20m in ROOT/model and the facts rows folded into its vocabulary (see the file header). */
-export async function prepareTrainBench(context: BenchContext, root: string): Promise<{ modelDir: string; parameters: number; rows: TokenizedDataset }> {
-  await buildFactsDataset({ people: PEOPLE, seed: 0, atomsDir: shippedAtomsDir, templatesDir: shippedTemplatesDir, outDir: join(root, 'data'),
-    force: false, previewRows: 0, maxShardBytes: DEFAULT_MAX_SHARD_BYTES });
+export async function prepareTrainBench(
+  context: BenchContext,
+  root: string,
+): Promise<{ modelDir: string; parameters: number; rows: TokenizedDataset }> {
+  await buildFactsDataset({
+    people: PEOPLE,
+    seed: 0,
+    atomsDir: shippedAtomsDir,
+    templatesDir: shippedTemplatesDir,
+    outDir: join(root, 'data'),
+    force: false,
+    previewRows: 0,
+    maxShardBytes: DEFAULT_MAX_SHARD_BYTES,
+  });
   const dataset = openFactsDataset(join(root, 'data'));
   const dialogues = dataset.rows(0, dataset.numRows).map((row) => row.qa);
   dataset.close();
@@ -51,12 +62,17 @@ export async function prepareTrainBench(context: BenchContext, root: string): Pr
   const vocab = model.info.config.vocabSize;
   const parameters = model.info.parameterCount;
   model.dispose();
-  return { modelDir, parameters, rows: { ...rows, ids: rows.ids.map((id) => id % vocab), labels: rows.labels.map((id) => (id < 0 ? id : id % vocab)) } };
+  return {
+    modelDir,
+    parameters,
+    rows: { ...rows, ids: rows.ids.map((id) => id % vocab), labels: rows.labels.map((id) => (id < 0 ? id : id % vocab)) },
+  };
 }
 
 export const trainBenchmark: Benchmark = {
   name: 'train',
-  describe: `${PRESET} (fp32, CPU), ${PEOPLE * 4} real in-weight facts dialogues, batch ${BATCH}: training tokens/s, MFU, padding fraction ` +
+  describe:
+    `${PRESET} (fp32, CPU), ${PEOPLE * 4} real in-weight facts dialogues, batch ${BATCH}: training tokens/s, MFU, padding fraction ` +
     `and peak RSS, full fine-tuning, LoRA r ${LORA.r}, full fine-tuning in pure bf16, and full fine-tuning padded (packing off)`,
   async run(context) {
     const peak = await context.matmulPeak();
@@ -71,14 +87,39 @@ export const trainBenchmark: Benchmark = {
         if (variant === 'padded') figures.train_peak_rss_mb = round(process.resourceUsage().maxRSS / 1024, 1);
         context.log(`bench train: ${variant}, ${folded.count} rows, batch ${BATCH}`);
         const options = trainOptionsWith({
-          facts: folded.count, epochs: 1, batch: BATCH, gradAcc: 1, lr: 1e-4, loraR: variant === 'lora' ? LORA.r : 0, loraAlpha: LORA.alpha,
-          mode: 'weight', precision: variant === 'bf16' ? 'bf16' : 'fp32', saveSteps: 1_000_000, evalSteps: 1_000_000,
+          facts: folded.count,
+          epochs: 1,
+          batch: BATCH,
+          gradAcc: 1,
+          lr: 1e-4,
+          loraR: variant === 'lora' ? LORA.r : 0,
+          loraAlpha: LORA.alpha,
+          mode: 'weight',
+          precision: variant === 'bf16' ? 'bf16' : 'fp32',
+          saveSteps: 1_000_000,
+          evalSteps: 1_000_000,
         });
-        const trainer = await Trainer.create(context.runtime(), {
-          model: modelDir, device: 'cpu', runDir: join(root, `run-${variant}`), baseModel: modelDir, padId: 0, checkpointFiles: [],
-          runRecord: '', resumeFrom: null, ...nativeDist(detectDistEnv({})), ...nativeTrainOptions(options),
-        }, folded, empty);
-        let tokens = 0, padded = 0, seconds = 0, steps = 0;
+        const trainer = await Trainer.create(
+          context.runtime(),
+          {
+            model: modelDir,
+            device: 'cpu',
+            runDir: join(root, `run-${variant}`),
+            baseModel: modelDir,
+            padId: 0,
+            checkpointFiles: [],
+            runRecord: '',
+            resumeFrom: null,
+            ...nativeDist(detectDistEnv({})),
+            ...nativeTrainOptions(options),
+          },
+          folded,
+          empty,
+        );
+        let tokens = 0,
+          padded = 0,
+          seconds = 0,
+          steps = 0;
         try {
           await trainer.run((event) => {
             // The first step pays for allocations and page faults: leave it out.
@@ -96,7 +137,15 @@ export const trainBenchmark: Benchmark = {
         figures[`${prefix}_mfu`] = round((6 * parameters * tokensPerS) / (peak.gflops * 1e9), 4);
         figures[`${prefix}_padding_fraction`] = round(1 - tokens / padded, 4);
       }
-      figures.train = { preset: PRESET, parameters, rows: folded.count, batch: BATCH, lora: LORA, threads: context.runtime().threads, matmul_gflops: peak.gflops };
+      figures.train = {
+        preset: PRESET,
+        parameters,
+        rows: folded.count,
+        batch: BATCH,
+        lora: LORA,
+        threads: context.runtime().threads,
+        matmul_gflops: peak.gflops,
+      };
       return figures;
     } finally {
       rmSync(root, { recursive: true, force: true });

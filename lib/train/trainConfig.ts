@@ -59,8 +59,11 @@ export interface TrainRequest {
  * the effective settings), then every other option from its flag or its default. `defaultModel` finds
  * the run name's model when no --model is given. ITL_USAGE naming the first bad flag.
  */
-export function resolveTrainConfig(request: TrainRequest, defaultModel: (label: string) => string,
-  warn?: (line: string) => void): TrainConfig {
+export function resolveTrainConfig(
+  request: TrainRequest,
+  defaultModel: (label: string) => string,
+  warn?: (line: string) => void,
+): TrainConfig {
   const run = effectiveRun(request.runName, request.flags);
   const options = resolveTrainOptions(request.flags, run, warn);
   const model = request.model ?? defaultModel(run.model);
@@ -72,8 +75,10 @@ export function runDir(config: TrainConfig): string {
 }
 
 /** run_config.json: what the run was, in the field names evaluation reads. */
-export function runRecord(config: TrainConfig,
-  resolved: { modelFolder: string; tokenized: { train: string; eval: string }; provenance: Provenance }): Record<string, unknown> {
+export function runRecord(
+  config: TrainConfig,
+  resolved: { modelFolder: string; tokenized: { train: string; eval: string }; provenance: Provenance },
+): Record<string, unknown> {
   return {
     format_version: RUN_CONFIG_FORMAT_VERSION,
     run_name: config.runName,

@@ -51,33 +51,55 @@ async function splitRows(options: LoadOptions, source: DialogueSource): Promise<
     throw new ItlError('ITL_DATA', `the run trains on ${options.facts} rows but ${options.data} has ${source.rows} ${source.unit}`);
   }
   const evalRows = Math.min(options.evalRows, source.rows - options.facts);
-  const key = { manifestSha: source.sha256, tokenizerHash: options.tokenizer.filesHash, mode: options.mode, dateString: options.dateString };
+  const key = {
+    manifestSha: source.sha256,
+    tokenizerHash: options.tokenizer.filesHash,
+    mode: options.mode,
+    dateString: options.dateString,
+  };
   const evalEnd = options.facts + evalRows;
-  const train = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:0-${options.facts}` }, source.read(0, options.facts), options.tokenizer);
-  const evaluation = await loadOrBuildTokenized(options.cacheDir, { ...key, selection: `rows:${options.facts}-${evalEnd}` },
-    source.read(options.facts, evalEnd), options.tokenizer);
+  const train = await loadOrBuildTokenized(
+    options.cacheDir,
+    { ...key, selection: `rows:0-${options.facts}` },
+    source.read(0, options.facts),
+    options.tokenizer,
+  );
+  const evaluation = await loadOrBuildTokenized(
+    options.cacheDir,
+    { ...key, selection: `rows:${options.facts}-${evalEnd}` },
+    source.read(options.facts, evalEnd),
+    options.tokenizer,
+  );
   return { train, eval: evaluation, evalRows };
 }
 
 export async function loadTrainingRows(options: LoadOptions): Promise<TrainingRows> {
   if (existsSync(options.data) && statSync(options.data).isFile()) {
     const dialogues = await readDialogueLines(options.data, options.mode);
-    return splitRows(options, { rows: dialogues.length, unit: 'dialogues', sha256: await sha256OfFile(options.data),
-      read: (start, end) => () => dialogues.slice(start, end) });
+    return splitRows(options, {
+      rows: dialogues.length,
+      unit: 'dialogues',
+      sha256: await sha256OfFile(options.data),
+      read: (start, end) => () => dialogues.slice(start, end),
+    });
   }
   const manifest = path.join(options.data, MANIFEST_FILE);
-  if (!existsSync(manifest)) throw new ItlError('ITL_IO', `${options.data} is not a facts dataset (no ${MANIFEST_FILE}; make one with itl data build)`);
+  if (!existsSync(manifest))
+    throw new ItlError('ITL_IO', `${options.data} is not a facts dataset (no ${MANIFEST_FILE}; make one with itl data build)`);
   const dataset = openFactsDataset(options.data);
   try {
     const field = options.mode === 'weight' ? 'qa' : 'qatool';
     return await splitRows(options, {
-      rows: dataset.numRows, unit: 'rows', sha256: await sha256OfFile(manifest),
-      read: (start, end) => function* () {
-        // Read in slices so a 50k-row selection never sits in memory as objects all at once.
-        for (let first = start; first < end; first += 4096) {
-          for (const row of dataset.rows(first, Math.min(end, first + 4096))) yield row[field];
-        }
-      },
+      rows: dataset.numRows,
+      unit: 'rows',
+      sha256: await sha256OfFile(manifest),
+      read: (start, end) =>
+        function* () {
+          // Read in slices so a 50k-row selection never sits in memory as objects all at once.
+          for (let first = start; first < end; first += 4096) {
+            for (const row of dataset.rows(first, Math.min(end, first + 4096))) yield row[field];
+          }
+        },
     });
   } finally {
     dataset.close();

@@ -57,7 +57,10 @@ export class TrainEvaluator {
     const target = { evalDir: o.evalDir, run: o.runName, checkpoint: checkpointName(step) };
     const model = trainer.model();
     const context: TaskContext = {
-      runtime: o.runtime, evalDir: o.evalDir, batch: this.batch, log: o.log,
+      runtime: o.runtime,
+      evalDir: o.evalDir,
+      batch: this.batch,
+      log: o.log,
       loadOptions: { device: model.info.device, dtype: model.info.dtype as 'fp32' | 'bf16' },
     };
     const identity = checkpoint ? subjectIdentity(await resolveCheckpoint(checkpoint)) : { model: inMemory(`${o.runDir} at step ${step}`) };

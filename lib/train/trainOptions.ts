@@ -60,135 +60,302 @@ type OptionSpec = NumberSpec | StringSpec | BooleanSpec | ChoiceSpec;
 export const TRAIN_OPTIONS = {
   // The run name's fields: sft_<Model>_facts=<N>-epochs=<E>-batch=<B>-gradAcc=<G>-LR=<lr>-loraR=<r>-loraA=<alpha>-<mode>.
   facts: {
-    flag: 'facts', type: 'number', integer: true, min: 1, runName: true, record: 'facts',
+    flag: 'facts',
+    type: 'number',
+    integer: true,
+    min: 1,
+    runName: true,
+    record: 'facts',
     describe: 'override the run name: training rows N',
   },
   epochs: {
-    flag: 'epochs', type: 'number', integer: true, min: 1, runName: true, record: 'epochs', native: 'epochs',
+    flag: 'epochs',
+    type: 'number',
+    integer: true,
+    min: 1,
+    runName: true,
+    record: 'epochs',
+    native: 'epochs',
     describe: 'override the run name: epochs',
   },
   batch: {
-    flag: 'batch', type: 'number', integer: true, min: 1, runName: true, record: 'batch', native: 'batch',
+    flag: 'batch',
+    type: 'number',
+    integer: true,
+    min: 1,
+    runName: true,
+    record: 'batch',
+    native: 'batch',
     describe: 'override the run name: rows per micro-batch on one device',
   },
   gradAcc: {
-    flag: 'grad-acc', type: 'number', integer: true, min: 1, runName: true, record: 'grad_acc', native: 'gradAccumulation',
+    flag: 'grad-acc',
+    type: 'number',
+    integer: true,
+    min: 1,
+    runName: true,
+    record: 'grad_acc',
+    native: 'gradAccumulation',
     describe: 'override the run name: micro-batches per optimiser step',
   },
   lr: {
-    flag: 'lr', type: 'number', min: 0, minOpen: true, runName: true, record: 'lr', native: 'learningRate',
+    flag: 'lr',
+    type: 'number',
+    min: 0,
+    minOpen: true,
+    runName: true,
+    record: 'lr',
+    native: 'learningRate',
     describe: 'override the run name: peak learning rate',
   },
   loraR: {
-    flag: 'lora-r', type: 'number', integer: true, min: 0, runName: true, record: 'lora_r', native: 'loraR',
+    flag: 'lora-r',
+    type: 'number',
+    integer: true,
+    min: 0,
+    runName: true,
+    record: 'lora_r',
+    native: 'loraR',
     describe: 'override the run name: LoRA rank (0 = full fine-tuning)',
   },
   loraAlpha: {
-    flag: 'lora-alpha', type: 'number', integer: true, min: 0, runName: true, record: 'lora_alpha', native: 'loraAlpha',
+    flag: 'lora-alpha',
+    type: 'number',
+    integer: true,
+    min: 0,
+    runName: true,
+    record: 'lora_alpha',
+    native: 'loraAlpha',
     describe: 'override the run name: LoRA alpha',
   },
   mode: {
-    flag: 'mode', type: 'choice', choices: ['weight', 'tool'] as const, runName: true, record: 'mode',
+    flag: 'mode',
+    type: 'choice',
+    choices: ['weight', 'tool'] as const,
+    runName: true,
+    record: 'mode',
     describe: 'override the run name: in-weight (qa) or in-tool (qatool) dialogues',
   },
   // LoRA beyond the run name.
   loraDropout: {
-    flag: 'lora-dropout', type: 'number', min: 0, max: 1, maxOpen: true, default: 0.05, record: 'lora_dropout', native: 'loraDropout',
+    flag: 'lora-dropout',
+    type: 'number',
+    min: 0,
+    max: 1,
+    maxOpen: true,
+    default: 0.05,
+    record: 'lora_dropout',
+    native: 'loraDropout',
     describe: 'dropout on the LoRA input (training only)',
   },
   initAdapter: {
-    flag: 'init-adapter', type: 'string', path: true, record: 'init_adapter', native: 'initAdapter',
+    flag: 'init-adapter',
+    type: 'string',
+    path: true,
+    record: 'init_adapter',
+    native: 'initAdapter',
     describe: 'start from this PEFT adapter folder (LoRA runs)',
   },
   merge: {
-    flag: 'merge', type: 'boolean', default: false, record: 'merge', native: 'saveMerged',
+    flag: 'merge',
+    type: 'boolean',
+    default: false,
+    record: 'merge',
+    native: 'saveMerged',
     describe: 'LoRA: also write merged full weights to checkpoint-<step>/merged',
   },
   seed: {
-    flag: 'seed', type: 'number', integer: true, min: 0, default: 42, record: 'seed', native: 'seed',
+    flag: 'seed',
+    type: 'number',
+    integer: true,
+    min: 0,
+    default: 42,
+    record: 'seed',
+    native: 'seed',
     describe: 'epoch shuffles, LoRA initialisation and dropout',
   },
   precision: {
-    flag: 'precision', type: 'choice', choices: ['fp32', 'bf16', 'bf16-mixed'] as const, default: 'fp32', record: 'precision',
+    flag: 'precision',
+    type: 'choice',
+    choices: ['fp32', 'bf16', 'bf16-mixed'] as const,
+    default: 'fp32',
+    record: 'precision',
     native: 'precision',
     describe: 'fp32; bf16 = pure bf16 weights and optimiser state (the study); bf16-mixed = fp32 master weights',
   },
   // The native request's device is per rank (cuda → cuda:<local rank>): lib/train/runTraining.ts.
   device: {
-    flag: 'device', type: 'string', default: 'cpu', record: 'device',
+    flag: 'device',
+    type: 'string',
+    default: 'cpu',
+    record: 'device',
     describe: 'cpu, cuda or cuda:N',
   },
   evalRows: {
-    flag: 'eval-rows', type: 'number', integer: true, min: 0, default: 30, record: 'eval_rows',
+    flag: 'eval-rows',
+    type: 'number',
+    integer: true,
+    min: 0,
+    default: 30,
+    record: 'eval_rows',
     describe: 'rows after the training rows that give the eval loss',
   },
   evalLossBatch: {
-    flag: 'eval-loss-batch', type: 'number', integer: true, min: 1, default: 8, record: 'eval_loss_batch', native: 'evalLossBatch',
-    deprecatedAliases: ['eval-batch'], describe: 'rows per eval-loss forward',
+    flag: 'eval-loss-batch',
+    type: 'number',
+    integer: true,
+    min: 1,
+    default: 8,
+    record: 'eval_loss_batch',
+    native: 'evalLossBatch',
+    deprecatedAliases: ['eval-batch'],
+    describe: 'rows per eval-loss forward',
   },
   evalSteps: {
-    flag: 'eval-steps', type: 'number', integer: true, min: 0, default: 0, record: 'eval_steps', native: 'evalSteps',
+    flag: 'eval-steps',
+    type: 'number',
+    integer: true,
+    min: 0,
+    default: 0,
+    record: 'eval_steps',
+    native: 'evalSteps',
     describe: 'evaluate every N optimiser steps (0: every half epoch, as the study)',
   },
   saveSteps: {
-    flag: 'save-steps', type: 'number', integer: true, min: 0, default: 0, record: 'save_steps', native: 'saveSteps',
+    flag: 'save-steps',
+    type: 'number',
+    integer: true,
+    min: 0,
+    default: 0,
+    record: 'save_steps',
+    native: 'saveSteps',
     describe: 'checkpoint every N steps (0: every 2 epochs, as the study); always at the last step',
   },
   loggingSteps: {
-    flag: 'logging-steps', type: 'number', integer: true, min: 1, default: 5, record: 'logging_steps', native: 'loggingSteps',
+    flag: 'logging-steps',
+    type: 'number',
+    integer: true,
+    min: 1,
+    default: 5,
+    record: 'logging_steps',
+    native: 'loggingSteps',
     describe: 'log (trainer_state.json, plain progress lines) every N steps',
   },
   // The optimiser and its schedule (transformers' TrainingArguments names, the study's values).
   lrScheduler: {
-    flag: 'lr-scheduler', type: 'choice', choices: ['constant_with_warmup', 'linear', 'cosine'] as const, default: 'constant_with_warmup',
-    record: 'lr_scheduler', native: 'lrScheduler',
-    describe: 'after the warm-up: constant (the study), linear or cosine (half a cycle) down to 0 at the last step, as transformers ' +
+    flag: 'lr-scheduler',
+    type: 'choice',
+    choices: ['constant_with_warmup', 'linear', 'cosine'] as const,
+    default: 'constant_with_warmup',
+    record: 'lr_scheduler',
+    native: 'lrScheduler',
+    describe:
+      'after the warm-up: constant (the study), linear or cosine (half a cycle) down to 0 at the last step, as transformers ' +
       'computes them',
   },
   warmupRatio: {
-    flag: 'warmup-ratio', type: 'number', min: 0, max: 1, default: 0.05, record: 'warmup_ratio', native: 'warmupRatio',
+    flag: 'warmup-ratio',
+    type: 'number',
+    min: 0,
+    max: 1,
+    default: 0.05,
+    record: 'warmup_ratio',
+    native: 'warmupRatio',
     describe: 'linear warm-up over ceil(ratio × total steps)',
   },
   weightDecay: {
-    flag: 'weight-decay', type: 'number', min: 0, default: 0, record: 'weight_decay', native: 'weightDecay',
+    flag: 'weight-decay',
+    type: 'number',
+    min: 0,
+    default: 0,
+    record: 'weight_decay',
+    native: 'weightDecay',
     describe: "AdamW's decoupled weight decay (as transformers' Trainer: not on norm weights or biases)",
   },
   adamBeta1: {
-    flag: 'adam-beta1', type: 'number', min: 0, max: 1, maxOpen: true, default: 0.9, record: 'adam_beta1', native: 'adamBeta1',
+    flag: 'adam-beta1',
+    type: 'number',
+    min: 0,
+    max: 1,
+    maxOpen: true,
+    default: 0.9,
+    record: 'adam_beta1',
+    native: 'adamBeta1',
     describe: "AdamW's β1",
   },
   adamBeta2: {
-    flag: 'adam-beta2', type: 'number', min: 0, max: 1, maxOpen: true, default: 0.999, record: 'adam_beta2', native: 'adamBeta2',
+    flag: 'adam-beta2',
+    type: 'number',
+    min: 0,
+    max: 1,
+    maxOpen: true,
+    default: 0.999,
+    record: 'adam_beta2',
+    native: 'adamBeta2',
     describe: "AdamW's β2",
   },
   adamEpsilon: {
-    flag: 'adam-epsilon', type: 'number', min: 0, minOpen: true, default: 1e-8, record: 'adam_epsilon', native: 'adamEpsilon',
+    flag: 'adam-epsilon',
+    type: 'number',
+    min: 0,
+    minOpen: true,
+    default: 1e-8,
+    record: 'adam_epsilon',
+    native: 'adamEpsilon',
     describe: "AdamW's ε",
   },
   maxGradNorm: {
-    flag: 'max-grad-norm', type: 'number', min: 0, default: 1, record: 'max_grad_norm', native: 'maxGradNorm',
+    flag: 'max-grad-norm',
+    type: 'number',
+    min: 0,
+    default: 1,
+    record: 'max_grad_norm',
+    native: 'maxGradNorm',
     describe: 'clip the global gradient norm (0: no clipping)',
   },
   dateString: {
-    flag: 'date-string', type: 'string', default: DEFAULT_DATE_STRING, record: 'date_string',
+    flag: 'date-string',
+    type: 'string',
+    default: DEFAULT_DATE_STRING,
+    record: 'date_string',
     describe: 'the date Llama 3 chat templates print',
   },
   saveCheckpoints: {
-    flag: 'save-checkpoints', type: 'choice', choices: ['all', 'last', 'none'] as const, default: 'all', record: 'save_checkpoints',
+    flag: 'save-checkpoints',
+    type: 'choice',
+    choices: ['all', 'last', 'none'] as const,
+    default: 'all',
+    record: 'save_checkpoints',
     native: 'saveCheckpoints',
     describe: 'which save points reach the disk (last: only the final one, and one on a stop)',
   },
   // How a micro-batch is computed (the same rows and loss either way; only the float rounding differs).
   packing: {
-    flag: 'packing', type: 'choice', choices: ['on', 'off'] as const, default: 'on', record: 'packing', native: 'packing',
+    flag: 'packing',
+    type: 'choice',
+    choices: ['on', 'off'] as const,
+    default: 'on',
+    record: 'packing',
+    native: 'packing',
     describe: "on: each micro-batch's rows end to end, attending within each row (no padding); off: padded to the longest row",
   },
   lossChunk: {
-    flag: 'loss-chunk', type: 'number', integer: true, min: 0, default: 0, record: 'loss_chunk', native: 'lossChunk',
+    flag: 'loss-chunk',
+    type: 'number',
+    integer: true,
+    min: 0,
+    default: 0,
+    record: 'loss_chunk',
+    native: 'lossChunk',
     describe: 'label positions whose full-vocabulary logits exist at once in the loss (0: automatic, about 16 million logits at a time)',
   },
   collectiveTimeout: {
-    flag: 'collective-timeout', type: 'number', min: 0, minOpen: true, default: 600, native: 'collectiveTimeoutSeconds',
+    flag: 'collective-timeout',
+    type: 'number',
+    min: 0,
+    minOpen: true,
+    default: 600,
+    native: 'collectiveTimeoutSeconds',
     describe: 'data-parallel: seconds after which a rank that died or hangs ends the others',
   },
 } as const satisfies Record<string, OptionSpec>;
@@ -197,10 +364,15 @@ type Schema = typeof TRAIN_OPTIONS;
 export type TrainOptionName = keyof Schema;
 
 /** The value type of one entry: choices as their union, optional paths (no default, not the run name's) as `| undefined`. */
-type ValueOf<S> = (S extends { type: 'choice'; choices: readonly (infer C)[] } ? C
-  : S extends { type: 'number' } ? number
-  : S extends { type: 'boolean' } ? boolean
-  : string) | (S extends { default: unknown } | { runName: true } ? never : undefined);
+type ValueOf<S> =
+  | (S extends { type: 'choice'; choices: readonly (infer C)[] }
+      ? C
+      : S extends { type: 'number' }
+        ? number
+        : S extends { type: 'boolean' }
+          ? boolean
+          : string)
+  | (S extends { default: unknown } | { runName: true } ? never : undefined);
 
 /** Every option's value for one run (run-name fields included, after the flags' overrides). */
 export type TrainOptions = { -readonly [K in TrainOptionName]: ValueOf<Schema[K]> };
@@ -287,7 +459,9 @@ export function checkTrainOption(spec: OptionSpec, value: unknown): void {
         }
         return;
       }
-      const ok = typeof n === 'number' && Number.isFinite(n) &&
+      const ok =
+        typeof n === 'number' &&
+        Number.isFinite(n) &&
         (spec.min === undefined || (spec.minOpen ? n > spec.min : n >= spec.min)) &&
         (spec.max === undefined || (spec.maxOpen ? n < spec.max : n <= spec.max));
       if (!ok) throw new ItlError('ITL_USAGE', `expected ${flag} ${describeRange(spec)} but received ${value}`);
@@ -313,8 +487,11 @@ export function checkTrainOption(spec: OptionSpec, value: unknown): void {
  * fields (after their overrides): each absent flag takes the schema's default, each value is checked,
  * paths are made absolute. A deprecated alias counts as its option's flag (`warn` is told).
  */
-export function resolveTrainOptions(flags: Record<string, unknown>, runFields: Pick<TrainOptions, RunNameOption>,
-  warn: (line: string) => void = () => {}): TrainOptions {
+export function resolveTrainOptions(
+  flags: Record<string, unknown>,
+  runFields: Pick<TrainOptions, RunNameOption>,
+  warn: (line: string) => void = () => {},
+): TrainOptions {
   const options: Record<string, unknown> = {};
   for (const [name, spec] of entries()) {
     if (spec.runName) {

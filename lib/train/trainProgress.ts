@@ -16,28 +16,41 @@ function formatNumber(value: number, digits = 4): string {
   return Number.isFinite(value) ? value.toPrecision(digits) : String(value);
 }
 
-export function createTrainProgress(options: { tty: boolean; write: (line: string) => void; startStep: number; totalSteps: number; loggingSteps: number }): TrainProgress {
+export function createTrainProgress(options: {
+  tty: boolean;
+  write: (line: string) => void;
+  startStep: number;
+  totalSteps: number;
+  loggingSteps: number;
+}): TrainProgress {
   if (!options.tty) {
     return {
       onEvent(event) {
         const r = event.record;
         if (event.kind === 'eval') {
-          options.write(`step ${r.step}/${event.totalSteps} epoch ${formatNumber(r.epoch, 3)} eval_loss ${formatNumber(event.record.eval_loss)}\n`);
+          options.write(
+            `step ${r.step}/${event.totalSteps} epoch ${formatNumber(r.epoch, 3)} eval_loss ${formatNumber(event.record.eval_loss)}\n`,
+          );
         } else if (r.step % options.loggingSteps === 0 || r.step === event.totalSteps) {
           const s = event.record;
-          options.write(`step ${s.step}/${event.totalSteps} epoch ${formatNumber(s.epoch, 3)} loss ${formatNumber(s.loss)} lr ${s.learning_rate.toExponential(2)} ` +
-            `grad_norm ${formatNumber(s.grad_norm)} tokens/s ${Math.round(s.tokens_per_s)} padding ${(100 * s.padding_fraction).toFixed(1)}%\n`);
+          options.write(
+            `step ${s.step}/${event.totalSteps} epoch ${formatNumber(s.epoch, 3)} loss ${formatNumber(s.loss)} lr ${s.learning_rate.toExponential(2)} ` +
+              `grad_norm ${formatNumber(s.grad_norm)} tokens/s ${Math.round(s.tokens_per_s)} padding ${(100 * s.padding_fraction).toFixed(1)}%\n`,
+          );
         }
       },
       stop() {},
     };
   }
-  const bar = new cliProgress.SingleBar({
-    format: 'train {bar} {value}/{total} | loss {loss} | eval {eval} | {tps} tok/s | ETA {eta_formatted}',
-    stream: process.stderr,
-    hideCursor: true,
-    etaBuffer: 20,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      format: 'train {bar} {value}/{total} | loss {loss} | eval {eval} | {tps} tok/s | ETA {eta_formatted}',
+      stream: process.stderr,
+      hideCursor: true,
+      etaBuffer: 20,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(options.totalSteps, options.startStep, { loss: '-', eval: '-', tps: '-' });
   return {
     onEvent(event) {

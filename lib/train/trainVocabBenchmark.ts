@@ -24,7 +24,7 @@ import { loadBenchTokenizer } from '../tokenize/tokenizeBenchmark.js';
 const run = promisify(execFile);
 
 export const VOCABULARIES = [49152, 128256];
-const PEOPLE = 32;  // 128 rows of each mode: 4 steps of 64
+const PEOPLE = 32; // 128 rows of each mode: 4 steps of 64
 const BATCH = 64;
 
 export interface VocabWorkerResult {
@@ -42,19 +42,36 @@ function round(x: number, digits: number): number {
 
 export const trainVocabBenchmark: Benchmark = {
   name: 'train-vocab',
-  describe: `bench-20m's shape with vocabularies ${VOCABULARIES.join(' and ')}, full fine-tuning (fp32, CPU) on ${PEOPLE * 8} real ` +
+  describe:
+    `bench-20m's shape with vocabularies ${VOCABULARIES.join(' and ')}, full fine-tuning (fp32, CPU) on ${PEOPLE * 8} real ` +
     `facts dialogues at batch ${BATCH}, each in a fresh process: peak RSS and training tokens/s`,
   async run(context) {
     const root = mkdtempSync(join(tmpdir(), 'itl-bench-train-vocab-'));
     try {
-      await buildFactsDataset({ people: PEOPLE, seed: 0, atomsDir: shippedAtomsDir, templatesDir: shippedTemplatesDir,
-        outDir: join(root, 'data'), force: false, previewRows: 0, maxShardBytes: DEFAULT_MAX_SHARD_BYTES });
+      await buildFactsDataset({
+        people: PEOPLE,
+        seed: 0,
+        atomsDir: shippedAtomsDir,
+        templatesDir: shippedTemplatesDir,
+        outDir: join(root, 'data'),
+        force: false,
+        previewRows: 0,
+        maxShardBytes: DEFAULT_MAX_SHARD_BYTES,
+      });
       const dataset = openFactsDataset(join(root, 'data'));
       const facts = dataset.rows(0, dataset.numRows);
       dataset.close();
       const { tokenizer } = await loadBenchTokenizer('train-vocab');
-      const weight = await tokenizeDialogues(facts.map((row) => row.qa), tokenizer, 'weight');
-      const tool = await tokenizeDialogues(facts.map((row) => row.qatool), tokenizer, 'tool');
+      const weight = await tokenizeDialogues(
+        facts.map((row) => row.qa),
+        tokenizer,
+        'weight',
+      );
+      const tool = await tokenizeDialogues(
+        facts.map((row) => row.qatool),
+        tokenizer,
+        'tool',
+      );
       // In-weight rows then in-tool rows (the trainer shuffles them together).
       const offsets = Int32Array.from([...weight.offsets, ...tool.offsets.subarray(1).map((o) => o + weight.ids.length)]);
       const files = { ids: [weight.ids, tool.ids], labels: [weight.labels, tool.labels], offsets: [offsets] };
@@ -77,8 +94,14 @@ export const trainVocabBenchmark: Benchmark = {
         figures[`train_vocab_${vocab}_tokens_per_s`] = round(result.tokens / result.seconds, 1);
         figures[`train_vocab_${vocab}_padding_fraction`] = round(result.padding_fraction, 4);
       }
-      figures.train_vocab = { shape: 'bench-20m', vocabularies: VOCABULARIES, rows: weight.count + tool.count, batch: BATCH,
-        precision: 'fp32', threads: context.runtime().threads };
+      figures.train_vocab = {
+        shape: 'bench-20m',
+        vocabularies: VOCABULARIES,
+        rows: weight.count + tool.count,
+        batch: BATCH,
+        precision: 'fp32',
+        threads: context.runtime().threads,
+      };
       return figures;
     } finally {
       rmSync(root, { recursive: true, force: true });

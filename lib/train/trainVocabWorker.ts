@@ -25,17 +25,44 @@ function int32s(file: string): Int32Array {
 
 const config = JSON.parse(process.argv[2]!) as WorkerConfig;
 const rows = {
-  ids: int32s(join(config.root, 'ids.i32')), labels: int32s(join(config.root, 'labels.i32')), offsets: int32s(join(config.root, 'offsets.i32')),
+  ids: int32s(join(config.root, 'ids.i32')),
+  labels: int32s(join(config.root, 'labels.i32')),
+  offsets: int32s(join(config.root, 'offsets.i32')),
 };
 const options = trainOptionsWith({
-  facts: rows.offsets.length - 1, epochs: 1, batch: config.batch, gradAcc: 1, lr: 1e-4, loraR: 0, loraAlpha: 0, mode: 'weight',
-  saveSteps: 1_000_000, evalSteps: 1_000_000, saveCheckpoints: 'none',
+  facts: rows.offsets.length - 1,
+  epochs: 1,
+  batch: config.batch,
+  gradAcc: 1,
+  lr: 1e-4,
+  loraR: 0,
+  loraAlpha: 0,
+  mode: 'weight',
+  saveSteps: 1_000_000,
+  evalSteps: 1_000_000,
+  saveCheckpoints: 'none',
 });
-const trainer = await Trainer.create(Runtime.open(), {
-  model: config.modelDir, device: 'cpu', runDir: join(config.modelDir, 'run'), baseModel: config.modelDir, padId: 0, checkpointFiles: [],
-  runRecord: '', resumeFrom: null, ...nativeDist(detectDistEnv({})), ...nativeTrainOptions(options),
-}, rows, { ids: new Int32Array(0), labels: new Int32Array(0), offsets: Int32Array.of(0) });
-let tokens = 0, padded = 0, seconds = 0, steps = 0;
+const trainer = await Trainer.create(
+  Runtime.open(),
+  {
+    model: config.modelDir,
+    device: 'cpu',
+    runDir: join(config.modelDir, 'run'),
+    baseModel: config.modelDir,
+    padId: 0,
+    checkpointFiles: [],
+    runRecord: '',
+    resumeFrom: null,
+    ...nativeDist(detectDistEnv({})),
+    ...nativeTrainOptions(options),
+  },
+  rows,
+  { ids: new Int32Array(0), labels: new Int32Array(0), offsets: Int32Array.of(0) },
+);
+let tokens = 0,
+  padded = 0,
+  seconds = 0,
+  steps = 0;
 try {
   await trainer.run((event) => {
     if (event.kind !== 'step') return;
@@ -50,4 +77,4 @@ try {
 }
 const real = rows.ids.length;
 const peakRssMb = process.resourceUsage().maxRSS / 1024;
-process.stdout.write(JSON.stringify({ tokens, seconds, padding_fraction: 1 - real / padded, peak_rss_mb: peakRssMb }) + '\n');
+process.stdout.write(`${JSON.stringify({ tokens, seconds, padding_fraction: 1 - real / padded, peak_rss_mb: peakRssMb })}\n`);

@@ -17,14 +17,20 @@ export interface WriteFault {
 
 export function parseWriteFaults(spec: string | undefined): WriteFault[] {
   if (!spec) return [];
-  return spec.split(',').filter(Boolean).map((part) => {
-    const colon = part.indexOf(':');
-    const code = colon > 0 ? part.slice(0, colon) : '';
-    if (!(code in CODES) || colon === part.length - 1) {
-      throw new ItlError('ITL_USAGE', `expected ITL_FAULT_WRITE entries like ENOSPC:checkpoint-4/ (codes ${Object.keys(CODES).join(', ')}) but received '${part}'`);
-    }
-    return { code, substring: part.slice(colon + 1) };
-  });
+  return spec
+    .split(',')
+    .filter(Boolean)
+    .map((part) => {
+      const colon = part.indexOf(':');
+      const code = colon > 0 ? part.slice(0, colon) : '';
+      if (!(code in CODES) || colon === part.length - 1) {
+        throw new ItlError(
+          'ITL_USAGE',
+          `expected ITL_FAULT_WRITE entries like ENOSPC:checkpoint-4/ (codes ${Object.keys(CODES).join(', ')}) but received '${part}'`,
+        );
+      }
+      return { code, substring: part.slice(colon + 1) };
+    });
 }
 
 /** The error a write to `path` must fail with under ITL_FAULT_WRITE, or null. */

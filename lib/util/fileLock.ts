@@ -71,7 +71,10 @@ export function readLockOwner(path: string): LockOwner | null {
   } catch {
     // fall through: not ours
   }
-  throw new ItlError('ITL_IO', `${path} is not an itl lock file (${JSON.stringify(text.slice(0, 80))}); remove it if no itl process is using it`);
+  throw new ItlError(
+    'ITL_IO',
+    `${path} is not an itl lock file (${JSON.stringify(text.slice(0, 80))}); remove it if no itl process is using it`,
+  );
 }
 
 /** Why `owner` no longer holds its lock (a sentence), or null when it may still be running. */
@@ -92,7 +95,10 @@ export function describeOwner(owner: LockOwner): string {
 export class FileLock {
   private released = false;
 
-  constructor(readonly path: string, readonly owner: LockOwner) {}
+  constructor(
+    readonly path: string,
+    readonly owner: LockOwner,
+  ) {}
 
   /** Removes the lock file if it is still ours; idempotent. */
   release(): void {
@@ -123,7 +129,8 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
     if (owner === null) continue; // released between our attempt and the read
     const reason = staleReason(owner);
     if (reason !== null) {
-      if (takeOver(path, owner)) options.log?.(`${what}: took over a stale lock (${reason}; it was taken ${owner.started} by ${owner.command})`);
+      if (takeOver(path, owner))
+        options.log?.(`${what}: took over a stale lock (${reason}; it was taken ${owner.started} by ${owner.command})`);
       continue;
     }
     if (Date.now() >= deadline) {
@@ -159,7 +166,7 @@ function tryCreate(path: string, command: string | undefined): FileLock | null {
     command: command ?? commandLine(),
     nonce: randomBytes(8).toString('hex'),
   };
-  const text = JSON.stringify(owner) + '\n';
+  const text = `${JSON.stringify(owner)}\n`;
   const aside = `${path}.${process.pid}.${owner.nonce}`;
   try {
     writeFileSync(aside, text, { flag: 'wx' });
@@ -216,7 +223,7 @@ function takeOver(path: string, owner: LockOwner): boolean {
 }
 
 function tryCreateGuard(guard: string): boolean {
-  const text = JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() }) + '\n';
+  const text = `${JSON.stringify({ pid: process.pid, host: hostname(), started: new Date().toISOString() })}\n`;
   if (createExclusive(guard, text)) return true;
   // A guard is held for microseconds; one left behind is a process killed inside it.
   try {

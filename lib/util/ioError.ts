@@ -14,6 +14,6 @@ export function errnoCode(error: unknown): string | undefined {
 export function ioError(action: string, path: string, error: unknown): ItlError {
   if (error instanceof ItlError) return error;
   const code = errnoCode(error);
-  const cause = code ? describeErrno(code, (error as Error).message) : (error as Error)?.message ?? String(error);
+  const cause = code ? describeErrno(code, (error as Error).message) : ((error as Error)?.message ?? String(error));
   return new ItlError('ITL_IO', `cannot ${action} ${path}: ${cause}`, { cause: error });
 }

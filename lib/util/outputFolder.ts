@@ -12,20 +12,20 @@ import { ioError } from './ioError.js';
 
 /** Kernel file systems that hold no files of ours (statfs f_type, linux/magic.h). */
 const SPECIAL_FILE_SYSTEMS: Record<number, string> = {
-  0x9fa0: 'proc',
-  0x62656572: 'sysfs',
-  0x1cd1: 'devpts',
-  0x27e0eb: 'cgroup',
-  0x63677270: 'cgroup2',
-  0x64626720: 'debugfs',
-  0x74726163: 'tracefs',
-  0x73636673: 'securityfs',
-  0xcafe4a11: 'bpf',
-  0x6165676c: 'pstore',
-  0x62656570: 'configfs',
-  0xde5e81e4: 'efivarfs',
-  0x65735543: 'fusectl',
-  0x19800202: 'mqueue',
+  40864: 'proc',
+  1650812274: 'sysfs',
+  7377: 'devpts',
+  2613483: 'cgroup',
+  1667723888: 'cgroup2',
+  1684170528: 'debugfs',
+  1953653091: 'tracefs',
+  1935894131: 'securityfs',
+  3405662737: 'bpf',
+  1634035564: 'pstore',
+  1650812272: 'configfs',
+  3730735588: 'efivarfs',
+  1702057283: 'fusectl',
+  427819522: 'mqueue',
 };
 
 /** Creates `folder` and its missing parents; refuses special file systems and files in the way. */
@@ -82,7 +82,11 @@ function refuseSpecialFileSystem(existing: string, target: string, what: string)
     return; // no statfs here: nothing to tell
   }
   const name = SPECIAL_FILE_SYSTEMS[type];
-  if (name) throw new ItlError('ITL_IO', `cannot use ${target} as ${what}: ${existing} is on the kernel's ${name} file system, which holds no ordinary files`);
+  if (name)
+    throw new ItlError(
+      'ITL_IO',
+      `cannot use ${target} as ${what}: ${existing} is on the kernel's ${name} file system, which holds no ordinary files`,
+    );
 }
 
 function statOrNull(path: string): ReturnType<typeof statSync> | null {

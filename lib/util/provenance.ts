@@ -71,7 +71,12 @@ export function modelIdentity(folder: string): ModelIdentity {
     sample.update(`${name}\0`);
     for (const block of sampledBlocks(file)) sample.update(block);
   }
-  return { path, config_sha256: config.digest('hex'), weights_header_sha256: header.digest('hex'), weights_sample_sha256: sample.digest('hex') };
+  return {
+    path,
+    config_sha256: config.digest('hex'),
+    weights_header_sha256: header.digest('hex'),
+    weights_sample_sha256: sample.digest('hex'),
+  };
 }
 
 /** A `data build` output folder (its manifest.json) or a single data file (JSON Lines). */
@@ -114,7 +119,11 @@ export function provenanceDifferences(recorded: Provenance | undefined, current:
     const b = current.data;
     if (!a || !b) differences.push(`data: ${a?.path ?? NOT_RECORDED} vs ${b?.path ?? NOT_RECORDED}`);
     else if (a.sha256 !== b.sha256) {
-      differences.push(a.path === b.path ? `data: ${a.path} was rebuilt (${a.summary} vs ${b.summary})` : `data: ${a.path} (${a.summary}) vs ${b.path} (${b.summary})`);
+      differences.push(
+        a.path === b.path
+          ? `data: ${a.path} was rebuilt (${a.summary} vs ${b.summary})`
+          : `data: ${a.path} (${a.summary}) vs ${b.path} (${b.summary})`,
+      );
     }
   }
   const options = { ...before.options, ...current.options };
@@ -134,7 +143,10 @@ export function describeDifferences(differences: readonly string[]): string {
 const NOT_RECORDED = '(not recorded)';
 
 function modelDifferences(label: string, a: ModelIdentity, b: ModelIdentity): string[] {
-  const same = a.config_sha256 === b.config_sha256 && a.weights_header_sha256 === b.weights_header_sha256 && a.weights_sample_sha256 === b.weights_sample_sha256;
+  const same =
+    a.config_sha256 === b.config_sha256 &&
+    a.weights_header_sha256 === b.weights_header_sha256 &&
+    a.weights_sample_sha256 === b.weights_sample_sha256;
   if (same) return [];
   if (a.path !== b.path) return [`${label}: ${a.path} vs ${b.path}`];
   if (a.config_sha256 !== b.config_sha256) return [`${label}: ${a.path} has another config since`];
@@ -178,7 +190,10 @@ function safetensorsHeader(path: string): Buffer {
     const length = readExactly(fd, path, 0, 8);
     const headerBytes = Number(length.readBigUInt64LE(0));
     if (headerBytes > MAX_HEADER_BYTES || 8 + headerBytes > size) {
-      throw new ItlError('ITL_CHECKPOINT_FORMAT', `${path}: safetensors header of ${headerBytes} bytes in a file of ${size}: the file is truncated or not safetensors`);
+      throw new ItlError(
+        'ITL_CHECKPOINT_FORMAT',
+        `${path}: safetensors header of ${headerBytes} bytes in a file of ${size}: the file is truncated or not safetensors`,
+      );
     }
     return Buffer.concat([length, readExactly(fd, path, 8, headerBytes)]);
   });
@@ -216,7 +231,11 @@ function readExactly(fd: number, path: string, position: number, length: number)
     } catch (error) {
       throw ioError('read', path, error);
     }
-    if (n === 0) throw new ItlError('ITL_CHECKPOINT_FORMAT', `${path} ends at byte ${position + done}, before the ${length} bytes expected at ${position}: the file is truncated`);
+    if (n === 0)
+      throw new ItlError(
+        'ITL_CHECKPOINT_FORMAT',
+        `${path} ends at byte ${position + done}, before the ${length} bytes expected at ${position}: the file is truncated`,
+      );
     done += n;
   }
   return buffer;

@@ -37,9 +37,7 @@ class AddonAbortFlag : public Napi::ObjectWrap<AddonAbortFlag> {
 
 ConstructorRegistry abort_constructors;
 
-Napi::Value create_abort_flag_js(const Napi::CallbackInfo& info) {
-  return abort_constructors.get(info.Env())->New({});
-}
+Napi::Value create_abort_flag_js(const Napi::CallbackInfo& info) { return abort_constructors.get(info.Env())->New({}); }
 
 }  // namespace
 
@@ -49,7 +47,8 @@ AbortPtr abort_flag_option(Napi::Env env, const Napi::Value& options, const char
   if (value.IsUndefined() || value.IsNull()) return nullptr;
   const Napi::Function ctor = abort_constructors.get(env)->Value();
   if (!value.IsObject() || !value.As<Napi::Object>().InstanceOf(ctor)) {
-    throw_type_error(env, std::string("expected an AbortFlag (createAbortFlag()) for ") + what + ".abort but received " + js_type_name(value));
+    throw_type_error(env,
+                     std::string("expected an AbortFlag (createAbortFlag()) for ") + what + ".abort but received " + js_type_name(value));
   }
   return AddonAbortFlag::Unwrap(value.As<Napi::Object>())->flag();
 }

@@ -62,8 +62,8 @@ Rows split_rows(Napi::Env env, const Napi::Value& ids_value, const Napi::Value& 
     offset += static_cast<size_t>(n);
   }
   if (offset != ids.ElementLength()) {
-    throw_type_error(env, what + " lengths add up to " + std::to_string(offset) + " but there are " +
-                              std::to_string(ids.ElementLength()) + " ids");
+    throw_type_error(
+        env, what + " lengths add up to " + std::to_string(offset) + " but there are " + std::to_string(ids.ElementLength()) + " ids");
   }
   return rows;
 }
@@ -72,11 +72,13 @@ std::vector<int64_t> integer_list(Napi::Env env, const Napi::Object& object, con
   const Napi::Value value = object.Get(key);
   std::vector<int64_t> out;
   if (value.IsUndefined()) return out;
-  if (!value.IsArray()) throw_type_error(env, "expected an array of integers for " + what + "." + key + " but received " + js_type_name(value));
+  if (!value.IsArray())
+    throw_type_error(env, "expected an array of integers for " + what + "." + key + " but received " + js_type_name(value));
   const Napi::Array array = value.As<Napi::Array>();
   for (uint32_t i = 0; i < array.Length(); ++i) {
     const Napi::Value v = array.Get(i);
-    if (!v.IsNumber()) throw_type_error(env, "expected integers in " + what + "." + key + " but item " + std::to_string(i) + " is " + js_type_name(v));
+    if (!v.IsNumber())
+      throw_type_error(env, "expected integers in " + what + "." + key + " but item " + std::to_string(i) + " is " + js_type_name(v));
     out.push_back(v.As<Napi::Number>().Int64Value());
   }
   return out;
@@ -149,8 +151,7 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
                        {InstanceMethod("info", &AddonModel::info), InstanceMethod("forward", &AddonModel::forward),
                         InstanceMethod("generate", &AddonModel::generate), InstanceMethod("score", &AddonModel::score),
                         InstanceMethod("divergence", &AddonModel::divergence), InstanceMethod("save", &AddonModel::save),
-                        InstanceMethod("benchForward", &AddonModel::bench_forward),
-                        InstanceMethod("dispose", &AddonModel::dispose)});
+                        InstanceMethod("benchForward", &AddonModel::bench_forward), InstanceMethod("dispose", &AddonModel::dispose)});
   }
 
   explicit AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonModel>(info) {}
@@ -286,7 +287,11 @@ class AddonModel : public Napi::ObjectWrap<AddonModel> {
     if (!info[0].IsString()) throw_type_error(env, std::string("expected a string for dir but received ") + js_type_name(info[0]));
     const std::string dir = info[0].As<Napi::String>();
     return ComputePromise<bool>::start(
-        env, [m, dir](const RunControl&) { save_model(*m, dir); return true; },
+        env,
+        [m, dir](const RunControl&) {
+          save_model(*m, dir);
+          return true;
+        },
         [dir](Napi::Env env, const bool&) -> Napi::Value { return Napi::String::New(env, dir); });
   }
 
@@ -358,7 +363,8 @@ Napi::Value AddonModel::divergence(const Napi::CallbackInfo& info) {
   size_t total = 0;
   for (const auto& s : sequences) total += s.size();
   if (mask.ElementLength() != total) {
-    throw_type_error(env, "tokenMask has " + std::to_string(mask.ElementLength()) + " entries but there are " + std::to_string(total) + " ids");
+    throw_type_error(env,
+                     "tokenMask has " + std::to_string(mask.ElementLength()) + " entries but there are " + std::to_string(total) + " ids");
   }
   std::vector<std::vector<uint8_t>> masks;
   size_t offset = 0;
@@ -404,7 +410,9 @@ Loaded load_with_adapter(const std::string& path, std::string adapter, const Mod
   if (adapter.empty() && is_adapter_folder(path)) {
     adapter = path;
     base = adapter_base_model(path);
-    if (base.empty()) throw Error(ErrorCode::kConfig, path + "/adapter_config.json names no base_model_name_or_path: pass the base model and the adapter separately");
+    if (base.empty())
+      throw Error(ErrorCode::kConfig,
+                  path + "/adapter_config.json names no base_model_name_or_path: pass the base model and the adapter separately");
   }
   ModelPtr model = load_model(base, options);
   if (!adapter.empty()) load_adapter(*model, adapter, at::make_generator<at::CPUGeneratorImpl>(0));
@@ -427,7 +435,8 @@ Napi::Value load_model_js(const Napi::CallbackInfo& info) {
 // with seed, saved to dir, then loaded. The shape is resolved on the worker (it may read a file).
 Napi::Value start_init(const Napi::CallbackInfo& info, const char* source_name, LlamaConfig (*shape_of)(const std::string&)) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) throw_type_error(env, std::string("expected a string for ") + source_name + " but received " + js_type_name(info[0]));
+  if (!info[0].IsString())
+    throw_type_error(env, std::string("expected a string for ") + source_name + " but received " + js_type_name(info[0]));
   if (!info[1].IsNumber()) throw_type_error(env, std::string("expected a number for seed but received ") + js_type_name(info[1]));
   if (!info[2].IsString()) throw_type_error(env, std::string("expected a string for dir but received ") + js_type_name(info[2]));
   const std::string source = info[0].As<Napi::String>(), dir = info[2].As<Napi::String>();

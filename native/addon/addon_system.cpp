@@ -89,9 +89,12 @@ Napi::Value watch_parent_js(const Napi::CallbackInfo& info) {
   if (!info[0].IsNumber() || !info[1].IsNumber()) throw_type_error(env, "expected (signal number, parent pid)");
   try {
     switch (watch_parent(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value())) {
-      case ParentWatch::kArmed: return Napi::String::New(env, "armed");
-      case ParentWatch::kParentGone: return Napi::String::New(env, "parent-gone");
-      case ParentWatch::kUnsupported: return Napi::String::New(env, "unsupported");
+      case ParentWatch::kArmed:
+        return Napi::String::New(env, "armed");
+      case ParentWatch::kParentGone:
+        return Napi::String::New(env, "parent-gone");
+      case ParentWatch::kUnsupported:
+        return Napi::String::New(env, "unsupported");
     }
     return env.Undefined();
   } catch (...) {

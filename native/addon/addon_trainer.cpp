@@ -98,8 +98,11 @@ CreateRequest create_request(Napi::Env env, const Napi::Value& value) {
   t.init_adapter = o.string_or_null("initAdapter");
   t.save_merged = o.boolean("saveMerged");
   const std::string policy = o.string("saveCheckpoints");
-  if (policy != "all" && policy != "last" && policy != "none") throw_type_error(env, "options.saveCheckpoints must be all, last or none, got '" + policy + "'");
-  t.save_checkpoints = policy == "all" ? TrainerOptions::SavePolicy::kAll : policy == "last" ? TrainerOptions::SavePolicy::kLast : TrainerOptions::SavePolicy::kNone;
+  if (policy != "all" && policy != "last" && policy != "none")
+    throw_type_error(env, "options.saveCheckpoints must be all, last or none, got '" + policy + "'");
+  t.save_checkpoints = policy == "all"    ? TrainerOptions::SavePolicy::kAll
+                       : policy == "last" ? TrainerOptions::SavePolicy::kLast
+                                          : TrainerOptions::SavePolicy::kNone;
   t.pad_id = o.integer("padId");
   const std::string packing = o.string("packing");
   if (packing != "on" && packing != "off") throw_type_error(env, "options.packing must be on or off, got '" + packing + "'");
@@ -221,7 +224,8 @@ class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
   Napi::Value model(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     const TrainerPtr t = live(env);
-    if (running_->load()) throw to_js_error(env, NativeFailure{"ITL_INVALID_ARGUMENT", "the trainer is running: use its model between runs"});
+    if (running_->load())
+      throw to_js_error(env, NativeFailure{"ITL_INVALID_ARGUMENT", "the trainer is running: use its model between runs"});
     return new_model_handle(env, t->model(), folder_, "");
   }
 
@@ -254,7 +258,8 @@ Napi::Value create_trainer_js(const Napi::CallbackInfo& info) {
   return ComputePromise<Created>::start(
       env,
       [request, train = std::move(train), eval = std::move(eval)](const RunControl&) mutable {
-        ModelOptions model_options{request.options.precision == Precision::kFp32 ? at::kFloat : at::kBFloat16, parse_device(request.device)};
+        ModelOptions model_options{request.options.precision == Precision::kFp32 ? at::kFloat : at::kBFloat16,
+                                   parse_device(request.device)};
         const std::string folder = resolve_model_folder(request.model);
         auto model = load_model(folder, model_options);
         auto trainer = std::make_shared<Trainer>(model, std::move(train), std::move(eval), request.options);

@@ -43,8 +43,8 @@ class ComputePromise {
     } else {
       callback = Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
     }
-    Napi::ThreadSafeFunction tsfn = Napi::ThreadSafeFunction::New(env, callback, "itl-native", 0, 1,
-                                                                  [state](Napi::Env finalize_env) { state->settle(finalize_env); });
+    Napi::ThreadSafeFunction tsfn =
+        Napi::ThreadSafeFunction::New(env, callback, "itl-native", 0, 1, [state](Napi::Env finalize_env) { state->settle(finalize_env); });
     run_on_compute_thread([state, tsfn, wants_progress, abort, work = std::move(work)]() mutable {
       RunControl control;
       control.abort = abort.get();

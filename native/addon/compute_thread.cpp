@@ -13,7 +13,9 @@ namespace {
 
 class ComputeThread {
  public:
-  ComputeThread() { std::thread([this] { loop(); }).detach(); }
+  ComputeThread() {
+    std::thread([this] { loop(); }).detach();
+  }
 
   void submit(std::function<void()> job) {
     {

@@ -56,7 +56,7 @@ TEST(WriteStreamAtomically, AFailedWriteIsHiddenFromTheProducerThenThrownAndNoth
   ScopedFault fault("ENOSPC:optimizer.pt");
   testing::expect_error([&] { write_stream_atomically(path, produce); }, ErrorCode::kIo,
                         "cannot write " + path + ": No space left on device (injected by ITL_FAULT_WRITE)");
-  EXPECT_EQ(taken, (std::vector<size_t>{10, 10, 10}));  // the producer never saw a short write
+  EXPECT_EQ(taken, (std::vector<size_t>{10, 10, 10}));                     // the producer never saw a short write
   EXPECT_EQ(testing::read_bytes(path), "012345678901234567890123456789");  // the old file stays
   EXPECT_EQ(entries(dir.path()), std::vector<std::string>{"optimizer.pt"});
 }
@@ -86,7 +86,8 @@ TEST(CheckpointFaults, AFullDiskUnderTheMetricsLogIsAnError) {
   testing::TempDir dir;
   fs::create_directories(dir.path() / "run");
   fs::create_symlink("/dev/full", dir.path() / "run/metrics.jsonl");  // writes fail with ENOSPC
-  Trainer trainer(testing::small_model(true, at::kFloat), testing::make_rows(4, 1), TokenRows{}, testing::small_trainer_options(dir / "run", 2, 1, 1));
+  Trainer trainer(testing::small_model(true, at::kFloat), testing::make_rows(4, 1), TokenRows{},
+                  testing::small_trainer_options(dir / "run", 2, 1, 1));
   testing::expect_error([&] { trainer.run_until_checkpoint(RunControl{}); }, ErrorCode::kIo,
                         "cannot append to " + (dir.path() / "run/metrics.jsonl").string() + ": No space left on device");
 }

@@ -115,7 +115,8 @@ TEST_F(CudaEngine, Fp32ForwardMatchesCpu) {
     const at::Tensor expected = forward_on(*cpu, b), got = forward_on(*dev, b);  // (N, V)
     ASSERT_EQ(got.sizes(), expected.sizes()) << preset;
     const double diff = (got - expected).abs().max().item<double>();
-    EXPECT_LT(diff, 1e-4) << preset << ": max |logit difference| " << diff << " (logit scale " << expected.abs().max().item<double>() << ")";
+    EXPECT_LT(diff, 1e-4) << preset << ": max |logit difference| " << diff << " (logit scale " << expected.abs().max().item<double>()
+                          << ")";
     // Argmax must agree wherever the CPU's top-2 gap is wider than twice the tolerance.
     const at::Tensor clear = top2_margin(expected) > 2e-4;
     const at::Tensor agree = got.argmax(-1).eq(expected.argmax(-1));
@@ -216,7 +217,8 @@ TEST_F(CudaEngine, DivergenceMatchesCpu) {
     const auto& [want, have] = pair;
     ASSERT_EQ(have->size(), 8u) << name;
     ASSERT_EQ(have->size(), want->size()) << name;
-    for (size_t i = 0; i < want->size(); ++i) EXPECT_NEAR((*have)[i], (*want)[i], 1e-4 + 1e-4 * std::abs((*want)[i])) << name << " token " << i;
+    for (size_t i = 0; i < want->size(); ++i)
+      EXPECT_NEAR((*have)[i], (*want)[i], 1e-4 + 1e-4 * std::abs((*want)[i])) << name << " token " << i;
   }
   EXPECT_GT(e.standard[0], 0.0f);  // two different models: a real divergence was compared, not zeros
 }

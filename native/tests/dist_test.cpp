@@ -64,8 +64,8 @@ struct RankResult {
 
 // Starts one worker per rank and waits for all of them, killing every one still running at the
 // deadline (the test then fails): a broken build must not hang ctest.
-std::vector<RankResult> run_ranks(const std::string& scenario, int world_size, int timeout_ms,
-                                  std::chrono::seconds deadline, const testing::TempDir& dir) {
+std::vector<RankResult> run_ranks(const std::string& scenario, int world_size, int timeout_ms, std::chrono::seconds deadline,
+                                  const testing::TempDir& dir) {
   const std::string port = std::to_string(free_port());
   std::vector<pid_t> pids;
   std::vector<std::string> logs;
@@ -75,8 +75,8 @@ std::vector<RankResult> run_ranks(const std::string& scenario, int world_size, i
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 1, logs.back().c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    std::vector<std::string> args = {ITL_DIST_WORKER_PATH, scenario, std::to_string(rank), std::to_string(world_size), port,
-                                     std::to_string(timeout_ms)};
+    std::vector<std::string> args = {ITL_DIST_WORKER_PATH,       scenario, std::to_string(rank),
+                                     std::to_string(world_size), port,     std::to_string(timeout_ms)};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -156,10 +156,12 @@ TEST(DataParallelTrainer, RanksThatDoNotShareTheRunFolderAreRefusedAtStart) {
   for (int rank = 0; rank < 2; ++rank) {
     EXPECT_EQ(ranks[rank].status, 1) << ranks[rank].output;
     // Each rank names the folder as it knows it (rank 1's "node1/run" stands for the same path on another node).
-    EXPECT_NE(ranks[rank].output.find("ITL_DISTRIBUTED: rank(s) 1 of 2 do not see the files rank 0 writes in " +
-                                      (dir.path() / ("node" + std::to_string(rank)) / "run").string() +
-                                      ": the nodes do not share this folder. Multi-node training needs a --save-dir on a file system every node mounts"),
-              std::string::npos) << ranks[rank].output;
+    EXPECT_NE(ranks[rank].output.find(
+                  "ITL_DISTRIBUTED: rank(s) 1 of 2 do not see the files rank 0 writes in " +
+                  (dir.path() / ("node" + std::to_string(rank)) / "run").string() +
+                  ": the nodes do not share this folder. Multi-node training needs a --save-dir on a file system every node mounts"),
+              std::string::npos)
+        << ranks[rank].output;
   }
   EXPECT_TRUE(std::filesystem::is_empty(dir.path() / "node0/run"));  // the probe file is gone
 }
@@ -176,7 +178,8 @@ TEST(DataParallelTrainer, AFailedCheckpointWriteOnOneRankEndsEveryRankAtOnce) {
   EXPECT_NE(ranks[0].output.find("ITL_IO: cannot write checkpoint-1 (cannot write "), std::string::npos) << ranks[0].output;
   EXPECT_NE(ranks[0].output.find("optimizer.pt: No space left on device"), std::string::npos) << ranks[0].output;
   EXPECT_NE(ranks[1].output.find("ITL_IO: cannot write checkpoint-1 (another rank failed while writing its files); no earlier checkpoint"),
-            std::string::npos) << ranks[1].output;
+            std::string::npos)
+      << ranks[1].output;
   for (int rank = 0; rank < 2; ++rank) EXPECT_EQ(ranks[rank].status, 1) << ranks[rank].output;
   for (const auto& entry : std::filesystem::directory_iterator(dir.path() / "run")) {
     EXPECT_EQ(entry.path().filename().string().find(".checkpoint-"), std::string::npos) << entry.path();

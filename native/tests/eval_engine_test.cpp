@@ -47,7 +47,7 @@ TEST(Generator, ArgmaxRowsEqualsAtArgmaxTiesIncluded) {
   for (const int64_t V : {49152, 8192 + 37, 100}) {  // whole chunks, a short last chunk, below the chunked size
     at::Tensor x = at::randn({6, V}, generator);
     const int64_t last = V - 1;
-    x[0][7] = 50.0f;     // the same maximum in two chunks: the first wins
+    x[0][7] = 50.0f;  // the same maximum in two chunks: the first wins
     x[0][last] = 50.0f;
     const int64_t twice = std::min<int64_t>(600, V - 3);
     x[1][twice] = 9.0f;  // twice in one chunk

@@ -92,7 +92,10 @@ TEST(Checkpoint, IndexIsWrittenAsTransformersWritesIt) {
   uint64_t total = 0;
   for (const auto& [name, tensor] : weights) total += tensor.numel() * tensor.element_size();
   // json.dumps(index, indent=2, sort_keys=True) + "\n"
-  EXPECT_EQ(text.rfind("{\n  \"metadata\": {\n    \"total_size\": " + std::to_string(total) + "\n  },\n  \"weight_map\": {\n    \"lm_head.weight\": \"model-", 0), 0u)
+  EXPECT_EQ(text.rfind("{\n  \"metadata\": {\n    \"total_size\": " + std::to_string(total) +
+                           "\n  },\n  \"weight_map\": {\n    \"lm_head.weight\": \"model-",
+                       0),
+            0u)
       << text;
   EXPECT_EQ(text.substr(text.size() - 4), "}\n}\n");
   const Json index = Json::parse(text);
@@ -149,8 +152,11 @@ TEST(Checkpoint, TensorsOutliveTheReader) {
 
 TEST(Checkpoint, WriterRejectsDuplicateNames) {
   TempDir dir;
-  expect_error([&] { write_checkpoint(dir / "m", {{"w", at::zeros({1})}, {"w", at::zeros({1})}}); }, ErrorCode::kInvalidArgument,
-               "tensor 'w' given twice");
+  expect_error(
+      [&] {
+        write_checkpoint(dir / "m", {{"w", at::zeros({1})}, {"w", at::zeros({1})}});
+      },
+      ErrorCode::kInvalidArgument, "tensor 'w' given twice");
 }
 
 class BrokenIndex : public ::testing::Test {
@@ -212,7 +218,8 @@ TEST_F(BrokenIndex, ShardIsMalformed) {
 
 TEST(Checkpoint, FolderWithoutWeightsIsAnIoError) {
   TempDir dir;
-  expect_error([&] { CheckpointReader::open(dir.path().string()); }, ErrorCode::kIo, "no model.safetensors or model.safetensors.index.json");
+  expect_error([&] { CheckpointReader::open(dir.path().string()); }, ErrorCode::kIo,
+               "no model.safetensors or model.safetensors.index.json");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -67,7 +67,8 @@ void expect_same(const LlamaConfig& a, const LlamaConfig& b) {
 }
 
 TEST(LlamaConfig, EveryReferenceConfigParses) {
-  if (!fs::is_directory(reference_models())) FAIL() << "the reference models (../shared/reference/models) are missing at " << reference_models();
+  if (!fs::is_directory(reference_models()))
+    FAIL() << "the reference models (../shared/reference/models) are missing at " << reference_models();
   int parsed = 0;
   for (const auto& entry : fs::directory_iterator(reference_models())) {
     if (!fs::is_regular_file(entry.path() / "config.json")) continue;
@@ -144,9 +145,9 @@ TEST(LlamaConfig, HeadDimWhenPresent) {
 
 TEST(LlamaConfig, TransformersDefaultsForAbsentFields) {
   Json j = base_config();
-  for (const char* key : {"num_key_value_heads", "rms_norm_eps", "rope_theta", "rope_scaling", "tie_word_embeddings",
-                          "bos_token_id", "eos_token_id", "torch_dtype", "max_position_embeddings", "hidden_act",
-                          "attention_bias", "mlp_bias", "attention_dropout", "architectures"})
+  for (const char* key :
+       {"num_key_value_heads", "rms_norm_eps", "rope_theta", "rope_scaling", "tie_word_embeddings", "bos_token_id", "eos_token_id",
+        "torch_dtype", "max_position_embeddings", "hidden_act", "attention_bias", "mlp_bias", "attention_dropout", "architectures"})
     j.erase(key);
   const LlamaConfig c = parse(j);
   EXPECT_EQ(c.num_key_value_heads, 4);
@@ -199,15 +200,23 @@ struct Rejection {
 
 TEST(LlamaConfig, RejectsWhatIsNotImplementedOrMalformed) {
   const std::vector<Rejection> cases = {
-      {"rope_type", [](Json& j) { j["rope_scaling"]["rope_type"] = "dynamic"; }, "rope type 'dynamic' in 'rope_scaling' is not implemented"},
-      {"rope_type yarn", [](Json& j) { j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}}; }, "rope type 'yarn'"},
+      {"rope_type", [](Json& j) { j["rope_scaling"]["rope_type"] = "dynamic"; },
+       "rope type 'dynamic' in 'rope_scaling' is not implemented"},
+      {"rope_type yarn",
+       [](Json& j) {
+         j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+       },
+       "rope type 'yarn'"},
       {"mlp_bias", [](Json& j) { j["mlp_bias"] = true; }, "mlp_bias true is not implemented"},
       {"hidden_act", [](Json& j) { j["hidden_act"] = "gelu"; }, "hidden_act 'gelu' is not implemented"},
-      {"model_type", [](Json& j) { j["model_type"] = "gemma"; }, "model_type 'gemma' is not implemented; implemented: llama, qwen2, qwen3, smollm3, mistral"},
-      {"moe model_type", [](Json& j) { j["model_type"] = "qwen3_moe"; }, "model_type 'qwen3_moe' is not implemented (Mixture-of-Experts models are not)"},
+      {"model_type", [](Json& j) { j["model_type"] = "gemma"; },
+       "model_type 'gemma' is not implemented; implemented: llama, qwen2, qwen3, smollm3, mistral"},
+      {"moe model_type", [](Json& j) { j["model_type"] = "qwen3_moe"; },
+       "model_type 'qwen3_moe' is not implemented (Mixture-of-Experts models are not)"},
       {"moe key", [](Json& j) { j["num_experts"] = 8; }, "field 'num_experts' (8): Mixture-of-Experts layers are not implemented"},
       {"model_type missing", [](Json& j) { j.erase("model_type"); }, "missing required field 'model_type'"},
-      {"architecture", [](Json& j) { j["architectures"] = {"LlamaForSequenceClassification"}; }, "architecture \"LlamaForSequenceClassification\" is not implemented for model_type 'llama'"},
+      {"architecture", [](Json& j) { j["architectures"] = {"LlamaForSequenceClassification"}; },
+       "architecture \"LlamaForSequenceClassification\" is not implemented for model_type 'llama'"},
       {"dropout", [](Json& j) { j["attention_dropout"] = 0.1; }, "attention_dropout 0.1"},
       {"missing hidden_size", [](Json& j) { j.erase("hidden_size"); }, "missing required field 'hidden_size'"},
       {"missing vocab_size", [](Json& j) { j.erase("vocab_size"); }, "missing required field 'vocab_size'"},
@@ -217,7 +226,8 @@ TEST(LlamaConfig, RejectsWhatIsNotImplementedOrMalformed) {
       {"bool type", [](Json& j) { j["tie_word_embeddings"] = "yes"; }, "field 'tie_word_embeddings': expected true or false"},
       {"number type", [](Json& j) { j["rms_norm_eps"] = "1e-5"; }, "field 'rms_norm_eps': expected a number"},
       {"eos type", [](Json& j) { j["eos_token_id"] = "</s>"; }, "field 'eos_token_id': expected an integer or a list of integers"},
-      {"llama3 field", [](Json& j) { j["rope_scaling"].erase("low_freq_factor"); }, "missing required field 'rope_scaling.low_freq_factor'"},
+      {"llama3 field", [](Json& j) { j["rope_scaling"].erase("low_freq_factor"); },
+       "missing required field 'rope_scaling.low_freq_factor'"},
       {"llama3 order", [](Json& j) { j["rope_scaling"]["high_freq_factor"] = 0.5; }, "low_freq_factor < high_freq_factor"},
       {"rope_scaling type", [](Json& j) { j["rope_scaling"] = 8; }, "field 'rope_scaling': expected an object or null"},
       {"gqa", [](Json& j) { j["num_key_value_heads"] = 3; }, "num_attention_heads 4 is not a multiple of num_key_value_heads 3"},
@@ -235,13 +245,15 @@ TEST(LlamaConfig, RejectsWhatIsNotImplementedOrMalformed) {
 
 TEST(LlamaConfig, RejectsNonJsonAndNonObjects) {
   expect_error([] { parse_llama_config("{\"vocab_size\": ", "x.json"); }, ErrorCode::kConfig, "x.json: not valid JSON");
-  expect_error([] { parse_llama_config("[1, 2]", "x.json"); }, ErrorCode::kConfig, "expected a JSON object at the top level but received a JSON list");
+  expect_error([] { parse_llama_config("[1, 2]", "x.json"); }, ErrorCode::kConfig,
+               "expected a JSON object at the top level but received a JSON list");
   // Deep nesting is named, not printed (printing recurses once per level).
   Json j = base_config();
   const std::string deep = std::string(200000, '[') + std::string(200000, ']');
   std::string text = j.dump();
   text.replace(text.find("\"hidden_size\":64"), std::strlen("\"hidden_size\":64"), "\"hidden_size\":" + deep);
-  expect_error([&] { parse_llama_config(text, "x.json"); }, ErrorCode::kConfig, "field 'hidden_size': expected an integer but received a JSON list");
+  expect_error([&] { parse_llama_config(text, "x.json"); }, ErrorCode::kConfig,
+               "field 'hidden_size': expected an integer but received a JSON list");
 }
 
 TEST(LlamaConfig, MissingFileIsAnIoError) {
@@ -250,7 +262,8 @@ TEST(LlamaConfig, MissingFileIsAnIoError) {
 }
 
 TEST(LlamaConfig, ToJsonRoundTripOfReferenceConfigs) {
-  if (!fs::is_directory(reference_models())) FAIL() << "the reference models (../shared/reference/models) are missing at " << reference_models();
+  if (!fs::is_directory(reference_models()))
+    FAIL() << "the reference models (../shared/reference/models) are missing at " << reference_models();
   for (const auto& entry : fs::directory_iterator(reference_models())) {
     if (!fs::is_regular_file(entry.path() / "config.json")) continue;
     SCOPED_TRACE(entry.path().string());

@@ -139,7 +139,8 @@ TEST(SafeTensors, DataOrderIsAlignmentThenName) {
 
 TEST(SafeTensors, MisalignedDataFromOtherWritersIsCopied) {
   // One byte of U8 first puts the F32 tensor at an odd address.
-  const std::string header = R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}})";
+  const std::string header =
+      R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"F32","shape":[2],"data_offsets":[1,9]}})";
   const float values[2] = {1.5f, -2.25f};
   std::string data(1, '\x07');
   data.append(reinterpret_cast<const char*>(values), 8);
@@ -154,7 +155,8 @@ TEST(SafeTensors, MisalignedDataFromOtherWritersIsCopied) {
 
 TEST(SafeTensors, AcceptsEmptyAndZeroSizedTensors) {
   EXPECT_TRUE(parse(image("{}      ", "")).tensors.empty());
-  const auto h = parse(image(R"({"z":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]},"w":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}})", "ab"));
+  const auto h =
+      parse(image(R"({"z":{"dtype":"F32","shape":[0,3],"data_offsets":[0,0]},"w":{"dtype":"I8","shape":[2],"data_offsets":[0,2]}})", "ab"));
   ASSERT_EQ(h.tensors.size(), 2u);
   EXPECT_EQ(h.tensors[0].name, "z");
 }
@@ -179,29 +181,39 @@ TEST(SafeTensors, RejectsEachKindOfMalformation) {
       {"not json", image("{\"w\": {\"dtype\": ", ""), "header is not valid JSON"},
       {"trailing garbage", image(ok + "x", data8), "header is not valid JSON"},
       {"not an object", image("[1,2,3]", ""), "header must be a JSON object, not a array"},
-      {"duplicate name", image(R"({"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"w":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})", "ab"),
+      {"duplicate name",
+       image(R"({"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"w":{"dtype":"U8","shape":[1],"data_offsets":[1,2]}})", "ab"),
        "header names 'w' twice"},
       {"deep nesting", image(std::string(40, '[') + std::string(40, ']'), ""), "nests deeper"},
       {"entry not object", image(R"({"w":3})", ""), "tensor 'w': expected an object, not a number"},
       {"missing offsets", image(R"({"w":{"dtype":"F32","shape":[2]}})", ""), "tensor 'w': missing 'data_offsets'"},
       {"unknown dtype", image(R"({"w":{"dtype":"F33","shape":[2],"data_offsets":[0,8]}})", data8), "unknown dtype 'F33'"},
       {"dtype not string", image(R"({"w":{"dtype":4,"shape":[2],"data_offsets":[0,8]}})", data8), "dtype must be a string"},
-      {"negative dim", image(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", data8), "shape entry must be a non-negative integer"},
+      {"negative dim", image(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", data8),
+       "shape entry must be a non-negative integer"},
       {"float dim", image(R"({"w":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})", data8), "non-negative integer"},
-      {"three offsets", image(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8,9]}})", data8), "data_offsets must be a list of two integers"},
-      {"end before begin", image(R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", data8), "data_offsets end 0 is before begin 8"},
+      {"three offsets", image(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8,9]}})", data8),
+       "data_offsets must be a list of two integers"},
+      {"end before begin", image(R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", data8),
+       "data_offsets end 0 is before begin 8"},
       {"byte count mismatch", image(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", data8),
        "tensor 'w': shape [3] of dtype F32 needs 12 bytes but data_offsets span 8"},
-      {"dtype mismatch", image(R"({"w":{"dtype":"F64","shape":[2],"data_offsets":[0,8]}})", data8), "needs 16 bytes but data_offsets span 8"},
-      {"shape overflow", image(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", data8), "overflows a 64-bit byte count"},
+      {"dtype mismatch", image(R"({"w":{"dtype":"F64","shape":[2],"data_offsets":[0,8]}})", data8),
+       "needs 16 bytes but data_offsets span 8"},
+      {"shape overflow", image(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", data8),
+       "overflows a 64-bit byte count"},
       {"offsets outside data", image(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", data8),
        "tensor 'w': data_offsets [0,16] lie outside the data section of 8 bytes"},
       {"overlap",
-       image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", std::string(12, '\0')),
+       image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+             std::string(12, '\0')),
        "tensor 'b' overlaps tensor 'a'"},
-      {"hole", image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})", std::string(12, '\0')),
+      {"hole",
+       image(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+             std::string(12, '\0')),
        "bytes 4 to 8 of the data section belong to no tensor"},
-      {"hole at start", image(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", data8), "bytes 0 to 4 of the data section belong to no tensor"},
+      {"hole at start", image(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", data8),
+       "bytes 0 to 4 of the data section belong to no tensor"},
       {"trailing data", image(ok, data8 + "xx"), "2 bytes after the last tensor"},
       {"truncated data", image(ok, data8.substr(0, 5)), "lie outside the data section of 5 bytes"},
       {"metadata not strings", image(R"({"__metadata__":{"format":1}})", ""), "__metadata__ entry 'format' must be a string"},
@@ -219,7 +231,8 @@ TEST(SafeTensors, FileErrors) {
   expect_error([&] { SafeTensorsFile::open(dir / "absent.safetensors"); }, ErrorCode::kIo, "absent.safetensors");
   expect_error([&] { SafeTensorsFile::open(dir.path().string()); }, ErrorCode::kIo, "not a regular file");
   write_bytes(dir / "empty.safetensors", "");
-  expect_error([&] { SafeTensorsFile::open(dir / "empty.safetensors"); }, ErrorCode::kCheckpointFormat, "empty.safetensors: file is 0 bytes");
+  expect_error([&] { SafeTensorsFile::open(dir / "empty.safetensors"); }, ErrorCode::kCheckpointFormat,
+               "empty.safetensors: file is 0 bytes");
 
   // A download cut short: the last bytes of a valid file are missing.
   write_safetensors(dir / "full.safetensors", {{"w", at::randn({16})}});
@@ -227,7 +240,8 @@ TEST(SafeTensors, FileErrors) {
   write_bytes(dir / "cut.safetensors", full.substr(0, full.size() - 3));
   expect_error([&] { SafeTensorsFile::open(dir / "cut.safetensors"); }, ErrorCode::kCheckpointFormat, "lie outside the data section");
   write_bytes(dir / "header-cut.safetensors", full.substr(0, 20));
-  expect_error([&] { SafeTensorsFile::open(dir / "header-cut.safetensors"); }, ErrorCode::kCheckpointFormat, "goes beyond the end of the file");
+  expect_error([&] { SafeTensorsFile::open(dir / "header-cut.safetensors"); }, ErrorCode::kCheckpointFormat,
+               "goes beyond the end of the file");
 
   const auto file = SafeTensorsFile::open(dir / "full.safetensors");
   EXPECT_EQ(file->find("nope"), nullptr);
@@ -236,12 +250,21 @@ TEST(SafeTensors, FileErrors) {
 
 TEST(SafeTensors, WriterRejectsBadInputAndLeavesNothing) {
   TempDir dir;
-  expect_error([&] { write_safetensors(dir / "a.safetensors", {{"w", at::zeros({1})}, {"w", at::zeros({1})}}); },
-               ErrorCode::kInvalidArgument, "tensor 'w' given twice");
-  expect_error([&] { write_safetensors(dir / "a.safetensors", {{"c", at::zeros({1}, at::kComplexFloat)}}); }, ErrorCode::kInvalidArgument,
-               "safetensors cannot store");
-  expect_error([&] { write_safetensors(dir / "a.safetensors", {{"__metadata__", at::zeros({1})}}); }, ErrorCode::kInvalidArgument,
-               "cannot name a tensor");
+  expect_error(
+      [&] {
+        write_safetensors(dir / "a.safetensors", {{"w", at::zeros({1})}, {"w", at::zeros({1})}});
+      },
+      ErrorCode::kInvalidArgument, "tensor 'w' given twice");
+  expect_error(
+      [&] {
+        write_safetensors(dir / "a.safetensors", {{"c", at::zeros({1}, at::kComplexFloat)}});
+      },
+      ErrorCode::kInvalidArgument, "safetensors cannot store");
+  expect_error(
+      [&] {
+        write_safetensors(dir / "a.safetensors", {{"__metadata__", at::zeros({1})}});
+      },
+      ErrorCode::kInvalidArgument, "cannot name a tensor");
   expect_error([&] { write_safetensors(dir / "missing-folder/a.safetensors", {{"w", at::zeros({1})}}); }, ErrorCode::kIo, "missing-folder");
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 0);
 }

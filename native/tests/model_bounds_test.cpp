@@ -54,15 +54,17 @@ TEST(ModelBounds, AConfigOfABillionLayersIsRefusedBeforeAnyAllocation) {
 TEST(ModelBounds, AHiddenSizeTheCheckpointDoesNotHaveIsRefusedNamingBothShapes) {
   testing::TempDir dir;
   write_model_with(dir, "hidden_size", "1000000000");
-  testing::expect_error([&] { load_model(dir.path().string(), ModelOptions{}); }, ErrorCode::kConfig,
-                        "hidden_size 1000000000 imply model.embed_tokens.weight of shape [49152, 1000000000] but the checkpoint has [49152, 64]");
+  testing::expect_error(
+      [&] { load_model(dir.path().string(), ModelOptions{}); }, ErrorCode::kConfig,
+      "hidden_size 1000000000 imply model.embed_tokens.weight of shape [49152, 1000000000] but the checkpoint has [49152, 64]");
 }
 
 TEST(ModelBounds, AnyOtherTensorShapeIsComparedOnTheMetaDevice) {
   testing::TempDir dir;
   write_model_with(dir, "intermediate_size", "100000000000");
   testing::expect_error([&] { load_model(dir.path().string(), ModelOptions{}); }, ErrorCode::kCheckpointFormat,
-                        "tensor 'model.layers.0.mlp.gate_proj.weight' in " + dir.path().string() + " has shape [192, 64] but config.json implies [100000000000, 64]");
+                        "tensor 'model.layers.0.mlp.gate_proj.weight' in " + dir.path().string() +
+                            " has shape [192, 64] but config.json implies [100000000000, 64]");
 }
 
 TEST(ModelBounds, AModelLargerThanTheFreeMemoryIsRefusedWithTheEstimateAndTheMemory) {
@@ -71,8 +73,9 @@ TEST(ModelBounds, AModelLargerThanTheFreeMemoryIsRefusedWithTheEstimateAndTheMem
   const double bytes = estimated_model_bytes(model_preset("tiny-smollm").config, ModelOptions{});
   {
     ScopedEnv limit("ITL_MEMORY_LIMIT_BYTES", std::to_string(static_cast<int64_t>(bytes) - 1).c_str());
-    testing::expect_error([&] { load_model(dir.path().string(), ModelOptions{}); }, ErrorCode::kOutOfMemory,
-                          dir.path().string() + " needs about 13.0 MB for its weights (0.00324B parameters in Float) but 13.0 MB is available on cpu");
+    testing::expect_error(
+        [&] { load_model(dir.path().string(), ModelOptions{}); }, ErrorCode::kOutOfMemory,
+        dir.path().string() + " needs about 13.0 MB for its weights (0.00324B parameters in Float) but 13.0 MB is available on cpu");
   }
   ScopedEnv limit("ITL_MEMORY_LIMIT_BYTES", std::to_string(static_cast<int64_t>(bytes) + 1).c_str());
   EXPECT_NO_THROW(load_model(dir.path().string(), ModelOptions{}));
@@ -81,7 +84,8 @@ TEST(ModelBounds, AModelLargerThanTheFreeMemoryIsRefusedWithTheEstimateAndTheMem
 TEST(ModelBounds, TheHostsMemoryIsKnownAndAGarbageLimitIsAnError) {
   EXPECT_GT(available_memory_bytes(at::kCPU), 1e6);
   ScopedEnv limit("ITL_MEMORY_LIMIT_BYTES", "lots");
-  testing::expect_error([] { available_memory_bytes(at::kCPU); }, ErrorCode::kInvalidArgument, "ITL_MEMORY_LIMIT_BYTES but received 'lots'");
+  testing::expect_error([] { available_memory_bytes(at::kCPU); }, ErrorCode::kInvalidArgument,
+                        "ITL_MEMORY_LIMIT_BYTES but received 'lots'");
 }
 
 }  // namespace

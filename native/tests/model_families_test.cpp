@@ -89,7 +89,8 @@ TEST_P(Family, ConfigParsesToTheFamilysFeatures) {
 
 TEST(FamilyConfig, FamilyDefaultsForAbsentKeys) {
   Json q3 = fixture_config("qwen3");
-  for (const char* key : {"head_dim", "bos_token_id", "eos_token_id", "pad_token_id", "tie_word_embeddings", "max_position_embeddings"}) q3.erase(key);
+  for (const char* key : {"head_dim", "bos_token_id", "eos_token_id", "pad_token_id", "tie_word_embeddings", "max_position_embeddings"})
+    q3.erase(key);
   const LlamaConfig qwen3 = parse(q3);
   EXPECT_EQ(qwen3.head_dim, 128);  // Qwen3Config's default, not hidden_size / heads
   EXPECT_EQ(qwen3.bos_token_id, std::nullopt);
@@ -144,26 +145,43 @@ TEST(FamilyConfig, RefusesWhatIsNotImplementedNamingTheKey) {
     const char* message;
   };
   const std::vector<Rejection> cases = {
-      {"qwen3", [](Json& j) { j["model_type"] = "qwen3_moe"; }, "model_type 'qwen3_moe' is not implemented (Mixture-of-Experts models are not)"},
+      {"qwen3", [](Json& j) { j["model_type"] = "qwen3_moe"; },
+       "model_type 'qwen3_moe' is not implemented (Mixture-of-Experts models are not)"},
       {"qwen3", [](Json& j) { j["num_experts"] = 128; }, "field 'num_experts' (128): Mixture-of-Experts layers are not implemented"},
       {"qwen2", [](Json& j) { j["moe_intermediate_size"] = 768; }, "field 'moe_intermediate_size'"},
       {"qwen2", [](Json& j) { j["architectures"] = {"Qwen3ForCausalLM"}; },
        "architecture \"Qwen3ForCausalLM\" is not implemented for model_type 'qwen2' (only \"Qwen2ForCausalLM\")"},
       {"mistral", [](Json& j) { j["architectures"] = {"LlamaForCausalLM"}; }, "only \"MistralForCausalLM\""},
-      {"smollm3", [](Json& j) { j["no_rope_layers"] = {1, 1}; }, "field 'no_rope_layers': expected a list of 4 entries"},
-      {"smollm3", [](Json& j) { j["no_rope_layers"] = {1, 1, 2, 0}; }, "field 'no_rope_layers': expected entries 0 or 1 but received 2"},
+      {"smollm3",
+       [](Json& j) {
+         j["no_rope_layers"] = {1, 1};
+       },
+       "field 'no_rope_layers': expected a list of 4 entries"},
+      {"smollm3",
+       [](Json& j) {
+         j["no_rope_layers"] = {1, 1, 2, 0};
+       },
+       "field 'no_rope_layers': expected entries 0 or 1 but received 2"},
       {"smollm3", [](Json& j) { j["mlp_bias"] = true; }, "mlp_bias true is not implemented"},
-      {"qwen2", [](Json& j) {
+      {"qwen2",
+       [](Json& j) {
          j["use_sliding_window"] = true;
          j["layer_types"] = {"full_attention", "chunked_attention"};
-       }, "field 'layer_types': layer type \"chunked_attention\" is not implemented"},
-      {"qwen3", [](Json& j) {
+       },
+       "field 'layer_types': layer type \"chunked_attention\" is not implemented"},
+      {"qwen3",
+       [](Json& j) {
          j["use_sliding_window"] = true;
          j["layer_types"] = {"full_attention"};
-       }, "field 'layer_types': expected a list of 2 entries"},
+       },
+       "field 'layer_types': expected a list of 2 entries"},
       {"mistral", [](Json& j) { j["sliding_window"] = 0; }, "field 'sliding_window': expected a positive integer"},
       {"qwen3", [](Json& j) { j["hidden_act"] = "gelu"; }, "hidden_act 'gelu' is not implemented"},
-      {"qwen2", [](Json& j) { j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}}; }, "rope type 'yarn' in 'rope_scaling' is not implemented"},
+      {"qwen2",
+       [](Json& j) {
+         j["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+       },
+       "rope type 'yarn' in 'rope_scaling' is not implemented"},
   };
   for (const Rejection& c : cases) {
     SCOPED_TRACE(c.message);
@@ -299,8 +317,11 @@ TEST(FamilySlidingWindow, SequencesLongerThanTheWindowAreRefused) {
   KVCache cache = KVCache::allocate(model->config(), 1, 20, model->tensor_options());
   model->hidden_states(fits, at::ones({1, 16}, at::kLong), positions_from_mask(at::ones({1, 16}, at::kLong)), &cache);
   const at::Tensor next = at::full({1, 1}, 5, at::kLong);
-  expect_error([&] { model->hidden_states(next, at::ones({1, 17}, at::kLong), at::full({1, 1}, 16, at::kLong), &cache); }, ErrorCode::kConfig,
-               "sliding_window (16)");
+  expect_error(
+      [&] {
+        model->hidden_states(next, at::ones({1, 17}, at::kLong), at::full({1, 1}, 16, at::kLong), &cache);
+      },
+      ErrorCode::kConfig, "sliding_window (16)");
 }
 
 TEST(FamilyPresets, TinyFamilyPresetsInitialiseWithTheirFeatures) {

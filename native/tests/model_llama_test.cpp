@@ -56,8 +56,7 @@ TEST(LlamaModel, ParametersCarryHuggingFaceNames) {
 // A stand-in adapter: the base projection plus a registered low-rank term, as LoRA will be.
 class PlusLowRank : public Linear {
  public:
-  explicit PlusLowRank(const std::shared_ptr<Linear>& base)
-      : Linear(base->weight.size(1), base->weight.size(0), base->weight.options()) {
+  explicit PlusLowRank(const std::shared_ptr<Linear>& base) : Linear(base->weight.size(1), base->weight.size(0), base->weight.options()) {
     at::NoGradGuard no_grad;
     weight.copy_(base->weight);
     lora_A = register_module("lora_A", std::make_shared<Linear>(weight.size(1), 1, weight.options()));
@@ -280,7 +279,7 @@ TEST(LlamaModel, ADeclaredAdapterKeepsFusionAndAddsItsTerm) {
     at::NoGradGuard no_grad;
     inference = model->forward(ids, mask);
   }
-  EXPECT_FALSE(at::allclose(inference, before, 1e-4, 1e-4));  // the adapters' terms count…
+  EXPECT_FALSE(at::allclose(inference, before, 1e-4, 1e-4));                                    // the adapters' terms count…
   EXPECT_TRUE(at::allclose(inference, logits_with_grad_paths(*model, ids, mask), 1e-6, 1e-6));  // …as per projection
 }
 
@@ -290,7 +289,7 @@ TEST(LlamaModel, LastPositionHeadEqualsTheFullHeadsLastRow) {
   const at::Tensor ids = at::tensor(std::vector<int64_t>{9, 8, 7, 6, 5, 4, 3, 2, 1, 300, 400, 500}, at::kLong).view({2, 6});
   const at::Tensor mask = at::ones({2, 6}, at::kLong);
   const at::Tensor hidden = model->hidden_states(ids, mask, positions_from_mask(mask));  // (2, 6, hidden)
-  const at::Tensor full = model->logits(hidden);                                           // (2, 6, V)
+  const at::Tensor full = model->logits(hidden);                                         // (2, 6, V)
   // Not bit for bit: a 2-row matmul may take another BLAS kernel than a 12-row one (measured ~1e-8).
   const at::Tensor last = model->logits(hidden.select(1, 5));
   EXPECT_TRUE(at::allclose(last, full.select(1, 5), 1e-6, 1e-6)) << (last - full.select(1, 5)).abs().max().item<double>();
@@ -303,14 +302,16 @@ TEST(LlamaModel, KvCacheChunksAndPaddingEqualFullRecompute) {
     at::NoGradGuard no_grad;
     // Row 0 left-padded by two; row 1 full. Prefill 4 columns, then a chunk of 3 (cached keys and T > 1:
     // the explicit-mask path), then single tokens (T = 1).
-    const at::Tensor ids = at::tensor(std::vector<int64_t>{0, 0, 11, 200, 3000, 45, 6, 70, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9}, at::kLong).view({2, 9});
+    const at::Tensor ids =
+        at::tensor(std::vector<int64_t>{0, 0, 11, 200, 3000, 45, 6, 70, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9}, at::kLong).view({2, 9});
     const at::Tensor mask = at::tensor(std::vector<int64_t>{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, at::kLong).view({2, 9});
     const at::Tensor positions = positions_from_mask(mask);
     const at::Tensor full = model->forward(ids, mask);  // (2, 9, V)
     KVCache cache = KVCache::allocate(model->config(), 2, 9, model->tensor_options());
     std::vector<std::pair<int64_t, int64_t>> chunks = {{0, 4}, {4, 3}, {7, 1}, {8, 1}};
     for (auto [start, n] : chunks) {
-      const at::Tensor h = model->hidden_states(ids.narrow(1, start, n), mask.narrow(1, 0, start + n), positions.narrow(1, start, n), &cache);
+      const at::Tensor h =
+          model->hidden_states(ids.narrow(1, start, n), mask.narrow(1, 0, start + n), positions.narrow(1, start, n), &cache);
       const at::Tensor got = model->logits(h);
       EXPECT_TRUE(at::allclose(got[1], full[1].narrow(0, start, n), 1e-5, 1e-5)) << preset << " chunk at " << start;
       const int64_t from = std::max<int64_t>(start, 2);  // row 0's real tokens
@@ -334,7 +335,8 @@ TEST(LlamaModel, Bf16KvCacheStepsAttendInFp32AndStayCloseToFullRecompute) {
     bf16->initialize(13, 0.2);
     f32->initialize(13, 0.2);
     at::NoGradGuard no_grad;
-    const at::Tensor ids = at::tensor(std::vector<int64_t>{0, 0, 11, 200, 3000, 45, 6, 70, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9}, at::kLong).view({2, 9});
+    const at::Tensor ids =
+        at::tensor(std::vector<int64_t>{0, 0, 11, 200, 3000, 45, 6, 70, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9}, at::kLong).view({2, 9});
     const at::Tensor mask = at::tensor(std::vector<int64_t>{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, at::kLong).view({2, 9});
     const at::Tensor positions = positions_from_mask(mask);
     const at::Tensor full = bf16->forward(ids, mask).to(at::kFloat);  // (2, 9, V)
@@ -345,7 +347,8 @@ TEST(LlamaModel, Bf16KvCacheStepsAttendInFp32AndStayCloseToFullRecompute) {
     ASSERT_EQ(cache.values[0].scalar_type(), at::kFloat);
     std::vector<std::pair<int64_t, int64_t>> chunks = {{0, 4}, {4, 3}, {7, 1}, {8, 1}};
     for (auto [start, n] : chunks) {
-      const at::Tensor h = bf16->hidden_states(ids.narrow(1, start, n), mask.narrow(1, 0, start + n), positions.narrow(1, start, n), &cache);
+      const at::Tensor h =
+          bf16->hidden_states(ids.narrow(1, start, n), mask.narrow(1, 0, start + n), positions.narrow(1, start, n), &cache);
       const at::Tensor got = bf16->logits(h).to(at::kFloat);
       ASSERT_EQ(h.scalar_type(), at::kBFloat16);
       const int64_t from = std::max<int64_t>(start, 2);  // row 0's real tokens
@@ -430,8 +433,7 @@ TEST(LlamaModel, GradientsReachEveryParameter) {
   const at::Tensor ids = at::tensor(std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 0, 0}, at::kLong).view({2, 5});
   const at::Tensor mask = at::tensor(std::vector<int64_t>{1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, at::kLong).view({2, 5});
   const at::Tensor logits = model->forward(ids, mask);
-  const at::Tensor loss = at::cross_entropy_loss(logits.narrow(1, 0, 2).reshape({-1, logits.size(-1)}),
-                                                 ids.narrow(1, 1, 2).reshape({-1}));
+  const at::Tensor loss = at::cross_entropy_loss(logits.narrow(1, 0, 2).reshape({-1, logits.size(-1)}), ids.narrow(1, 1, 2).reshape({-1}));
   loss.backward();
   for (auto& [name, p] : model->checkpoint_tensors()) {
     ASSERT_TRUE(p.grad().defined()) << name;
@@ -592,11 +594,13 @@ TEST(ModelIo, LoadNamesMissingUnexpectedAndMisshapenTensors) {
   rewrite(extra_layer);
   testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kConfig, "num_hidden_layers is 2");
   auto misshapen = tensors;
-  const auto q_proj = std::find_if(misshapen.begin(), misshapen.end(), [](const auto& t) { return t.first == "model.layers.0.self_attn.q_proj.weight"; });
+  const auto q_proj =
+      std::find_if(misshapen.begin(), misshapen.end(), [](const auto& t) { return t.first == "model.layers.0.self_attn.q_proj.weight"; });
   ASSERT_NE(q_proj, misshapen.end());
   q_proj->second = at::zeros({3, 3});
   rewrite(misshapen);
-  testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kCheckpointFormat, "model.layers.0.self_attn.q_proj.weight");
+  testing::expect_error([&] { load_model(dir / "m", ModelOptions{}); }, ErrorCode::kCheckpointFormat,
+                        "model.layers.0.self_attn.q_proj.weight");
 }
 
 }  // namespace

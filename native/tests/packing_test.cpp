@@ -30,9 +30,9 @@
 namespace itl {
 namespace {
 
-using testing::TempDir;
 using testing::small_model;
 using testing::small_trainer_options;
+using testing::TempDir;
 
 std::shared_ptr<LlamaModel> tiny(const std::string& preset, uint64_t seed, at::ScalarType dtype, double init = 0.2) {
   auto model = std::make_shared<LlamaModel>(model_preset(preset).config, ModelOptions{dtype, at::kCPU});

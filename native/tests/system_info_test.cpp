@@ -30,8 +30,8 @@ TEST(SystemInfo, ReportsTheCompiledLibtorch) {
 
 #if defined(__GLIBC__)
 struct HeapUse {
-  size_t mapped_blocks;   // of the five, how many were mapped apart from the heap
-  size_t heap_after_free; // the heap's size once all five were freed
+  size_t mapped_blocks;    // of the five, how many were mapped apart from the heap
+  size_t heap_after_free;  // the heap's size once all five were freed
 };
 
 // A forward pass in miniature: five 20 MiB buffers, written, then freed.

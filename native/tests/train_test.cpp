@@ -26,10 +26,10 @@
 namespace itl {
 namespace {
 
-using testing::TempDir;
 using testing::make_rows;
 using testing::small_model;
 using testing::small_trainer_options;
+using testing::TempDir;
 
 std::vector<int64_t> all_rows(const TokenRows& rows) {
   std::vector<int64_t> out;
@@ -94,8 +94,11 @@ TEST(TrainingSchedule, StudyArithmetic) {
   EXPECT_EQ(ddp.updates_per_epoch, 2);
   EXPECT_EQ(ddp.steps_per_epoch, 2);
   EXPECT_EQ(ddp.eval_steps, 1);
-  testing::expect_error([] { TrainingSchedule::compute({0, 1, 1, 1, 1, 0.05, LrScheduler::kConstantWithWarmup, 0, 0, 5}); },
-                        ErrorCode::kInvalidArgument, "at least one row");
+  testing::expect_error(
+      [] {
+        TrainingSchedule::compute({0, 1, 1, 1, 1, 0.05, LrScheduler::kConstantWithWarmup, 0, 0, 5});
+      },
+      ErrorCode::kInvalidArgument, "at least one row");
 }
 
 TEST(TrainingSchedule, LinearAndCosineFactorsAreTransformersSchedules) {
@@ -112,11 +115,11 @@ TEST(TrainingSchedule, LinearAndCosineFactorsAreTransformersSchedules) {
     EXPECT_EQ(s->lr_factor(2), 1.0);
   }
   EXPECT_EQ(constant.lr_factor(7), 1.0);
-  EXPECT_DOUBLE_EQ(linear.lr_factor(5), 0.5);       // (8 − 5) / (8 − 2)
+  EXPECT_DOUBLE_EQ(linear.lr_factor(5), 0.5);  // (8 − 5) / (8 − 2)
   EXPECT_DOUBLE_EQ(linear.lr_factor(7), 1.0 / 6);
   EXPECT_EQ(linear.lr_factor(8), 0.0);
-  EXPECT_DOUBLE_EQ(cosine.lr_factor(3), 0.9330127018922193);  // ½(1 + cos(π/6))
-  EXPECT_DOUBLE_EQ(cosine.lr_factor(5), 0.5);                 // half-way: ½(1 + cos(π/2))
+  EXPECT_DOUBLE_EQ(cosine.lr_factor(3), 0.9330127018922193);   // ½(1 + cos(π/6))
+  EXPECT_DOUBLE_EQ(cosine.lr_factor(5), 0.5);                  // half-way: ½(1 + cos(π/2))
   EXPECT_DOUBLE_EQ(cosine.lr_factor(7), 0.06698729810778065);  // ½(1 + cos(5π/6))
   EXPECT_EQ(cosine.lr_factor(8), 0.0);
   // Without warm-up the first update already has the full rate.
@@ -255,7 +258,11 @@ TEST(TrainLoss, GradientsEqualFiniteDifferencesInFp64) {
 TEST(TrainLoss, LengthGroupedMicroBatchesEqualOnePaddedBatch) {
   auto model = small_model(/*tied=*/false, at::kDouble);
   const TokenRows rows = make_rows(7, 4);
-  const int64_t items = [&] { int64_t n = 0; for (int64_t r = 0; r < rows.count(); ++r) n += rows.label_count(r); return n; }();
+  const int64_t items = [&] {
+    int64_t n = 0;
+    for (int64_t r = 0; r < rows.count(); ++r) n += rows.label_count(r);
+    return n;
+  }();
   auto accumulate = [&](const std::vector<std::vector<int64_t>>& groups) {
     double loss = 0;
     int64_t real = 0, padded = 0;
@@ -401,8 +408,13 @@ TEST(Trainer, ResumeRejectsACheckpointOfAnotherRun) {
   testing::expect_error([&] { fourth.resume(checkpoint); }, ErrorCode::kCheckpointFormat,
                         "schedule.lr_scheduler \"constant_with_warmup\" there, \"cosine\" here");
   const auto state = nlohmann::json::parse(read_text(std::filesystem::path(checkpoint) / "itl_trainer_state.json"));
-  EXPECT_EQ(state["options"], nlohmann::json({{"learning_rate", 1e-2}, {"weight_decay", 0.0}, {"adam_beta1", 0.9}, {"adam_beta2", 0.999},
-                                              {"adam_epsilon", 1e-8}, {"max_grad_norm", 1.0}, {"seed", 3}}));
+  EXPECT_EQ(state["options"], nlohmann::json({{"learning_rate", 1e-2},
+                                              {"weight_decay", 0.0},
+                                              {"adam_beta1", 0.9},
+                                              {"adam_beta2", 0.999},
+                                              {"adam_epsilon", 1e-8},
+                                              {"max_grad_norm", 1.0},
+                                              {"seed", 3}}));
 }
 
 TEST(Trainer, StopRequestCheckpointsTheStepInProgress) {
@@ -517,7 +529,8 @@ TEST(Lora, AdapterConfigFeaturesWeDoNotImplementAreRejected) {
   TempDir dir;
   testing::write_bytes(dir / "a/adapter_config.json", R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "use_dora": true})");
   testing::expect_error([&] { read_adapter_config(dir / "a"); }, ErrorCode::kConfig, "use_dora");
-  testing::write_bytes(dir / "b/adapter_config.json", R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": "q_proj|v_proj"})");
+  testing::write_bytes(dir / "b/adapter_config.json",
+                       R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": "q_proj|v_proj"})");
   testing::expect_error([&] { read_adapter_config(dir / "b"); }, ErrorCode::kConfig, "regular expression");
 }
 

@@ -173,8 +173,7 @@ void expect_distributed_error(int rank, Action&& action) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     check(e.code() == itl::ErrorCode::kDistributed,
           std::string("expected ITL_DISTRIBUTED, got ") + itl::error_code_name(e.code()) + ": " + e.what());
-    std::cout << "rank " << rank << " caught " << itl::error_code_name(e.code()) << " after " << seconds << " s: " << e.what()
-              << std::endl;
+    std::cout << "rank " << rank << " caught " << itl::error_code_name(e.code()) << " after " << seconds << " s: " << e.what() << std::endl;
     return;
   }
   check(false, "collectives kept succeeding although a peer was gone");
@@ -356,9 +355,8 @@ int main(int argc, char** argv) {
       const auto result = itl::benchmark_all_reduce(*comm, std::strtoull(argv[6], nullptr, 10), std::atoi(argv[7]), 3, at::kCPU);
       if (comm->rank() == 0) {
         std::cout << "{\"backend\":\"" << comm->backend_name() << "\",\"world_size\":" << comm->world_size()
-                  << ",\"bytes\":" << result.bytes << ",\"iterations\":" << result.iterations
-                  << ",\"seconds\":" << result.seconds << ",\"bytes_per_second\":" << result.bytes_per_second << "}"
-                  << std::endl;
+                  << ",\"bytes\":" << result.bytes << ",\"iterations\":" << result.iterations << ",\"seconds\":" << result.seconds
+                  << ",\"bytes_per_second\":" << result.bytes_per_second << "}" << std::endl;
       }
     } else if (scenario == "bench_reducer" && argc == 8) {
       bench_reducer(*comm, std::strtoull(argv[6], nullptr, 10), std::atoi(argv[7]));

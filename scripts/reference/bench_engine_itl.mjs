@@ -42,10 +42,15 @@ const runtime = Runtime.open({ torchThreads: threads, blasThreads: threads });
 if (!['fp32', 'bf16'].includes(values.dtype)) throw new Error(`bench_engine_itl: --dtype must be fp32 or bf16, got ${values.dtype}`);
 const model = await Model.load(runtime, values.model, { dtype: values.dtype });
 try {
-  const forward = await model.benchForward({ batch: int('batch'), seqLen: int('seq-len'), minSeconds: Number(values['min-seconds']), seed: int('seed') });
+  const forward = await model.benchForward({
+    batch: int('batch'),
+    seqLen: int('seq-len'),
+    minSeconds: Number(values['min-seconds']),
+    seed: int('seed'),
+  });
   const prompts = JSON.parse(readFileSync(values.prompts, 'utf8'));
   const newTokens = int('new-tokens');
-  await model.generate(prompts.slice(0, 2), { maxNewTokens: 4, eosIds: [] });  // warm-up
+  await model.generate(prompts.slice(0, 2), { maxNewTokens: 4, eosIds: [] }); // warm-up
   // Whole calls, repeated for at least half of --min-seconds, as the Python side does.
   const started = performance.now();
   let out;
@@ -59,20 +64,22 @@ try {
   const generated = calls * out.reduce((n, row) => n + row.length, 0);
   // Argmax per position of one row of the forward ids (given back by Python): shows both sides timed the same ids.
   const check = values['check-row'] ? await model.forward(JSON.parse(readFileSync(values['check-row'], 'utf8'))) : null;
-  process.stdout.write(JSON.stringify({
-    forward_tokens_per_s: forward.tokensPerS,
-    forward_calls: forward.calls,
-    forward_seconds: forward.seconds,
-    forward_gflops: forward.gflops,
-    generate_tokens_per_s: generated / seconds,
-    generate_seconds: seconds,
-    generate_calls: calls,
-    generated_tokens: generated,
-    new_ids: out.map((row) => Array.from(row)),
-    check_row_top1: check ? Array.from(check.top1) : null,
-    threads: runtime.threads,
-    parameters: model.info.parameterCount,
-  }) + '\n');
+  process.stdout.write(
+    `${JSON.stringify({
+      forward_tokens_per_s: forward.tokensPerS,
+      forward_calls: forward.calls,
+      forward_seconds: forward.seconds,
+      forward_gflops: forward.gflops,
+      generate_tokens_per_s: generated / seconds,
+      generate_seconds: seconds,
+      generate_calls: calls,
+      generated_tokens: generated,
+      new_ids: out.map((row) => Array.from(row)),
+      check_row_top1: check ? Array.from(check.top1) : null,
+      threads: runtime.threads,
+      parameters: model.info.parameterCount,
+    })}\n`,
+  );
 } finally {
   model.dispose();
 }

@@ -21,8 +21,13 @@ function row(step: number, metrics: ResultRow['metrics']): ResultRow {
   return { run: NAME, model: 'Demo-weight', dataset_size: '64', checkpoint_nbr: step, metrics };
 }
 
-const base = (metrics: ResultRow['metrics']): ResultRow =>
-  ({ run: 'Demo-weight_base', model: 'Demo-weight', dataset_size: '0', checkpoint_nbr: 0, metrics });
+const base = (metrics: ResultRow['metrics']): ResultRow => ({
+  run: 'Demo-weight_base',
+  model: 'Demo-weight',
+  dataset_size: '0',
+  checkpoint_nbr: 0,
+  metrics,
+});
 
 describe('meanAndStderr', () => {
   test('the mean, and the sample standard deviation over √n', () => {
@@ -52,13 +57,24 @@ describe('aggregateSeeds', () => {
     expect(m.epoch).toBe(2);
     expect(m.seeds).toBe(3);
     // No stderr column is invented for a metric that has none (epoch), and none for metrics absent everywhere.
-    expect(Object.keys(m).sort())
-      .toEqual(['epoch', 'hellaswag_relative', 'hellaswag_relative_stderr', 'kl', 'kl_stderr', 'recall', 'recall_stderr', 'seeds']);
+    expect(Object.keys(m).sort()).toEqual([
+      'epoch',
+      'hellaswag_relative',
+      'hellaswag_relative_stderr',
+      'kl',
+      'kl_stderr',
+      'recall',
+      'recall_stderr',
+      'seeds',
+    ]);
   });
 
-  test('a checkpoint only one seed has reached keeps that evaluation\'s own stderr and says it averages one seed', () => {
+  test("a checkpoint only one seed has reached keeps that evaluation's own stderr and says it averages one seed", () => {
     const rows = aggregateSeeds([[row(4, { kl: 1 }), row(8, { kl: 2, kl_stderr: 0.25 })], [row(4, { kl: 3 })]]);
-    expect(rows.map((r) => [r.checkpoint_nbr, r.metrics.kl, r.metrics.seeds])).toEqual([[4, 2, 2], [8, 2, 1]]);
+    expect(rows.map((r) => [r.checkpoint_nbr, r.metrics.kl, r.metrics.seeds])).toEqual([
+      [4, 2, 2],
+      [8, 2, 1],
+    ]);
     expect(rows[1]!.metrics.kl_stderr).toBe(0.25);
   });
 
@@ -77,18 +93,30 @@ describe('itl analyze over seeds', () => {
   beforeAll(() => {
     scratch = mkdtempSync(join(tmpdir(), 'itl-analyze-seeds-'));
     // Two seeds' evaluation folders: recall and KL/TV of one run at one checkpoint, and HellaSwag of it and of its base model.
-    for (const [seed, recall, kl, acc] of [[0, 0.6, 0.5, 0.4], [1, 0.8, 1.5, 0.6]] as const) {
+    for (const [seed, recall, kl, acc] of [
+      [0, 0.6, 0.5, 0.4],
+      [1, 0.8, 1.5, 0.6],
+    ] as const) {
       const dir = join(scratch, `eval-${seed}`);
       mkdirSync(join(dir, 'recall', NAME), { recursive: true });
-      writeFileSync(join(dir, 'recall', NAME, 'checkpoints_recall_results.json'),
-        JSON.stringify({ 'checkpoint-4': { accuracy_train: recall, stderr_train: 0.05, accuracy_test: 0, stderr_test: 0 } }));
+      writeFileSync(
+        join(dir, 'recall', NAME, 'checkpoints_recall_results.json'),
+        JSON.stringify({ 'checkpoint-4': { accuracy_train: recall, stderr_train: 0.05, accuracy_test: 0, stderr_test: 0 } }),
+      );
       mkdirSync(join(dir, 'kl_tv', NAME), { recursive: true });
-      writeFileSync(join(dir, 'kl_tv', NAME, 'checkpoint_kl_eval_results.json'),
-        JSON.stringify({ 'checkpoint-4': { kl_mean: kl, kl_stderr: 0.01, tv_mean: 0.1, tv_stderr: 0.01, num_eval_kl: 4 } }));
-      for (const [folder, value] of [[join('base_models', 'Demo'), 0.8], [join(NAME, 'checkpoint-4'), acc]] as const) {
+      writeFileSync(
+        join(dir, 'kl_tv', NAME, 'checkpoint_kl_eval_results.json'),
+        JSON.stringify({ 'checkpoint-4': { kl_mean: kl, kl_stderr: 0.01, tv_mean: 0.1, tv_stderr: 0.01, num_eval_kl: 4 } }),
+      );
+      for (const [folder, value] of [
+        [join('base_models', 'Demo'), 0.8],
+        [join(NAME, 'checkpoint-4'), acc],
+      ] as const) {
         mkdirSync(join(dir, 'hellaswag', folder), { recursive: true });
-        writeFileSync(join(dir, 'hellaswag', folder, 'results_2026-01-01T00-00-00.json'),
-          JSON.stringify({ results: { hellaswag: { 'acc,none': value, 'acc_stderr,none': 0.02 } } }));
+        writeFileSync(
+          join(dir, 'hellaswag', folder, 'results_2026-01-01T00-00-00.json'),
+          JSON.stringify({ results: { hellaswag: { 'acc,none': value, 'acc_stderr,none': 0.02 } } }),
+        );
       }
     }
   });
@@ -97,9 +125,21 @@ describe('itl analyze over seeds', () => {
   test('results.csv, the figures and the report carry mean ± stderr across seeds under the given label', async () => {
     const out = join(scratch, 'results');
     let stdout = '';
-    const code = await main(['analyze', '--eval-dir', join(scratch, 'eval-0'), '--eval-dir', join(scratch, 'eval-1'), '--out', out,
-      '--hellaswag-label', 'general ability (generated multiple choice)', '--json'],
-    { stdout: (t) => void (stdout += t), stderr: () => {} });
+    const code = await main(
+      [
+        'analyze',
+        '--eval-dir',
+        join(scratch, 'eval-0'),
+        '--eval-dir',
+        join(scratch, 'eval-1'),
+        '--out',
+        out,
+        '--hellaswag-label',
+        'general ability (generated multiple choice)',
+        '--json',
+      ],
+      { stdout: (t) => void (stdout += t), stderr: () => {} },
+    );
     expect(code).toBe(0);
     expect(JSON.parse(stdout).rowsKept).toBe(2);
     const rows = parseResultsCsv(readFileSync(join(out, 'results.csv'), 'utf8'), 'results.csv');
@@ -111,8 +151,11 @@ describe('itl analyze over seeds', () => {
     expect(trained.metrics.hellaswag_relative).toBeCloseTo(62.5, 12);
     expect(trained.metrics.hellaswag_relative_stderr).toBeCloseTo(12.5, 12);
     expect(trained.metrics.seeds).toBe(2);
-    expect(rows.find((r) => r.run === 'Demo-weight_base')!.metrics)
-      .toMatchObject({ hellaswag_absolute: 0.8, hellaswag_absolute_stderr: 0.02, seeds: 2 });
+    expect(rows.find((r) => r.run === 'Demo-weight_base')!.metrics).toMatchObject({
+      hellaswag_absolute: 0.8,
+      hellaswag_absolute_stderr: 0.02,
+      seeds: 2,
+    });
 
     const spec = JSON.parse(readFileSync(join(out, 'plots', 'hellaswag_vs_facts.vl.json'), 'utf8'));
     expect(spec.title).toBe('general ability (generated multiple choice) (relative) vs number of facts');
@@ -125,8 +168,20 @@ describe('itl analyze over seeds', () => {
 
   test('a --runs-dir count that does not match the --eval-dir count is a usage error', async () => {
     let stderr = '';
-    const code = await main(['analyze', '--eval-dir', join(scratch, 'eval-0'), '--eval-dir', join(scratch, 'eval-1'), '--runs-dir', scratch,
-      '--out', join(scratch, 'never')], { stdout: () => {}, stderr: (t) => void (stderr += t) });
+    const code = await main(
+      [
+        'analyze',
+        '--eval-dir',
+        join(scratch, 'eval-0'),
+        '--eval-dir',
+        join(scratch, 'eval-1'),
+        '--runs-dir',
+        scratch,
+        '--out',
+        join(scratch, 'never'),
+      ],
+      { stdout: () => {}, stderr: (t) => void (stderr += t) },
+    );
     expect(code).not.toBe(0);
     expect(stderr).toContain('2 --eval-dir but 1 --runs-dir');
   });

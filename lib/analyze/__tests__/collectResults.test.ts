@@ -33,7 +33,17 @@ function recallEntry(train: number, test: number) {
 }
 
 function lmEval(acc: number, stderr: number) {
-  return { results: { hellaswag: { alias: 'hellaswag', 'acc,none': acc, 'acc_stderr,none': stderr, 'acc_norm,none': acc + 0.05, 'acc_norm_stderr,none': stderr } } };
+  return {
+    results: {
+      hellaswag: {
+        alias: 'hellaswag',
+        'acc,none': acc,
+        'acc_stderr,none': stderr,
+        'acc_norm,none': acc + 0.05,
+        'acc_norm_stderr,none': stderr,
+      },
+    },
+  };
 }
 
 /** A small evaluation folder in the study's layout, with one malformed file and one stray folder. */
@@ -83,7 +93,8 @@ describe('collectResults', () => {
   it('joins recall, HellaSwag, KL/TV and training state per (run, checkpoint), with base rows', async () => {
     const { evalDir, runsDir } = makeEvalDir(root);
     const { rows, problems } = await collectResults({ evalDir, runsDir });
-    const key = (r: { run: string; checkpoint_nbr: number }) => `${r.run === WEIGHT_RUN ? 'W' : r.run === TOOL_RUN ? 'T' : r.run}@${r.checkpoint_nbr}`;
+    const key = (r: { run: string; checkpoint_nbr: number }) =>
+      `${r.run === WEIGHT_RUN ? 'W' : r.run === TOOL_RUN ? 'T' : r.run}@${r.checkpoint_nbr}`;
     expect(rows.map(key)).toEqual(['T@2', 'T@4', 'W@4', 'W@8', 'W@12', 'Smol135M-tool_base@0', 'Smol135M-weight_base@0']);
 
     const w4 = rows.find((r) => key(r) === 'W@4')!;
@@ -122,7 +133,9 @@ describe('collectResults', () => {
   });
 
   it('reports a wrong field type by file, checkpoint and key', async () => {
-    write(join(root, 'eval', 'kl_tv', WEIGHT_RUN, 'checkpoint_kl_eval_results.json'), { 'checkpoint-4': { kl_mean: 'high', tv_mean: 0.1 } });
+    write(join(root, 'eval', 'kl_tv', WEIGHT_RUN, 'checkpoint_kl_eval_results.json'), {
+      'checkpoint-4': { kl_mean: 'high', tv_mean: 0.1 },
+    });
     write(join(root, 'eval', 'recall', WEIGHT_RUN, 'checkpoints_recall_results.json'), { step4: recallEntry(0.5, 0.1) });
     const { rows, problems } = await collectResults({ evalDir: join(root, 'eval') });
     expect(rows).toEqual([]);
@@ -169,7 +182,9 @@ describe('itl analyze --eval-dir', () => {
 
     const table = parseCsvTable(readFileSync(join(out, 'results.csv'), 'utf8'));
     expect(table.header.slice(0, 15)).toEqual(
-      ',run,model,dataset_size,checkpoint_nbr,recall,recall_stderr,hellaswag_absolute,hellaswag_absolute_stderr,hellaswag_relative,hellaswag_relative_stderr,tv,tv_stderr,kl,kl_stderr'.split(','),
+      ',run,model,dataset_size,checkpoint_nbr,recall,recall_stderr,hellaswag_absolute,hellaswag_absolute_stderr,hellaswag_relative,hellaswag_relative_stderr,tv,tv_stderr,kl,kl_stderr'.split(
+        ',',
+      ),
     );
     const w4 = table.rows.find((r) => r.values.run === WEIGHT_RUN && r.values.checkpoint_nbr === '4')!;
     const w8 = table.rows.find((r) => r.values.run === WEIGHT_RUN && r.values.checkpoint_nbr === '8')!;
@@ -184,7 +199,11 @@ describe('itl analyze --eval-dir', () => {
     const html = readFileSync(join(out, 'report', 'index.html'), 'utf8');
     expect(html).toContain('<svg');
     expect(html).toContain(WEIGHT_RUN);
-    expect(readFileSync(join(out, 'plots', 'recall_vs_facts.png')).subarray(1, 4).toString()).toBe('PNG');
+    expect(
+      readFileSync(join(out, 'plots', 'recall_vs_facts.png'))
+        .subarray(1, 4)
+        .toString(),
+    ).toBe('PNG');
     expect(readFileSync(join(out, 'plots', 'loss_vs_kl.svg'), 'utf8')).toContain('<svg');
   });
 
@@ -210,7 +229,9 @@ describe('itl analyze --eval-dir', () => {
     const out = join(root, 'results');
     write(join(out, 'results.csv'), 'previous');
     write(join(root, 'bad.csv'), 'run,model\nx,y\n');
-    await expect(analyze({ source: { kind: 'csv', file: join(root, 'bad.csv') }, outDir: out, selection: { threshold: 1, allCheckpoints: false } })).rejects.toMatchObject({
+    await expect(
+      analyze({ source: { kind: 'csv', file: join(root, 'bad.csv') }, outDir: out, selection: { threshold: 1, allCheckpoints: false } }),
+    ).rejects.toMatchObject({
       code: 'ITL_DATA',
       message: expect.stringContaining(`${join(root, 'bad.csv')}: missing column(s) dataset_size, checkpoint_nbr`),
     });

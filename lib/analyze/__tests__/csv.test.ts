@@ -14,7 +14,11 @@ describe('parseCsv', () => {
   });
 
   it('accepts CRLF, a missing final newline, a BOM and trailing empty fields', () => {
-    expect(parseCsv('\uFEFFa,b\r\n1,\r\n,"2"')).toEqual([['a', 'b'], ['1', ''], ['', '2']]);
+    expect(parseCsv('\uFEFFa,b\r\n1,\r\n,"2"')).toEqual([
+      ['a', 'b'],
+      ['1', ''],
+      ['', '2'],
+    ]);
     expect(parseCsv('a,')).toEqual([['a', '']]);
     expect(parseCsv('""')).toEqual([['']]);
     expect(parseCsv('')).toEqual([]);
@@ -37,7 +41,12 @@ describe('parseCsv', () => {
 
 describe('formatCsv', () => {
   it('quotes only fields that need it and round-trips through parseCsv', () => {
-    const records = [['run', 'note', 'x'], ['r1', 'a "quoted", multi\nline', ''], ['r2', 'plain', '0.5'], ['', '', '\r']];
+    const records = [
+      ['run', 'note', 'x'],
+      ['r1', 'a "quoted", multi\nline', ''],
+      ['r2', 'plain', '0.5'],
+      ['', '', '\r'],
+    ];
     const text = formatCsv(records);
     expect(text.split('\n')[0]).toBe('run,note,x');
     expect(text).toContain('"a ""quoted"", multi\nline"');
@@ -60,6 +69,6 @@ describe('parseCsvTable', () => {
     expect(table.rows.length).toBe(543);
     expect(table.header).toHaveLength(15);
     expect(text.endsWith('\n')).toBe(false);
-    expect(formatCsv(parseCsv(text))).toBe(text + '\n');
+    expect(formatCsv(parseCsv(text))).toBe(`${text}\n`);
   });
 });

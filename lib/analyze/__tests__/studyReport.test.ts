@@ -62,7 +62,12 @@ describe('the study table (--from-csv)', () => {
     for (const row of rows.filter((r) => !r.run.endsWith('_base'))) {
       const b = base.get(row.model)!;
       const m = row.metrics;
-      const { relative, relativeStderr } = relativeAccuracy(m.hellaswag_absolute!, m.hellaswag_absolute_stderr, b.hellaswag_absolute!, b.hellaswag_absolute_stderr);
+      const { relative, relativeStderr } = relativeAccuracy(
+        m.hellaswag_absolute!,
+        m.hellaswag_absolute_stderr,
+        b.hellaswag_absolute!,
+        b.hellaswag_absolute_stderr,
+      );
       // The study's base accuracy differs from its base row in the 8th digit (≈2e-6 on the percentage).
       expect(relative).toBeCloseTo(m.hellaswag_relative!, 4);
       expect(relativeStderr!).toBeCloseTo(m.hellaswag_relative_stderr!, 6);
@@ -128,7 +133,16 @@ describe('the study table (--from-csv)', () => {
   it('renders in headless Chromium: no console errors, no network, every figure drawn, the table sorts', async () => {
     const browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
@@ -144,7 +158,9 @@ describe('the study table (--from-csv)', () => {
 
       const plots = await page.$$eval('.plot', (divs) =>
         divs.map((div) => {
-          const marks = Array.from(div.querySelectorAll('svg g.role-mark[role="graphics-object"] path, svg g.role-mark[role="graphics-object"] line'));
+          const marks = Array.from(
+            div.querySelectorAll('svg g.role-mark[role="graphics-object"] path, svg g.role-mark[role="graphics-object"] line'),
+          );
           const drawn = marks.filter((m) => {
             const box = (m as unknown as { getBBox(): { width: number; height: number } }).getBBox();
             return box.width > 0 || box.height > 0;

@@ -28,9 +28,9 @@ describe('the CLI reference, docs/cli.md', () => {
     expect(result.status).toBe(0);
   });
 
-  it('says it is generated and holds every command\'s --help', () => {
+  it("says it is generated and holds every command's --help", () => {
     const text = readFileSync(cliMd, 'utf8');
-    expect(text.startsWith('<!-- generated from the commands\' --help by scripts/cli-reference.mjs')).toBe(true);
+    expect(text.startsWith("<!-- generated from the commands' --help by scripts/cli-reference.mjs")).toBe(true);
     expect(text).toContain('## `itl`\n');
     for (const command of commands) {
       const usage = [command.command].flat()[0];

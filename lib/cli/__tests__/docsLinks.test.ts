@@ -19,7 +19,14 @@ function outsideFences(markdown: string): string {
   for (const line of markdown.split('\n')) {
     const marker = /^ {0,3}(`{3,}|~{3,})/.exec(line)?.[1];
     if (fence === undefined && marker !== undefined) fence = marker;
-    else if (fence !== undefined && marker !== undefined && marker[0] === fence[0] && marker.length >= fence.length && line.trim() === marker) fence = undefined;
+    else if (
+      fence !== undefined &&
+      marker !== undefined &&
+      marker[0] === fence[0] &&
+      marker.length >= fence.length &&
+      line.trim() === marker
+    )
+      fence = undefined;
     else if (fence === undefined) out.push(line);
   }
   return out.join('\n');
@@ -121,14 +128,18 @@ describe('the documentation', () => {
 
   it('gives the test command CI runs, verbatim', () => {
     const command = 'bash scripts/setup.sh && npm test';
-    const ci = readFileSync(join(root, '.ci', 'run'), 'utf8').trim().split('\n');
+    const ci = readFileSync(join(root, '.ci', 'run'), 'utf8')
+      .trim()
+      .split('\n');
     expect(ci[ci.length - 1]).toBe(command);
     expect(readFileSync(join(root, 'README.md'), 'utf8').split('\n')).toContain(command);
   });
 
   it('is the only design document: no tracked file cites one outside the repository', () => {
     const needle = ['DESIGN', 'md'].join('.'); // spelt apart so that this file does not match itself
-    const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' }).split('\0').filter((f) => f !== '');
+    const tracked = execFileSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' })
+      .split('\0')
+      .filter((f) => f !== '');
     expect(tracked.length).toBeGreaterThan(100);
     const citing = tracked.filter((f) => {
       const path = join(root, f);
@@ -143,7 +154,7 @@ describe('the link check', () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'itl-doc-links-'));
-    writeFileSync(join(dir, 'other.md'), '# Other page\n\n## The study\'s settings\n\n## Setup\n\n## Setup\n\n```\n# not a heading\n```\n');
+    writeFileSync(join(dir, 'other.md'), "# Other page\n\n## The study's settings\n\n## Setup\n\n## Setup\n\n```\n# not a heading\n```\n");
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -154,24 +165,38 @@ describe('the link check', () => {
 
   it('slugs headings as GitHub does', () => {
     expect(slug('`itl train`')).toBe('itl-train');
-    expect(slug('The study\'s settings')).toBe('the-studys-settings');
+    expect(slug("The study's settings")).toBe('the-studys-settings');
     expect(slug('What "done" means here')).toBe('what-done-means-here');
     expect(slug('Environment facts (measured)')).toBe('environment-facts-measured');
-    expect(slug('libtorch 2.13 (PyTorch wheel, MKL) beside Debian\'s 1.13')).toBe('libtorch-213-pytorch-wheel-mkl-beside-debians-113');
+    expect(slug("libtorch 2.13 (PyTorch wheel, MKL) beside Debian's 1.13")).toBe('libtorch-213-pytorch-wheel-mkl-beside-debians-113');
   });
 
   it('accepts links to files, headings and the web', () => {
-    expect(check([
-      '# Page', '', '[o](other.md) [s](other.md#the-studys-settings) [twice](other.md#setup-1) [here](#page)',
-      '![figure](other.md) [web](https://example.org/x.md#nothing) <img src="other.md">', '', '[ref]: other.md#setup',
-    ].join('\n'))).toEqual([]);
+    expect(
+      check(
+        [
+          '# Page',
+          '',
+          '[o](other.md) [s](other.md#the-studys-settings) [twice](other.md#setup-1) [here](#page)',
+          '![figure](other.md) [web](https://example.org/x.md#nothing) <img src="other.md">',
+          '',
+          '[ref]: other.md#setup',
+        ].join('\n'),
+      ),
+    ).toEqual([]);
   });
 
   it('reports missing files, missing anchors, absolute paths and links out of the repository', () => {
-    const problems = check([
-      '# Page', '', '[a](missing.md) [b](other.md#no-such-heading) [c](#not-here) [d](/etc/passwd) [e](../outside.md)',
-      '[f](other.md#not-a-heading) ![g](figures/none.svg) [h]()', '', '[ref]: gone.md',
-    ].join('\n'));
+    const problems = check(
+      [
+        '# Page',
+        '',
+        '[a](missing.md) [b](other.md#no-such-heading) [c](#not-here) [d](/etc/passwd) [e](../outside.md)',
+        '[f](other.md#not-a-heading) ![g](figures/none.svg) [h]()',
+        '',
+        '[ref]: gone.md',
+      ].join('\n'),
+    );
     expect(problems).toEqual([
       "page.md: 'missing.md' names no file (missing.md)",
       "page.md: 'other.md#no-such-heading': other.md has no heading with the anchor #no-such-heading",

@@ -43,7 +43,18 @@ describe('itl generate --prompt', () => {
 
     const tokenizer = await loadTokenizer(model);
     const promptIds = tokenizer.applyChatTemplate([{ role: 'user', content: prompt }], { addGenerationPrompt: true, tokenize: true });
-    const byIds = await run(['generate', '--model', model, '--ids', Array.from(promptIds).join(','), '--max-new-tokens', '6', '--eos', '', '--json']);
+    const byIds = await run([
+      'generate',
+      '--model',
+      model,
+      '--ids',
+      Array.from(promptIds).join(','),
+      '--max-new-tokens',
+      '6',
+      '--eos',
+      '',
+      '--json',
+    ]);
     expect(JSON.parse(byIds.stdout).new_ids).toEqual(newIds);
     expect(text).toBe(tokenizer.decode(newIds, { skipSpecialTokens: true }));
   });

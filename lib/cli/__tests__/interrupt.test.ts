@@ -25,13 +25,38 @@ describe('interrupting a native call', () => {
     const model = join(scratch, 'model');
     const quiet = { stdout: () => {}, stderr: () => {} };
     expect(await main(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '1'], quiet)).toBe(0);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(smollm, file), join(model, file));
+    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+      copyFileSync(join(smollm, file), join(model, file));
     const questions = join(scratch, 'questions.json');
-    writeFileSync(questions, JSON.stringify({ questions: Array.from({ length: 64 }, (_, i) => ({ task: 'count', question: `Count to ${i}.`, answer: String(i) })) }));
+    writeFileSync(
+      questions,
+      JSON.stringify({
+        questions: Array.from({ length: 64 }, (_, i) => ({ task: 'count', question: `Count to ${i}.`, answer: String(i) })),
+      }),
+    );
     const evalDir = join(scratch, 'eval');
     // Long answers one row at a time: minutes of work, so the signal lands inside the native generation.
-    const child = spawn(process.execPath, [join(root, 'bin', 'itl.js'), '--torch-threads', '1', 'eval', 'general', '--model', model,
-      '--eval-dir', evalDir, '--questions', questions, '--general-max-new-tokens', '4000', '--batch-size', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        join(root, 'bin', 'itl.js'),
+        '--torch-threads',
+        '1',
+        'eval',
+        'general',
+        '--model',
+        model,
+        '--eval-dir',
+        evalDir,
+        '--questions',
+        questions,
+        '--general-max-new-tokens',
+        '4000',
+        '--batch-size',
+        '1',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));

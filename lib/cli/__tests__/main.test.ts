@@ -38,7 +38,9 @@ describe('itl CLI', () => {
       // MKL runs on libtorch's threads, as many as it has.
       expect(report.threads.blas_own_threads).toBe(false);
       expect(report.threads.blas).toBe(report.threads.torch_intra_op);
-      expect(report.threads.policy).toBe(`MKL (${report.threads.blas} thread(s)) runs on libtorch's ${report.threads.torch_intra_op} intra-op thread(s); no BLAS pool of its own`);
+      expect(report.threads.policy).toBe(
+        `MKL (${report.threads.blas} thread(s)) runs on libtorch's ${report.threads.torch_intra_op} intra-op thread(s); no BLAS pool of its own`,
+      );
     }
     expect(report.matmul_gflops).toBeGreaterThan(0);
     expect(report.matmul).toMatchObject({ size: 1024, dtype: 'fp32', device: 'cpu' });
@@ -56,8 +58,10 @@ describe('itl CLI', () => {
       expect(JSON.parse(blas.stdout).threads).toMatchObject({ torch_intra_op: 2, blas: 1 });
     } else {
       expect(blas.code).toBe(1);
-      expect(blas.stderr).toContain(`blas_threads 1 cannot be set: the BLAS here (${fromFlag.blas.name}) has no threads of its own ` +
-        "and runs on libtorch's 2 intra-op threads; set torch_threads instead [ITL_INVALID_ARGUMENT]");
+      expect(blas.stderr).toContain(
+        `blas_threads 1 cannot be set: the BLAS here (${fromFlag.blas.name}) has no threads of its own ` +
+          "and runs on libtorch's 2 intra-op threads; set torch_threads instead [ITL_INVALID_ARGUMENT]",
+      );
       // Alone, a BLAS count is libtorch's count there (what `itl launch` asks of each worker).
       const alone = await run(['doctor', '--json', '--seconds', '0.05', '--blas-threads', '1']);
       expect(alone.code).toBe(0);

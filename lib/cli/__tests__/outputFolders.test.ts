@@ -27,7 +27,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const RUN = 'sft_Smol135M_facts=8-epochs=1-batch=4-gradAcc=1-LR=1e-3-loraR=0-loraA=0-weight';
 const commands: [string, (out: string) => string[], string][] = [
   ['data build', (out) => ['data', 'build', '--people', '5', '--out', join(out, 'facts')], 'the folder of --out'],
-  ['train', (out) => ['train', '--run-name', RUN, '--model', '/nonexistent/model', '--data', dir, '--save-dir', out], 'the --save-dir folder'],
+  [
+    'train',
+    (out) => ['train', '--run-name', RUN, '--model', '/nonexistent/model', '--data', dir, '--save-dir', out],
+    'the --save-dir folder',
+  ],
   ['eval', (out) => ['eval', 'recall', '--model', '/nonexistent/model', '--eval-dir', out], 'the --eval-dir folder'],
   ['analyze', (out) => ['analyze', '--eval-dir', dir, '--out', out], 'the --out folder'],
 ];
@@ -35,7 +39,11 @@ const commands: [string, (out: string) => string[], string][] = [
 test.each(commands)('%s refuses an output under /proc at once, naming it', async (_name, args, what) => {
   const result = await itl(...args('/proc/itl-out'));
   expect(result.code).toBe(1);
-  expect(result.stderr).toMatch(new RegExp(`cannot use /proc/itl-out(/facts)? as ${what}: /proc is on the kernel's proc file system, which holds no ordinary files \\[ITL_IO\\]`));
+  expect(result.stderr).toMatch(
+    new RegExp(
+      `cannot use /proc/itl-out(/facts)? as ${what}: /proc is on the kernel's proc file system, which holds no ordinary files \\[ITL_IO\\]`,
+    ),
+  );
 });
 
 test.each(commands)('%s names a file standing where its output folder should be', async (_name, args, what) => {

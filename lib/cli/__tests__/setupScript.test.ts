@@ -155,7 +155,10 @@ describe('scripts/setup.sh', () => {
     const box = sandbox(['cmake', 'python3-pip']);
     const prebuilt = fakeLibtorch(join(scratch, 'libtorch'), '2.7.1+cu128');
     const wheel = fakeLibtorch(join(scratch, 'site-packages', 'torch'));
-    const result = box.run(['--no-npm', '--no-build'], { LIBTORCH: prebuilt, FAKE_WHEEL_TORCH_DIR: join(wheel, 'share', 'cmake', 'Torch') });
+    const result = box.run(['--no-npm', '--no-build'], {
+      LIBTORCH: prebuilt,
+      FAKE_WHEEL_TORCH_DIR: join(wheel, 'share', 'cmake', 'Torch'),
+    });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(result.stdout).toContain(`using the prebuilt libtorch at ${prebuilt}/share/cmake/Torch (nothing installed with apt)`);
@@ -217,7 +220,9 @@ describe('scripts/setup.sh', () => {
     expect(installs[0]).not.toContain('--index-url');
     expect(installs[1]).toContain('--index-url https://download.pytorch.org/whl/cpu');
     expect(installs[1]).toMatch(/ torch==2\.9\.1\+cpu$/);
-    expect(result.stdout).toContain("pip's configured index has no torch==2.9.1+cpu; trying PyTorch's index https://download.pytorch.org/whl/cpu");
+    expect(result.stdout).toContain(
+      "pip's configured index has no torch==2.9.1+cpu; trying PyTorch's index https://download.pytorch.org/whl/cpu",
+    );
     expect(result.stdout).toContain('using libtorch 2.9.1 from the PyTorch wheel');
   });
 
@@ -236,12 +241,14 @@ describe('scripts/setup.sh', () => {
     const box = sandbox();
     const result = box.run(['--no-npm', '--no-build'], { FAKE_PIP: 'broken' });
     expect(result.status).toBe(3);
-    expect(result.stderr).toContain('setup: error: pip could not install torch==2.13.0+cpu: ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device');
+    expect(result.stderr).toContain(
+      'setup: error: pip could not install torch==2.13.0+cpu: ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device',
+    );
     expect(pipInstalls(box)).toHaveLength(1);
     expect(readdirSync(join(box.repo, 'third_party'))).toEqual([]);
   });
 
-  test('--cuda installs the CUDA wheel with its dependencies, from PyTorch\'s index when the configured one has only CPU wheels', () => {
+  test("--cuda installs the CUDA wheel with its dependencies, from PyTorch's index when the configured one has only CPU wheels", () => {
     const box = sandbox();
     const result = box.run(['--cuda', '--no-npm', '--no-build'], { FAKE_PIP: 'cpu-only', ITL_TORCH_CUDA: 'cu126' });
     expect(result.stderr).toBe('');
@@ -256,7 +263,7 @@ describe('scripts/setup.sh', () => {
     expect(existsSync(join(box.repo, 'third_party', 'torch-wheel', 'torch', 'lib', 'libtorch_cuda.so'))).toBe(true);
   });
 
-  test('--system-libtorch installs Debian\'s libtorch-dev and OpenBLAS and never asks Python', () => {
+  test("--system-libtorch installs Debian's libtorch-dev and OpenBLAS and never asks Python", () => {
     const box = sandbox(['libtorch-dev', 'libopenblas0-pthread']);
     const wheel = join(fakeLibtorch(join(scratch, 'site-packages-3', 'torch')), 'share', 'cmake', 'Torch');
     box.run(['--system-libtorch', '--no-npm', '--no-build'], { FAKE_WHEEL_TORCH_DIR: wheel });

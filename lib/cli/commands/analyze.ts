@@ -17,14 +17,19 @@ export const analyzeCommand = defineCommand({
       .option('eval-dir', {
         type: 'string',
         array: true,
-        describe: 'evaluation output folder (recall/, hellaswag/, kl_tv/); repeated, one folder per seed of the same runs: ' +
+        describe:
+          'evaluation output folder (recall/, hellaswag/, kl_tv/); repeated, one folder per seed of the same runs: ' +
           'rows are averaged, stderr columns hold the standard error across seeds and a seeds column the count',
       })
-      .option('from-csv', { type: 'string', describe: 'render from an existing results table instead (the study\'s large_scale_results.csv format)' })
+      .option('from-csv', {
+        type: 'string',
+        describe: "render from an existing results table instead (the study's large_scale_results.csv format)",
+      })
       .option('runs-dir', {
         type: 'string',
         array: true,
-        describe: 'training output folder, for epochs and training loss (RUNS/<run>/checkpoint-<step>/trainer_state.json); ' +
+        describe:
+          'training output folder, for epochs and training loss (RUNS/<run>/checkpoint-<step>/trainer_state.json); ' +
           'one per --eval-dir, in order',
       })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder RESULTS' })
@@ -36,8 +41,8 @@ export const analyzeCommand = defineCommand({
       .option('hellaswag-label', {
         type: 'string',
         default: 'HellaSwag',
-        describe: 'what the hellaswag columns hold, in figure titles and the report ' +
-          '(the demo scores a generated multiple-choice task there)',
+        describe:
+          'what the hellaswag columns hold, in figure titles and the report ' + '(the demo scores a generated multiple-choice task there)',
       })
       .option('all-checkpoints', { type: 'boolean', default: false, describe: 'keep every checkpoint (no selection)' })
       .option('json', { type: 'boolean', default: false, describe: 'print a summary as one JSON object' })
@@ -50,8 +55,10 @@ export const analyzeCommand = defineCommand({
       throw new ItlError('ITL_USAGE', 'give exactly one of --eval-dir DIR or --from-csv FILE');
     }
     if (evalDirs !== undefined && runsDirs !== undefined && runsDirs.length !== evalDirs.length) {
-      throw new ItlError('ITL_USAGE',
-        `${evalDirs.length} --eval-dir but ${runsDirs.length} --runs-dir: give one --runs-dir per --eval-dir, in the same order`);
+      throw new ItlError(
+        'ITL_USAGE',
+        `${evalDirs.length} --eval-dir but ${runsDirs.length} --runs-dir: give one --runs-dir per --eval-dir, in the same order`,
+      );
     }
     const label = (args['hellaswag-label'] as string | undefined) ?? 'HellaSwag';
     if (label.trim() === '') throw new ItlError('ITL_USAGE', '--hellaswag-label must not be empty');
@@ -64,15 +71,17 @@ export const analyzeCommand = defineCommand({
     }
     checkOutputFolder(args.out as string, 'the --out folder');
     const source: AnalyzeSource =
-      evalDirs === undefined ? { kind: 'csv', file: fromCsv! }
-      : evalDirs.length === 1 ? { kind: 'eval', evalDir: evalDirs[0]!, runsDir: runsDirs?.[0] }
-      : { kind: 'seeds', folders: evalDirs.map((evalDir, i) => ({ evalDir, runsDir: runsDirs?.[i] })) };
+      evalDirs === undefined
+        ? { kind: 'csv', file: fromCsv! }
+        : evalDirs.length === 1
+          ? { kind: 'eval', evalDir: evalDirs[0]!, runsDir: runsDirs?.[0] }
+          : { kind: 'seeds', folders: evalDirs.map((evalDir, i) => ({ evalDir, runsDir: runsDirs?.[i] })) };
     const result = await analyze({
       source,
       outDir: args.out as string,
       selection: { threshold, allCheckpoints: args['all-checkpoints'] as boolean },
       hellaswagLabel: label,
-      log: (m) => context.io.stderr(m + '\n'),
+      log: (m) => context.io.stderr(`${m}\n`),
     });
     for (const problem of result.problems) context.io.stderr(`itl: skipped: ${problem}\n`);
     const { figureData: _figures, ...summary } = result;

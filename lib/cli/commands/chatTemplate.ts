@@ -23,7 +23,11 @@ export const chatTemplateCommand = defineCommand({
         default: false,
         describe: 'render an inference prompt ending with the assistant header (no end-of-text appended, no labels)',
       })
-      .option('date-string', { type: 'string', default: DEFAULT_DATE_STRING, describe: "the template's date_string (Llama 3 system header)" })
+      .option('date-string', {
+        type: 'string',
+        default: DEFAULT_DATE_STRING,
+        describe: "the template's date_string (Llama 3 system header)",
+      })
       .option('mode', {
         choices: ['weight', 'tool'] as const,
         default: 'weight' as const,
@@ -51,14 +55,22 @@ export const chatTemplateCommand = defineCommand({
     }
     if (args.json) {
       context.printJson({
-        text, ids: Array.from(ids), labels: Array.from(labels), tokens: tokenizer.tokens(ids), mode, date_string: args['date-string'],
-        family: tokenizer.family.name, tool_role: tokenizer.family.toolRole,
+        text,
+        ids: Array.from(ids),
+        labels: Array.from(labels),
+        tokens: tokenizer.tokens(ids),
+        mode,
+        date_string: args['date-string'],
+        family: tokenizer.family.name,
+        tool_role: tokenizer.family.toolRole,
       });
       return;
     }
     const spans = labelledSpans(labels);
     const learned = spans.reduce((sum, [start, end]) => sum + end - start, 0);
-    context.print(`${tokenizer.family.name} chat template of ${args.model} (${args['generation-prompt'] ? 'inference prompt' : `training example, ${mode} mask`}):`);
+    context.print(
+      `${tokenizer.family.name} chat template of ${args.model} (${args['generation-prompt'] ? 'inference prompt' : `training example, ${mode} mask`}):`,
+    );
     context.print(text);
     context.print('');
     for (const line of tokenTable(tokenizer, ids, labels)) context.print(line);

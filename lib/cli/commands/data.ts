@@ -9,7 +9,8 @@ import { defineCommand } from '../command.js';
 
 export const dataCommand = defineCommand({
   command: 'data <action> [dir]',
-  describe: 'facts dataset: `data build` writes people as dialogues (datasets on-disk layout), preview, SQLite tool and manifest; `data show DIR` prints rows',
+  describe:
+    'facts dataset: `data build` writes people as dialogues (datasets on-disk layout), preview, SQLite tool and manifest; `data show DIR` prints rows',
   builder: (y) =>
     y
       .positional('action', { choices: ['build', 'show'] as const, demandOption: true, describe: 'build a dataset, or show rows of one' })
@@ -19,9 +20,17 @@ export const dataCommand = defineCommand({
       .option('atoms', { type: 'string', describe: 'build: folder of atom lists (default: the shipped ones)' })
       .option('templates', { type: 'string', describe: 'build: folder of Jinja templates (default: the shipped ones)' })
       .option('out', { type: 'string', describe: 'build: output folder (must not exist unless --force)' })
-      .option('force', { type: 'boolean', default: false, describe: 'build: replace an earlier build in --out (only if every file in it is one its manifest lists)' })
+      .option('force', {
+        type: 'boolean',
+        default: false,
+        describe: 'build: replace an earlier build in --out (only if every file in it is one its manifest lists)',
+      })
       .option('preview-rows', { type: 'number', default: 100, describe: 'build: rows copied to preview.jsonl' })
-      .option('max-shard-size', { type: 'string', default: '500MB', describe: 'build: largest Arrow shard, as datasets writes them (e.g. 500MB, 1GiB)' })
+      .option('max-shard-size', {
+        type: 'string',
+        default: '500MB',
+        describe: 'build: largest Arrow shard, as datasets writes them (e.g. 500MB, 1GiB)',
+      })
       .option('start', { type: 'number', default: 0, describe: 'show: first row' })
       .option('count', { type: 'number', default: 4, describe: 'show: number of rows' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object' }),
@@ -36,7 +45,9 @@ export const dataCommand = defineCommand({
         if (args.json) context.printJson({ num_rows: dataset.numRows, start, rows });
         else {
           context.print(`${dataset.numRows} rows`);
-          rows.forEach((row, i) => context.print(`${start + i}\t${JSON.stringify(row)}`));
+          rows.forEach((row, i) => {
+            context.print(`${start + i}\t${JSON.stringify(row)}`);
+          });
         }
       } finally {
         dataset.close();
@@ -76,19 +87,24 @@ export const dataCommand = defineCommand({
       context.printJson({ ...stats, manifest });
       return;
     }
-    context.print(`wrote ${manifest.people} people, ${manifest.rows} rows in ${manifest.shards.length} shard(s) to ${stats.out} ` +
-      `in ${stats.seconds} s (${stats.rows_per_s} rows/s, peak RSS ${stats.peak_rss_mb} MB)`);
-    for (const [file, record] of Object.entries(manifest.files)) context.print(`  ${file.padEnd(40)} ${String(record.bytes).padStart(12)}  ${record.sha256}`);
+    context.print(
+      `wrote ${manifest.people} people, ${manifest.rows} rows in ${manifest.shards.length} shard(s) to ${stats.out} ` +
+        `in ${stats.seconds} s (${stats.rows_per_s} rows/s, peak RSS ${stats.peak_rss_mb} MB)`,
+    );
+    for (const [file, record] of Object.entries(manifest.files))
+      context.print(`  ${file.padEnd(40)} ${String(record.bytes).padStart(12)}  ${record.sha256}`);
   },
 });
 
 function positiveInteger(value: number, flag: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new ItlError('ITL_USAGE', `expected a positive integer for ${flag} but received ${value}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new ItlError('ITL_USAGE', `expected a positive integer for ${flag} but received ${value}`);
   return value;
 }
 
 function nonNegativeInteger(value: number, flag: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new ItlError('ITL_USAGE', `expected a non-negative integer for ${flag} but received ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0)
+    throw new ItlError('ITL_USAGE', `expected a non-negative integer for ${flag} but received ${value}`);
   return value;
 }
 

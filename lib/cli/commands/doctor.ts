@@ -57,11 +57,17 @@ export const doctorCommand = defineCommand({
     row('CUDA', report.cuda_available ? `available, ${report.cuda_device_count} device(s)` : 'not available');
     row('BLAS', `${info.blas.name}${info.blas.threading ? ` (${info.blas.threading})` : ''} ${info.blas.path}`);
     if (info.blas.config) row('', info.blas.config);
-    row('threads', `libtorch intra-op ${report.threads.torch_intra_op}, inter-op ${report.threads.torch_inter_op}; ` +
-      `BLAS ${report.threads.blas < 0 ? 'unknown' : report.threads.blas}; hardware ${report.threads.hardware}`);
+    row(
+      'threads',
+      `libtorch intra-op ${report.threads.torch_intra_op}, inter-op ${report.threads.torch_inter_op}; ` +
+        `BLAS ${report.threads.blas < 0 ? 'unknown' : report.threads.blas}; hardware ${report.threads.hardware}`,
+    );
     row('policy', report.threads.policy);
-    row('matmul', `${matmul.gflops.toFixed(1)} GFLOP/s (${matmul.dtype} ${matmul.size}×${matmul.size} on ${matmul.device}, ` +
-      `${matmul.iterations} calls in ${matmul.seconds.toFixed(2)} s)`);
+    row(
+      'matmul',
+      `${matmul.gflops.toFixed(1)} GFLOP/s (${matmul.dtype} ${matmul.size}×${matmul.size} on ${matmul.device}, ` +
+        `${matmul.iterations} calls in ${matmul.seconds.toFixed(2)} s)`,
+    );
     if (info.blas.name === 'reference BLAS') {
       context.print('  warning: the reference BLAS is ~30× slower than OpenBLAS here; run scripts/setup.sh (libopenblas0-pthread)');
     }

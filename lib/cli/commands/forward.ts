@@ -4,11 +4,18 @@ import { parseIds } from './generate.js';
 
 export const forwardCommand = defineCommand({
   command: 'forward',
-  describe: 'run a model on token ids: the argmax id at every position and the last position\'s logits',
+  describe: "run a model on token ids: the argmax id at every position and the last position's logits",
   builder: (y) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'a Hugging Face model folder, ORG/NAME under $ITL_MODELS, or a cached model' })
-      .option('adapter', { type: 'string', describe: 'a PEFT LoRA adapter folder applied to the model (a LoRA checkpoint also works as --model alone)' })
+      .option('model', {
+        type: 'string',
+        demandOption: true,
+        describe: 'a Hugging Face model folder, ORG/NAME under $ITL_MODELS, or a cached model',
+      })
+      .option('adapter', {
+        type: 'string',
+        describe: 'a PEFT LoRA adapter folder applied to the model (a LoRA checkpoint also works as --model alone)',
+      })
       .option('ids', { type: 'string', demandOption: true, describe: 'comma-separated token ids, e.g. 1,2,3' })
       .option('dtype', { choices: ['fp32', 'bf16'] as const, default: 'fp32' as const, describe: 'compute dtype' })
       .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })

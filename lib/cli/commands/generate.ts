@@ -18,8 +18,15 @@ export const generateCommand = defineCommand({
   describe: 'continue token ids, or answer a chat prompt, with a model (greedy with a KV cache, or seeded sampling)',
   builder: (y) =>
     y
-      .option('model', { type: 'string', demandOption: true, describe: 'a Hugging Face model folder, ORG/NAME under $ITL_MODELS, or a cached model' })
-      .option('adapter', { type: 'string', describe: 'a PEFT LoRA adapter folder applied to the model (a LoRA checkpoint also works as --model alone)' })
+      .option('model', {
+        type: 'string',
+        demandOption: true,
+        describe: 'a Hugging Face model folder, ORG/NAME under $ITL_MODELS, or a cached model',
+      })
+      .option('adapter', {
+        type: 'string',
+        describe: 'a PEFT LoRA adapter folder applied to the model (a LoRA checkpoint also works as --model alone)',
+      })
       .option('ids', { type: 'string', describe: 'comma-separated prompt token ids, e.g. 1,2,3' })
       .option('prompt', {
         type: 'string',
@@ -46,22 +53,35 @@ export const generateCommand = defineCommand({
       throw new ItlError('ITL_USAGE', `expected a positive integer for --max-new-tokens but received ${maxNewTokens}`);
     }
     const eosIds = args.eos === undefined ? undefined : args.eos.trim() === '' ? [] : parseIds(args.eos, '--eos');
-    if (args.sample && !(args.temperature > 0)) throw new ItlError('ITL_USAGE', `expected a positive --temperature but received ${args.temperature}`);
-    if (args.sample && !(args['top-p'] > 0 && args['top-p'] <= 1)) throw new ItlError('ITL_USAGE', `expected --top-p in (0, 1] but received ${args['top-p']}`);
-    if (!Number.isInteger(args.seed) || args.seed < 0) throw new ItlError('ITL_USAGE', `expected a non-negative integer for --seed but received ${args.seed}`);
+    if (args.sample && !(args.temperature > 0))
+      throw new ItlError('ITL_USAGE', `expected a positive --temperature but received ${args.temperature}`);
+    if (args.sample && !(args['top-p'] > 0 && args['top-p'] <= 1))
+      throw new ItlError('ITL_USAGE', `expected --top-p in (0, 1] but received ${args['top-p']}`);
+    if (!Number.isInteger(args.seed) || args.seed < 0)
+      throw new ItlError('ITL_USAGE', `expected a non-negative integer for --seed but received ${args.seed}`);
     const model = await Model.load(context.runtime(), args.model, { dtype: args.dtype, device: args.device, adapter: args.adapter });
     try {
       // The tokenizer lives beside the weights, in the folder the native side resolved.
       const tokenizer = args.prompt === undefined ? undefined : await loadTokenizer(model.info.folder);
       const ids = tokenizer
-        ? Array.from(tokenizer.applyChatTemplate([{ role: 'user', content: args.prompt! }], {
-            addGenerationPrompt: true, dateString: args['date-string'], tokenize: true,
-          }))
+        ? Array.from(
+            tokenizer.applyChatTemplate([{ role: 'user', content: args.prompt! }], {
+              addGenerationPrompt: true,
+              dateString: args['date-string'],
+              tokenize: true,
+            }),
+          )
         : parseIds(args.ids!, '--ids');
-      const [newIds] = await context.interruptible(() => model.generate([ids], {
-        maxNewTokens, eosIds: eosIds ?? tokenizer?.special.generationEos, sample: args.sample,
-        temperature: args.temperature, topP: args['top-p'], seed: args.seed,
-      }));
+      const [newIds] = await context.interruptible(() =>
+        model.generate([ids], {
+          maxNewTokens,
+          eosIds: eosIds ?? tokenizer?.special.generationEos,
+          sample: args.sample,
+          temperature: args.temperature,
+          topP: args['top-p'],
+          seed: args.seed,
+        }),
+      );
       const text = tokenizer?.decode(newIds, { skipSpecialTokens: true });
       if (args.json) context.printJson(text === undefined ? { new_ids: Array.from(newIds) } : { new_ids: Array.from(newIds), text });
       else context.print(text ?? Array.from(newIds).join(','));

@@ -15,4 +15,20 @@ import { modelCommand } from './model.js';
 import { tokenizeCommand } from './tokenize.js';
 import { trainCommand } from './train.js';
 
-export const commands: Command<any>[] = [doctorCommand, benchCommand, analyzeCommand, dataCommand, tokenizeCommand, chatTemplateCommand, modelCommand, forwardCommand, generateCommand, trainCommand, launchCommand, evalCommand, gridCommand, demoCommand];
+// biome-ignore lint/suspicious/noExplicitAny: each command has its own argument type; main only hands yargs' result back to it.
+export const commands: Command<any>[] = [
+  doctorCommand,
+  benchCommand,
+  analyzeCommand,
+  dataCommand,
+  tokenizeCommand,
+  chatTemplateCommand,
+  modelCommand,
+  forwardCommand,
+  generateCommand,
+  trainCommand,
+  launchCommand,
+  evalCommand,
+  gridCommand,
+  demoCommand,
+];

@@ -11,15 +11,20 @@ const ITL_ENTRY = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '
 
 export const launchCommand = defineCommand({
   command: 'launch',
-  describe: 'run an itl command as K data-parallel worker processes on this node, with torchrun\'s environment ' +
+  describe:
+    "run an itl command as K data-parallel worker processes on this node, with torchrun's environment " +
     '(RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT): itl launch --nproc-per-node K -- train …',
   builder: (y) =>
     y
       .usage('$0 launch --nproc-per-node K [--nnodes M --node-rank R --master-addr A --master-port P] -- <itl command…>')
       .parserConfiguration({ 'populate--': true })
-      .option('nproc-per-node', { type: 'number', demandOption: true, describe: 'worker processes on this node (one per GPU, or per core on CPU)' })
+      .option('nproc-per-node', {
+        type: 'number',
+        demandOption: true,
+        describe: 'worker processes on this node (one per GPU, or per core on CPU)',
+      })
       .option('nnodes', { type: 'number', default: 1, describe: 'nodes in the job, each running its own itl launch' })
-      .option('node-rank', { type: 'number', default: 0, describe: 'this node\'s index, 0 … nnodes − 1 (node 0 hosts rank 0)' })
+      .option('node-rank', { type: 'number', default: 0, describe: "this node's index, 0 … nnodes − 1 (node 0 hosts rank 0)" })
       .option('master-addr', { type: 'string', describe: 'address of node 0, reachable from every node (default 127.0.0.1 on one node)' })
       .option('master-port', { type: 'number', default: DEFAULT_MASTER_PORT, describe: 'free TCP port on node 0 for the rendezvous' })
       .option('kill-grace', { type: 'number', default: 15, describe: 'seconds a worker has to exit after SIGTERM before SIGKILL' }),

@@ -7,13 +7,17 @@ import { defineCommand } from '../command.js';
 
 export const modelCommand = defineCommand({
   command: 'model <action> [dir]',
-  describe: 'models: `model init --preset NAME --out DIR` writes a random-initialised model in Hugging Face layout; ' +
+  describe:
+    'models: `model init --preset NAME --out DIR` writes a random-initialised model in Hugging Face layout; ' +
     '`model info DIR` prints its parsed config and parameter count; `model presets` lists the presets',
   builder: (y) =>
     y
       .positional('action', { choices: ['init', 'info', 'presets'] as const, demandOption: true, describe: 'what to do' })
       .positional('dir', { type: 'string', describe: 'info: a model folder, ORG/NAME under $ITL_MODELS, or a Hugging Face cache entry' })
-      .option('preset', { type: 'string', describe: 'init: tiny-smollm, tiny-llama32, tiny-llama31, bench-20m, or a shape preset (itl model presets)' })
+      .option('preset', {
+        type: 'string',
+        describe: 'init: tiny-smollm, tiny-llama32, tiny-llama31, bench-20m, or a shape preset (itl model presets)',
+      })
       .option('out', { type: 'string', describe: 'init: output folder (must not hold a model unless --force)' })
       .option('seed', { type: 'number', default: 0, describe: 'init: seed of the weights' })
       .option('dtype', { choices: ['fp32', 'bf16'] as const, default: 'fp32' as const, describe: 'init: dtype of the saved weights' })
@@ -36,24 +40,40 @@ export const modelCommand = defineCommand({
       }
       context.print(`${info.folder}`);
       context.print(`  parameters  ${info.parameterCount} (${formatCount(info.parameterCount)})`);
-      context.print(`  checkpoint  ${info.checkpoint.tensors} tensors; ${Object.entries(info.checkpoint.dtypes).map(([d, n]) => `${d} ${n}`).join(', ')}`);
+      context.print(
+        `  checkpoint  ${info.checkpoint.tensors} tensors; ${Object.entries(info.checkpoint.dtypes)
+          .map(([d, n]) => `${d} ${n}`)
+          .join(', ')}`,
+      );
       for (const [key, value] of Object.entries(info.config as ModelConfig)) context.print(`  ${key.padEnd(22)} ${JSON.stringify(value)}`);
       return;
     }
     if (args.dir) throw new ItlError('ITL_USAGE', `model init writes to --out DIR, not to a positional folder ('${args.dir}')`);
     if (!args.preset) throw new ItlError('ITL_USAGE', 'model init needs --preset NAME (itl model presets lists them)');
     if (!args.out) throw new ItlError('ITL_USAGE', 'model init needs --out DIR');
-    if (!Number.isInteger(args.seed) || args.seed < 0) throw new ItlError('ITL_USAGE', `expected a non-negative integer for --seed but received ${args.seed}`);
+    if (!Number.isInteger(args.seed) || args.seed < 0)
+      throw new ItlError('ITL_USAGE', `expected a non-negative integer for --seed but received ${args.seed}`);
     const known = Model.presets(runtime()).map((p) => p.name);
-    if (!known.includes(args.preset)) throw new ItlError('ITL_USAGE', `unknown preset '${args.preset}': expected one of ${known.join(', ')}`);
+    if (!known.includes(args.preset))
+      throw new ItlError('ITL_USAGE', `unknown preset '${args.preset}': expected one of ${known.join(', ')}`);
     const out = resolve(args.out);
     if (existsSync(out) && !args.force && readdirSync(out).length > 0) {
       throw new ItlError('ITL_USAGE', `${out} exists and is not empty: pass --force to overwrite the model in it`);
     }
     const model = await Model.init(runtime(), args.preset, args.seed, out, { dtype: args.dtype });
     try {
-      if (args.json) context.printJson({ folder: out, preset: args.preset, seed: args.seed, dtype: args.dtype, parameter_count: model.info.parameterCount });
-      else context.print(`wrote ${args.preset} (${formatCount(model.info.parameterCount)} parameters, ${args.dtype}, seed ${args.seed}) to ${out}`);
+      if (args.json)
+        context.printJson({
+          folder: out,
+          preset: args.preset,
+          seed: args.seed,
+          dtype: args.dtype,
+          parameter_count: model.info.parameterCount,
+        });
+      else
+        context.print(
+          `wrote ${args.preset} (${formatCount(model.info.parameterCount)} parameters, ${args.dtype}, seed ${args.seed}) to ${out}`,
+        );
     } finally {
       model.dispose();
     }

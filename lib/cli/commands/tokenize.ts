@@ -12,7 +12,8 @@ export const tokenizeCommand = defineCommand({
       .option('special-tokens', {
         type: 'boolean',
         default: true,
-        describe: "add the tokenizer's special tokens as transformers does by default (Llama 3: BOS); --no-special-tokens to leave them out",
+        describe:
+          "add the tokenizer's special tokens as transformers does by default (Llama 3: BOS); --no-special-tokens to leave them out",
       })
       .option('json', { type: 'boolean', default: false, describe: 'print {"ids": [...], "tokens": [...]}' }),
   async run(args, context) {

@@ -22,7 +22,17 @@ function setup(edit: (dirs: { atoms: string; templates: string }) => void = () =
   cpSync(shippedAtomsDir, atoms, { recursive: true });
   cpSync(shippedTemplatesDir, templates, { recursive: true });
   edit({ atoms, templates });
-  return { parent, people: 20, seed: 1, atomsDir: atoms, templatesDir: templates, outDir: join(parent, 'out'), force: false, previewRows: 8, maxShardBytes: 500e6 };
+  return {
+    parent,
+    people: 20,
+    seed: 1,
+    atomsDir: atoms,
+    templatesDir: templates,
+    outDir: join(parent, 'out'),
+    force: false,
+    previewRows: 8,
+    maxShardBytes: 500e6,
+  };
 }
 
 async function expectFailure(options: BuildOptions & { parent: string }, message: RegExp, code = 'ITL_DATA'): Promise<void> {
@@ -41,9 +51,18 @@ test('an empty atom file is named', async () => {
 });
 
 test('a blank line, a repeated item and a two-word name are reported with file and line', async () => {
-  await expectFailure(setup(({ atoms }) => writeFileSync(join(atoms, 'countries.txt'), 'Peru\n\nChile\n')), /countries\.txt:2: empty line/);
-  await expectFailure(setup(({ atoms }) => writeFileSync(join(atoms, 'cities.txt'), 'Lima\nQuito\nLima\n')), /cities\.txt:3: 'Lima' repeats line 1/);
-  await expectFailure(setup(({ atoms }) => writeFileSync(join(atoms, 'last_names.txt'), 'Ashby\nVan Dyke\n')), /last_names\.txt:2: a name must be one word/);
+  await expectFailure(
+    setup(({ atoms }) => writeFileSync(join(atoms, 'countries.txt'), 'Peru\n\nChile\n')),
+    /countries\.txt:2: empty line/,
+  );
+  await expectFailure(
+    setup(({ atoms }) => writeFileSync(join(atoms, 'cities.txt'), 'Lima\nQuito\nLima\n')),
+    /cities\.txt:3: 'Lima' repeats line 1/,
+  );
+  await expectFailure(
+    setup(({ atoms }) => writeFileSync(join(atoms, 'last_names.txt'), 'Ashby\nVan Dyke\n')),
+    /last_names\.txt:2: a name must be one word/,
+  );
 });
 
 test('fewer name pairs than people: the numbers are given', async () => {
@@ -54,14 +73,27 @@ test('fewer name pairs than people: the numbers are given', async () => {
   await expectFailure({ ...options, people: 7 }, /7 people requested but the atoms give only 3 first names × 2 last names = 6 distinct/);
   // Exactly as many pairs as people works, and uses every pair once.
   await buildFactsDataset({ ...options, people: 6 });
-  const names = readFileSync(join(options.outDir, 'preview.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).name);
+  const names = readFileSync(join(options.outDir, 'preview.jsonl'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l).name);
   expect(new Set(names).size).toBe(2); // preview holds 8 rows: two people
 });
 
 test('missing, empty, unparsable and failing templates are named', async () => {
-  await expectFailure(setup(({ templates }) => rmSync(join(templates, 'birth_place.question.jinja'))), /cannot read template .*birth_place\.question\.jinja/, 'ITL_IO');
-  await expectFailure(setup(({ templates }) => writeFileSync(join(templates, 'occupation.answer.jinja'), '  \n')), /template .*occupation\.answer\.jinja is empty/);
-  await expectFailure(setup(({ templates }) => writeFileSync(join(templates, 'birth_date.question.jinja'), 'When was {{ name born?')), /template .*birth_date\.question\.jinja does not parse/);
+  await expectFailure(
+    setup(({ templates }) => rmSync(join(templates, 'birth_place.question.jinja'))),
+    /cannot read template .*birth_place\.question\.jinja/,
+    'ITL_IO',
+  );
+  await expectFailure(
+    setup(({ templates }) => writeFileSync(join(templates, 'occupation.answer.jinja'), '  \n')),
+    /template .*occupation\.answer\.jinja is empty/,
+  );
+  await expectFailure(
+    setup(({ templates }) => writeFileSync(join(templates, 'birth_date.question.jinja'), 'When was {{ name born?')),
+    /template .*birth_date\.question\.jinja does not parse/,
+  );
   await expectFailure(
     setup(({ templates }) => writeFileSync(join(templates, 'current_address.question.jinja'), 'Where does {{ name.nope() }} live?')),
     /template .*current_address\.question\.jinja failed to render for \S+ \S+:/,
@@ -76,8 +108,14 @@ test('an existing output folder is kept unless --force, which replaces only an e
   const options = setup();
   mkdirSync(options.outDir);
   writeFileSync(join(options.outDir, 'keep.txt'), 'mine');
-  await expect(buildFactsDataset(options)).rejects.toMatchObject({ code: 'ITL_IO', message: expect.stringMatching(/out already exists \(pass --force/) });
-  await expect(buildFactsDataset({ ...options, force: true })).rejects.toMatchObject({ code: 'ITL_IO', message: expect.stringContaining('--force will not replace') });
+  await expect(buildFactsDataset(options)).rejects.toMatchObject({
+    code: 'ITL_IO',
+    message: expect.stringMatching(/out already exists \(pass --force/),
+  });
+  await expect(buildFactsDataset({ ...options, force: true })).rejects.toMatchObject({
+    code: 'ITL_IO',
+    message: expect.stringContaining('--force will not replace'),
+  });
   expect(readdirSync(options.outDir)).toEqual(['keep.txt']);
 
   rmSync(join(options.outDir, 'keep.txt'));
@@ -91,13 +129,19 @@ test('an existing output folder is kept unless --force, which replaces only an e
 test('a failure mid-build removes the temporary folder and leaves an existing output untouched', async () => {
   const options = setup(({ templates }) =>
     // Renders for the first people, then fails: the error comes after files were started.
-    writeFileSync(join(templates, 'occupation.answer.jinja'), '{{ name }} works as {{ value }}.{{ value.nope() if first_name.startswith("Zel") and last_name.startswith("Wh") else "" }}'),
+    writeFileSync(
+      join(templates, 'occupation.answer.jinja'),
+      '{{ name }} works as {{ value }}.{{ value.nope() if first_name.startswith("Zel") and last_name.startswith("Wh") else "" }}',
+    ),
   );
   const all = setup();
   await buildFactsDataset({ ...all, people: 3000, outDir: options.outDir, previewRows: 12000 });
   const before = readFileSync(join(options.outDir, 'manifest.json'), 'utf8');
   // Only Zel… Wh… people fail; with this seed the first comes after some 1,000-row batches were written.
-  const names = readFileSync(join(options.outDir, 'preview.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).name as string);
+  const names = readFileSync(join(options.outDir, 'preview.jsonl'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l).name as string);
   expect(names.findIndex((name) => /^Zel\S* Wh/.test(name))).toBeGreaterThan(2000);
   await expect(buildFactsDataset({ ...options, people: 3000, force: true })).rejects.toMatchObject({
     code: 'ITL_DATA',
@@ -105,5 +149,5 @@ test('a failure mid-build removes the temporary folder and leaves an existing ou
   });
   expect(readFileSync(join(options.outDir, 'manifest.json'), 'utf8')).toBe(before);
   expect(readdirSync(options.parent).sort()).toEqual(['atoms', 'out', 'templates']);
-  expect(existsSync(join(options.parent, '.out.partial-' + process.pid))).toBe(false);
+  expect(existsSync(join(options.parent, `.out.partial-${process.pid}`))).toBe(false);
 });

@@ -54,14 +54,19 @@ let preview: FactRow[];
 
 beforeAll(async () => {
   manifest = await buildFactsDataset(options(outA));
-  preview = readFileSync(join(outA, 'preview.jsonl'), 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line));
+  preview = readFileSync(join(outA, 'preview.jsonl'), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 });
 
 test('the output folder holds exactly the promised files, all listed with their hashes in the manifest', () => {
   expect(readdirSync(outA).sort()).toEqual(['dataset', 'facts.sqlite', 'manifest.json', 'preview.jsonl']);
   const shardFiles = readdirSync(join(outA, 'dataset')).filter((f) => f.endsWith('.arrow'));
   expect(shardFiles.length).toBeGreaterThan(1);
-  expect(shardFiles).toEqual(shardFiles.map((_, i) => `data-${String(i).padStart(5, '0')}-of-${String(shardFiles.length).padStart(5, '0')}.arrow`));
+  expect(shardFiles).toEqual(
+    shardFiles.map((_, i) => `data-${String(i).padStart(5, '0')}-of-${String(shardFiles.length).padStart(5, '0')}.arrow`),
+  );
   expect(Object.keys(manifest.files).sort()).toEqual(
     [...shardFiles.map((f) => `dataset/${f}`), 'dataset/dataset_info.json', 'dataset/state.json', 'facts.sqlite', 'preview.jsonl'].sort(),
   );
@@ -76,7 +81,12 @@ test('the same seed gives byte-identical files; another seed gives other people'
   expect(again.files).toEqual(manifest.files);
   const other = await buildFactsDataset(options(join(root, 'b'), 8));
   expect(other.files['preview.jsonl']!.sha256).not.toBe(manifest.files['preview.jsonl']!.sha256);
-  const otherNames = new Set(readFileSync(join(root, 'b', 'preview.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l).name));
+  const otherNames = new Set(
+    readFileSync(join(root, 'b', 'preview.jsonl'), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l).name),
+  );
   expect([...otherNames].filter((name) => preview.some((row) => row.name === name)).length).toBeLessThan(PEOPLE / 2);
 });
 
@@ -149,14 +159,18 @@ test('the Arrow shards, read back with apache-arrow, give the same rows as previ
   expect(qa.children[0]!.name).toBe('item');
   const message = qa.children[0]!.type as Struct;
   expect(message).toBeInstanceOf(Struct);
-  expect(message.children.map((f) => [f.name, f.type instanceof Utf8])).toEqual([['content', true], ['role', true]]);
+  expect(message.children.map((f) => [f.name, f.type instanceof Utf8])).toEqual([
+    ['content', true],
+    ['role', true],
+  ]);
   const info = JSON.parse(readFileSync(join(outA, 'dataset', 'dataset_info.json'), 'utf8'));
   expect(schema.metadata.get('huggingface')).toBe(pythonJsonDumps({ info: { features: info.features } }));
 });
 
 test('dataset_info.json and state.json are byte for byte what save_to_disk writes (datasets 3.x list-of-dicts form, which 4+ reads)', () => {
   const value = '{\n      "dtype": "string",\n      "_type": "Value"\n    }';
-  const dialogue = '[\n      {\n        "content": {\n          "dtype": "string",\n          "_type": "Value"\n        },\n' +
+  const dialogue =
+    '[\n      {\n        "content": {\n          "dtype": "string",\n          "_type": "Value"\n        },\n' +
     '        "role": {\n          "dtype": "string",\n          "_type": "Value"\n        }\n      }\n    ]';
   expect(readFileSync(join(outA, 'dataset', 'dataset_info.json'), 'utf8')).toBe(
     '{\n  "citation": "",\n  "description": "",\n  "features": {\n' +
@@ -177,7 +191,13 @@ test('the reader returns any index range, across shard and batch boundaries', ()
     expect(dataset.numRows).toBe(PEOPLE * 4);
     expect(dataset.rows(0, PEOPLE * 4)).toEqual(preview);
     const firstShardRows = manifest.shards[0]!.rows;
-    for (const [start, end] of [[0, 0], [0, 1], [5, 9], [firstShardRows - 3, firstShardRows + 3], [PEOPLE * 4 - 1, PEOPLE * 4]] as const) {
+    for (const [start, end] of [
+      [0, 0],
+      [0, 1],
+      [5, 9],
+      [firstShardRows - 3, firstShardRows + 3],
+      [PEOPLE * 4 - 1, PEOPLE * 4],
+    ] as const) {
       expect(dataset.rows(start, end)).toEqual(preview.slice(start, end));
     }
     expect(() => dataset.rows(10, PEOPLE * 4 + 1)).toThrow(/outside the dataset's 1200 rows/);
@@ -192,7 +212,7 @@ test('the reader returns any index range, across shard and batch boundaries', ()
   inner.close();
 });
 
-test('the SQLite tool answers every row\'s (name, attribute) with its value, and nothing for strangers', () => {
+test("the SQLite tool answers every row's (name, attribute) with its value, and nothing for strangers", () => {
   const db = openFactsDatabase(join(outA, 'facts.sqlite'));
   try {
     for (const row of preview) expect(lookupFact(db, row.name, row.attribute)).toBe(row.value);

@@ -4,7 +4,24 @@
  * files, a state.json that points outside the dataset, and a tool database taken from a neighbour.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, truncateSync, unlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -25,7 +42,15 @@ afterEach(() => {
 });
 
 const options = (outDir: string, extra: Partial<BuildOptions> = {}): BuildOptions => ({
-  people: 30, seed: 3, atomsDir: shippedAtomsDir, templatesDir: shippedTemplatesDir, outDir, force: false, previewRows: 4, maxShardBytes: 500e6, ...extra,
+  people: 30,
+  seed: 3,
+  atomsDir: shippedAtomsDir,
+  templatesDir: shippedTemplatesDir,
+  outDir,
+  force: false,
+  previewRows: 4,
+  maxShardBytes: 500e6,
+  ...extra,
 });
 
 function itlProcess(...args: string[]) {
@@ -82,7 +107,8 @@ describe('data build: one builder per output folder', () => {
 
   test("leftovers of dead processes go; a running process's are kept", async () => {
     const dead = await deadPid();
-    for (const name of [`.facts.partial-${dead}`, `.facts.old-${dead}`, '.facts.partial-1', '.other.partial-999999']) mkdirSync(join(dir, name));
+    for (const name of [`.facts.partial-${dead}`, `.facts.old-${dead}`, '.facts.partial-1', '.other.partial-999999'])
+      mkdirSync(join(dir, name));
     await buildFactsDataset(options(join(dir, 'facts')));
     expect(readdirSync(dir).sort()).toEqual(['.facts.partial-1', '.other.partial-999999', 'facts']);
   });
@@ -134,7 +160,10 @@ describe('data build --force', () => {
 
   test('through the CLI, `--out .` with --force in a working folder exits 1 and keeps the files', async () => {
     writeFileSync(join(dir, 'precious.txt'), 'keep me');
-    const child = spawn(process.execPath, [join(root, 'bin', 'itl.js'), 'data', 'build', '--people', '5', '--out', '.', '--force'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(root, 'bin', 'itl.js'), 'data', 'build', '--people', '5', '--out', '.', '--force'], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const result = await finished(child);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('--force will not replace');
@@ -176,7 +205,9 @@ describe('readers check the data files against the manifest', () => {
     const state = join(data, 'dataset', 'state.json');
     const original = readFileSync(state, 'utf8');
     writeFileSync(state, original.replace('data-00000-of-00001.arrow', '../../../etc/passwd'));
-    expect(() => openFactsDataset(data)).toThrow(`${state}: data file '../../../etc/passwd' lies outside the dataset folder ${join(data, 'dataset')}`);
+    expect(() => openFactsDataset(data)).toThrow(
+      `${state}: data file '../../../etc/passwd' lies outside the dataset folder ${join(data, 'dataset')}`,
+    );
     writeFileSync(state, original.replace('data-00000-of-00001.arrow', '/etc/passwd'));
     expect(() => openFactsDataset(data)).toThrow("data file '/etc/passwd' lies outside");
     symlinkSync('/etc/passwd', join(data, 'dataset', 'link.arrow'));
@@ -206,7 +237,9 @@ describe('readers check the data files against the manifest', () => {
     unlinkSync(join(data, 'manifest.json'));
     const good = readFileSync(db);
     writeFileSync(db, Buffer.alloc(8192, 'x'));
-    expect(() => openFactsDatabase(db)).toThrow(new RegExp(`^${db} is not a facts database of itl data build \\(file is not a database\\)`));
+    expect(() => openFactsDatabase(db)).toThrow(
+      new RegExp(`^${db} is not a facts database of itl data build \\(file is not a database\\)`),
+    );
     writeFileSync(db, good.subarray(0, good.length >> 1));
     expect(() => openFactsDatabase(db)).toThrow(`${db} is not a facts database of itl data build`);
   });

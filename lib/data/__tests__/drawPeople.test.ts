@@ -28,7 +28,13 @@ test('the partial shuffle draws distinct indices, the same with dense or sparse 
 });
 
 test('people are distinct pairs of the atoms, reproducible from the seed', () => {
-  const atoms: Atoms = { firstNames: ['Ada', 'Bel', 'Cor'], lastNames: ['Ashby', 'Crane'], countries: ['Peru'], cities: ['Lima'], occupations: ['poet'] };
+  const atoms: Atoms = {
+    firstNames: ['Ada', 'Bel', 'Cor'],
+    lastNames: ['Ashby', 'Crane'],
+    countries: ['Peru'],
+    cities: ['Lima'],
+    occupations: ['poet'],
+  };
   const people = [...drawPeople(atoms, 6, 5)];
   expect(new Set(people.map((p) => p.name)).size).toBe(6);
   expect(people.map((p) => p.name)).toEqual([...drawPeople(atoms, 6, 5)].map((p) => p.name));

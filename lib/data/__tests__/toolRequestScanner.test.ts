@@ -19,7 +19,7 @@ function byRegex(text: string) {
 /** A tiny seeded generator, so a failure names a case that can be replayed. */
 function random(seed: number): () => number {
   let state = seed >>> 0;
-  return () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 /** A request built from randomly varied parts (each the first, valid, choice 3 times in 4, else any), with noise around it. */
@@ -28,10 +28,25 @@ function nearRequest(next: () => number): string {
   const blanks = () => pick([' ', '', '\t', '  \t ', '\u00a0', '\v', ' \r']);
   const newline = () => pick(['\n', '\r\n', '\r', '', ' \n']);
   const noise = () => pick(['', '', 'Sure. ', '```', '```sql', 'FIND x FOR y\n', '\n']);
-  return noise() + pick(['```sql', '```SQL', '```Sql', '``sql', '```ſql', '```sq']) + blanks() + newline() + blanks() +
-    pick(['FIND', 'find', 'FiNd', 'FIN', 'fınd']) + blanks() + pick(['occupation', 'Birth_Place', 'birth_date', 'salary', '', 'occupation\u00a0']) +
-    blanks() + pick(['FOR', 'for', 'FO', 'F0R']) + blanks() + pick(['Ada Ashby', 'ada\tashby', '', 'Ada ```sql', 'x', 'Zoë O\'Neil']) + blanks() +
-    newline() + blanks() + pick(['```', '```', '``', '', '```sql']) + noise();
+  return (
+    noise() +
+    pick(['```sql', '```SQL', '```Sql', '``sql', '```ſql', '```sq']) +
+    blanks() +
+    newline() +
+    blanks() +
+    pick(['FIND', 'find', 'FiNd', 'FIN', 'fınd']) +
+    blanks() +
+    pick(['occupation', 'Birth_Place', 'birth_date', 'salary', '', 'occupation\u00a0']) +
+    blanks() +
+    pick(['FOR', 'for', 'FO', 'F0R']) +
+    blanks() +
+    pick(['Ada Ashby', 'ada\tashby', '', 'Ada ```sql', 'x', "Zoë O'Neil"]) +
+    blanks() +
+    newline() +
+    blanks() +
+    pick(['```', '```', '``', '', '```sql']) +
+    noise()
+  );
 }
 
 test('agrees with the regular expression on 100,000 random near-requests', () => {
@@ -52,14 +67,14 @@ test('agrees with the regular expression on 100,000 random near-requests', () =>
 function adversarial(n: number): string[] {
   const half = ' '.repeat(n >> 1);
   return [
-    '```sql\nFIND occupation FOR' + ' '.repeat(n) + 'x',
-    '```sql\nFIND occupation FOR ' + ' \t'.repeat(n >> 1) + '\r',
-    ('```sql\n' + half).repeat(2) + 'FIND',
-    '```sql' + ' '.repeat(n),
-    '```sql\n' + ' '.repeat(n) + 'FIND' + ' '.repeat(n),
-    ('```sql\n FIND a FOR ' + 'b '.repeat(8) + '\n').repeat(Math.max(1, Math.floor(n / 40))),
+    `\`\`\`sql\nFIND occupation FOR${' '.repeat(n)}x`,
+    `\`\`\`sql\nFIND occupation FOR ${' \t'.repeat(n >> 1)}\r`,
+    `${(`\`\`\`sql\n${half}`).repeat(2)}FIND`,
+    `\`\`\`sql${' '.repeat(n)}`,
+    `\`\`\`sql\n${' '.repeat(n)}FIND${' '.repeat(n)}`,
+    `\`\`\`sql\n FIND a FOR ${'b '.repeat(8)}\n`.repeat(Math.max(1, Math.floor(n / 40))),
     '```'.repeat(Math.floor(n / 3)),
-    '```sql\nFIND x FOR ' + '```sql '.repeat(Math.floor(n / 7)) + '\n',
+    `\`\`\`sql\nFIND x FOR ${'```sql '.repeat(Math.floor(n / 7))}\n`,
   ];
 }
 

@@ -24,10 +24,17 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the demo tokenizer', () => {
   test('the shipped tokenizer.json has the size the model config uses, SmolLM specials first and the whole byte alphabet', () => {
-    const json = JSON.parse(readFileSync(DEMO_TOKENIZER_FILE, 'utf8')) as { model: { type: string; vocab: Record<string, number> }; added_tokens: { id: number; content: string }[] };
+    const json = JSON.parse(readFileSync(DEMO_TOKENIZER_FILE, 'utf8')) as {
+      model: { type: string; vocab: Record<string, number> };
+      added_tokens: { id: number; content: string }[];
+    };
     expect(json.model.type).toBe('BPE');
     expect(Object.keys(json.model.vocab).length).toBe(DEMO_TOKENIZER_SIZE);
-    expect(json.added_tokens.map((t) => [t.id, t.content])).toEqual([[0, '<|endoftext|>'], [1, '<|im_start|>'], [2, '<|im_end|>']]);
+    expect(json.added_tokens.map((t) => [t.id, t.content])).toEqual([
+      [0, '<|endoftext|>'],
+      [1, '<|im_start|>'],
+      [2, '<|im_end|>'],
+    ]);
     expect(Object.values(json.model.vocab).sort((a, b) => a - b)).toEqual(Array.from({ length: DEMO_TOKENIZER_SIZE }, (_, i) => i));
   });
 
@@ -36,8 +43,15 @@ describe('the demo tokenizer', () => {
     await writeDemoTokenizer(dir);
     const tokenizer = await loadTokenizer(dir);
     expect(tokenizer.family.name).toBe('smollm');
-    expect([tokenizer.special.endOfText, tokenizer.special.turnStart, tokenizer.special.endOfTurn, tokenizer.special.pad]).toEqual([0, 1, 2, 2]);
-    for (const text of ['FIND birth_date FOR Wenette Drayer', 'Zoë née Ødegård — 16/10/1996 ✓', '  two  spaces\nand a line', "x'; DROP TABLE people; --"]) {
+    expect([tokenizer.special.endOfText, tokenizer.special.turnStart, tokenizer.special.endOfTurn, tokenizer.special.pad]).toEqual([
+      0, 1, 2, 2,
+    ]);
+    for (const text of [
+      'FIND birth_date FOR Wenette Drayer',
+      'Zoë née Ødegård — 16/10/1996 ✓',
+      '  two  spaces\nand a line',
+      "x'; DROP TABLE people; --",
+    ]) {
       const ids = tokenizer.encode(text);
       expect(ids.every((id) => id >= 3 && id < DEMO_TOKENIZER_SIZE)).toBe(true);
       expect(tokenizer.decode(ids, { skipSpecialTokens: true })).toBe(text);
@@ -50,9 +64,13 @@ describe('the demo tokenizer', () => {
 
   test("renders SmolLM-Instruct's ChatML (no default system prompt) and labels the answer", async () => {
     const tokenizer = await loadTokenizer(join(scratch, 'tokenizer'));
-    const messages = [{ role: 'user', content: 'What is 2 + 2?' }, { role: 'assistant', content: '2 + 2 = 4.' }];
-    expect(tokenizer.applyChatTemplate(messages, { dateString: '26 Jul 2024' }))
-      .toBe('<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n2 + 2 = 4.<|im_end|>\n');
+    const messages = [
+      { role: 'user', content: 'What is 2 + 2?' },
+      { role: 'assistant', content: '2 + 2 = 4.' },
+    ];
+    expect(tokenizer.applyChatTemplate(messages, { dateString: '26 Jul 2024' })).toBe(
+      '<|im_start|>user\nWhat is 2 + 2?<|im_end|>\n<|im_start|>assistant\n2 + 2 = 4.<|im_end|>\n',
+    );
     const example = tokenizer.buildTrainingExample(messages, 'weight', { dateString: '26 Jul 2024' });
     const labelled = [...example.labels].filter((id) => id >= 0);
     expect(tokenizer.decode(labelled, { skipSpecialTokens: false })).toBe('\n2 + 2 = 4.<|im_end|>\n<|endoftext|>');
@@ -103,10 +121,13 @@ describe('general tasks', () => {
       const names = /^Who are the two people in: (.*) met (.*) yesterday\.$/.exec(q.question);
       if (names) expect(q.answer).toBe(`They are ${names[1]} and ${names[2]}.`);
       const use = /^(.*)\nUse this in a sentence\.$/.exec(q.question) ?? /^Use this in a sentence:\n(.*)$/.exec(q.question);
-      const value = use?.[1]!.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      const value = use?.[1]?.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
       if (use) expect(q.answer).toMatch(new RegExp(`^I would like to (visit|travel to|work as a|meet on) ${value}\\.$`));
     }
-    expect(generalDialogue(questions[0]!)).toEqual([{ role: 'user', content: questions[0]!.question }, { role: 'assistant', content: questions[0]!.answer }]);
+    expect(generalDialogue(questions[0]!)).toEqual([
+      { role: 'user', content: questions[0]!.question },
+      { role: 'assistant', content: questions[0]!.answer },
+    ]);
     // Dates are one of the values a message may open with, as a tool's reply of a birth date does.
     expect(generalQuestions(400, 7).some((q) => /^\d{1,2}\/\d{1,2}\/\d{4}\nUse this/.test(q.question))).toBe(true);
   });

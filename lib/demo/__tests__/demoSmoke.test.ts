@@ -53,33 +53,52 @@ describe('itl demo --scale smoke --seeds 2', () => {
   test('runs every stage, once per seed, and prints where the report is', () => {
     expect(first.stderr).toContain('[9/9] analysis over 2 seeds');
     expect(first.code).toBe(0);
-    const summary = JSON.parse(first.stdout) as
-      { report: string; resultsCsv: string; seeds: number[]; summary: { run: string; seeds: number }[] };
+    const summary = JSON.parse(first.stdout) as {
+      report: string;
+      resultsCsv: string;
+      seeds: number[];
+      summary: { run: string; seeds: number }[];
+    };
     expect(summary.report).toBe(join(out, 'results', 'report', 'index.html'));
     expect(existsSync(summary.report)).toBe(true);
     expect(summary.seeds).toEqual([0, 1]);
     expect(summary.summary.map((r) => r.run).sort()).toEqual(runNames);
     expect(summary.summary.every((r) => r.seeds === 2)).toBe(true);
-    expect(JSON.parse(readFileSync(join(out, 'demo_plan.json'), 'utf8')))
-      .toMatchObject({ scale: 'smoke', seed: 0, seeds: [0, 1], choices: 'generated' });
+    expect(JSON.parse(readFileSync(join(out, 'demo_plan.json'), 'utf8'))).toMatchObject({
+      scale: 'smoke',
+      seed: 0,
+      seeds: [0, 1],
+      choices: 'generated',
+    });
   });
 
-  test('writes the layout: one base model, general questions and their multiple-choice file, facts, each seed\'s runs and evaluations',
-    () => {
-    for (const file of ['model/base/model.safetensors', 'model/base/tokenizer.json', 'general/heldout.json',
-      'general/heldout_choices.jsonl', 'general/kl_prompts.json', 'data/facts.sqlite', 'results/results.csv']) {
+  test("writes the layout: one base model, general questions and their multiple-choice file, facts, each seed's runs and evaluations", () => {
+    for (const file of [
+      'model/base/model.safetensors',
+      'model/base/tokenizer.json',
+      'general/heldout.json',
+      'general/heldout_choices.jsonl',
+      'general/kl_prompts.json',
+      'data/facts.sqlite',
+      'results/results.csv',
+    ]) {
       expect(existsSync(join(out, file))).toBe(true);
     }
     expect(readdirSync(join(out, 'runs')).sort()).toEqual(['seed-0', 'seed-1']);
-    const choices = readFileSync(join(out, 'general', 'heldout_choices.jsonl'), 'utf8').trim().split('\n');
+    const choices = readFileSync(join(out, 'general', 'heldout_choices.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
     expect(choices).toHaveLength(DEMO_PLANS.smoke.heldOut);
     for (const seed of ['seed-0', 'seed-1']) {
       const runs = readdirSync(join(out, 'runs', seed)).filter((name) => name.startsWith('sft_'));
       expect(runs.sort()).toEqual(runNames);
       const evalDir = join(out, 'eval', seed);
       for (const name of runs) {
-        for (const [metric, file] of [['recall', 'checkpoints_recall_results.json'], ['kl_tv', 'checkpoint_kl_eval_results.json'],
-          ['general', 'checkpoint_general_results.json']]) {
+        for (const [metric, file] of [
+          ['recall', 'checkpoints_recall_results.json'],
+          ['kl_tv', 'checkpoint_kl_eval_results.json'],
+          ['general', 'checkpoint_general_results.json'],
+        ]) {
           const results = JSON.parse(readFileSync(join(evalDir, metric!, name, file!), 'utf8')) as Record<string, unknown>;
           expect(Object.keys(results).length).toBe(DEMO_PLANS.smoke.checkpointsPerRun);
         }
@@ -114,7 +133,7 @@ describe('itl demo --scale smoke --seeds 2', () => {
     }
   });
 
-  test('results.csv averages the two seeds: each metric\'s mean, and its standard error across them', async () => {
+  test("results.csv averages the two seeds: each metric's mean, and its standard error across them", async () => {
     const perSeed: ResultRow[][] = [];
     for (const seed of ['seed-0', 'seed-1']) perSeed.push((await collectResults({ evalDir: join(out, 'eval', seed) })).rows);
     const key = (r: ResultRow) => `${r.run}@${r.checkpoint_nbr}`;
@@ -148,7 +167,10 @@ describe('itl demo --scale smoke --seeds 2', () => {
 
   test('another scale or seed on this folder is refused before any work, naming both', async () => {
     const plan = readFileSync(join(out, 'demo_plan.json'), 'utf8');
-    for (const args of [['--scale', 'full'], ['--scale', 'smoke', '--seed', '5']]) {
+    for (const args of [
+      ['--scale', 'full'],
+      ['--scale', 'smoke', '--seed', '5'],
+    ]) {
       const other = await run(['demo', ...args, '--out', out]);
       expect(other.code).not.toBe(0);
       expect(other.stderr).toContain(`${out} holds the demo --scale smoke --seed 0, not --scale ${args[1]} --seed ${args[3] ?? 0}`);
@@ -170,8 +192,7 @@ describe('itl demo --scale smoke --seeds 2', () => {
     }
   }, 120_000);
 
-  test('with --hellaswag, a later run scores that file instead (base model and checkpoints), redoing only evaluation and analysis',
-    async () => {
+  test('with --hellaswag, a later run scores that file instead (base model and checkpoints), redoing only evaluation and analysis', async () => {
     const recall = join(out, 'eval', 'seed-0', 'recall', runNameOf(demoRun(DEMO_PLANS.smoke.runs[0]!)), 'checkpoints_recall_results.json');
     const recallBefore = readFileSync(recall, 'utf8');
     const hellaswag = join('..', 'shared', 'reference', 'hellaswag', 'hellaswag_val_sample1000.jsonl');

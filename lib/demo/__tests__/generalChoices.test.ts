@@ -42,12 +42,12 @@ beforeAll(async () => {
   drawn = drawGeneralQuestions(360, 5);
   rows = generalChoiceRows(drawn, 6, prompt);
   file = join(scratch, 'choices.jsonl');
-  writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(file, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the generated multiple-choice file', () => {
-  test('reads as HellaSwag input, and lm-eval\'s preprocessing changes none of its text', () => {
+  test("reads as HellaSwag input, and lm-eval's preprocessing changes none of its text", () => {
     const docs = readHellaswag(file);
     expect(docs).toHaveLength(360);
     docs.forEach((doc, i) => {
@@ -58,7 +58,7 @@ describe('the generated multiple-choice file', () => {
     });
   });
 
-  test('each row: the chat prompt the model was trained on, then the answer\'s stem; the answer\'s ending at the label', () => {
+  test("each row: the chat prompt the model was trained on, then the answer's stem; the answer's ending at the label", () => {
     rows.forEach((row, i) => {
       const q = drawn[i]!;
       expect(row.activity_label).toBe(q.task);
@@ -144,7 +144,12 @@ function fakeModel(preferred: (row: GeneralChoiceRow) => number): EvalModel {
   });
   return {
     info: {
-      folder: 'fake', adapter: null, device: 'cpu', dtype: 'fp32', parameterCount: 0, config: { maxPositionEmbeddings: 1024 } as never,
+      folder: 'fake',
+      adapter: null,
+      device: 'cpu',
+      dtype: 'fp32',
+      parameterCount: 0,
+      config: { maxPositionEmbeddings: 1024 } as never,
     },
     generate: () => Promise.reject(new Error('not used')),
     divergence: () => Promise.reject(new Error('not used')),
@@ -157,23 +162,40 @@ function fakeModel(preferred: (row: GeneralChoiceRow) => number): EvalModel {
   };
 }
 
-describe('general ability in the study\'s columns', () => {
+describe("general ability in the study's columns", () => {
   test('comes from the HellaSwag evaluator: a model preferring ending 0 scores the share of rows labelled 0', async () => {
     const evalDir = join(scratch, 'eval');
     const context: TaskContext = {
-      runtime: undefined as unknown as Runtime, evalDir, batch: new BatchSize(32, () => {}), loadOptions: { device: 'cpu', dtype: 'fp32' }, log: () => {},
+      runtime: undefined as unknown as Runtime,
+      evalDir,
+      batch: new BatchSize(32, () => {}),
+      loadOptions: { device: 'cpu', dtype: 'fp32' },
+      log: () => {},
     };
     // Through the registry's HellaSwag task, as `itl eval hellaswag` runs it.
     const state = await hellaswagTask.open(hellaswagTask.settings({ hellaswag: file }), context);
     const identity = { path: 'fake', config_sha256: '', weights_header_sha256: '', weights_sample_sha256: '' };
-    const subject = (model: EvalModel, label: string) => ({ label, identity: { model: identity }, dateString: '26 Jul 2024', run: {}, model, tokenizer });
+    const subject = (model: EvalModel, label: string) => ({
+      label,
+      identity: { model: identity },
+      dateString: '26 Jul 2024',
+      run: {},
+      model,
+      tokenizer,
+    });
     const evaluate = async (model: EvalModel, target: ResultTarget) => {
       const described = subject(model, target.run);
       return hellaswagTask.evaluate(state, described, target, await hellaswagTask.provenance(state, described));
     };
     // The base model knows every answer; the checkpoint always picks the first ending.
-    await evaluate(fakeModel((row) => row.label), { evalDir, run: 'Demo', checkpoint: '', baseModel: true });
-    await evaluate(fakeModel(() => 0), { evalDir, run: RUN, checkpoint: 'checkpoint-4' });
+    await evaluate(
+      fakeModel((row) => row.label),
+      { evalDir, run: 'Demo', checkpoint: '', baseModel: true },
+    );
+    await evaluate(
+      fakeModel(() => 0),
+      { evalDir, run: RUN, checkpoint: 'checkpoint-4' },
+    );
     const share = rows.filter((r) => r.label === 0).length / rows.length;
     expect(share).toBeGreaterThan(0.15);
     expect(share).toBeLessThan(0.35);

@@ -57,12 +57,28 @@ function writeAdapter(dir: string, baseDir: string, bScale: number): void {
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(headerText.length));
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'adapter_model.safetensors'), Buffer.concat([length, Buffer.from(headerText), ...tensors.map(([, , d]) => Buffer.from(d.buffer))]));
-  writeFileSync(join(dir, 'adapter_config.json'), JSON.stringify({
-    base_model_name_or_path: baseDir, peft_type: 'LORA', task_type: 'CAUSAL_LM', r, lora_alpha: 8, lora_dropout: 0.05,
-    target_modules: ['q_proj'], bias: 'none', fan_in_fan_out: false, use_rslora: false, use_dora: false,
-  }));
-  for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(SMOLLM, file), join(dir, file));
+  writeFileSync(
+    join(dir, 'adapter_model.safetensors'),
+    Buffer.concat([length, Buffer.from(headerText), ...tensors.map(([, , d]) => Buffer.from(d.buffer))]),
+  );
+  writeFileSync(
+    join(dir, 'adapter_config.json'),
+    JSON.stringify({
+      base_model_name_or_path: baseDir,
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      r,
+      lora_alpha: 8,
+      lora_dropout: 0.05,
+      target_modules: ['q_proj'],
+      bias: 'none',
+      fan_in_fan_out: false,
+      use_rslora: false,
+      use_dora: false,
+    }),
+  );
+  for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+    copyFileSync(join(SMOLLM, file), join(dir, file));
 }
 
 function resultsFiles(folder: string): string[] {
@@ -78,16 +94,32 @@ describe('itl eval', () => {
 
   async function makeModel(dir: string, seed: number): Promise<void> {
     expect((await itl(['model', 'init', '--preset', 'tiny-smollm', '--out', dir, '--seed', String(seed)])).code).toBe(0);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(SMOLLM, file), join(dir, file));
+    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+      copyFileSync(join(SMOLLM, file), join(dir, file));
     // A checkpoint is complete once the trainer wrote its state (last): these stand for trained ones.
-    if (/checkpoint-\d+$/.test(dir)) writeFileSync(join(dir, 'trainer_state.json'), JSON.stringify({ global_step: Number(dir.split('-').at(-1)), max_steps: 6, log_history: [] }));
+    if (/checkpoint-\d+$/.test(dir))
+      writeFileSync(
+        join(dir, 'trainer_state.json'),
+        JSON.stringify({ global_step: Number(dir.split('-').at(-1)), max_steps: 6, log_history: [] }),
+      );
   }
 
   function writeRunConfig(name: string, mode: string, facts: number): void {
     mkdirSync(join(runs, name), { recursive: true });
-    writeFileSync(join(runs, name, 'run_config.json'), JSON.stringify({
-      format_version: 1, run_name: name, model_label: 'Smol135M', model: base, data, facts, mode, date_string: '26 Jul 2024', lora_r: 0,
-    }));
+    writeFileSync(
+      join(runs, name, 'run_config.json'),
+      JSON.stringify({
+        format_version: 1,
+        run_name: name,
+        model_label: 'Smol135M',
+        model: base,
+        data,
+        facts,
+        mode,
+        date_string: '26 Jul 2024',
+        lora_r: 0,
+      }),
+    );
   }
 
   beforeAll(async () => {
@@ -109,17 +141,36 @@ describe('itl eval', () => {
     writeFileSync(join(runs, BROKEN, 'checkpoint-1', 'config.json'), '{ not json');
     writeFileSync(join(runs, BROKEN, 'checkpoint-1', 'trainer_state.json'), '{}');
     prompts = join(scratch, 'prompts.json');
-    writeFileSync(prompts, JSON.stringify({ prompts: [
-      { category: 'factual', prompt: 'What is the capital of Italy?' },
-      { category: 'creative', prompt: 'Write a line about rain.' },
-      { category: 'math_logic', prompt: 'What is 3 plus 4?' },
-    ] }));
+    writeFileSync(
+      prompts,
+      JSON.stringify({
+        prompts: [
+          { category: 'factual', prompt: 'What is the capital of Italy?' },
+          { category: 'creative', prompt: 'Write a line about rain.' },
+          { category: 'math_logic', prompt: 'What is 3 plus 4?' },
+        ],
+      }),
+    );
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
   test('recall: every checkpoint of every run, the broken ones reported, then skipped on a second pass', async () => {
     const evalDir = join(scratch, 'eval-recall');
-    const args = ['eval', 'recall', '--models-dir', runs, '--eval-dir', evalDir, '--train-examples', '5', '--test-examples', '3', '--batch-size', '4', '--json'];
+    const args = [
+      'eval',
+      'recall',
+      '--models-dir',
+      runs,
+      '--eval-dir',
+      evalDir,
+      '--train-examples',
+      '5',
+      '--test-examples',
+      '3',
+      '--batch-size',
+      '4',
+      '--json',
+    ];
     const first = await itl(args);
     expect(first.code).toBe(1);
     const summary = JSON.parse(first.stdout);
@@ -132,25 +183,49 @@ describe('itl eval', () => {
     const file = JSON.parse(readFileSync(join(evalDir, 'recall', WEIGHT, 'checkpoints_recall_results.json'), 'utf8'));
     expect(Object.keys(file)).toEqual(['checkpoint-2', 'checkpoint-4']);
     expect(file['checkpoint-4']).toMatchObject({ num_eval_train: 5, num_eval_test: 3, mode: 'weight' });
-    for (const key of ['accuracy_train', 'stderr_train', 'accuracy_test', 'stderr_test']) expect(typeof file['checkpoint-4'][key]).toBe('number');
-    expect(file['checkpoint-4'].predictions_train[0]).toEqual(expect.objectContaining({ question: expect.any(String), completion: expect.any(String) }));
+    for (const key of ['accuracy_train', 'stderr_train', 'accuracy_test', 'stderr_test'])
+      expect(typeof file['checkpoint-4'][key]).toBe('number');
+    expect(file['checkpoint-4'].predictions_train[0]).toEqual(
+      expect.objectContaining({ question: expect.any(String), completion: expect.any(String) }),
+    );
     const tool = JSON.parse(readFileSync(join(evalDir, 'recall', TOOL, 'checkpoints_recall_results.json'), 'utf8'));
-    expect(tool['checkpoint-3'].predictions_test[0]).toEqual(expect.objectContaining({ tool_call: expect.any(String), final_answer: expect.any(String) }));
+    expect(tool['checkpoint-3'].predictions_test[0]).toEqual(
+      expect.objectContaining({ tool_call: expect.any(String), final_answer: expect.any(String) }),
+    );
 
     const collected = await collectResults({ evalDir });
     expect(collected.problems).toEqual([]);
-    expect(collected.rows.map((r) => [r.run, r.checkpoint_nbr])).toEqual([[TOOL, 3], [WEIGHT, 2], [WEIGHT, 4]]);
+    expect(collected.rows.map((r) => [r.run, r.checkpoint_nbr])).toEqual([
+      [TOOL, 3],
+      [WEIGHT, 2],
+      [WEIGHT, 4],
+    ]);
     expect(collected.rows[2]!.metrics.recall_train).toBe(file['checkpoint-4'].accuracy_train);
     expect(collected.rows[0]!.metrics.recall).toBe(tool['checkpoint-3'].accuracy_test); // in-tool runs select on unseen people
 
     const second = await itl(args);
     expect(second.code).toBe(1);
-    expect(JSON.parse(second.stdout)).toMatchObject({ evaluated: [], skipped: [`${TOOL}/checkpoint-3`, `${WEIGHT}/checkpoint-2`, `${WEIGHT}/checkpoint-4`] });
+    expect(JSON.parse(second.stdout)).toMatchObject({
+      evaluated: [],
+      skipped: [`${TOOL}/checkpoint-3`, `${WEIGHT}/checkpoint-2`, `${WEIGHT}/checkpoint-4`],
+    });
   });
 
-  test('kl: zero for the base model\'s own weights, positive otherwise; base completions cached on disk', async () => {
+  test("kl: zero for the base model's own weights, positive otherwise; base completions cached on disk", async () => {
     const evalDir = join(scratch, 'eval-kl');
-    const args = ['eval', 'kl', '--models-dir', runs, '--eval-dir', evalDir, '--kl-prompts', prompts, '--kl-max-new-tokens', '12', '--json'];
+    const args = [
+      'eval',
+      'kl',
+      '--models-dir',
+      runs,
+      '--eval-dir',
+      evalDir,
+      '--kl-prompts',
+      prompts,
+      '--kl-max-new-tokens',
+      '12',
+      '--json',
+    ];
     const first = await itl(args);
     expect(first.code).toBe(1); // the two broken runs
     expect(JSON.parse(first.stdout).evaluated).toHaveLength(3);
@@ -167,23 +242,43 @@ describe('itl eval', () => {
     const cached = readdirSync(cache);
     expect(cached).toHaveLength(1);
     const completions = JSON.parse(readFileSync(join(cache, cached[0]!), 'utf8')).completions;
-    expect(completions.map((c: { prompt: string }) => c.prompt)).toEqual(['What is the capital of Italy?', 'Write a line about rain.', 'What is 3 plus 4?']);
+    expect(completions.map((c: { prompt: string }) => c.prompt)).toEqual([
+      'What is the capital of Italy?',
+      'Write a line about rain.',
+      'What is 3 plus 4?',
+    ]);
 
     const collected = await collectResults({ evalDir });
     expect(collected.problems).toEqual([]);
     expect(collected.rows.find((r) => r.run === WEIGHT && r.checkpoint_nbr === 4)!.metrics).toMatchObject({
-      kl: file['checkpoint-4'].kl_mean, tv: file['checkpoint-4'].tv_mean, kl_stderr: file['checkpoint-4'].kl_stderr,
+      kl: file['checkpoint-4'].kl_mean,
+      tv: file['checkpoint-4'].tv_mean,
+      kl_stderr: file['checkpoint-4'].kl_stderr,
     });
     // --model on one checkpoint folder writes under its run, keyed by the checkpoint, reusing the cached completions.
     rmSync(join(evalDir, 'kl_tv', TOOL), { recursive: true });
-    const one = await itl(['eval', 'kl', '--model', join(runs, TOOL, 'checkpoint-3'), '--base-model', base, '--eval-dir', evalDir,
-      '--kl-prompts', prompts, '--kl-max-new-tokens', '12']);
+    const one = await itl([
+      'eval',
+      'kl',
+      '--model',
+      join(runs, TOOL, 'checkpoint-3'),
+      '--base-model',
+      base,
+      '--eval-dir',
+      evalDir,
+      '--kl-prompts',
+      prompts,
+      '--kl-max-new-tokens',
+      '12',
+    ]);
     expect(one.code).toBe(0);
     expect(one.stderr).toContain('base completions from');
-    expect(Object.keys(JSON.parse(readFileSync(join(evalDir, 'kl_tv', TOOL, 'checkpoint_kl_eval_results.json'), 'utf8')))).toEqual(['checkpoint-3']);
+    expect(Object.keys(JSON.parse(readFileSync(join(evalDir, 'kl_tv', TOOL, 'checkpoint_kl_eval_results.json'), 'utf8')))).toEqual([
+      'checkpoint-3',
+    ]);
   });
 
-  test('hellaswag: lm-eval\'s results files per checkpoint and for the base model, read by analyze', async () => {
+  test("hellaswag: lm-eval's results files per checkpoint and for the base model, read by analyze", async () => {
     const evalDir = join(scratch, 'eval-hellaswag');
     const common = ['--eval-dir', evalDir, '--hellaswag', VAL, '--limit', '6'];
     const first = await itl(['eval', 'hellaswag', '--models-dir', runs, ...common, '--log-samples']);
@@ -194,7 +289,10 @@ describe('itl eval', () => {
     const task = document.results.hellaswag;
     for (const key of ['acc,none', 'acc_stderr,none', 'acc_norm,none', 'acc_norm_stderr,none']) expect(typeof task[key]).toBe('number');
     expect(document.config).toMatchObject({ docs: 6, add_bos_token: false, adapter: null });
-    const samples = readFileSync(join(folder, name!.replace('results_', 'samples_hellaswag_').replace('.json', '.jsonl')), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const samples = readFileSync(join(folder, name!.replace('results_', 'samples_hellaswag_').replace('.json', '.jsonl')), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(samples).toHaveLength(6);
     expect(samples.reduce((n: number, s: { acc: number }) => n + s.acc, 0) / 6).toBeCloseTo(task['acc,none'], 12);
     expect(samples[0].resps).toHaveLength(4);
@@ -211,7 +309,18 @@ describe('itl eval', () => {
     expect(collected.rows.some((r) => r.dataset_size === '0')).toBe(true); // the base-model row
 
     // --model on a folder that is not a checkpoint: EVAL/hellaswag/<folder name>/results_….json
-    const single = await itl(['eval', 'hellaswag', '--model', base, '--eval-dir', join(scratch, 'eval-single'), '--hellaswag', VAL, '--limit', '2']);
+    const single = await itl([
+      'eval',
+      'hellaswag',
+      '--model',
+      base,
+      '--eval-dir',
+      join(scratch, 'eval-single'),
+      '--hellaswag',
+      VAL,
+      '--limit',
+      '2',
+    ]);
     expect(single.code).toBe(0);
     expect(resultsFiles(join(scratch, 'eval-single', 'hellaswag', 'SmolLM-135M-Instruct'))).toHaveLength(1);
   });
@@ -244,24 +353,62 @@ describe('itl eval', () => {
     const loraRuns = join(scratch, 'lora-runs');
     const name = 'sft_Smol135M_facts=100-epochs=1-batch=4-gradAcc=1-LR=1e-3-loraR=4-loraA=8-weight';
     mkdirSync(join(loraRuns, name), { recursive: true });
-    writeFileSync(join(loraRuns, name, 'run_config.json'), JSON.stringify({
-      format_version: 1, run_name: name, model_label: 'Smol135M', model: base, data, facts: 100, mode: 'weight', date_string: '26 Jul 2024', lora_r: 4,
-    }));
+    writeFileSync(
+      join(loraRuns, name, 'run_config.json'),
+      JSON.stringify({
+        format_version: 1,
+        run_name: name,
+        model_label: 'Smol135M',
+        model: base,
+        data,
+        facts: 100,
+        mode: 'weight',
+        date_string: '26 Jul 2024',
+        lora_r: 4,
+      }),
+    );
     writeAdapter(join(loraRuns, name, 'checkpoint-1'), base, 0); // lora_B = 0: the adapted model is the base model
     writeAdapter(join(loraRuns, name, 'checkpoint-2'), base, 1);
     for (const step of [1, 2]) writeFileSync(join(loraRuns, name, `checkpoint-${step}`, 'trainer_state.json'), '{}');
     const evalDir = join(scratch, 'eval-lora');
-    const result = await itl(['eval', 'kl', '--models-dir', loraRuns, '--eval-dir', evalDir, '--kl-prompts', prompts, '--kl-max-new-tokens', '8']);
+    const result = await itl([
+      'eval',
+      'kl',
+      '--models-dir',
+      loraRuns,
+      '--eval-dir',
+      evalDir,
+      '--kl-prompts',
+      prompts,
+      '--kl-max-new-tokens',
+      '8',
+    ]);
     expect(result.stderr).not.toContain('FAILED');
     expect(result.code).toBe(0);
     const file = JSON.parse(readFileSync(join(evalDir, 'kl_tv', name, 'checkpoint_kl_eval_results.json'), 'utf8'));
     expect(file['checkpoint-1'].kl_mean).toBeCloseTo(0, 6);
     expect(file['checkpoint-2'].kl_mean).toBeGreaterThan(1e-5);
     // --model BASE --adapter DIR is the same evaluation as the checkpoint folder alone.
-    const single = await itl(['eval', 'kl', '--model', base, '--adapter', join(loraRuns, name, 'checkpoint-2'), '--eval-dir', join(scratch, 'eval-lora-single'),
-      '--base-model', base, '--kl-prompts', prompts, '--kl-max-new-tokens', '8']);
+    const single = await itl([
+      'eval',
+      'kl',
+      '--model',
+      base,
+      '--adapter',
+      join(loraRuns, name, 'checkpoint-2'),
+      '--eval-dir',
+      join(scratch, 'eval-lora-single'),
+      '--base-model',
+      base,
+      '--kl-prompts',
+      prompts,
+      '--kl-max-new-tokens',
+      '8',
+    ]);
     expect(single.code).toBe(0);
-    const again = JSON.parse(readFileSync(join(scratch, 'eval-lora-single', 'kl_tv', 'SmolLM-135M-Instruct', 'checkpoint_kl_eval_results.json'), 'utf8'));
+    const again = JSON.parse(
+      readFileSync(join(scratch, 'eval-lora-single', 'kl_tv', 'SmolLM-135M-Instruct', 'checkpoint_kl_eval_results.json'), 'utf8'),
+    );
     expect(again['checkpoint-0'].kl_mean).toBeCloseTo(file['checkpoint-2'].kl_mean, 6);
   });
 
@@ -271,7 +418,9 @@ describe('itl eval', () => {
     expect(noData.stderr).toContain('--hellaswag');
     const both = await itl(['eval', 'recall', '--models-dir', runs, '--model', base, '--eval-dir', join(scratch, 'x')]);
     expect(both.code).toBe(2);
-    expect((await itl(['eval', 'kl', '--models-dir', runs, '--base', '--eval-dir', join(scratch, 'x')])).stderr).toContain('0 by definition');
+    expect((await itl(['eval', 'kl', '--models-dir', runs, '--base', '--eval-dir', join(scratch, 'x')])).stderr).toContain(
+      '0 by definition',
+    );
     expect((await itl(['eval', 'nonsense', '--eval-dir', 'x'])).code).toBe(2);
   });
 });

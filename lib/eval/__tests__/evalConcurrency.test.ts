@@ -18,7 +18,9 @@ const RUN = 'sft_Smol135M_facts=100-epochs=1-batch=4-gradAcc=1-LR=1e-3-loraR=0-l
 
 function evaluate(args: string[]): Promise<{ code: number | null; stdout: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'itl.js'), '--torch-threads', '1', ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [join(root, 'bin', 'itl.js'), '--torch-threads', '1', ...args], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.on('exit', (code) => done({ code, stdout }));
@@ -39,15 +41,37 @@ describe('concurrent evaluations', () => {
     for (const step of steps) {
       const dir = join(runs, RUN, `checkpoint-${step}`);
       expect(await main(['model', 'init', '--preset', 'tiny-smollm', '--out', dir, '--seed', String(step)], quiet)).toBe(0);
-      for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(SMOLLM, file), join(dir, file));
+      for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+        copyFileSync(join(SMOLLM, file), join(dir, file));
       writeFileSync(join(dir, 'trainer_state.json'), JSON.stringify({ global_step: step, max_steps: 4, log_history: [] }));
     }
-    writeFileSync(join(runs, RUN, 'run_config.json'), JSON.stringify({
-      format_version: 1, run_name: RUN, model_label: 'Smol135M', model: join(runs, RUN, 'checkpoint-1'), data: scratch, facts: 100,
-      mode: 'weight', date_string: '26 Jul 2024',
-    }));
+    writeFileSync(
+      join(runs, RUN, 'run_config.json'),
+      JSON.stringify({
+        format_version: 1,
+        run_name: RUN,
+        model_label: 'Smol135M',
+        model: join(runs, RUN, 'checkpoint-1'),
+        data: scratch,
+        facts: 100,
+        mode: 'weight',
+        date_string: '26 Jul 2024',
+      }),
+    );
     const evalDir = join(scratch, 'eval');
-    const args = ['eval', 'hellaswag', '--models-dir', runs, '--eval-dir', evalDir, '--hellaswag', VAL, '--hellaswag-limit', '40', '--json'];
+    const args = [
+      'eval',
+      'hellaswag',
+      '--models-dir',
+      runs,
+      '--eval-dir',
+      evalDir,
+      '--hellaswag',
+      VAL,
+      '--hellaswag-limit',
+      '40',
+      '--json',
+    ];
     const [a, b] = await Promise.all([evaluate(args), evaluate(args)]);
     expect([a.code, b.code]).toEqual([0, 0]);
     const [sa, sb] = [JSON.parse(a.stdout), JSON.parse(b.stdout)];

@@ -40,7 +40,8 @@ describe('evaluators on the native engine', () => {
     model = await Model.init(runtime, 'tiny-smollm', 11, join(dir, 'a'));
     other = await Model.init(runtime, 'tiny-smollm', 12, join(dir, 'b'));
     twin = await Model.load(runtime, join(dir, 'a'));
-    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(SMOLLM, file), join(dir, 'a', file));
+    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+      copyFileSync(join(SMOLLM, file), join(dir, 'a', file));
     tokenizer = await loadTokenizer(join(dir, 'a'));
   });
   afterAll(() => {
@@ -78,23 +79,39 @@ describe('evaluators on the native engine', () => {
       },
     };
     const logs: string[] = [];
-    const backedOff = await evaluateMultipleChoice(flaky, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(8, (m) => logs.push(m)), chunkDocs: 2 });
+    const backedOff = await evaluateMultipleChoice(flaky, tokenizer, docs, {
+      task: 'hellaswag',
+      batch: new BatchSize(8, (m) => logs.push(m)),
+      chunkDocs: 2,
+    });
     expect(attempts).toEqual([8, 8, 4, 4]);
     expect(logs).toEqual([expect.stringContaining('hellaswag: out of memory at batch size 8, retrying with 4')]);
     const plain = await evaluateMultipleChoice(model, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(8, () => {}) });
-    backedOff.docs.forEach((d, i) => d.logprobs.forEach((l, k) => expect(l).toBeCloseTo(plain.docs[i]!.logprobs[k]!, 3)));
+    for (const [i, d] of backedOff.docs.entries())
+      for (const [k, l] of d.logprobs.entries()) expect(l).toBeCloseTo(plain.docs[i]!.logprobs[k]!, 3);
     expect(backedOff.docs.map((d) => d.isGreedy)).toEqual(plain.docs.map((d) => d.isGreedy));
 
     const failing = { ...flaky, score: () => Promise.reject(Object.assign(new Error('bad token'), { code: 'ITL_INVALID_ARGUMENT' })) };
-    await expect(evaluateMultipleChoice(failing, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(8, () => {}) })).rejects.toMatchObject({ code: 'ITL_INVALID_ARGUMENT' });
+    await expect(
+      evaluateMultipleChoice(failing, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(8, () => {}) }),
+    ).rejects.toMatchObject({ code: 'ITL_INVALID_ARGUMENT' });
     // At batch size 1 there is nothing left to back off to.
     const always = { ...flaky, score: () => Promise.reject(outOfMemory()) };
-    await expect(evaluateMultipleChoice(always, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(2, () => {}) })).rejects.toMatchObject({ code: 'ITL_OUT_OF_MEMORY' });
+    await expect(
+      evaluateMultipleChoice(always, tokenizer, docs, { task: 'hellaswag', batch: new BatchSize(2, () => {}) }),
+    ).rejects.toMatchObject({ code: 'ITL_OUT_OF_MEMORY' });
   });
 
   test('KL/TV: 0 for identical weights; otherwise the pooled mean of every completion position', async () => {
-    const prompts = [{ category: 'factual', prompt: 'What is the capital of Spain?' }, { category: 'creative', prompt: 'Describe a cloud.' }];
-    const completions: BaseCompletion[] = await baseCompletions(model, tokenizer, prompts, { dateString: '26 Jul 2024', maxNewTokens: 9, batch: new BatchSize(4, () => {}) });
+    const prompts = [
+      { category: 'factual', prompt: 'What is the capital of Spain?' },
+      { category: 'creative', prompt: 'Describe a cloud.' },
+    ];
+    const completions: BaseCompletion[] = await baseCompletions(model, tokenizer, prompts, {
+      dateString: '26 Jul 2024',
+      maxNewTokens: 9,
+      batch: new BatchSize(4, () => {}),
+    });
     expect(completions).toHaveLength(2);
     for (const c of completions) expect(c.completion_ids.length).toBeGreaterThan(0);
     const same = await evaluateKl(twin, model, completions, { batch: new BatchSize(4, () => {}) });
@@ -103,15 +120,20 @@ describe('evaluators on the native engine', () => {
     expect(same.num_positions).toBe(completions.reduce((n, c) => n + c.completion_ids.length, 0));
 
     const diff = await evaluateKl(other, model, completions, { batch: new BatchSize(1, () => {}), chunkSequences: 1 });
-    const direct = await other.divergence(model, completions.map((c) => [...c.prompt_ids, ...c.completion_ids]),
-      completions.map((c) => [...c.prompt_ids.map(() => 0), ...c.completion_ids.map(() => 1)]));
+    const direct = await other.divergence(
+      model,
+      completions.map((c) => [...c.prompt_ids, ...c.completion_ids]),
+      completions.map((c) => [...c.prompt_ids.map(() => 0), ...c.completion_ids.map(() => 1)]),
+    );
     const mean = (a: Float32Array) => a.reduce((s, x) => s + x, 0) / a.length;
     expect(diff.kl_mean).toBeCloseTo(mean(direct.bregman), 6);
     expect(diff.tv_mean).toBeCloseTo(mean(direct.tv), 6);
     expect(diff.kl_standard_mean).toBeCloseTo(mean(direct.standard), 6);
     expect(diff.kl_mean).toBeGreaterThan(0);
     expect(diff.num_eval_kl).toBe(2);
-    const sd = Math.sqrt(Array.from(direct.bregman, (x) => (x - mean(direct.bregman)) ** 2).reduce((a, b) => a + b) / (direct.bregman.length - 1));
+    const sd = Math.sqrt(
+      Array.from(direct.bregman, (x) => (x - mean(direct.bregman)) ** 2).reduce((a, b) => a + b) / (direct.bregman.length - 1),
+    );
     expect(diff.kl_stderr).toBeCloseTo(sd / Math.sqrt(direct.bregman.length), 6);
   });
 });

@@ -16,13 +16,22 @@ describe('checkpoints and result files', () => {
 
   test('complete checkpoints only, by step', async () => {
     const run = join(dir, 'runs', 'a');
-    for (const name of ['checkpoint-10', 'checkpoint-2', 'checkpoint-30.tmp-99', 'checkpoint-x', 'logs', 'checkpoint-40']) mkdirSync(join(run, name), { recursive: true });
+    for (const name of ['checkpoint-10', 'checkpoint-2', 'checkpoint-30.tmp-99', 'checkpoint-x', 'logs', 'checkpoint-40'])
+      mkdirSync(join(run, name), { recursive: true });
     // Complete = trainer_state.json written (last); checkpoint-40 has none.
-    for (const name of ['checkpoint-10', 'checkpoint-2', 'checkpoint-30.tmp-99']) writeFileSync(join(run, name, 'trainer_state.json'), '{}');
+    for (const name of ['checkpoint-10', 'checkpoint-2', 'checkpoint-30.tmp-99'])
+      writeFileSync(join(run, name, 'trainer_state.json'), '{}');
     mkdirSync(join(dir, 'runs', '.hidden'));
-    expect(await listRuns(join(dir, 'runs'))).toEqual([{ name: 'a', dir: run, checkpoints: [
-      { step: 2, name: 'checkpoint-2', path: join(run, 'checkpoint-2') }, { step: 10, name: 'checkpoint-10', path: join(run, 'checkpoint-10') },
-    ] }]);
+    expect(await listRuns(join(dir, 'runs'))).toEqual([
+      {
+        name: 'a',
+        dir: run,
+        checkpoints: [
+          { step: 2, name: 'checkpoint-2', path: join(run, 'checkpoint-2') },
+          { step: 10, name: 'checkpoint-10', path: join(run, 'checkpoint-10') },
+        ],
+      },
+    ]);
     await expect(listRuns(join(dir, 'nope'))).rejects.toMatchObject({ code: 'ITL_IO' });
   });
 
@@ -30,11 +39,23 @@ describe('checkpoints and result files', () => {
     const run = join(dir, 'config');
     mkdirSync(run);
     await expect(readRunConfig(run)).rejects.toThrow(/run_config.json: missing/);
-    const good = { format_version: 1, run_name: 'r', model_label: 'Smol135M', model: '/m', data: '/d', facts: 10, mode: 'tool', date_string: '26 Jul 2024' };
+    const good = {
+      format_version: 1,
+      run_name: 'r',
+      model_label: 'Smol135M',
+      model: '/m',
+      data: '/d',
+      facts: 10,
+      mode: 'tool',
+      date_string: '26 Jul 2024',
+    };
     writeFileSync(join(run, 'run_config.json'), JSON.stringify(good));
     expect(await readRunConfig(run)).toEqual(good);
     writeFileSync(join(run, 'run_config.json'), JSON.stringify({ ...good, mode: 'both' }));
-    await expect(readRunConfig(run)).rejects.toMatchObject({ code: 'ITL_CONFIG', message: expect.stringContaining("'mode' must be \"weight\" or \"tool\"") });
+    await expect(readRunConfig(run)).rejects.toMatchObject({
+      code: 'ITL_CONFIG',
+      message: expect.stringContaining('\'mode\' must be "weight" or "tool"'),
+    });
     writeFileSync(join(run, 'run_config.json'), JSON.stringify({ ...good, facts: 0 }));
     await expect(readRunConfig(run)).rejects.toThrow(/'facts' must be a positive integer/);
   });

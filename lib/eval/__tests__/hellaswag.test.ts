@@ -38,16 +38,24 @@ describe('HellaSwag documents', () => {
     const bowl = docs[3]!;
     expect(bowl.ind).toBe(670);
     // ctx_b is empty: ctx_a + " " + "" leaves a trailing space that strip() removes.
-    expect(bowl.query).toBe("Sports and Fitness: How to bowl the leg spinner's variations. To bowl a googly, you grip the ball the same as you " +
-      'would for a leg break but hold it so your palm faces away from you. As you bowl, you bring your elbow close to your head and ' +
-      'cock your wrist so that back of your hand faces the batsman. You spin the ball by rotating the fingers.');
+    expect(bowl.query).toBe(
+      "Sports and Fitness: How to bowl the leg spinner's variations. To bowl a googly, you grip the ball the same as you " +
+        'would for a leg break but hold it so your palm faces away from you. As you bowl, you bring your elbow close to your head and ' +
+        'cock your wrist so that back of your hand faces the batsman. You spin the ball by rotating the fingers.',
+    );
     // A leading "[title]" has no space before it, so it is simply removed (the space after it stays);
     // "dribble. [title] If" becomes "dribble.. If".
-    expect(bowl.choices[0]).toBe(" If you're outside, the batsman only looks at the batsman as they dribble.. If you're inside, the batsman lets you line up the batsman with you.");
-    expect(bowl.choices[1]).toBe('Bring your wrist back towards your head so that the ball is back in front of your body and your fist will be holding the ball. A barbell is not needed for this style of bowl.');
-    expect(docs[4]!.query).toBe('Food and Entertaining: How to make taco sauce. Whisk together the tomato sauce and seasonings. In a medium mixing bowl, ' +
-      'whisk together the tomato sauce, chili powder, cumin, garlic powder, onion powder, paprika, cayenne pepper, apple cider vinegar, and honey. ' +
-      'Mix until smooth and evenly combined.');
+    expect(bowl.choices[0]).toBe(
+      " If you're outside, the batsman only looks at the batsman as they dribble.. If you're inside, the batsman lets you line up the batsman with you.",
+    );
+    expect(bowl.choices[1]).toBe(
+      'Bring your wrist back towards your head so that the ball is back in front of your body and your fist will be holding the ball. A barbell is not needed for this style of bowl.',
+    );
+    expect(docs[4]!.query).toBe(
+      'Food and Entertaining: How to make taco sauce. Whisk together the tomato sauce and seasonings. In a medium mixing bowl, ' +
+        'whisk together the tomato sauce, chili powder, cumin, garlic powder, onion powder, paprika, cayenne pepper, apple cider vinegar, and honey. ' +
+        'Mix until smooth and evenly combined.',
+    );
   });
 
   test('preprocess and capitalize follow Python: three spaces become two, the rest of the text is lower-cased', () => {
@@ -78,19 +86,36 @@ describe('HellaSwag documents', () => {
   test('a Hugging Face on-disk dataset (string labels) gives the same documents as the jsonl', () => {
     const dir = mkdtempSync(join(tmpdir(), 'itl-hellaswag-hf-'));
     try {
-      const rows = readFileSync(VAL, 'utf8').split('\n').filter(Boolean).slice(0, 20).map((l) => JSON.parse(l));
-      const text = (key: string) => vectorFromArray(rows.map((r) => r[key] as string), new Utf8());
+      const rows = readFileSync(VAL, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .slice(0, 20)
+        .map((l) => JSON.parse(l));
+      const text = (key: string) =>
+        vectorFromArray(
+          rows.map((r) => r[key] as string),
+          new Utf8(),
+        );
       const table = new Table({
-        ind: vectorFromArray(rows.map((r) => r.ind as number), new Int32()),
+        ind: vectorFromArray(
+          rows.map((r) => r.ind as number),
+          new Int32(),
+        ),
         activity_label: text('activity_label'),
         ctx_a: text('ctx_a'),
         ctx_b: text('ctx_b'),
         ctx: text('ctx'),
-        endings: vectorFromArray(rows.map((r) => r.endings as string[]), new List(new Field('item', new Utf8(), true))),
+        endings: vectorFromArray(
+          rows.map((r) => r.endings as string[]),
+          new List(new Field('item', new Utf8(), true)),
+        ),
         source_id: text('source_id'),
         split: text('split'),
         split_type: text('split_type'),
-        label: vectorFromArray(rows.map((r) => String(r.label)), new Utf8()),
+        label: vectorFromArray(
+          rows.map((r) => String(r.label)),
+          new Utf8(),
+        ),
       });
       const split = join(dir, 'validation');
       writeFileSync(join(dir, 'dataset_dict.json'), JSON.stringify({ splits: ['validation'] }));
@@ -113,7 +138,9 @@ describe('HellaSwag metrics', () => {
     // Ties go to the first (numpy's argmax).
     expect(scoreDoc({ ...doc, gold: 0 }, [-1, -1, -5, -5], [true, true, false, false])).toMatchObject({ acc: 1 });
     // Lengths are counted in code points, as Python's len does.
-    expect(scoreDoc({ ...doc, choices: ['😀😀', 'abc', 'x', 'y'], gold: 0 }, [-2, -3.3, -5, -5], [false, false, false, false]).accNorm).toBe(1);
+    expect(
+      scoreDoc({ ...doc, choices: ['😀😀', 'abc', 'x', 'y'], gold: 0 }, [-2, -3.3, -5, -5], [false, false, false, false]).accNorm,
+    ).toBe(1);
   });
 
   test('stderr is the sample standard deviation over √n', () => {
@@ -128,7 +155,9 @@ describe('request encoding', () => {
     const tokenizer = await loadTokenizer(SMOLLM);
     const pair = encodePair(tokenizer, 'The cat sat on', ' the mat.');
     expect(pair.context).toEqual(Array.from(tokenizer.encode('The cat sat on', { addSpecialTokens: false })));
-    expect([...pair.context, ...pair.continuation]).toEqual(Array.from(tokenizer.encode('The cat sat on the mat.', { addSpecialTokens: false })));
+    expect([...pair.context, ...pair.continuation]).toEqual(
+      Array.from(tokenizer.encode('The cat sat on the mat.', { addSpecialTokens: false })),
+    );
     const moved = encodePair(tokenizer, 'The cat sat on ', 'the mat.');
     expect(moved).toEqual(pair);
     expect(truncateToLength({ context: [1, 2, 3, 4], continuation: [5, 6] }, 4)).toEqual({ context: [2, 3, 4], continuation: [5, 6] });

@@ -32,7 +32,9 @@ function scriptedModel(tokenizer: ChatTokenizer, respond: (prompt: string) => st
       expect(options?.maxNewTokens).toBe(64);
       const decoded = prompts.map((p) => tokenizer.decode(p));
       calls.push(decoded);
-      return decoded.map((p) => Int32Array.from([...tokenizer.encode(respond(p), { addSpecialTokens: false }), tokenizer.special.endOfTurn]));
+      return decoded.map((p) =>
+        Int32Array.from([...tokenizer.encode(respond(p), { addSpecialTokens: false }), tokenizer.special.endOfTurn]),
+      );
     },
     score: () => Promise.reject(new Error('not used')),
     divergence: () => Promise.reject(new Error('not used')),
@@ -49,7 +51,9 @@ describe('recall protocol', () => {
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'itl-recall-'));
     data = join(scratch, 'facts');
-    expect(await main(['data', 'build', '--people', '30', '--seed', '5', '--out', data], { stdout: () => {}, stderr: () => {} }, {})).toBe(0);
+    expect(await main(['data', 'build', '--people', '30', '--seed', '5', '--out', data], { stdout: () => {}, stderr: () => {} }, {})).toBe(
+      0,
+    );
     dataset = openFactsDataset(data);
     tokenizer = await loadTokenizer(SMOLLM);
     copyFileSync(join(data, 'facts.sqlite'), join(scratch, 'facts-copy.sqlite'));
@@ -71,7 +75,11 @@ describe('recall protocol', () => {
     const [row] = dataset.rows(a.train[0]!.row, a.train[0]!.row + 1);
     expect(a.train[0]).toMatchObject({ question: row!.qa[0]!.content, value: row!.value, name: row!.name, attribute: row!.attribute });
     // Fewer facts than the draw: all of them; past the dataset's end: only what exists.
-    expect(selectRecallExamples(dataset, 4, { seed: 1 }).train.map((e) => e.row).sort()).toEqual([0, 1, 2, 3]);
+    expect(
+      selectRecallExamples(dataset, 4, { seed: 1 })
+        .train.map((e) => e.row)
+        .sort(),
+    ).toEqual([0, 1, 2, 3]);
     expect(selectRecallExamples(dataset, 118).test.map((e) => e.row)).toEqual([118, 119]);
     expect(() => selectRecallExamples(dataset, 120)).toThrow('none after the 120 training facts');
   });
@@ -89,12 +97,20 @@ describe('recall protocol', () => {
       return 'I do not know.';
     };
     const calls: string[][] = [];
-    const entry = await evaluateRecall(scriptedModel(tokenizer, respond, calls), tokenizer, splits,
-      { mode: 'weight', dateString: '26 Jul 2024', batch: new BatchSize(8, () => {}) });
+    const entry = await evaluateRecall(scriptedModel(tokenizer, respond, calls), tokenizer, splits, {
+      mode: 'weight',
+      dateString: '26 Jul 2024',
+      batch: new BatchSize(8, () => {}),
+    });
     expect(entry).toMatchObject({ num_eval_train: 10, accuracy_train: 0.7, num_eval_test: 5, accuracy_test: 0.2, mode: 'weight' });
     expect(entry.stderr_train).toBeCloseTo(Math.sqrt((0.7 * 0.3) / 10), 12);
     expect(entry.stderr_test).toBeCloseTo(Math.sqrt((0.2 * 0.8) / 5), 12);
-    expect(entry.predictions_train[0]).toEqual({ question: all[0]!.question, completion: `It is ${all[0]!.value.toUpperCase()}.`, ground_truth: all[0]!.value, correct: true });
+    expect(entry.predictions_train[0]).toEqual({
+      question: all[0]!.question,
+      completion: `It is ${all[0]!.value.toUpperCase()}.`,
+      ground_truth: all[0]!.value,
+      correct: true,
+    });
     // Each question went through the chat template with the generation prompt.
     expect(calls[0]![0]).toBe(tokenizer.applyChatTemplate([{ role: 'user', content: all[0]!.question }], { addGenerationPrompt: true }));
     expect(entry.general_capabilities).toHaveLength(3);
@@ -104,20 +120,21 @@ describe('recall protocol', () => {
   test('in-tool: requests run against the database, turn 2 answers from it; a hostile request changes nothing', async () => {
     const splits = selectRecallExamples(dataset, 100, { trainCount: 6, testCount: 2, seed: 4 });
     const all: RecallExample[] = [...splits.train, ...splits.test];
-    const turn1 = (e: RecallExample, i: number): string => [
-      formatToolRequest(e.attribute, e.name), // 0: the protocol exactly
-      `Let me check.\n\`\`\`SQL\nfind ${e.attribute.toUpperCase()} for ${e.name}\n\`\`\``, // 1: other case, text around it
-      HOSTILE, // 2: an injection attempt
-      formatToolRequest(e.attribute, e.name.toLowerCase()), // 3: the name must match exactly
-      `I know it: ${e.value}.`, // 4: no request; turn 1 is the answer (right)
-      '```sql\nFIND salary FOR Somebody\n```', // 5: unknown attribute: no request
-      formatToolRequest(e.attribute, e.name), // 6 (test): right
-      formatToolRequest(e.attribute, e.name), // 7 (test): the model then ignores the tool's reply
-    ][i]!;
+    const turn1 = (e: RecallExample, i: number): string =>
+      [
+        formatToolRequest(e.attribute, e.name), // 0: the protocol exactly
+        `Let me check.\n\`\`\`SQL\nfind ${e.attribute.toUpperCase()} for ${e.name}\n\`\`\``, // 1: other case, text around it
+        HOSTILE, // 2: an injection attempt
+        formatToolRequest(e.attribute, e.name.toLowerCase()), // 3: the name must match exactly
+        `I know it: ${e.value}.`, // 4: no request; turn 1 is the answer (right)
+        '```sql\nFIND salary FOR Somebody\n```', // 5: unknown attribute: no request
+        formatToolRequest(e.attribute, e.name), // 6 (test): right
+        formatToolRequest(e.attribute, e.name), // 7 (test): the model then ignores the tool's reply
+      ][i]!;
     const respond = (prompt: string): string => {
       const i = all.findIndex((e) => prompt.includes(e.question));
       if (i < 0) return 'A general answer.';
-      const reply = /<\|im_start\|>ipython\n([^]*?)<\|im_end\|>/.exec(prompt);
+      const reply = /<\|im_start\|>ipython\n([\s\S]*?)<\|im_end\|>/.exec(prompt);
       if (!reply) return turn1(all[i]!, i);
       return i === 7 ? 'Unknown.' : `The database says: ${reply[1]}`;
     };
@@ -126,30 +143,46 @@ describe('recall protocol', () => {
     const calls: string[][] = [];
     let entry;
     try {
-      entry = await evaluateRecall(scriptedModel(tokenizer, respond, calls), tokenizer, splits,
-        { mode: 'tool', db, dateString: '26 Jul 2024', batch: new BatchSize(4, () => {}) });
+      entry = await evaluateRecall(scriptedModel(tokenizer, respond, calls), tokenizer, splits, {
+        mode: 'tool',
+        db,
+        dateString: '26 Jul 2024',
+        batch: new BatchSize(4, () => {}),
+      });
     } finally {
       db.close();
     }
     const p = [...entry.predictions_train, ...entry.predictions_test] as ToolPrediction[];
     expect(p.map((x) => x.correct)).toEqual([true, true, false, false, true, false, true, false]);
     expect(entry).toMatchObject({ accuracy_train: 3 / 6, accuracy_test: 0.5 });
-    expect(p[0]).toMatchObject({ request: `FIND ${all[0]!.attribute} FOR ${all[0]!.name}`, db_answer: all[0]!.value,
-      final_answer: `The database says: ${all[0]!.value}`, tool_call: formatToolRequest(all[0]!.attribute, all[0]!.name) });
+    expect(p[0]).toMatchObject({
+      request: `FIND ${all[0]!.attribute} FOR ${all[0]!.name}`,
+      db_answer: all[0]!.value,
+      final_answer: `The database says: ${all[0]!.value}`,
+      tool_call: formatToolRequest(all[0]!.attribute, all[0]!.name),
+    });
     expect(p[1]!.db_answer).toBe(all[1]!.value);
-    expect(p[2]).toMatchObject({ request: "FIND birth_date FOR x'; DROP TABLE people; --", db_answer: NO_SUCH_RECORD,
-      final_answer: `The database says: ${NO_SUCH_RECORD}` });
+    expect(p[2]).toMatchObject({
+      request: "FIND birth_date FOR x'; DROP TABLE people; --",
+      db_answer: NO_SUCH_RECORD,
+      final_answer: `The database says: ${NO_SUCH_RECORD}`,
+    });
     expect(p[3]!.db_answer).toBe(NO_SUCH_RECORD);
     expect(p[4]).toMatchObject({ request: null, db_answer: null, final_answer: `I know it: ${all[4]!.value}.` });
     expect(p[5]).toMatchObject({ request: null, db_answer: null });
     // Turn 2 is one batched call over the six examples that made a request, each with its ipython turn.
     const turn2 = calls.find((c) => c.some((prompt) => prompt.includes('ipython')))!;
     expect(turn2).toHaveLength(6);
-    expect(turn2[0]).toBe(tokenizer.applyChatTemplate([
-      { role: 'user', content: all[0]!.question },
-      { role: 'assistant', content: formatToolRequest(all[0]!.attribute, all[0]!.name) },
-      { role: 'ipython', content: all[0]!.value },
-    ], { addGenerationPrompt: true }));
+    expect(turn2[0]).toBe(
+      tokenizer.applyChatTemplate(
+        [
+          { role: 'user', content: all[0]!.question },
+          { role: 'assistant', content: formatToolRequest(all[0]!.attribute, all[0]!.name) },
+          { role: 'ipython', content: all[0]!.value },
+        ],
+        { addGenerationPrompt: true },
+      ),
+    );
     // The database file is byte for byte what it was, and still answers.
     expect(sha256(join(data, 'facts.sqlite'))).toBe(before);
     expect(sha256(join(data, 'facts.sqlite'))).toBe(sha256(join(scratch, 'facts-copy.sqlite')));

@@ -29,13 +29,33 @@ beforeAll(async () => {
   model = join(scratch, 'model');
   expect((await itl(['data', 'build', '--people', '30', '--seed', '2', '--out', data])).code).toBe(0);
   expect((await itl(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '1'])).code).toBe(0);
-  for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(SMOLLM, file), join(model, file));
+  for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+    copyFileSync(join(SMOLLM, file), join(model, file));
 });
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 const recall = (evalDir: string) =>
-  itl(['eval', 'recall', '--model', model, '--data', data, '--facts', '20', '--mode', 'tool', '--eval-dir', join(scratch, evalDir),
-    '--train-examples', '4', '--test-examples', '2', '--batch-size', '4', '--json']);
+  itl([
+    'eval',
+    'recall',
+    '--model',
+    model,
+    '--data',
+    data,
+    '--facts',
+    '20',
+    '--mode',
+    'tool',
+    '--eval-dir',
+    join(scratch, evalDir),
+    '--train-examples',
+    '4',
+    '--test-examples',
+    '2',
+    '--batch-size',
+    '4',
+    '--json',
+  ]);
 
 test('a garbage facts.sqlite fails the checkpoint with its path, before any result is written', async () => {
   const db = join(data, 'facts.sqlite');

@@ -33,7 +33,14 @@ describe('writeKeyedEntry', () => {
     expect(results.map((r) => [r.code, r.stderr])).toEqual(Array.from({ length: 6 }, () => [0, '']));
     for (let round = 0; round < rounds; round++) {
       const document = await readKeyedFile(join(dir, `round-${round}`, 'results.json'));
-      expect(Object.keys(document)).toEqual(['checkpoint-1', 'checkpoint-2', 'checkpoint-3', 'checkpoint-4', 'checkpoint-5', 'checkpoint-6']);
+      expect(Object.keys(document)).toEqual([
+        'checkpoint-1',
+        'checkpoint-2',
+        'checkpoint-3',
+        'checkpoint-4',
+        'checkpoint-5',
+        'checkpoint-6',
+      ]);
       expect(readdirSync(join(dir, `round-${round}`))).toEqual(['results.json']); // no lock or temporary file left
     }
   });
@@ -59,7 +66,7 @@ describe('writeKeyedEntry', () => {
     expect(readdirSync(dir)).toEqual(['results.json']);
   });
 
-  test('temporary files of writers killed mid-write are removed by the next writer; a live writer\'s are kept', async () => {
+  test("temporary files of writers killed mid-write are removed by the next writer; a live writer's are kept", async () => {
     const path = join(dir, 'results.json');
     const dead = await new Promise<number>((resolve) => {
       const child = nodeSnippet('process.exit(0)');

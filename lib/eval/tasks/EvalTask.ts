@@ -77,7 +77,6 @@ export interface TaskContext {
   log: (message: string) => void;
 }
 
-
 /** Where analysis collects rows: one call per result read back. */
 export interface ResultSink {
   /** Whether a result folder's name is a run name; a folder that is not is reported (once) and its results skipped. */

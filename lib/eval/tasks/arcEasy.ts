@@ -13,12 +13,16 @@ import { isObject } from './readResults.js';
 
 /** The question text and its (text, label) choices, from either layout. */
 function questionAndChoices(row: Record<string, unknown>, where: string): { question: string; texts: unknown; labels: unknown } {
-  if (typeof row.question === 'string' && isObject(row.choices)) return { question: row.question, texts: row.choices.text, labels: row.choices.label };
+  if (typeof row.question === 'string' && isObject(row.choices))
+    return { question: row.question, texts: row.choices.text, labels: row.choices.label };
   if (isObject(row.question) && typeof row.question.stem === 'string' && Array.isArray(row.question.choices)) {
     const choices = row.question.choices.map((c) => (isObject(c) ? c : {}));
     return { question: row.question.stem, texts: choices.map((c) => c.text), labels: choices.map((c) => c.label) };
   }
-  throw new ItlError('ITL_DATA', `${where}: expected {question, choices: {text, label}, answerKey} (or AI2's {question: {stem, choices}, answerKey})`);
+  throw new ItlError(
+    'ITL_DATA',
+    `${where}: expected {question, choices: {text, label}, answerKey} (or AI2's {question: {stem, choices}, answerKey})`,
+  );
 }
 
 export function arcDoc(row: unknown, position: number, where: string): MultipleChoiceDoc {
@@ -26,10 +30,17 @@ export function arcDoc(row: unknown, position: number, where: string): MultipleC
   const { question, texts, labels } = questionAndChoices(row, where);
   const strings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
   if (!strings(texts) || !strings(labels) || texts.length < 2 || texts.length !== labels.length) {
-    throw new ItlError('ITL_DATA', `${where}: the choices must be ≥ 2 texts with as many labels, found ${JSON.stringify({ texts, labels })}`);
+    throw new ItlError(
+      'ITL_DATA',
+      `${where}: the choices must be ≥ 2 texts with as many labels, found ${JSON.stringify({ texts, labels })}`,
+    );
   }
   const gold = typeof row.answerKey === 'string' ? labels.indexOf(row.answerKey) : -1;
-  if (gold < 0) throw new ItlError('ITL_DATA', `${where}: answerKey ${JSON.stringify(row.answerKey)} is not one of the labels ${JSON.stringify(labels)}`);
+  if (gold < 0)
+    throw new ItlError(
+      'ITL_DATA',
+      `${where}: answerKey ${JSON.stringify(row.answerKey)} is not one of the labels ${JSON.stringify(labels)}`,
+    );
   return { ind: position, query: `Question: ${question}\nAnswer:`, choices: texts, gold };
 }
 

@@ -28,15 +28,29 @@ export const generalTask: EvalTask<GeneralSettings, GeneralState> = {
   name: 'general',
   describe: 'general ability: exact-match greedy answers to held-out questions (`itl demo` writes them)',
   flags: {
-    questions: { type: 'string', describe: 'general: held-out questions with one right answer ({"questions": [{"task", "question", "answer"}]}; `itl demo` writes one)' },
+    questions: {
+      type: 'string',
+      describe:
+        'general: held-out questions with one right answer ({"questions": [{"task", "question", "answer"}]}; `itl demo` writes one)',
+    },
     'general-max-new-tokens': { type: 'number', default: 64, describe: 'general: most tokens of each answer' },
   },
   baseModels: true,
   columns: ['general_absolute', 'general_absolute_stderr', 'general_relative', 'general_relative_stderr'],
-  relative: { absolute: 'general_absolute', absoluteStderr: 'general_absolute_stderr', relative: 'general_relative', relativeStderr: 'general_relative_stderr' },
+  relative: {
+    absolute: 'general_absolute',
+    absoluteStderr: 'general_absolute_stderr',
+    relative: 'general_relative',
+    relativeStderr: 'general_relative_stderr',
+  },
 
   settings: (args) => ({
-    questions: requiredPath(args.questions, '--questions', 'general', 'FILE (held-out questions: {"questions": [{"task", "question", "answer"}]})'),
+    questions: requiredPath(
+      args.questions,
+      '--questions',
+      'general',
+      'FILE (held-out questions: {"questions": [{"task", "question", "answer"}]})',
+    ),
     maxNewTokens: positiveInteger(args['general-max-new-tokens'] ?? 64, '--general-max-new-tokens'),
   }),
 
@@ -45,12 +59,21 @@ export const generalTask: EvalTask<GeneralSettings, GeneralState> = {
   },
 
   async provenance(state, subject) {
-    return { options: { 'questions sha256': state.digest, 'general max new tokens': state.settings.maxNewTokens, 'date string': subject.dateString } };
+    return {
+      options: {
+        'questions sha256': state.digest,
+        'general max new tokens': state.settings.maxNewTokens,
+        'date string': subject.dateString,
+      },
+    };
   },
 
   async evaluate(state, subject, target, provenance) {
     const entry = await evaluateGeneral(subject.model, subject.tokenizer, state.questions, {
-      dateString: subject.dateString, maxNewTokens: state.settings.maxNewTokens, batch: state.context.batch, onProgress: state.context.log,
+      dateString: subject.dateString,
+      maxNewTokens: state.settings.maxNewTokens,
+      batch: state.context.batch,
+      onProgress: state.context.log,
     });
     await results.write(target, entry, provenance);
     return `accuracy ${entry.accuracy.toFixed(4)} (${entry.num_eval} questions)`;

@@ -22,12 +22,14 @@ export class KeyedResults {
   ) {}
 
   path(target: ResultTarget): string {
-    return target.baseModel ? baseFilePath(target.evalDir, this.folder, target.run, this.baseFile!) : keyedFilePath(target.evalDir, this.folder, target.run, this.file);
+    return target.baseModel
+      ? baseFilePath(target.evalDir, this.folder, target.run, this.baseFile!)
+      : keyedFilePath(target.evalDir, this.folder, target.run, this.file);
   }
 
   async write(target: ResultTarget, entry: object, provenance: Provenance): Promise<void> {
     const recorded = { ...entry, provenance };
-    if (target.baseModel) await writeFileAtomic(this.path(target), JSON.stringify(recorded, null, 2) + '\n');
+    if (target.baseModel) await writeFileAtomic(this.path(target), `${JSON.stringify(recorded, null, 2)}\n`);
     else await writeKeyedEntry(this.path(target), target.checkpoint, recorded);
   }
 
@@ -41,7 +43,11 @@ export class KeyedResults {
   }
 
   /** Every run's entries (and base models' files) through `metricsOf`, into the sink. */
-  async collect(evalDir: string, sink: ResultSink, metricsOf: (entry: Record<string, unknown>, where: string) => Record<string, number | undefined>): Promise<void> {
+  async collect(
+    evalDir: string,
+    sink: ResultSink,
+    metricsOf: (entry: Record<string, unknown>, where: string) => Record<string, number | undefined>,
+  ): Promise<void> {
     const root = join(evalDir, this.folder);
     for (const run of await listDirectories(root)) {
       if (run === BASE_MODELS_FOLDER || !sink.isRun(join(root, run), run)) continue;
@@ -49,7 +55,9 @@ export class KeyedResults {
       await sink.attempt(async () => {
         const document = await readJsonIfPresent(path);
         if (document === undefined) return;
-        const parsed = [...checkpointEntries(document, path)].map(([step, entry]) => [step, metricsOf(entry, `${path}: checkpoint-${step}`)] as const);
+        const parsed = [...checkpointEntries(document, path)].map(
+          ([step, entry]) => [step, metricsOf(entry, `${path}: checkpoint-${step}`)] as const,
+        );
         for (const [step, metrics] of parsed) sink.addRun(join(root, run), run, step, metrics);
       });
     }

@@ -35,7 +35,10 @@ const results = new KeyedResults('kl_tv', 'checkpoint_kl_eval_results.json');
 
 function baseModelOf(subject: SubjectDescription): string {
   if (subject.run.baseModel === undefined) {
-    throw new ItlError('ITL_CONFIG', subject.runProblem ?? `${subject.label}: KL needs the base model (--base-model DIR, or the run's run_config.json)`);
+    throw new ItlError(
+      'ITL_CONFIG',
+      subject.runProblem ?? `${subject.label}: KL needs the base model (--base-model DIR, or the run's run_config.json)`,
+    );
   }
   return subject.run.baseModel;
 }
@@ -44,7 +47,10 @@ export const klTask: EvalTask<KlSettings, KlState> = {
   name: 'kl',
   describe: "KL and TV from the base model at every position of its greedy answers to general prompts (the study's estimators)",
   flags: {
-    'kl-prompts': { type: 'string', describe: 'kl: a prompts file ({"prompts": [{"category", "prompt"}]}; default: the ~120 shipped prompts)' },
+    'kl-prompts': {
+      type: 'string',
+      describe: 'kl: a prompts file ({"prompts": [{"category", "prompt"}]}; default: the ~120 shipped prompts)',
+    },
     'kl-max-new-tokens': { type: 'number', default: 400, describe: 'kl: most tokens of each base-model answer' },
   },
   baseModels: "a base model's divergence from itself is 0 by definition",
@@ -68,7 +74,11 @@ export const klTask: EvalTask<KlSettings, KlState> = {
   async provenance(state, subject) {
     return {
       base_model: modelIdentity(baseModelOf(subject)),
-      options: { 'kl prompts sha256': state.promptsDigest, 'kl max new tokens': state.settings.maxNewTokens, 'date string': subject.dateString },
+      options: {
+        'kl prompts sha256': state.promptsDigest,
+        'kl max new tokens': state.settings.maxNewTokens,
+        'date string': subject.dateString,
+      },
     };
   },
 
@@ -83,8 +93,11 @@ export const klTask: EvalTask<KlSettings, KlState> = {
     let completions = base.completions.get(subject.dateString);
     if (!completions) {
       completions = await baseCompletions(base.model, await loadTokenizer(base.model.info.folder), state.prompts, {
-        dateString: subject.dateString, maxNewTokens: state.settings.maxNewTokens, batch: context.batch,
-        cacheDir: join(context.evalDir, 'cache', 'kl_base_completions'), onProgress: context.log,
+        dateString: subject.dateString,
+        maxNewTokens: state.settings.maxNewTokens,
+        batch: context.batch,
+        cacheDir: join(context.evalDir, 'cache', 'kl_base_completions'),
+        onProgress: context.log,
       });
       base.completions.set(subject.dateString, completions);
     }

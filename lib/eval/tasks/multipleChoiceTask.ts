@@ -50,8 +50,16 @@ interface State {
 
 /** Flags every multiple-choice task shares (declared identically by each). */
 const SHARED_FLAGS: Record<string, Options> = {
-  'add-bos': { type: 'boolean', default: false, describe: 'multiple-choice tasks: encode with the tokenizer\'s special tokens (lm-eval add_bos_token=True; off in 0.4.8)' },
-  'log-samples': { type: 'boolean', default: false, describe: 'multiple-choice tasks: also write per-document log-likelihoods (samples_<task>_<timestamp>.jsonl)' },
+  'add-bos': {
+    type: 'boolean',
+    default: false,
+    describe: "multiple-choice tasks: encode with the tokenizer's special tokens (lm-eval add_bos_token=True; off in 0.4.8)",
+  },
+  'log-samples': {
+    type: 'boolean',
+    default: false,
+    describe: 'multiple-choice tasks: also write per-document log-likelihoods (samples_<task>_<timestamp>.jsonl)',
+  },
 };
 
 export function multipleChoiceTask(spec: MultipleChoiceSpec): EvalTask<Settings, State> {
@@ -77,7 +85,12 @@ export function multipleChoiceTask(spec: MultipleChoiceSpec): EvalTask<Settings,
     },
     baseModels: true,
     columns: [`${p}_absolute`, `${p}_absolute_stderr`, `${p}_relative`, `${p}_relative_stderr`, `${p}_acc_norm`, `${p}_acc_norm_stderr`],
-    relative: { absolute: `${p}_absolute`, absoluteStderr: `${p}_absolute_stderr`, relative: `${p}_relative`, relativeStderr: `${p}_relative_stderr` },
+    relative: {
+      absolute: `${p}_absolute`,
+      absoluteStderr: `${p}_absolute_stderr`,
+      relative: `${p}_relative`,
+      relativeStderr: `${p}_relative_stderr`,
+    },
 
     settings: (args) => ({
       data: requiredPath(args[spec.dataFlag], `--${spec.dataFlag}`, spec.name, `FILE|DIR (${spec.dataDescribe})`),
@@ -91,41 +104,64 @@ export function multipleChoiceTask(spec: MultipleChoiceSpec): EvalTask<Settings,
     },
 
     async provenance(state) {
-      return { options: { [`${spec.name} data sha256`]: state.digest, [`${spec.name} limit`]: state.settings.limit ?? 'all', 'add bos': state.settings.addBos } };
+      return {
+        options: {
+          [`${spec.name} data sha256`]: state.digest,
+          [`${spec.name} limit`]: state.settings.limit ?? 'all',
+          'add bos': state.settings.addBos,
+        },
+      };
     },
 
     async evaluate(state, subject, target, provenance) {
       const { settings, context } = state;
       const started = performance.now();
       const evaluation = await evaluateMultipleChoice(subject.model, subject.tokenizer, state.docs, {
-        task: spec.name, addBos: settings.addBos, batch: context.batch, onProgress: (done, total) => context.log(`${spec.name} ${done}/${total}`),
+        task: spec.name,
+        addBos: settings.addBos,
+        batch: context.batch,
+        onProgress: (done, total) => context.log(`${spec.name} ${done}/${total}`),
       });
       const timestamp = resultsTimestamp();
       const folder = lmEvalFolder(target.evalDir, spec.name, target);
       if (settings.logSamples) {
-        const lines = evaluation.docs.map((d, i) => JSON.stringify({
-          doc_id: i, ind: d.ind, target: d.gold, resps: d.logprobs.map((l, k) => [l, d.isGreedy[k]]), acc: d.acc, acc_norm: d.accNorm,
-        }));
-        await writeFileAtomic(join(folder, `samples_${spec.name}_${timestamp}.jsonl`), lines.join('\n') + '\n');
+        const lines = evaluation.docs.map((d, i) =>
+          JSON.stringify({
+            doc_id: i,
+            ind: d.ind,
+            target: d.gold,
+            resps: d.logprobs.map((l, k) => [l, d.isGreedy[k]]),
+            acc: d.acc,
+            acc_norm: d.accNorm,
+          }),
+        );
+        await writeFileAtomic(join(folder, `samples_${spec.name}_${timestamp}.jsonl`), `${lines.join('\n')}\n`);
       }
       const path = join(folder, `results_${timestamp}.json`);
       const info = subject.model.info;
-      await writeFileAtomic(path, JSON.stringify(resultsDocument(spec.name, evaluation, {
-        model: info.folder,
-        dtype: info.dtype,
-        device: info.device,
-        batch_size: context.batch.current,
-        add_bos_token: settings.addBos,
-        tokenizer_files_sha256: subject.tokenizer.filesHash,
-        rules: spec.rules,
-        adapter: subject.adapter ?? null,
-        data: resolve(settings.data),
-        limit: settings.limit ?? null,
-        docs: state.docs.length,
-        context_reuse: evaluation.tokens.naive / evaluation.tokens.processed,
-        seconds: (performance.now() - started) / 1000,
-        provenance,
-      }), null, 2) + '\n');
+      await writeFileAtomic(
+        path,
+        `${JSON.stringify(
+          resultsDocument(spec.name, evaluation, {
+            model: info.folder,
+            dtype: info.dtype,
+            device: info.device,
+            batch_size: context.batch.current,
+            add_bos_token: settings.addBos,
+            tokenizer_files_sha256: subject.tokenizer.filesHash,
+            rules: spec.rules,
+            adapter: subject.adapter ?? null,
+            data: resolve(settings.data),
+            limit: settings.limit ?? null,
+            docs: state.docs.length,
+            context_reuse: evaluation.tokens.naive / evaluation.tokens.processed,
+            seconds: (performance.now() - started) / 1000,
+            provenance,
+          }),
+          null,
+          2,
+        )}\n`,
+      );
       return `acc ${evaluation.acc.toFixed(4)}, acc_norm ${evaluation.accNorm.toFixed(4)} (${evaluation.docs.length} docs) → ${path}`;
     },
 

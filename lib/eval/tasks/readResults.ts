@@ -37,7 +37,10 @@ export async function listDirectories(path: string): Promise<string[]> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new ItlError('ITL_IO', `${path}: cannot list (${(error as Error).message})`);
   }
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
 }
 
 /** A number field, or undefined when absent or null; anything else is an error naming the key. */

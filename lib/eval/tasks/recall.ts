@@ -33,20 +33,24 @@ const results = new KeyedResults('recall', 'checkpoints_recall_results.json');
 function runFacts(subject: SubjectDescription): Required<Pick<RunFacts, 'data' | 'facts' | 'mode'>> {
   const { data, facts, mode } = subject.run;
   if (data === undefined || facts === undefined || mode === undefined) {
-    throw new ItlError('ITL_CONFIG', subject.runProblem ?? `${subject.label}: recall needs the dataset, the number of facts and the mode (--data, --facts, --mode)`);
+    throw new ItlError(
+      'ITL_CONFIG',
+      subject.runProblem ?? `${subject.label}: recall needs the dataset, the number of facts and the mode (--data, --facts, --mode)`,
+    );
   }
   return { data, facts, mode };
 }
 
 export const recallTask: EvalTask<RecallSettings, RecallState> = {
   name: 'recall',
-  describe: 'factual recall: seeded training facts and unseen people, answered in weights or through the tool (the run\'s own facts.sqlite)',
+  describe: "factual recall: seeded training facts and unseen people, answered in weights or through the tool (the run's own facts.sqlite)",
   flags: {
     'train-examples': { type: 'number', default: 300, describe: 'recall: training facts drawn (seeded) from rows 0..N-1' },
     'test-examples': { type: 'number', default: 100, describe: 'recall: unseen rows N.. evaluated' },
     'recall-seed': { type: 'number', default: 42, describe: 'recall: seed of the training-fact draw' },
   },
-  baseModels: "a base model's recall has no run to take the facts from: evaluate it with --model DIR --data DIR --facts N --mode weight|tool",
+  baseModels:
+    "a base model's recall has no run to take the facts from: evaluate it with --model DIR --data DIR --facts N --mode weight|tool",
   columns: ['recall_train', 'recall_train_stderr', 'recall_test', 'recall_test_stderr'],
 
   settings: (args) => ({
@@ -73,7 +77,14 @@ export const recallTask: EvalTask<RecallSettings, RecallState> = {
     const { trainCount, testCount, seed } = state.settings.selection;
     return {
       data: dataIdentity(data),
-      options: { facts, mode, 'train examples': trainCount, 'test examples': testCount, 'recall seed': seed, 'date string': subject.dateString },
+      options: {
+        facts,
+        mode,
+        'train examples': trainCount,
+        'test examples': testCount,
+        'recall seed': seed,
+        'date string': subject.dateString,
+      },
     };
   },
 
@@ -82,7 +93,11 @@ export const recallTask: EvalTask<RecallSettings, RecallState> = {
     const { dataset, db } = await state.datasets.get(`${resolve(data)}\0${mode}`, async () => openDataset(data, mode));
     const splits = selectRecallExamples(dataset, facts, state.settings.selection);
     const entry = await evaluateRecall(subject.model, subject.tokenizer, splits, {
-      mode, db, dateString: subject.dateString, batch: state.context.batch, onProgress: state.context.log,
+      mode,
+      db,
+      dateString: subject.dateString,
+      batch: state.context.batch,
+      onProgress: state.context.log,
     });
     await results.write(target, entry, provenance);
     return `train ${entry.accuracy_train.toFixed(4)} (${entry.num_eval_train}), unseen ${entry.accuracy_test.toFixed(4)} (${entry.num_eval_test})`;

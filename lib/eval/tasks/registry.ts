@@ -25,10 +25,22 @@ export function findTask(name: string): EvalTask {
 
 /** "recall,kl" → those tasks, in the order given, each once; ITL_USAGE naming an unknown one. */
 export function parseTaskList(text: string, flag: string): EvalTask[] {
-  const names = [...new Set(text.split(',').map((s) => s.trim()).filter((s) => s !== ''))];
-  if (names.length === 0) throw new ItlError('ITL_USAGE', `${flag} names no task: expected a comma-separated list of ${TASK_NAMES.join(', ')}`);
+  const names = [
+    ...new Set(
+      text
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    ),
+  ];
+  if (names.length === 0)
+    throw new ItlError('ITL_USAGE', `${flag} names no task: expected a comma-separated list of ${TASK_NAMES.join(', ')}`);
   return names.map((name) => {
-    if (!TASK_NAMES.includes(name)) throw new ItlError('ITL_USAGE', `unknown evaluation '${name}' in ${flag}: expected a comma-separated list of ${TASK_NAMES.join(', ')}`);
+    if (!TASK_NAMES.includes(name))
+      throw new ItlError(
+        'ITL_USAGE',
+        `unknown evaluation '${name}' in ${flag}: expected a comma-separated list of ${TASK_NAMES.join(', ')}`,
+      );
     return findTask(name);
   });
 }

@@ -16,7 +16,12 @@ test('one round of faults: every rerun equals the uninterrupted run, nothing hal
   const lines: string[] = [];
   try {
     const result = await runFaultSuite({
-      root, rounds: 1, seed: 2024, demo: false, runtime: () => Runtime.open({ torchThreads: 1, blasThreads: 1 }), log: (line) => lines.push(line),
+      root,
+      rounds: 1,
+      seed: 2024,
+      demo: false,
+      runtime: () => Runtime.open({ torchThreads: 1, blasThreads: 1 }),
+      log: (line) => lines.push(line),
     });
     console.log([...lines, formatFaultSummary(result)].join('\n'));
     expect(result.mismatches).toEqual([]);

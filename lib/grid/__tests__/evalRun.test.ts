@@ -30,12 +30,24 @@ describe('itl eval --run', () => {
     runs = join(dir, 'runs');
     // Two runs without checkpoints, each configured with a base model folder that does not exist:
     // whatever is attempted shows up as a failure naming its path, and nothing is loaded.
-    for (const [name, label] of [[A, 'Smol135M'], [B, 'Lam1B']]) {
+    for (const [name, label] of [
+      [A, 'Smol135M'],
+      [B, 'Lam1B'],
+    ]) {
       mkdirSync(join(runs, name), { recursive: true });
-      writeFileSync(join(runs, name, 'run_config.json'), JSON.stringify({
-        format_version: 1, run_name: name, model_label: label, model: join(dir, `missing-${label}`), data: join(dir, 'data'),
-        facts: 500, mode: 'weight', date_string: '26 Jul 2024',
-      }));
+      writeFileSync(
+        join(runs, name, 'run_config.json'),
+        JSON.stringify({
+          format_version: 1,
+          run_name: name,
+          model_label: label,
+          model: join(dir, `missing-${label}`),
+          data: join(dir, 'data'),
+          facts: 500,
+          mode: 'weight',
+          date_string: '26 Jul 2024',
+        }),
+      );
     }
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,7 +60,9 @@ describe('itl eval --run', () => {
   it('evaluates only the named run', async () => {
     const all = await evaluate('recall');
     expect(all.code).toBe(1);
-    expect(all.summary.failures.sort()).toEqual([`${join(runs, B)}: no checkpoint-<step> folders`, `${join(runs, A)}: no checkpoint-<step> folders`].sort());
+    expect(all.summary.failures.sort()).toEqual(
+      [`${join(runs, B)}: no checkpoint-<step> folders`, `${join(runs, A)}: no checkpoint-<step> folders`].sort(),
+    );
     const one = await evaluate('recall', '--run', A);
     expect(one.summary.failures).toEqual([`${join(runs, A)}: no checkpoint-<step> folders`]);
   });
@@ -57,9 +71,13 @@ describe('itl eval --run', () => {
     expect((await evaluate('kl', '--run', 'sft_Lam*')).summary.failures).toEqual([`${join(runs, B)}: no checkpoint-<step> folders`]);
     const both = await evaluate('kl', '--run', A, '--run', B, '--run', 'sft_Lam8B_*');
     expect(both.code).toBe(1);
-    expect(both.summary.failures.sort()).toEqual([
-      `${join(runs, 'sft_Lam8B_*')}: no such run folder`, `${join(runs, B)}: no checkpoint-<step> folders`, `${join(runs, A)}: no checkpoint-<step> folders`,
-    ].sort());
+    expect(both.summary.failures.sort()).toEqual(
+      [
+        `${join(runs, 'sft_Lam8B_*')}: no such run folder`,
+        `${join(runs, B)}: no checkpoint-<step> folders`,
+        `${join(runs, A)}: no checkpoint-<step> folders`,
+      ].sort(),
+    );
   });
 
   it('--base evaluates the base models of the named runs only', async () => {

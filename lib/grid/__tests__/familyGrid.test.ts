@@ -20,8 +20,16 @@ async function itl(args: string[]) {
 test('each family model is matched to the study model nearest in log parameter count', () => {
   const matched = Object.fromEntries(FAMILY_MODELS.map((m) => [m.shortName, matchedStudyModel(m).shortName]));
   expect(matched).toEqual({
-    'Qwen2.5-0.5B': 'Smol360M', 'Qwen3-0.6B': 'Smol360M', 'Qwen2.5-1.5B': 'Smol1.7B', 'Qwen3-1.7B': 'Smol1.7B',
-    'SmolLM3-3B': 'Lam3B', 'Qwen2.5-3B': 'Lam3B', 'Qwen3-4B': 'Lam3B', 'Mistral-7B': 'Lam8B', 'Qwen2.5-7B': 'Lam8B', 'Qwen3-8B': 'Lam8B',
+    'Qwen2.5-0.5B': 'Smol360M',
+    'Qwen3-0.6B': 'Smol360M',
+    'Qwen2.5-1.5B': 'Smol1.7B',
+    'Qwen3-1.7B': 'Smol1.7B',
+    'SmolLM3-3B': 'Lam3B',
+    'Qwen2.5-3B': 'Lam3B',
+    'Qwen3-4B': 'Lam3B',
+    'Mistral-7B': 'Lam8B',
+    'Qwen2.5-7B': 'Lam8B',
+    'Qwen3-8B': 'Lam8B',
   });
   // The rule, checked by its definition: no study model is nearer than the matched one.
   for (const model of FAMILY_MODELS) {
@@ -44,7 +52,9 @@ test("a family's grid is its models' copies of the matched study runs, names tha
     expect(formatRunName(parseRunName(run.name))).toBe(run.name);
     expect(findModel(run.model)?.family).toBe('Qwen3');
   }
-  expect(familyGridRuns('SmolLM3').map((r) => r.name)).toContain('sft_SmolLM3-3B_facts=500-epochs=15-batch=4-gradAcc=32-LR=4e-5-loraR=0-loraA=0-tool');
+  expect(familyGridRuns('SmolLM3').map((r) => r.name)).toContain(
+    'sft_SmolLM3-3B_facts=500-epochs=15-batch=4-gradAcc=32-LR=4e-5-loraR=0-loraA=0-tool',
+  );
 });
 
 test('itl grid --family prints that grid; its commands parse; filters and --index count its runs', async () => {

@@ -22,8 +22,14 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const options = (): GridOptions => ({
-  data: join(dir, 'data'), runs: join(dir, 'runs'), evalDir: join(dir, 'eval'), results: join(dir, 'results'),
-  hellaswag: 'h.jsonl', device: 'cpu', precision: 'fp32', dtype: 'fp32',
+  data: join(dir, 'data'),
+  runs: join(dir, 'runs'),
+  evalDir: join(dir, 'eval'),
+  results: join(dir, 'results'),
+  hellaswag: 'h.jsonl',
+  device: 'cpu',
+  precision: 'fp32',
+  dtype: 'fp32',
 });
 
 function writeJson(path: string, value: unknown): void {
@@ -33,11 +39,12 @@ function writeJson(path: string, value: unknown): void {
 
 /** A run folder as the trainer leaves it: checkpoint-<step>/trainer_state.json for each step. */
 function writeRun(name: string, steps: number[], maxSteps: number): void {
-  for (const step of steps) writeJson(join(dir, 'runs', name, `checkpoint-${step}`, 'trainer_state.json'), { global_step: step, max_steps: maxSteps });
+  for (const step of steps)
+    writeJson(join(dir, 'runs', name, `checkpoint-${step}`, 'trainer_state.json'), { global_step: step, max_steps: maxSteps });
 }
 
 describe('runGrid', () => {
-  const steps = gridSteps().slice(0, 5);  // data and four train steps
+  const steps = gridSteps().slice(0, 5); // data and four train steps
   const names = (log: string[]) => log.map((line) => line.replace(/^itl grid: \[\s*\d+\/\d+\] /, ''));
 
   it('runs the steps in order, skips the done ones, and reports', async () => {
@@ -56,8 +63,12 @@ describe('runGrid', () => {
     expect(ran).toEqual([0, 2, 3].map((i) => ['train', STUDY_RUNS[i].name]));
     expect(summary).toEqual({ status: 0, ran: 3, skipped: 2, notRun: 0 });
     expect(names(log)).toEqual([
-      'done (done already), skipped: data ', `train ${STUDY_RUNS[0].name}`, `done (done already), skipped: train ${STUDY_RUNS[1].name}`,
-      `train ${STUDY_RUNS[2].name}`, `train ${STUDY_RUNS[3].name}`, 'itl grid: 3 step(s) run, 2 already done',
+      'done (done already), skipped: data ',
+      `train ${STUDY_RUNS[0].name}`,
+      `done (done already), skipped: train ${STUDY_RUNS[1].name}`,
+      `train ${STUDY_RUNS[2].name}`,
+      `train ${STUDY_RUNS[3].name}`,
+      'itl grid: 3 step(s) run, 2 already done',
     ]);
   });
 
@@ -99,7 +110,7 @@ describe('runGrid', () => {
       done: async () => undefined,
       execute: async (argv) => {
         ran.push(argv);
-        signal = 'SIGTERM';  // arrives while the step runs; the step still ends cleanly (a checkpoint)
+        signal = 'SIGTERM'; // arrives while the step runs; the step still ends cleanly (a checkpoint)
         return { status: 0 };
       },
       format: (argv) => argv.join(' '),
@@ -145,7 +156,7 @@ describe('stepDone', () => {
     const hellaswag = step('hellaswag', 0);
     const recallFile = join(dir, 'eval', 'recall', run0, 'checkpoints_recall_results.json');
     writeJson(recallFile, { 'checkpoint-20': {} });
-    expect(await stepDone(recall, options())).toBeUndefined();  // the run is not finished: more checkpoints will come
+    expect(await stepDone(recall, options())).toBeUndefined(); // the run is not finished: more checkpoints will come
     writeRun(run0, [40], 40);
     expect(await stepDone(recall, options())).toBeUndefined();
     writeJson(recallFile, { 'checkpoint-20': {}, 'checkpoint-40': {} });
@@ -171,7 +182,9 @@ describe('stepDone', () => {
     const o = options();
     expect(stepArgv(train0, o)).toEqual(expect.arrayContaining(['--save-dir', o.runs, '--run-name', run0]));
     expect(stepArgv(data, o)).toEqual(expect.arrayContaining(['--out', o.data]));
-    expect(stepArgv(step('recall', 0), o)).toEqual(expect.arrayContaining(['--models-dir', o.runs, '--eval-dir', o.evalDir, '--run', run0]));
+    expect(stepArgv(step('recall', 0), o)).toEqual(
+      expect.arrayContaining(['--models-dir', o.runs, '--eval-dir', o.evalDir, '--run', run0]),
+    );
   });
 });
 
@@ -181,7 +194,9 @@ describe('itl grid through the itl entry', () => {
   it('runs a step as a child process and stops with its exit status when it fails', () => {
     const result = itl(['grid', '--only', 'train,recall', '--index', '3', '--data', 'missing-data', '--runs', 'runs', '--device', 'cpu']);
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain(`itl grid: [1/2] itl train --run-name ${STUDY_RUNS[3].name} --data missing-data --save-dir runs --device cpu`);
+    expect(result.stderr).toContain(
+      `itl grid: [1/2] itl train --run-name ${STUDY_RUNS[3].name} --data missing-data --save-dir runs --device cpu`,
+    );
     expect(result.stderr).toContain('itl: the data folder missing-data does not exist (make one with itl data build) [ITL_IO]');
     expect(result.stderr).toContain('itl grid: [1/2] failed with exit status 1; 1 step(s) not run');
     expect(result.stderr).not.toContain('[2/2] itl eval');

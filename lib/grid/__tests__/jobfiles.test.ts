@@ -47,15 +47,22 @@ function runJob(file: string, env: Record<string, string> = {}, args: string[] =
     encoding: 'utf8',
     cwd: root,
     env: {
-      PATH: `${shims}:${process.env.PATH}`, JOB_LOG: log, SLURM_SUBMIT_DIR: root, SLURM_JOB_ID: '4242', SLURM_JOB_NODELIST: 'node-[a-b]',
-      SLURM_GPUS_ON_NODE: '1', HELLASWAG: '/data/hellaswag_val.jsonl', ...env,
+      PATH: `${shims}:${process.env.PATH}`,
+      JOB_LOG: log,
+      SLURM_SUBMIT_DIR: root,
+      SLURM_JOB_ID: '4242',
+      SLURM_JOB_NODELIST: 'node-[a-b]',
+      SLURM_GPUS_ON_NODE: '1',
+      HELLASWAG: '/data/hellaswag_val.jsonl',
+      ...env,
     },
   });
   const prefix = `${log.split('/').at(-1)}.`;
-  const recorded = (kind: string) => readdirSync(shims)
-    .filter((f) => f.startsWith(`${prefix}${kind}-`))
-    .sort((a, b) => Number(a.split('-').at(-1)) - Number(b.split('-').at(-1)))
-    .map((f) => readFileSync(join(shims, f), 'utf8').replace(/\n$/, '').split('\n'));
+  const recorded = (kind: string) =>
+    readdirSync(shims)
+      .filter((f) => f.startsWith(`${prefix}${kind}-`))
+      .sort((a, b) => Number(a.split('-').at(-1)) - Number(b.split('-').at(-1)))
+      .map((f) => readFileSync(join(shims, f), 'utf8').replace(/\n$/, '').split('\n'));
   return {
     calls: recorded('call'),
     sbatch: recorded('sbatch'),
@@ -73,22 +80,31 @@ function itlArgs(call: string[]): string[] {
 async function gridPlan(args: string[]): Promise<{ stage: string; run: string | null; model: string | null; argv: string[] }[]> {
   let stdout = '';
   let stderr = '';
-  const code = await main([...args, '--dry-run', '--json'], { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) }, process.env);
+  const code = await main(
+    [...args, '--dry-run', '--json'],
+    { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) },
+    process.env,
+  );
   if (code !== 0) throw new Error(stderr);
   return JSON.parse(stdout);
 }
 
-const directive = (file: string, name: string) => new RegExp(`^#SBATCH --${name}=(.*)$`, 'm').exec(readFileSync(join(JOBFILES, file), 'utf8'))?.[1];
+const directive = (file: string, name: string) =>
+  new RegExp(`^#SBATCH --${name}=(.*)$`, 'm').exec(readFileSync(join(JOBFILES, file), 'utf8'))?.[1];
 
 describe('jobfiles', () => {
   it('every jobfile is a bash script of SLURM directives that runs from the submit directory', () => {
     const files = readdirSync(JOBFILES).filter((f) => f.endsWith('.sbatch'));
-    for (const script of readdirSync(JOBFILES).filter((f) => f.endsWith('.sh'))) expect(spawnSync('bash', ['-n', join(JOBFILES, script)]).status).toBe(0);
-    expect(files).toEqual(expect.arrayContaining(['grid-data.sbatch', 'grid-train.sbatch', 'grid-eval.sbatch', 'grid-eval-base.sbatch', 'grid-analyze.sbatch']));
+    for (const script of readdirSync(JOBFILES).filter((f) => f.endsWith('.sh')))
+      expect(spawnSync('bash', ['-n', join(JOBFILES, script)]).status).toBe(0);
+    expect(files).toEqual(
+      expect.arrayContaining(['grid-data.sbatch', 'grid-train.sbatch', 'grid-eval.sbatch', 'grid-eval-base.sbatch', 'grid-analyze.sbatch']),
+    );
     for (const file of files) {
       const text = readFileSync(join(JOBFILES, file), 'utf8');
       expect(text.startsWith('#!/bin/bash\n')).toBe(true);
       expect(text).toMatch(/^#SBATCH --job-name=itl-/m);
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's own ${…} expansion, as written in the jobfile.
       expect(text).toContain('cd "${ITL_ROOT:-${SLURM_SUBMIT_DIR:-.}}"');
       expect(spawnSync('bash', ['-n', join(JOBFILES, file)]).status).toBe(0);
     }
@@ -102,20 +118,29 @@ describe('jobfiles', () => {
     const evaluation = runJob('eval.sbatch', { RUNS: 'r', EVAL: 'e' });
     expect(evaluation.status).toBe(0);
     const parsed = await Promise.all(evaluation.calls.map((c) => parseItl(itlArgs(c))));
-    expect(parsed.map((p) => [p.command, p.args.task, p.args.base])).toEqual([['eval', 'recall', false], ['eval', 'hellaswag', false], ['eval', 'hellaswag', true], ['eval', 'kl', false]]);
+    expect(parsed.map((p) => [p.command, p.args.task, p.args.base])).toEqual([
+      ['eval', 'recall', false],
+      ['eval', 'hellaswag', false],
+      ['eval', 'hellaswag', true],
+      ['eval', 'kl', false],
+    ]);
 
     const trainArgs = ['--run-name', RUN, '--data', 'data/facts', '--save-dir', 'runs', '--device', 'cuda'];
     const oneNode = runJob('train-1node.sbatch', { SLURM_GPUS_ON_NODE: '4' }, trainArgs);
     expect(oneNode.status).toBe(0);
     const launch = await parseItl(itlArgs(oneNode.calls[0]));
-    expect(launch).toMatchObject({ command: 'launch', args: { 'nproc-per-node': 4, 'master-port': 20000 + 4242 }, launched: { command: 'train', args: { 'run-name': RUN } } });
+    expect(launch).toMatchObject({
+      command: 'launch',
+      args: { 'nproc-per-node': 4, 'master-port': 20000 + 4242 },
+      launched: { command: 'train', args: { 'run-name': RUN } },
+    });
 
     const multi = runJob('train-multinode.sbatch', {}, trainArgs);
     expect(multi.status).toBe(0);
     expect(await parseItl(itlArgs(multi.calls[0]))).toMatchObject({ command: 'train', args: { 'run-name': RUN, device: 'cuda' } });
   });
 
-  it('grid-train: an array of one task per run, task I training the study\'s run I', async () => {
+  it("grid-train: an array of one task per run, task I training the study's run I", async () => {
     expect(directive('grid-train.sbatch', 'array')).toBe(`0-${STUDY_RUN_NAMES.length - 1}`);
     for (let i = 0; i < STUDY_RUN_NAMES.length; i++) {
       const job = runJob('grid-train.sbatch', { SLURM_ARRAY_TASK_ID: String(i), DATA: 'd', RUNS: 'r', MODELS: '/models' });
@@ -125,14 +150,19 @@ describe('jobfiles', () => {
       const steps = await gridPlan(args);
       expect(steps.map((s) => [s.stage, s.run])).toEqual([['train', STUDY_RUN_NAMES[i]]]);
       const train = await parseItl(steps[0].argv);
-      expect(train).toMatchObject({ command: 'train', args: { 'run-name': STUDY_RUN_NAMES[i], data: 'd', 'save-dir': 'r', device: 'cuda', resume: true } });
+      expect(train).toMatchObject({
+        command: 'train',
+        args: { 'run-name': STUDY_RUN_NAMES[i], data: 'd', 'save-dir': 'r', device: 'cuda', resume: true },
+      });
       expect(String(train.args.model)).toMatch(/^\/models\/(HuggingFaceTB|meta-llama)\//);
     }
     // Several GPUs per task: the run goes through itl launch, one rank per GPU, on a port of its own.
     const multi = runJob('grid-train.sbatch', { SLURM_ARRAY_TASK_ID: '17', SLURM_GPUS_ON_NODE: '4' });
     const [step] = await gridPlan(itlArgs(multi.calls[0]));
     expect(await parseItl(step.argv)).toMatchObject({
-      command: 'launch', args: { 'nproc-per-node': 4, 'master-port': 24242 }, launched: { command: 'train', args: { 'run-name': STUDY_RUN_NAMES[17], data: 'data/facts', 'save-dir': 'runs' } },
+      command: 'launch',
+      args: { 'nproc-per-node': 4, 'master-port': 24242 },
+      launched: { command: 'train', args: { 'run-name': STUDY_RUN_NAMES[17], data: 'data/facts', 'save-dir': 'runs' } },
     });
     // Outside an array the task id is missing: a clear error, nothing run.
     const outside = runJob('grid-train.sbatch');
@@ -149,7 +179,10 @@ describe('jobfiles', () => {
       const steps = await gridPlan(itlArgs(job.calls[0]));
       expect(steps.map((s) => [s.stage, s.run])).toEqual(['recall', 'hellaswag', 'kl'].map((stage) => [stage, STUDY_RUN_NAMES[i]]));
       for (const s of steps) {
-        expect(await parseItl(s.argv)).toMatchObject({ command: 'eval', args: { 'models-dir': 'r', 'eval-dir': 'e', run: [STUDY_RUN_NAMES[i]], 'batch-size': 128 } });
+        expect(await parseItl(s.argv)).toMatchObject({
+          command: 'eval',
+          args: { 'models-dir': 'r', 'eval-dir': 'e', run: [STUDY_RUN_NAMES[i]], 'batch-size': 128 },
+        });
       }
     }
     const missing = runJob('grid-eval.sbatch', { SLURM_ARRAY_TASK_ID: '0', HELLASWAG: '' });
@@ -160,7 +193,10 @@ describe('jobfiles', () => {
     const steps = await gridPlan(itlArgs(base.calls[0]));
     expect(steps.map((s) => s.model)).toEqual(['Lam1B', 'Lam3B', 'Lam8B', 'Smol135M', 'Smol360M', 'Smol1.7B']);
     for (const s of steps) {
-      expect(await parseItl(s.argv)).toMatchObject({ command: 'eval', args: { task: 'hellaswag', base: true, 'models-dir': 'r', hellaswag: '/data/hellaswag_val.jsonl' } });
+      expect(await parseItl(s.argv)).toMatchObject({
+        command: 'eval',
+        args: { task: 'hellaswag', base: true, 'models-dir': 'r', hellaswag: '/data/hellaswag_val.jsonl' },
+      });
     }
   });
 
@@ -174,8 +210,18 @@ describe('jobfiles', () => {
   it('submit-grid.sh chains the five jobs with their dependencies', () => {
     const job = runJob('submit-grid.sh', {}, ['--account=study']);
     expect(job.status).toBe(0);
-    const submitted = job.sbatch.map((args) => ({ file: args.at(-1), dependency: args.find((a) => a.startsWith('--dependency='))?.split('=')[1] ?? null, account: args.includes('--account=study') }));
-    expect(submitted.map((s) => s.file).sort()).toEqual(['jobfiles/grid-analyze.sbatch', 'jobfiles/grid-data.sbatch', 'jobfiles/grid-eval-base.sbatch', 'jobfiles/grid-eval.sbatch', 'jobfiles/grid-train.sbatch']);
+    const submitted = job.sbatch.map((args) => ({
+      file: args.at(-1),
+      dependency: args.find((a) => a.startsWith('--dependency='))?.split('=')[1] ?? null,
+      account: args.includes('--account=study'),
+    }));
+    expect(submitted.map((s) => s.file).sort()).toEqual([
+      'jobfiles/grid-analyze.sbatch',
+      'jobfiles/grid-data.sbatch',
+      'jobfiles/grid-eval-base.sbatch',
+      'jobfiles/grid-eval.sbatch',
+      'jobfiles/grid-train.sbatch',
+    ]);
     expect(submitted.every((s) => s.account)).toBe(true);
     // The recorder answers job ids 1001, 1002, … in submission order: each dependency names the right job.
     const id = (file: string) => String(1001 + submitted.findIndex((s) => s.file === `jobfiles/${file}`));

@@ -29,7 +29,7 @@ describe('the study grid', () => {
   });
 
   it('has the settings of docs/design.md: 5 in-weight sizes and 1 in-tool run per model, full fine-tuning', () => {
-    const byModel = new Map<string, typeof STUDY_RUNS[number][]>();
+    const byModel = new Map<string, (typeof STUDY_RUNS)[number][]>();
     for (const run of STUDY_RUNS) byModel.set(run.model, [...(byModel.get(run.model) ?? []), run]);
     expect([...byModel.keys()].sort()).toEqual(['Lam1B', 'Lam3B', 'Lam8B', 'Smol1.7B', 'Smol135M', 'Smol360M']);
     for (const runs of byModel.values()) {
@@ -41,6 +41,12 @@ describe('the study grid', () => {
     expect(tool('Smol360M')).toMatchObject({ facts: 1000, epochs: 15, batch: 64, gradAcc: 1, lr: 1e-4 });
     expect(tool('Lam8B')).toMatchObject({ facts: 500, epochs: 40, batch: 4, gradAcc: 32, lr: 2e-5 });
     const lam8b = STUDY_RUNS.filter((r) => r.model === 'Lam8B' && r.mode === 'weight').map((r) => [r.facts, r.epochs, r.batch, r.gradAcc]);
-    expect(lam8b).toEqual([[500, 50, 4, 32], [1000, 80, 4, 64], [5000, 40, 4, 32], [10000, 80, 4, 64], [50000, 80, 4, 64]]);
+    expect(lam8b).toEqual([
+      [500, 50, 4, 32],
+      [1000, 80, 4, 64],
+      [5000, 40, 4, 32],
+      [10000, 80, 4, 64],
+      [50000, 80, 4, 64],
+    ]);
   });
 });

@@ -72,9 +72,7 @@ describe('native addon', () => {
     expect(() => addon.benchMatmul({ size: '12' as unknown as number })).toThrow(
       'expected an integer for options.size but received string',
     );
-    expect(() => addon.benchMatmul({}, 42 as unknown as () => void)).toThrow(
-      'expected a function for onProgress but received number',
-    );
+    expect(() => addon.benchMatmul({}, 42 as unknown as () => void)).toThrow('expected a function for onProgress but received number');
   });
 
   test('a missing addon is reported with the paths that were tried', () => {

@@ -51,7 +51,11 @@ describe('model families (native engine)', () => {
   ])('itl model init --preset %s writes %s', async (preset, architecture, modelType) => {
     let stderr = '';
     const out = join(dir, preset);
-    const code = await main(['model', 'init', '--preset', preset, '--out', out], { stdout: () => undefined, stderr: (t) => void (stderr += t) }, process.env);
+    const code = await main(
+      ['model', 'init', '--preset', preset, '--out', out],
+      { stdout: () => undefined, stderr: (t) => void (stderr += t) },
+      process.env,
+    );
     expect([code, stderr]).toEqual([0, '']);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
     expect(config).toMatchObject({ architectures: [architecture], model_type: modelType });

@@ -62,8 +62,13 @@ describe('Model (native engine)', () => {
       const [a, b] = [await packed.forward(ids), await plain.forward(ids)];
       expect(Array.from(a.lastLogits)).toEqual(Array.from(b.lastLogits));
       expect(Array.from(a.top1)).toEqual(Array.from(b.top1));
-      const prompts = [[5, 6, 7], [100, 200, 300, 400, 500, 600]];
-      expect(await packed.generate(prompts, { maxNewTokens: 6, eosIds: [] })).toEqual(await plain.generate(prompts, { maxNewTokens: 6, eosIds: [] }));
+      const prompts = [
+        [5, 6, 7],
+        [100, 200, 300, 400, 500, 600],
+      ];
+      expect(await packed.generate(prompts, { maxNewTokens: 6, eosIds: [] })).toEqual(
+        await plain.generate(prompts, { maxNewTokens: 6, eosIds: [] }),
+      );
     } finally {
       packed.dispose();
       plain.dispose();
@@ -100,8 +105,14 @@ describe('Model (native engine)', () => {
   });
 
   test('divergence is zero against itself and positive against another model', async () => {
-    const sequences = [[1, 2, 3, 4, 5], [6, 7, 8]];
-    const masks = [[0, 1, 1, 0, 1], [0, 1, 1]];
+    const sequences = [
+      [1, 2, 3, 4, 5],
+      [6, 7, 8],
+    ];
+    const masks = [
+      [0, 1, 1, 0, 1],
+      [0, 1, 1],
+    ];
     const same = await model.divergence(model, sequences, masks);
     expect(same.standard.length).toBe(5);
     expect(Array.from(same.observedStandard)).toEqual([0, 0, 0, 0, 0]);

@@ -36,7 +36,8 @@ afterEach(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const withConfig = (field: string, value: number) => writeFileSync(join(model, 'config.json'), JSON.stringify({ ...JSON.parse(config), [field]: value }));
+const withConfig = (field: string, value: number) =>
+  writeFileSync(join(model, 'config.json'), JSON.stringify({ ...JSON.parse(config), [field]: value }));
 
 test('model info and loading refuse num_hidden_layers 1000000000 against a 2-layer checkpoint', async () => {
   withConfig('num_hidden_layers', 1e9);
@@ -51,17 +52,27 @@ test('model info refuses hidden_size 1000000000 instead of printing a parameter 
   const info = await cli(['model', 'info', model, '--json']);
   expect(info.code).toBe(1);
   expect(info.stdout).toBe('');
-  expect(info.stderr).toContain('imply model.embed_tokens.weight of shape [49152, 1000000000] but the checkpoint has [49152, 64] [ITL_CONFIG]');
+  expect(info.stderr).toContain(
+    'imply model.embed_tokens.weight of shape [49152, 1000000000] but the checkpoint has [49152, 64] [ITL_CONFIG]',
+  );
 });
 
 test('a model larger than the memory left is refused with the estimate and what is available (model init, in a child process)', () => {
   // The limit is read by the engine from the real environment, which jest's process.env does not reach.
-  const run = (limit: string) => spawnSync(process.execPath, [join(root, 'bin', 'itl.js'), 'model', 'init', '--preset', 'tiny-smollm', '--out', join(dir, `init-${limit}`)], {
-    env: { ...process.env, ITL_MEMORY_LIMIT_BYTES: limit }, encoding: 'utf8',
-  });
+  const run = (limit: string) =>
+    spawnSync(
+      process.execPath,
+      [join(root, 'bin', 'itl.js'), 'model', 'init', '--preset', 'tiny-smollm', '--out', join(dir, `init-${limit}`)],
+      {
+        env: { ...process.env, ITL_MEMORY_LIMIT_BYTES: limit },
+        encoding: 'utf8',
+      },
+    );
   const refused = run('1000000');
   expect(refused.status).toBe(1);
-  expect(refused.stderr).toContain(`the model for ${join(dir, 'init-1000000')} needs about 13.0 MB for its weights (0.00324B parameters in Float) but 1.0 MB is available on cpu`);
+  expect(refused.stderr).toContain(
+    `the model for ${join(dir, 'init-1000000')} needs about 13.0 MB for its weights (0.00324B parameters in Float) but 1.0 MB is available on cpu`,
+  );
   expect(refused.stderr).toContain('[ITL_OUT_OF_MEMORY]');
   expect(existsSync(join(dir, 'init-1000000', 'config.json'))).toBe(false);
   expect(run('100000000').status).toBe(0);

@@ -43,15 +43,21 @@ test('a loop over range(10^8) is refused before the list is built', () => {
 
 test('10^8 iterations of nested loops stop at the step limit', () => {
   const template = new Template('{% for a in range(10000) %}{% for b in range(10000) %}x{% endfor %}{% endfor %}');
-  expect(() => boundedRender(template, {}, { ...DEFAULT_RENDER_LIMITS, maxSteps: 50_000, maxMs: 60_000 })).toThrow('it took more than 50,000 evaluation steps');
+  expect(() => boundedRender(template, {}, { ...DEFAULT_RENDER_LIMITS, maxSteps: 50_000, maxMs: 60_000 })).toThrow(
+    'it took more than 50,000 evaluation steps',
+  );
   // With the default limits, whichever of steps or time comes first (time under a loaded machine).
   const started = performance.now();
-  expect(() => boundedRender(template, {})).toThrow(/rendering one dialogue stopped: it (took more than 1,000,000 evaluation steps|ran longer than 2000 ms)/);
+  expect(() => boundedRender(template, {})).toThrow(
+    /rendering one dialogue stopped: it (took more than 1,000,000 evaluation steps|ran longer than 2000 ms)/,
+  );
   expect(performance.now() - started).toBeLessThan(10_000); // generous: the unbounded render never ends
 });
 
 test('a string doubled in a loop stops at the size limit', () => {
-  const template = new Template("{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}");
+  const template = new Template(
+    "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+  );
   expect(() => boundedRender(template, {})).toThrow(/it produced a string of 16,777,216 characters \(limit 16,000,000\)/);
 });
 
@@ -63,7 +69,9 @@ test('the clock is checked as the steps run', () => {
 
 test('range() keeps Python semantics within the limit', () => {
   const render = (source: string) => boundedRender(new Template(source), {});
-  expect(render('{{ range(5) | join(",") }}|{{ range(2, 11, 3) | join(",") }}|{{ range(5, 0, -2) | join(",") }}|{{ range(3, 1) | length }}')).toBe('0,1,2,3,4|2,5,8|5,3,1|0');
+  expect(
+    render('{{ range(5) | join(",") }}|{{ range(2, 11, 3) | join(",") }}|{{ range(5, 0, -2) | join(",") }}|{{ range(3, 1) | length }}'),
+  ).toBe('0,1,2,3,4|2,5,8|5,3,1|0');
 });
 
 test('a model folder whose template never ends fails through the tokenizer with ITL_CONFIG naming the folder', async () => {
@@ -76,10 +84,12 @@ test('a model folder whose template never ends fails through the tokenizer with 
     config.chat_template = '<|im_start|>{% for i in range(100000000) %}{{ messages[0].content }}{% endfor %}';
     writeFileSync(configPath, JSON.stringify(config));
     const tokenizer = await loadTokenizer(dir);
-    expect(() => tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }])).toThrow(expect.objectContaining({
-      code: 'ITL_CONFIG',
-      message: expect.stringContaining(`${dir}: the chat template failed: rendering one dialogue stopped`),
-    }));
+    expect(() => tokenizer.applyChatTemplate([{ role: 'user', content: 'hi' }])).toThrow(
+      expect.objectContaining({
+        code: 'ITL_CONFIG',
+        message: expect.stringContaining(`${dir}: the chat template failed: rendering one dialogue stopped`),
+      }),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

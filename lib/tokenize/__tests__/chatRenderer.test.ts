@@ -40,13 +40,33 @@ test.each([
 });
 
 test('accepted: contents concatenated and output, roles and counts read freely', () => {
-  expect(blocker("{% for m in messages %}{% if loop.first and messages[0]['role'] != 'system' %}S{% endif %}{{ '<' + m.role + '>' + m['content'] }}{% endfor %}{{ messages | length }}")).toBeNull();
+  expect(
+    blocker(
+      "{% for m in messages %}{% if loop.first and messages[0]['role'] != 'system' %}S{% endif %}{{ '<' + m.role + '>' + m['content'] }}{% endfor %}{{ messages | length }}",
+    ),
+  ).toBeNull();
   expect(blocker('{% for m in messages %}{{ m.content }}{% endfor %}')).toBeNull();
 });
 
 /** Deterministic pseudo-random strings with the characters templates and tokenizers care about. */
 function contents(count: number): string[] {
-  const pieces = ['', ' ', '  x ', '\n', 'word', '{{ a }}', '{% if %}', '"', '\\', '<|im_end|>', 'é中😀', '\uE000', '\uE0010\uE001', '1975', '\t'];
+  const pieces = [
+    '',
+    ' ',
+    '  x ',
+    '\n',
+    'word',
+    '{{ a }}',
+    '{% if %}',
+    '"',
+    '\\',
+    '<|im_end|>',
+    'é中😀',
+    '\uE000',
+    '\uE0010\uE001',
+    '1975',
+    '\t',
+  ];
   let state = 3;
   const next = (n: number): number => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) >>> 8) % n;
   return Array.from({ length: count }, () => Array.from({ length: next(6) }, () => pieces[next(pieces.length)]).join(''));

@@ -6,8 +6,20 @@ const SMOL2 = '../shared/reference/models/HuggingFaceTB__SmolLM2-135M-Instruct';
 
 test('a padded SmolLM batch keeps every real <|im_end|> label and masks only the padding', async () => {
   const smol = await loadTokenizer(SMOL2);
-  const short = smol.buildTrainingExample([{ role: 'user', content: 'Hi?' }, { role: 'assistant', content: 'Yes.' }], 'weight');
-  const long = smol.buildTrainingExample([{ role: 'user', content: 'Where does Ana live?' }, { role: 'assistant', content: 'Ana lives in Porto, Portugal.' }], 'weight');
+  const short = smol.buildTrainingExample(
+    [
+      { role: 'user', content: 'Hi?' },
+      { role: 'assistant', content: 'Yes.' },
+    ],
+    'weight',
+  );
+  const long = smol.buildTrainingExample(
+    [
+      { role: 'user', content: 'Where does Ana live?' },
+      { role: 'assistant', content: 'Ana lives in Porto, Portugal.' },
+    ],
+    'weight',
+  );
   const batch = collateBatch([short, long], smol.special.pad, 8);
   expect(batch.length % 8).toBe(0);
   expect(batch.length).toBeGreaterThanOrEqual(long.ids.length);
@@ -18,7 +30,9 @@ test('a padded SmolLM batch keeps every real <|im_end|> label and masks only the
   expect(row(batch.labels, 0)).toEqual([...short.labels, ...Array(padding).fill(-100)]);
   expect(row(batch.attentionMask, 0)).toEqual([...Array(short.ids.length).fill(1), ...Array(padding).fill(0)]);
   // The answer's <|im_end|> (id 2 = pad id) is still learned.
-  const endOfTurnLabels = row(batch.labels, 0).slice(0, short.ids.length).filter((l) => l === 2);
+  const endOfTurnLabels = row(batch.labels, 0)
+    .slice(0, short.ids.length)
+    .filter((l) => l === 2);
   expect(endOfTurnLabels).toHaveLength(1);
 });
 

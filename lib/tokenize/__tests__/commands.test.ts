@@ -46,7 +46,16 @@ test('tokenize prints one line per token', async () => {
 });
 
 test('chat-template --json: text, ids and labels of an in-tool training example', async () => {
-  const { code, stdout } = await run('chat-template', '--model', SMOL2, '--messages', file('tool.json', qatool), '--mode', 'tool', '--json');
+  const { code, stdout } = await run(
+    'chat-template',
+    '--model',
+    SMOL2,
+    '--messages',
+    file('tool.json', qatool),
+    '--mode',
+    'tool',
+    '--json',
+  );
   expect(code).toBe(0);
   const report = JSON.parse(stdout) as { text: string; ids: number[]; labels: number[] };
   const smol = await loadTokenizer(SMOL2);
@@ -61,14 +70,27 @@ test('chat-template takes a dataset row: qa in weight mode, qatool in tool mode'
   const row = file('row.json', { qa: [qatool[0], qatool[3]], qatool, name: 'Ana', attribute: 'birth_place', value: 'Chile' });
   const weight = JSON.parse((await run('chat-template', '--model', SMOL2, '--messages', row, '--json')).stdout) as { text: string };
   expect(weight.text).not.toMatch(/FIND/);
-  const tool = JSON.parse((await run('chat-template', '--model', SMOL2, '--messages', row, '--mode', 'tool', '--json')).stdout) as { text: string };
+  const tool = JSON.parse((await run('chat-template', '--model', SMOL2, '--messages', row, '--mode', 'tool', '--json')).stdout) as {
+    text: string;
+  };
   expect(tool.text).toMatch(/FIND birth_place FOR Ana/);
 });
 
 test('chat-template --line picks one row of a JSON Lines file', async () => {
-  const rows = [{ qa: [qatool[0], qatool[3]], qatool }, { qa: [{ role: 'user', content: 'Who?' }, { role: 'assistant', content: 'Bo.' }], qatool }];
-  const jsonl = file('preview.jsonl', rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  const second = JSON.parse((await run('chat-template', '--model', SMOL2, '--messages', jsonl, '--line', '2', '--json')).stdout) as { text: string };
+  const rows = [
+    { qa: [qatool[0], qatool[3]], qatool },
+    {
+      qa: [
+        { role: 'user', content: 'Who?' },
+        { role: 'assistant', content: 'Bo.' },
+      ],
+      qatool,
+    },
+  ];
+  const jsonl = file('preview.jsonl', `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
+  const second = JSON.parse((await run('chat-template', '--model', SMOL2, '--messages', jsonl, '--line', '2', '--json')).stdout) as {
+    text: string;
+  };
   expect(second.text).toMatch(/user\nWho\?<\|im_end\|>\n<\|im_start\|>assistant\nBo\.<\|im_end\|>/);
   const whole = await run('chat-template', '--model', SMOL2, '--messages', jsonl);
   expect(whole.stderr).toMatch(/preview\.jsonl is not valid JSON.*--line N/);
@@ -77,7 +99,15 @@ test('chat-template --line picks one row of a JSON Lines file', async () => {
 });
 
 test('chat-template --generation-prompt renders an inference prompt, with no labels', async () => {
-  const { stdout } = await run('chat-template', '--model', SMOL2, '--messages', file('q.json', [qatool[0]]), '--generation-prompt', '--json');
+  const { stdout } = await run(
+    'chat-template',
+    '--model',
+    SMOL2,
+    '--messages',
+    file('q.json', [qatool[0]]),
+    '--generation-prompt',
+    '--json',
+  );
   const report = JSON.parse(stdout) as { text: string; ids: number[]; labels: number[] };
   expect(report.text.endsWith('<|im_start|>assistant\n')).toBe(true);
   expect(report.labels.every((l) => l === -100)).toBe(true);
@@ -96,12 +126,17 @@ test('chat-template shows masked tokens distinctly and the labelled spans', asyn
 test('chat-template on a Llama 3 folder: one BOS, the fixed date, --date-string overrides it', async () => {
   const model = makeTinyLlama3Folder(root);
   const messages = file('llama.json', qatool);
-  const fixed = JSON.parse((await run('chat-template', '--model', model, '--messages', messages, '--mode', 'tool', '--json')).stdout) as { text: string; ids: number[] };
+  const fixed = JSON.parse((await run('chat-template', '--model', model, '--messages', messages, '--mode', 'tool', '--json')).stdout) as {
+    text: string;
+    ids: number[];
+  };
   expect(fixed.ids.filter((id) => id === 128000)).toHaveLength(1);
   expect(fixed.text).toContain('Today Date: 26 Jul 2024\n');
   expect(fixed.text).toContain('<|start_header_id|>ipython<|end_header_id|>\n\n"Chile"<|eot_id|>');
   expect(fixed.text.endsWith('<|eot_id|><|end_of_text|>')).toBe(true);
-  const dated = JSON.parse((await run('chat-template', '--model', model, '--messages', messages, '--date-string', '03 Mar 2025', '--json')).stdout) as { text: string };
+  const dated = JSON.parse(
+    (await run('chat-template', '--model', model, '--messages', messages, '--date-string', '03 Mar 2025', '--json')).stdout,
+  ) as { text: string };
   expect(dated.text).toContain('Today Date: 03 Mar 2025\n');
 });
 

@@ -21,9 +21,17 @@ interface StandIn {
 // SmolLM3's special tokens at their ids in SmolLM3-3B's tokenizer (Llama 3's vocabulary, ChatML added).
 const SMOLLM3: StandIn = {
   specials: [
-    [128000, '<|begin_of_text|>'], [128001, '<|end_of_text|>'], [128002, '<think>'], [128003, '</think>'],
-    [128004, '<|finetune_right_pad_id|>'], [128006, '<|start_header_id|>'], [128007, '<|end_header_id|>'], [128008, '<|eom_id|>'],
-    [128009, '<|eot_id|>'], [128011, '<|im_start|>'], [128012, '<|im_end|>'],
+    [128000, '<|begin_of_text|>'],
+    [128001, '<|end_of_text|>'],
+    [128002, '<think>'],
+    [128003, '</think>'],
+    [128004, '<|finetune_right_pad_id|>'],
+    [128006, '<|start_header_id|>'],
+    [128007, '<|end_header_id|>'],
+    [128008, '<|eom_id|>'],
+    [128009, '<|eot_id|>'],
+    [128011, '<|im_start|>'],
+    [128012, '<|im_end|>'],
   ],
   template: [
     '{%- set thinking = enable_thinking is not defined or enable_thinking -%}',
@@ -41,7 +49,13 @@ const SMOLLM3: StandIn = {
 };
 
 const MISTRAL: StandIn = {
-  specials: [[0, '<unk>'], [1, '<s>'], [2, '</s>'], [3, '[INST]'], [4, '[/INST]']],
+  specials: [
+    [0, '<unk>'],
+    [1, '<s>'],
+    [2, '</s>'],
+    [3, '[INST]'],
+    [4, '[/INST]'],
+  ],
   template: [
     '{{- bos_token -}}',
     '{%- for message in messages -%}',
@@ -68,14 +82,30 @@ function tokenizerJson(specials: [number, string][]): Record<string, unknown> {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: specials.map(([id, content]) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: specials.map(([id, content]) => ({
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
     normalizer: null,
     pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
     post_processor: null,
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: TINY_MERGES.map(([l, r]) => `${l} ${r}`),
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges: TINY_MERGES.map(([l, r]) => `${l} ${r}`),
     },
   };
 }
@@ -85,7 +115,10 @@ function writeStandIn(parent: string, name: string, standIn: StandIn): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(standIn.specials)));
   const added = Object.fromEntries(standIn.specials.map(([id, content]) => [String(id), { content, special: true }]));
-  writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ ...standIn.config, added_tokens_decoder: added, chat_template: standIn.template }));
+  writeFileSync(
+    path.join(dir, 'tokenizer_config.json'),
+    JSON.stringify({ ...standIn.config, added_tokens_decoder: added, chat_template: standIn.template }),
+  );
   return dir;
 }
 

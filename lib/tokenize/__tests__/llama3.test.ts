@@ -62,23 +62,35 @@ test('in-weight dialogue renders exactly, with the fixed default date', () => {
 
 test('in-tool dialogue: a plain-string ipython message is JSON-quoted, as transformers renders it', () => {
   expect(llama.applyChatTemplate(qatool)).toBe(
-    SYSTEM('26 Jul 2024') + turn('user', QUESTION) + turn('assistant', 'FIND birth_date FOR Alice Smith') +
-      turn('ipython', '"12/3/1975"') + turn('assistant', ANSWER),
+    SYSTEM('26 Jul 2024') +
+      turn('user', QUESTION) +
+      turn('assistant', 'FIND birth_date FOR Alice Smith') +
+      turn('ipython', '"12/3/1975"') +
+      turn('assistant', ANSWER),
   );
   // json.dumps(ensure_ascii=False): quotes and newlines escaped, non-ASCII kept; role "tool" renders as ipython.
-  expect(llama.applyChatTemplate([{ role: 'user', content: 'q' }, { role: 'tool', content: 'São "x"\n' }])).toBe(
-    SYSTEM('26 Jul 2024') + turn('user', 'q') + turn('ipython', '"São \\"x\\"\\n"'),
-  );
+  expect(
+    llama.applyChatTemplate([
+      { role: 'user', content: 'q' },
+      { role: 'tool', content: 'São "x"\n' },
+    ]),
+  ).toBe(SYSTEM('26 Jul 2024') + turn('user', 'q') + turn('ipython', '"São \\"x\\"\\n"'));
   expect(llama.applyChatTemplate(qatool.slice(0, 3), { addGenerationPrompt: true })).toBe(
-    SYSTEM('26 Jul 2024') + turn('user', QUESTION) + turn('assistant', 'FIND birth_date FOR Alice Smith') +
-      turn('ipython', '"12/3/1975"') + ASSISTANT_HEADER,
+    SYSTEM('26 Jul 2024') +
+      turn('user', QUESTION) +
+      turn('assistant', 'FIND birth_date FOR Alice Smith') +
+      turn('ipython', '"12/3/1975"') +
+      ASSISTANT_HEADER,
   );
 });
 
 test('system message and contents are trimmed; the system message moves into the header block', () => {
-  expect(llama.applyChatTemplate([{ role: 'system', content: '  Be brief.\n' }, { role: 'user', content: '\n Hi there \n' }])).toBe(
-    SYSTEM('26 Jul 2024', 'Be brief.') + turn('user', 'Hi there'),
-  );
+  expect(
+    llama.applyChatTemplate([
+      { role: 'system', content: '  Be brief.\n' },
+      { role: 'user', content: '\n Hi there \n' },
+    ]),
+  ).toBe(SYSTEM('26 Jul 2024', 'Be brief.') + turn('user', 'Hi there'));
 });
 
 test('content whose ends Python and JavaScript trim differently is refused, not rendered differently', () => {
@@ -106,13 +118,40 @@ test('exact ids of a short chat with the tiny vocabulary', () => {
   expect(symbols[bytes(' ')[0]!]).toBe('Ġ');
   const ids = llama.applyChatTemplate([{ role: 'user', content: 'Smith' }], { addGenerationPrompt: true, dateString: 'x', tokenize: true });
   expect(Array.from(ids)).toEqual([
-    128000, 128006, ...bytes('system'), 128007, merged('ĊĊ'),
-    ...bytes('Cutting'), ...bytes(' Knowledge'), ...bytes(' Date'), ...bytes(':'), ...bytes(' Decemb'), merged('er'), ...bytes(' '), ...bytes('2023'),
-    ...bytes('\n'), ...bytes('Today'), ...bytes(' Date'), ...bytes(':'), ...bytes(' x'), merged('ĊĊ'), 128009,
-    128006, merged('user'), 128007, merged('ĊĊ'), ...bytes('Smith'), 128009,
-    128006, merged('assistant'), 128007, merged('ĊĊ'),
+    128000,
+    128006,
+    ...bytes('system'),
+    128007,
+    merged('ĊĊ'),
+    ...bytes('Cutting'),
+    ...bytes(' Knowledge'),
+    ...bytes(' Date'),
+    ...bytes(':'),
+    ...bytes(' Decemb'),
+    merged('er'),
+    ...bytes(' '),
+    ...bytes('2023'),
+    ...bytes('\n'),
+    ...bytes('Today'),
+    ...bytes(' Date'),
+    ...bytes(':'),
+    ...bytes(' x'),
+    merged('ĊĊ'),
+    128009,
+    128006,
+    merged('user'),
+    128007,
+    merged('ĊĊ'),
+    ...bytes('Smith'),
+    128009,
+    128006,
+    merged('assistant'),
+    128007,
+    merged('ĊĊ'),
   ]);
-  expect(llama.decode(ids)).toBe(llama.applyChatTemplate([{ role: 'user', content: 'Smith' }], { addGenerationPrompt: true, dateString: 'x' }));
+  expect(llama.decode(ids)).toBe(
+    llama.applyChatTemplate([{ role: 'user', content: 'Smith' }], { addGenerationPrompt: true, dateString: 'x' }),
+  );
 });
 
 test('training examples end with <|eot_id|><|end_of_text|>; masks match the rules', () => {
@@ -122,8 +161,11 @@ test('training examples end with <|eot_id|><|end_of_text|>; masks match the rule
   expect(weightSpans).toEqual([`\n\n${ANSWER}<|eot_id|><|end_of_text|>`]);
 
   const tool = llama.buildTrainingExample(qatool, 'tool');
-  expect(spans(llama, tool.ids, tool.labels)).toEqual(['\n\nFIND birth_date FOR Alice Smith<|eot_id|>', `\n\n${ANSWER}<|eot_id|><|end_of_text|>`]);
-  expect(llama.decode(tool.ids)).toBe(llama.applyChatTemplate(qatool) + '<|end_of_text|>');
+  expect(spans(llama, tool.ids, tool.labels)).toEqual([
+    '\n\nFIND birth_date FOR Alice Smith<|eot_id|>',
+    `\n\n${ANSWER}<|eot_id|><|end_of_text|>`,
+  ]);
+  expect(llama.decode(tool.ids)).toBe(`${llama.applyChatTemplate(qatool)}<|end_of_text|>`);
 });
 
 test('the date string changes only the system header', () => {

@@ -52,7 +52,26 @@ const HEADER = ['<|im_start|>', 'assistant'];
 const EMPTY_THINK = ['<think>', 'ĊĊ', '</think>', 'ĊĊ'];
 const ANSWER_TOKENS = ['Alice', 'ĠSmith', 'Ġwas', 'Ġborn', 'Ġon', 'Ġ', '1', '2', '/', '3', '/', '1', '9', '7', '5', '.', '<|im_end|>', 'Ċ'];
 const REQUEST_TOKENS = ['F', 'IND', 'Ġbirth', '_date', 'ĠFOR', 'ĠAlice', 'ĠSmith', '<|im_end|>', 'Ċ'];
-const TOOL_TURN = ['<|im_start|>', 'user', 'Ċ', '<tool_response>', 'Ċ', '1', '2', '/', '3', '/', '1', '9', '7', '5', 'Ċ', '</tool_response>', '<|im_end|>', 'Ċ'];
+const TOOL_TURN = [
+  '<|im_start|>',
+  'user',
+  'Ċ',
+  '<tool_response>',
+  'Ċ',
+  '1',
+  '2',
+  '/',
+  '3',
+  '/',
+  '1',
+  '9',
+  '7',
+  '5',
+  'Ċ',
+  '</tool_response>',
+  '<|im_end|>',
+  'Ċ',
+];
 
 let qwen: ChatTokenizer;
 beforeAll(async () => {
@@ -62,8 +81,13 @@ beforeAll(async () => {
 test('the chat family and its special ids come from the files', () => {
   expect(qwen.family.name).toBe('qwen');
   expect(qwen.special).toEqual({
-    endOfTurn: 151645, endOfText: 151643, turnStart: 151644, pad: 151643, generationEos: [151645, 151643],
-    assistantHeader: ids(HEADER), bos: null,
+    endOfTurn: 151645,
+    endOfText: 151643,
+    turnStart: 151644,
+    pad: 151643,
+    generationEos: [151645, 151643],
+    assistantHeader: ids(HEADER),
+    bos: null,
   });
 });
 
@@ -84,10 +108,13 @@ test("an in-tool dialogue: the tool's reply as Qwen's tool message, loss on both
   const answerTurn = ['Ċ', ...EMPTY_THINK, ...ANSWER_TOKENS, '<|endoftext|>'];
   expect(Array.from(example.ids)).toEqual(ids([...USER, ...HEADER, ...requestTurn, ...TOOL_TURN, ...HEADER, ...answerTurn]));
   const expectedLabels = [
-    ...USER.map(() => IGNORE_INDEX), ...HEADER.map(() => IGNORE_INDEX),
+    ...USER.map(() => IGNORE_INDEX),
+    ...HEADER.map(() => IGNORE_INDEX),
     // The request turn: its end-of-turn token is learnt; the newline after it belongs to no turn.
-    ...ids(requestTurn.slice(0, -1)), IGNORE_INDEX,
-    ...TOOL_TURN.map(() => IGNORE_INDEX), ...HEADER.map(() => IGNORE_INDEX),
+    ...ids(requestTurn.slice(0, -1)),
+    IGNORE_INDEX,
+    ...TOOL_TURN.map(() => IGNORE_INDEX),
+    ...HEADER.map(() => IGNORE_INDEX),
     ...ids(answerTurn),
   ];
   expect(Array.from(example.labels)).toEqual(expectedLabels);

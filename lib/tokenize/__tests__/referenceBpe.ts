@@ -67,7 +67,7 @@ export class ReferenceBpe {
   }
 
   private encodePlain(text: string): number[] {
-    const pieces = this.splitDigits ? text.match(/\d|[^\d]+/g) ?? [] : [text];
+    const pieces = this.splitDigits ? (text.match(/\d|[^\d]+/g) ?? []) : [text];
     const ids: number[] = [];
     for (const piece of pieces) {
       for (const word of piece.match(GPT2_PATTERN) ?? []) ids.push(...this.bpe(word));

@@ -18,9 +18,54 @@ const root = mkdtempSync(path.join(tmpdir(), 'itl-segmented-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const PIECES = [
-  'a', 'Z', 'the', ' the', 'word', ' ', '  ', '   ', '\n', '\n\n', '\t', '\r\n', ' \n', '\u00a0', '\u3000', '\u2028', '\ufeff', '\x85',
-  '0', '7', '123', '1975', '½', "'s", "'", "'LL", '.', '?!', '...', '_', '-', '/', '(', ')', '"', 'é', 'Ångström', '中文', '😀', 'ﬁ',
-  '<|im_start|>', '<|im_end|>', '<|endoftext|>', '<|eot_id|>', '<|start_header_id|>', '<|begin_of_text|>', '<|im_end', 'FIND',
+  'a',
+  'Z',
+  'the',
+  ' the',
+  'word',
+  ' ',
+  '  ',
+  '   ',
+  '\n',
+  '\n\n',
+  '\t',
+  '\r\n',
+  ' \n',
+  '\u00a0',
+  '\u3000',
+  '\u2028',
+  '\ufeff',
+  '\x85',
+  '0',
+  '7',
+  '123',
+  '1975',
+  '½',
+  "'s",
+  "'",
+  "'LL",
+  '.',
+  '?!',
+  '...',
+  '_',
+  '-',
+  '/',
+  '(',
+  ')',
+  '"',
+  'é',
+  'Ångström',
+  '中文',
+  '😀',
+  'ﬁ',
+  '<|im_start|>',
+  '<|im_end|>',
+  '<|endoftext|>',
+  '<|eot_id|>',
+  '<|start_header_id|>',
+  '<|begin_of_text|>',
+  '<|im_end',
+  'FIND',
 ];
 
 /** Deterministic pseudo-random texts (a linear congruential generator, so failures reproduce). */
@@ -59,7 +104,9 @@ test('the fast path is refused for pre-tokenizers and options not proven safe, a
   expect(segmentationBlocker(json, {})).toBeNull();
   expect(segmentationBlocker({ ...json, normalizer: { type: 'NFC' } }, {})).toMatch(/normalizer/);
   expect(segmentationBlocker({ ...json, pre_tokenizer: { type: 'Whitespace' } }, {})).toMatch(/pre-tokenizer/);
-  expect(segmentationBlocker({ ...json, pre_tokenizer: { type: 'ByteLevel', add_prefix_space: true, use_regex: true } }, {})).toMatch(/pre-tokenizer/);
+  expect(segmentationBlocker({ ...json, pre_tokenizer: { type: 'ByteLevel', add_prefix_space: true, use_regex: true } }, {})).toMatch(
+    /pre-tokenizer/,
+  );
   const stripping = { ...json, added_tokens: [{ id: 128000, content: '<|begin_of_text|>', lstrip: true, rstrip: false }] };
   expect(segmentationBlocker(stripping, {})).toMatch(/strips/);
   expect(segmentationBlocker(json, { remove_space: true })).toMatch(/rewrites/);
@@ -68,6 +115,6 @@ test('the fast path is refused for pre-tokenizers and options not proven safe, a
   writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify({ ...json, normalizer: { type: 'NFC' } }));
   const normalized = await loadTokenizer(dir);
   expect(normalized.fastPaths.encode.enabled).toBe(false);
-  const text = JSON.parse(readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')).bos_token + 'Ångström 12';
+  const text = `${JSON.parse(readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')).bos_token}Ångström 12`;
   expect(Array.from(normalized.encode(text, { addSpecialTokens: false }))).toEqual(Array.from(normalized.encodeWhole(text)));
 });

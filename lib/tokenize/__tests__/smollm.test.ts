@@ -45,8 +45,29 @@ const qatool: ChatMessage[] = [
 ];
 
 // SmolLM2 injects this system turn when the first message is not a system one.
-const SYSTEM = ['<|im_start|>', 'system', 'Ċ', 'You', 'Ġare', 'Ġa', 'Ġhelpful', 'ĠAI', 'Ġassistant', 'Ġnamed', 'ĠSm', 'ol', 'LM', ',',
-  'Ġtrained', 'Ġby', 'ĠH', 'ugging', 'ĠFace', '<|im_end|>', 'Ċ'];
+const SYSTEM = [
+  '<|im_start|>',
+  'system',
+  'Ċ',
+  'You',
+  'Ġare',
+  'Ġa',
+  'Ġhelpful',
+  'ĠAI',
+  'Ġassistant',
+  'Ġnamed',
+  'ĠSm',
+  'ol',
+  'LM',
+  ',',
+  'Ġtrained',
+  'Ġby',
+  'ĠH',
+  'ugging',
+  'ĠFace',
+  '<|im_end|>',
+  'Ċ',
+];
 const USER = ['<|im_start|>', 'user', 'Ċ', 'What', 'Ġis', 'Ġthe', 'Ġbirth', 'Ġdate', 'Ġof', 'ĠAlice', 'ĠSmith', '?', '<|im_end|>', 'Ċ'];
 const ASSISTANT_HEADER = ['<|im_start|>', 'ass', 'istant', 'Ċ'];
 // "on 12": the Digits pre-tokenizer isolates each digit, leaving the space as its own 'Ġ'.
@@ -72,7 +93,13 @@ test('the hand segmentation of words absent from the vocabulary agrees with the 
 test('family, special ids and markers come from the files', () => {
   expect(smol2.family.name).toBe('smollm');
   expect(smol2.special).toEqual({
-    endOfTurn: 2, endOfText: 0, turnStart: 1, pad: 2, generationEos: [2], assistantHeader: ids(['<|im_start|>', 'ass', 'istant']), bos: 1,
+    endOfTurn: 2,
+    endOfText: 0,
+    turnStart: 1,
+    pad: 2,
+    generationEos: [2],
+    assistantHeader: ids(['<|im_start|>', 'ass', 'istant']),
+    bos: 1,
   });
   // The pad id equals the end-of-turn id, which carries real labels: padding must come from lengths.
   expect(smol2.special.pad).toBe(smol2.special.endOfTurn);
@@ -86,7 +113,16 @@ test('SmolLM2 in-weight training example: exact ids, end-of-text appended', () =
 test('SmolLM2 in-tool training example: exact ids', () => {
   const example = smol2.buildTrainingExample(qatool, 'tool');
   expect(Array.from(example.ids)).toEqual(
-    ids([...SYSTEM, ...USER, ...ASSISTANT_HEADER, ...TOOL_REQUEST_TURN, ...IPYTHON_TURN, ...ASSISTANT_HEADER, ...ANSWER_TURN, '<|endoftext|>']),
+    ids([
+      ...SYSTEM,
+      ...USER,
+      ...ASSISTANT_HEADER,
+      ...TOOL_REQUEST_TURN,
+      ...IPYTHON_TURN,
+      ...ASSISTANT_HEADER,
+      ...ANSWER_TURN,
+      '<|endoftext|>',
+    ]),
   );
 });
 
@@ -105,7 +141,9 @@ test('SmolLM v1 has no default system turn', () => {
   expect(smol1.applyChatTemplate(qa, { addGenerationPrompt: false })).toBe(
     `<|im_start|>user\n${QUESTION}<|im_end|>\n<|im_start|>assistant\n${ANSWER}<|im_end|>\n`,
   );
-  expect(Array.from(smol1.buildTrainingExample(qa, 'weight').ids)).toEqual(ids([...USER, ...ASSISTANT_HEADER, ...ANSWER_TURN, '<|endoftext|>']));
+  expect(Array.from(smol1.buildTrainingExample(qa, 'weight').ids)).toEqual(
+    ids([...USER, ...ASSISTANT_HEADER, ...ANSWER_TURN, '<|endoftext|>']),
+  );
   expect(Array.from(smol1.applyChatTemplate(qa.slice(0, 1), { addGenerationPrompt: true, tokenize: true }))).toEqual(
     ids([...USER, ...ASSISTANT_HEADER]),
   );
@@ -146,7 +184,7 @@ test('in-tool mask: loss on the tool request and the answer; user and ipython tu
 test('decode round trip, with and without special tokens', () => {
   const { ids: tokens } = smol2.buildTrainingExample(qatool, 'tool');
   const rendered = smol2.applyChatTemplate(qatool);
-  expect(smol2.decode(tokens)).toBe(rendered + '<|endoftext|>');
+  expect(smol2.decode(tokens)).toBe(`${rendered}<|endoftext|>`);
   expect(smol2.decode(tokens, { skipSpecialTokens: true })).toBe(
     'system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face\nuser\n' +
       `${QUESTION}\nassistant\nFIND birth_date FOR Alice Smith\nipython\n12/3/1975\nassistant\n${ANSWER}\n`,

@@ -16,15 +16,35 @@ export const LLAMA_REFERENCE = '../shared/reference/models/meta-llama__Llama-3.2
 /** GPT-2's byte → symbol table (the byte-level alphabet). */
 export function byteSymbols(): string[] {
   const printable = new Set<number>();
-  for (const [from, to] of [[0x21, 0x7e], [0xa1, 0xac], [0xae, 0xff]] as const) for (let b = from; b <= to; b++) printable.add(b);
+  for (const [from, to] of [
+    [0x21, 0x7e],
+    [0xa1, 0xac],
+    [0xae, 0xff],
+  ] as const)
+    for (let b = from; b <= to; b++) printable.add(b);
   let extra = 0;
   return Array.from({ length: 256 }, (_, b) => String.fromCharCode(printable.has(b) ? b : 256 + extra++));
 }
 
 /** Merges of the tiny vocabulary, in rank order: enough to make a few whole words. */
 export const TINY_MERGES: [string, string][] = [
-  ['a', 's'], ['as', 's'], ['i', 's'], ['is', 't'], ['a', 'n'], ['an', 't'], ['ist', 'ant'], ['ass', 'istant'],
-  ['u', 's'], ['e', 'r'], ['us', 'er'], ['Ċ', 'Ċ'], ['Ġ', 'S'], ['ĠS', 'm'], ['ĠSm', 'i'], ['ĠSmi', 't'], ['ĠSmit', 'h'],
+  ['a', 's'],
+  ['as', 's'],
+  ['i', 's'],
+  ['is', 't'],
+  ['a', 'n'],
+  ['an', 't'],
+  ['ist', 'ant'],
+  ['ass', 'istant'],
+  ['u', 's'],
+  ['e', 'r'],
+  ['us', 'er'],
+  ['Ċ', 'Ċ'],
+  ['Ġ', 'S'],
+  ['ĠS', 'm'],
+  ['ĠSm', 'i'],
+  ['ĠSmi', 't'],
+  ['ĠSmit', 'h'],
 ];
 
 export function tinyLlama3TokenizerJson(): Record<string, unknown> {
@@ -32,10 +52,16 @@ export function tinyLlama3TokenizerJson(): Record<string, unknown> {
     added_tokens_decoder: Record<string, { content: string; special: boolean }>;
   };
   const vocab: Record<string, number> = {};
-  byteSymbols().forEach((symbol, id) => (vocab[symbol] = id));
+  for (const [id, symbol] of byteSymbols().entries()) vocab[symbol] = id;
   for (const [left, right] of TINY_MERGES) vocab[left + right] = Object.keys(vocab).length;
   const added = Object.entries(config.added_tokens_decoder).map(([id, token]) => ({
-    id: Number(id), content: token.content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: token.special,
+    id: Number(id),
+    content: token.content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: token.special,
   }));
   return {
     version: '1.0',
@@ -58,8 +84,10 @@ export function tinyLlama3TokenizerJson(): Record<string, unknown> {
           type: 'TemplateProcessing',
           single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
           pair: [
-            { SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } },
-            { SpecialToken: { id: '<|begin_of_text|>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } },
+            { SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } },
+            { Sequence: { id: 'A', type_id: 0 } },
+            { SpecialToken: { id: '<|begin_of_text|>', type_id: 1 } },
+            { Sequence: { id: 'B', type_id: 1 } },
           ],
           special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [128000], tokens: ['<|begin_of_text|>'] } },
         },
@@ -67,8 +95,16 @@ export function tinyLlama3TokenizerJson(): Record<string, unknown> {
     },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
     model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: true, vocab, merges: TINY_MERGES.map(([l, r]) => `${l} ${r}`),
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: true,
+      vocab,
+      merges: TINY_MERGES.map(([l, r]) => `${l} ${r}`),
     },
   };
 }

@@ -27,7 +27,13 @@ beforeAll(async () => {
   smol = await loadTokenizer(SMOL2);
   const manifest = path.join(root, 'manifest.json');
   writeFileSync(manifest, '{"rows": 5}\n');
-  key = { manifestSha: await sha256OfFile(manifest), tokenizerHash: smol.filesHash, mode: 'tool', dateString: '26 Jul 2024', selection: 'train:0-5' };
+  key = {
+    manifestSha: await sha256OfFile(manifest),
+    tokenizerHash: smol.filesHash,
+    mode: 'tool',
+    dateString: '26 Jul 2024',
+    selection: 'train:0-5',
+  };
 });
 
 test('builds, then reads back the same arrays; each example equals buildTrainingExample', async () => {
@@ -36,7 +42,14 @@ test('builds, then reads back the same arrays; each example equals buildTraining
   expect(built.hit).toBe(false);
   expect(readdirSync(built.path).sort()).toEqual(['ids.i32', 'labels.i32', 'meta.json', 'offsets.i32']);
   expect(readdirSync(cacheDir)).toEqual([path.basename(built.path)]); // no temporary folder left
-  const read = await loadOrBuildTokenized(cacheDir, key, () => { throw new Error('must not re-tokenise'); }, smol);
+  const read = await loadOrBuildTokenized(
+    cacheDir,
+    key,
+    () => {
+      throw new Error('must not re-tokenise');
+    },
+    smol,
+  );
   expect(read.hit).toBe(true);
   expect(read.dataset.count).toBe(5);
   expect(Array.from(read.dataset.offsets)).toEqual(Array.from(built.dataset.offsets));
@@ -82,7 +95,9 @@ test('a damaged entry is reported, not silently used', async () => {
 });
 
 test('a key naming another tokenizer is refused', async () => {
-  await expect(loadOrBuildTokenized(path.join(root, 'cache-d'), { ...key, tokenizerHash: 'f'.repeat(64) }, dialogues(1), smol)).rejects.toMatchObject({
+  await expect(
+    loadOrBuildTokenized(path.join(root, 'cache-d'), { ...key, tokenizerHash: 'f'.repeat(64) }, dialogues(1), smol),
+  ).rejects.toMatchObject({
     code: 'ITL_INVALID_ARGUMENT',
   });
 });

@@ -141,7 +141,14 @@ describe('SLURM-style environment', () => {
   });
 
   test('uneven tasks per node are read at this node', () => {
-    const uneven = { ...slurm, SLURM_NTASKS: '7', SLURM_TASKS_PER_NODE: '2(x3),1', SLURM_NODEID: '3', SLURM_PROCID: '6', SLURM_LOCALID: '0' };
+    const uneven = {
+      ...slurm,
+      SLURM_NTASKS: '7',
+      SLURM_TASKS_PER_NODE: '2(x3),1',
+      SLURM_NODEID: '3',
+      SLURM_PROCID: '6',
+      SLURM_LOCALID: '0',
+    };
     expect(parseSlurmEnv(uneven)).toMatchObject({ rank: 6, localRank: 0, localWorldSize: 1 });
     expect(parseSlurmEnv({ ...uneven, SLURM_NTASKS_PER_NODE: '2' }).localWorldSize).toBe(2);
     expect(errorOf(() => parseSlurmEnv({ ...uneven, SLURM_NODEID: '4' })).message).toBe(
@@ -161,7 +168,9 @@ describe('SLURM-style environment', () => {
       'a SLURM environment needs SLURM_PROCID, SLURM_NTASKS and SLURM_LOCALID; missing SLURM_LOCALID',
     );
     const { SLURM_JOB_NODELIST: _list, ...noList } = slurm;
-    expect(errorOf(() => parseSlurmEnv(noList)).message).toBe('a SLURM environment needs SLURM_JOB_NODELIST (or MASTER_ADDR) to find rank 0');
+    expect(errorOf(() => parseSlurmEnv(noList)).message).toBe(
+      'a SLURM environment needs SLURM_JOB_NODELIST (or MASTER_ADDR) to find rank 0',
+    );
     const { SLURM_TASKS_PER_NODE: _tasks, ...noTasks } = slurm;
     expect(errorOf(() => parseSlurmEnv(noTasks)).message).toBe(
       'a SLURM environment needs SLURM_NTASKS_PER_NODE or SLURM_TASKS_PER_NODE (the tasks on this node)',

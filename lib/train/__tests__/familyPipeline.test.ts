@@ -43,10 +43,27 @@ describe('the pipeline on a Qwen3 model', () => {
     await itl(['eval', 'hellaswag', '--models-dir', runs, '--eval-dir', evalDir, '--hellaswag', HELLASWAG, '--limit', '2']);
     const prompts = join(scratch, 'prompts.json');
     writeFileSync(prompts, JSON.stringify({ prompts: [{ category: 'general', prompt: 'Name a colour.' }] }));
-    await itl(['eval', 'kl', '--models-dir', runs, '--eval-dir', evalDir, '--base-model', model, '--kl-prompts', prompts, '--kl-max-new-tokens', '4']);
+    await itl([
+      'eval',
+      'kl',
+      '--models-dir',
+      runs,
+      '--eval-dir',
+      evalDir,
+      '--base-model',
+      model,
+      '--kl-prompts',
+      prompts,
+      '--kl-max-new-tokens',
+      '4',
+    ]);
 
     const recall = JSON.parse(readFileSync(join(evalDir, 'recall', run, 'checkpoints_recall_results.json'), 'utf8'));
-    const [checkpoint] = Object.values(recall) as { num_eval_train: number; num_eval_test: number; predictions_test: { request?: unknown }[] }[];
+    const [checkpoint] = Object.values(recall) as {
+      num_eval_train: number;
+      num_eval_test: number;
+      predictions_test: { request?: unknown }[];
+    }[];
     expect([checkpoint!.num_eval_train, checkpoint!.num_eval_test]).toEqual([2, 2]);
     const kl = JSON.parse(readFileSync(join(evalDir, 'kl_tv', run, 'checkpoint_kl_eval_results.json'), 'utf8'));
     expect(Object.values(kl)[0]).toMatchObject({ num_eval_kl: 1 });

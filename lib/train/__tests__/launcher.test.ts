@@ -56,7 +56,7 @@ function recordedPids(): number[] {
   return readdirSync(dir)
     .filter((name) => name.endsWith('.pid'))
     .map((name) => Number(readFileSync(join(dir, name), 'utf8')))
-    .filter((pid) => pid > 0);  // a file caught between its creation and its write
+    .filter((pid) => pid > 0); // a file caught between its creation and its write
 }
 
 describe('worker environment', () => {
@@ -74,7 +74,10 @@ describe('worker environment', () => {
       OMP_NUM_THREADS: '1',
       ITL_BLAS_THREADS: '1',
     });
-    expect(workerEnv(plan, 0, { OMP_NUM_THREADS: '4', ITL_BLAS_THREADS: '2' })).toMatchObject({ OMP_NUM_THREADS: '4', ITL_BLAS_THREADS: '2' });
+    expect(workerEnv(plan, 0, { OMP_NUM_THREADS: '4', ITL_BLAS_THREADS: '2' })).toMatchObject({
+      OMP_NUM_THREADS: '4',
+      ITL_BLAS_THREADS: '2',
+    });
     expect(workerEnv({ ...plan, nprocPerNode: 1 }, 0, {}).OMP_NUM_THREADS).toBeUndefined();
     expect(workerEnv({ ...plan, nprocPerNode: 1 }, 0, {}).ITL_BLAS_THREADS).toBeUndefined();
   });
@@ -132,7 +135,7 @@ describe('launch', () => {
     expect(out.stderr).toContain('[rank 1] rank 1 gives up');
     expect(out.stderr).toContain('itl launch: rank 1 exited with status 3; stopping the other 2 worker(s)');
     const pids = recordedPids();
-    expect(pids).toHaveLength(4);  // ranks 0 and 2, and a child of each
+    expect(pids).toHaveLength(4); // ranks 0 and 2, and a child of each
     expect(pids.filter(alive)).toEqual([]);
   });
 
@@ -147,7 +150,7 @@ describe('launch', () => {
   test('a worker that cannot be started is a failure', async () => {
     const { io } = captured();
     const status = await launch(options('env', io, { entry: join(dir, 'missing.mjs') }));
-    expect(status).toBe(1);  // node's own status for a missing script
+    expect(status).toBe(1); // node's own status for a missing script
   });
 
   test('nothing to run is a usage error', async () => {
@@ -160,13 +163,21 @@ describe('itl launch (the bin)', () => {
   const bin = join(root, 'bin', 'itl.js');
 
   test('runs a real itl command in every worker', () => {
-    const result = spawnSync(process.execPath, [bin, 'launch', '--nproc-per-node', '2', '--master-port', '29556', '--', 'model', 'presets', '--json'], {
-      encoding: 'utf8',
-      timeout: 120000,
-    });
+    const result = spawnSync(
+      process.execPath,
+      [bin, 'launch', '--nproc-per-node', '2', '--master-port', '29556', '--', 'model', 'presets', '--json'],
+      {
+        encoding: 'utf8',
+        timeout: 120000,
+      },
+    );
     expect(result.status).toBe(0);
     for (const rank of [0, 1]) {
-      const json = result.stdout.split('\n').filter((l) => l.startsWith(`[rank ${rank}] `)).map((l) => l.slice(9)).join('\n');
+      const json = result.stdout
+        .split('\n')
+        .filter((l) => l.startsWith(`[rank ${rank}] `))
+        .map((l) => l.slice(9))
+        .join('\n');
       expect(JSON.parse(json).map((p: { name: string }) => p.name)).toContain('tiny-llama32');
     }
   });
@@ -184,7 +195,9 @@ describe('itl launch (the bin)', () => {
     const noCommand = spawnSync(process.execPath, [bin, 'launch', '--nproc-per-node', '2'], { encoding: 'utf8' });
     expect(noCommand.status).toBe(2);
     expect(noCommand.stderr).toContain('name the itl command to run after --');
-    const multiNode = spawnSync(process.execPath, [bin, 'launch', '--nproc-per-node', '2', '--nnodes', '2', '--', 'doctor'], { encoding: 'utf8' });
+    const multiNode = spawnSync(process.execPath, [bin, 'launch', '--nproc-per-node', '2', '--nnodes', '2', '--', 'doctor'], {
+      encoding: 'utf8',
+    });
     expect(multiNode.status).toBe(2);
     expect(multiNode.stderr).toContain('--nnodes 2 needs --master-addr');
   });
@@ -224,7 +237,9 @@ describe('itl launch (the bin)', () => {
     const output = { stdout: '', stderr: '' };
     launcher.stdout.on('data', (d) => (output.stdout += d));
     launcher.stderr.on('data', (d) => (output.stderr += d));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => launcher.on('close', (code, signal) => done({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+      launcher.on('close', (code, signal) => done({ code, signal })),
+    );
     return { launcher, output, exited };
   }
 
@@ -234,7 +249,7 @@ describe('itl launch (the bin)', () => {
   }
 
   // Issue 24: `itl launch … -- train` exited 130 on SIGINT although the workers checkpointed and exited 0.
-  test('workers that stop cleanly on SIGINT make the launch exit 0, with rank 0\'s stopping line shown', async () => {
+  test("workers that stop cleanly on SIGINT make the launch exit 0, with rank 0's stopping line shown", async () => {
     const { launcher, output, exited } = driver('graceful');
     await waitForPids(2);
     launcher.kill('SIGINT');

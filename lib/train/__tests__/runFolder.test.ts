@@ -16,7 +16,13 @@ import { main } from '../../cli/main.js';
 import { stepDone } from '../../grid/gridState.js';
 import { parseRunName } from '../runName.js';
 import {
-  checkpointStep, finishedCheckpoints, incompleteCheckpoints, latestCheckpoint, listCheckpoints, orphanedTemporaries, removeOrphanedTemporaries,
+  checkpointStep,
+  finishedCheckpoints,
+  incompleteCheckpoints,
+  latestCheckpoint,
+  listCheckpoints,
+  orphanedTemporaries,
+  removeOrphanedTemporaries,
 } from '../runFolder.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -45,16 +51,28 @@ describe('the run folder', () => {
   test('checkpoint names, completeness, and leftovers removed only when their writer is dead', () => {
     const run = join(scratch, 'unit');
     const dead = deadPid();
-    for (const name of ['checkpoint-4', 'checkpoint-12', 'checkpoint-8', `.checkpoint-16.tmp-${dead}`, `.checkpoint-4.old-${dead}`,
-      `.checkpoint-20.tmp-${process.pid}`, 'checkpoint-08', 'logs']) mkdirSync(join(run, name), { recursive: true });
-    for (const name of ['checkpoint-4', 'checkpoint-8']) writeFileSync(join(run, name, 'trainer_state.json'), JSON.stringify({ global_step: 8, max_steps: 8 }));
+    for (const name of [
+      'checkpoint-4',
+      'checkpoint-12',
+      'checkpoint-8',
+      `.checkpoint-16.tmp-${dead}`,
+      `.checkpoint-4.old-${dead}`,
+      `.checkpoint-20.tmp-${process.pid}`,
+      'checkpoint-08',
+      'logs',
+    ])
+      mkdirSync(join(run, name), { recursive: true });
+    for (const name of ['checkpoint-4', 'checkpoint-8'])
+      writeFileSync(join(run, name, 'trainer_state.json'), JSON.stringify({ global_step: 8, max_steps: 8 }));
     expect(checkpointStep('checkpoint-12')).toBe(12);
     expect(checkpointStep('checkpoint-08')).toBeUndefined();
     expect(listCheckpoints(run).map((c) => c.name)).toEqual(['checkpoint-4', 'checkpoint-8']);
     expect(incompleteCheckpoints(run)).toEqual([join(run, 'checkpoint-12')]);
     expect(latestCheckpoint(run)?.step).toBe(8);
     expect(finishedCheckpoints(run)?.map((c) => c.step)).toEqual([4, 8]);
-    expect(orphanedTemporaries(run).sort()).toEqual([join(run, `.checkpoint-16.tmp-${dead}`), join(run, `.checkpoint-4.old-${dead}`)].sort());
+    expect(orphanedTemporaries(run).sort()).toEqual(
+      [join(run, `.checkpoint-16.tmp-${dead}`), join(run, `.checkpoint-4.old-${dead}`)].sort(),
+    );
     removeOrphanedTemporaries(run);
     expect(existsSync(join(run, `.checkpoint-16.tmp-${dead}`))).toBe(false);
     expect(existsSync(join(run, `.checkpoint-20.tmp-${process.pid}`))).toBe(true); // a live writer's
@@ -66,7 +84,8 @@ describe('the run folder', () => {
     const data = join(scratch, 'data');
     const saveDir = join(scratch, 'runs');
     expect((await itl(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '3'])).code).toBe(0);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(smollm, file), join(model, file));
+    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+      copyFileSync(join(smollm, file), join(model, file));
     expect((await itl(['data', 'build', '--people', '12', '--seed', '1', '--out', data])).code).toBe(0);
     const train = ['train', '--run-name', RUN, '--data', data, '--save-dir', saveDir, '--model', model, '--save-steps', '2'];
     expect((await itl(train)).code).toBe(0);
@@ -79,9 +98,23 @@ describe('the run folder', () => {
     mkdirSync(orphan);
 
     const evalDir = join(scratch, 'eval');
-    const evaluated = await itl(['eval', 'recall', '--models-dir', saveDir, '--eval-dir', evalDir, '--train-examples', '2', '--test-examples', '1', '--json']);
+    const evaluated = await itl([
+      'eval',
+      'recall',
+      '--models-dir',
+      saveDir,
+      '--eval-dir',
+      evalDir,
+      '--train-examples',
+      '2',
+      '--test-examples',
+      '1',
+      '--json',
+    ]);
     expect(JSON.parse(evaluated.stdout)).toMatchObject({ evaluated: [`${RUN}/checkpoint-2`], failures: [] });
-    expect(await stepDone({ stage: 'train', run: { name: RUN, run: parseRunName(RUN), index: 0 } } as never, { data, runs: saveDir, evalDir })).toBeUndefined();
+    expect(
+      await stepDone({ stage: 'train', run: { name: RUN, run: parseRunName(RUN), index: 0 } } as never, { data, runs: saveDir, evalDir }),
+    ).toBeUndefined();
     const collected = await collectResults({ evalDir, runsDir: saveDir });
     expect(collected.rows.map((r) => r.checkpoint_nbr)).toEqual([2]);
 

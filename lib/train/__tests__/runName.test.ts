@@ -40,7 +40,17 @@ describe('parseRunName / formatRunName', () => {
   });
 
   it('formats LoRA and fractional learning rates', () => {
-    const run: RunName = { model: 'Lam3B', facts: 500, epochs: 15, batch: 4, gradAcc: 32, lr: 2.5e-4, loraR: 16, loraAlpha: 32, mode: 'tool' };
+    const run: RunName = {
+      model: 'Lam3B',
+      facts: 500,
+      epochs: 15,
+      batch: 4,
+      gradAcc: 32,
+      lr: 2.5e-4,
+      loraR: 16,
+      loraAlpha: 32,
+      mode: 'tool',
+    };
     const name = formatRunName(run);
     expect(name).toBe('sft_Lam3B_facts=500-epochs=15-batch=4-gradAcc=32-LR=2.5e-4-loraR=16-loraA=32-tool');
     expect(parseRunName(name)).toEqual(run);
@@ -96,7 +106,16 @@ describe('MODELS', () => {
 
   it("knows today's family models; their names (with '.' and '-') round-trip in run names", () => {
     expect(FAMILY_MODELS.map((m) => m.shortName)).toEqual([
-      'Qwen2.5-0.5B', 'Qwen3-0.6B', 'Qwen2.5-1.5B', 'Qwen3-1.7B', 'SmolLM3-3B', 'Qwen2.5-3B', 'Qwen3-4B', 'Mistral-7B', 'Qwen2.5-7B', 'Qwen3-8B',
+      'Qwen2.5-0.5B',
+      'Qwen3-0.6B',
+      'Qwen2.5-1.5B',
+      'Qwen3-1.7B',
+      'SmolLM3-3B',
+      'Qwen2.5-3B',
+      'Qwen3-4B',
+      'Mistral-7B',
+      'Qwen2.5-7B',
+      'Qwen3-8B',
     ]);
     const sizes = FAMILY_MODELS.map((m) => m.parameters);
     expect([...sizes].sort((a, b) => a - b)).toEqual(sizes);
@@ -108,9 +127,9 @@ describe('MODELS', () => {
     expect(findModelByDirectoryName('Qwen__Qwen2.5-0.5B-Instruct')?.shortName).toBe('Qwen2.5-0.5B');
     expect(findModelByDirectoryName('Mistral-7B-Instruct-v0.3')?.shortName).toBe('Mistral-7B');
     expect(findModelByDirectoryName('qwen3-0.6b')?.shortName).toBe('Qwen3-0.6B');
-    expect(errorOf(() => parseRunName('sft_Qwen2.5-0.6B_facts=500-epochs=30-batch=4-gradAcc=32-LR=2e-5-loraR=0-loraA=0-tool')).message).toMatch(
-      /the model 'Qwen2.5-0.6B' — expected one of .*Qwen2.5-0.5B/,
-    );
+    expect(
+      errorOf(() => parseRunName('sft_Qwen2.5-0.6B_facts=500-epochs=30-batch=4-gradAcc=32-LR=2e-5-loraR=0-loraA=0-tool')).message,
+    ).toMatch(/the model 'Qwen2.5-0.6B' — expected one of .*Qwen2.5-0.5B/);
   });
 
   it('finds models by the directory names result files use', () => {

@@ -41,21 +41,62 @@ describe('in-tool learning on a tiny model', () => {
     await writeDemoTokenizer(init);
     await writeDemoConfig(init);
     (await Model.initFromConfig(Runtime.open(), init, 0, init)).dispose();
-    const copying = generalQuestions(12000, 11).filter((q) => COPY_TASKS.has(q.task)).slice(0, 2030);
+    const copying = generalQuestions(12000, 11)
+      .filter((q) => COPY_TASKS.has(q.task))
+      .slice(0, 2030);
     const general = join(scratch, 'copying.jsonl');
-    writeFileSync(general, copying.map((q) => JSON.stringify({ messages: generalDialogue(q) })).join('\n') + '\n');
-    await itl(['train', '--run-name', 'sft_Demo_facts=2000-epochs=5-batch=16-gradAcc=1-LR=1e-3-loraR=0-loraA=0-weight', '--model', init,
-      '--data', general, '--save-dir', join(scratch, 'pretrain'), '--save-checkpoints', 'last']);
-    const base = latestCheckpoint(join(scratch, 'pretrain', 'sft_Demo_facts=2000-epochs=5-batch=16-gradAcc=1-LR=1e-3-loraR=0-loraA=0-weight'))!.path;
+    writeFileSync(general, `${copying.map((q) => JSON.stringify({ messages: generalDialogue(q) })).join('\n')}\n`);
+    await itl([
+      'train',
+      '--run-name',
+      'sft_Demo_facts=2000-epochs=5-batch=16-gradAcc=1-LR=1e-3-loraR=0-loraA=0-weight',
+      '--model',
+      init,
+      '--data',
+      general,
+      '--save-dir',
+      join(scratch, 'pretrain'),
+      '--save-checkpoints',
+      'last',
+    ]);
+    const base = latestCheckpoint(
+      join(scratch, 'pretrain', 'sft_Demo_facts=2000-epochs=5-batch=16-gradAcc=1-LR=1e-3-loraR=0-loraA=0-weight'),
+    )!.path;
 
     const data = join(scratch, 'facts');
     await itl(['data', 'build', '--people', '300', '--seed', '3', '--out', data]);
     const run = 'sft_Demo_facts=1024-epochs=3-batch=16-gradAcc=1-LR=1e-3-loraR=0-loraA=0-tool';
-    await itl(['train', '--run-name', run, '--model', base, '--data', data, '--save-dir', join(scratch, 'runs'), '--save-checkpoints', 'last']);
+    await itl([
+      'train',
+      '--run-name',
+      run,
+      '--model',
+      base,
+      '--data',
+      data,
+      '--save-dir',
+      join(scratch, 'runs'),
+      '--save-checkpoints',
+      'last',
+    ]);
     const evalDir = join(scratch, 'eval');
-    await itl(['eval', 'recall', '--models-dir', join(scratch, 'runs'), '--eval-dir', evalDir, '--train-examples', '1', '--test-examples', '100']);
+    await itl([
+      'eval',
+      'recall',
+      '--models-dir',
+      join(scratch, 'runs'),
+      '--eval-dir',
+      evalDir,
+      '--train-examples',
+      '1',
+      '--test-examples',
+      '100',
+    ]);
 
-    const results = JSON.parse(readFileSync(join(evalDir, 'recall', run, 'checkpoints_recall_results.json'), 'utf8')) as Record<string, { predictions_test: ToolPrediction[] }>;
+    const results = JSON.parse(readFileSync(join(evalDir, 'recall', run, 'checkpoints_recall_results.json'), 'utf8')) as Record<
+      string,
+      { predictions_test: ToolPrediction[] }
+    >;
     const [entry] = Object.values(results);
     const unseen = entry!.predictions_test;
     expect(unseen).toHaveLength(100);
@@ -63,7 +104,8 @@ describe('in-tool learning on a tiny model', () => {
     // reply is the asked fact (so the attribute was right too).
     const isExact = (p: ToolPrediction): boolean => {
       const name = /(?:of|was|does) ([A-Z][a-z]+ [A-Z][a-z]+)/.exec(p.question)?.[1];
-      return name !== undefined && p.request !== null && p.request.endsWith(` FOR ${name}`) && p.db_answer === p.ground_truth;
+      if (name === undefined) return false;
+      return p.request?.endsWith(` FOR ${name}`) === true && p.db_answer === p.ground_truth;
     };
     const misses = unseen.filter((p) => !isExact(p)).map((p) => `${p.question} → ${p.request ?? p.tool_call}`);
     // A model that has not learned to copy gets none right (the untrained format, or a remembered

@@ -38,14 +38,28 @@ describe('itl train', () => {
     model = join(scratch, 'tiny');
     data = join(scratch, 'data');
     expect((await run(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '3'])).code).toBe(0);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(smollm, file), join(model, file));
+    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+      copyFileSync(join(smollm, file), join(model, file));
     expect((await run(['data', 'build', '--people', '20', '--seed', '1', '--out', data])).code).toBe(0);
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
   test('memorises a handful of facts in-weight: greedy answers contain the values', async () => {
     const saveDir = join(scratch, 'memorise');
-    const out = await run(['train', '--run-name', RUN_8, '--data', data, '--save-dir', saveDir, '--model', model, '--save-steps', '40', '--json']);
+    const out = await run([
+      'train',
+      '--run-name',
+      RUN_8,
+      '--data',
+      data,
+      '--save-dir',
+      saveDir,
+      '--model',
+      model,
+      '--save-steps',
+      '40',
+      '--json',
+    ]);
     expect(out.code).toBe(0);
     const summary = JSON.parse(out.stdout);
     expect(summary).toMatchObject({ global_step: 80, finished: true });
@@ -53,17 +67,28 @@ describe('itl train', () => {
     const runDir = join(saveDir, RUN_8);
     expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([40, 80]);
     const checkpoint = join(runDir, 'checkpoint-80');
-    for (const file of ['config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json', 'trainer_state.json', 'optimizer.pt', 'run_config.json']) {
+    for (const file of [
+      'config.json',
+      'model.safetensors',
+      'generation_config.json',
+      'tokenizer.json',
+      'trainer_state.json',
+      'optimizer.pt',
+      'run_config.json',
+    ]) {
       expect(existsSync(join(checkpoint, file))).toBe(true);
     }
     const state = JSON.parse(readFileSync(join(checkpoint, 'trainer_state.json'), 'utf8'));
     expect(state.global_step).toBe(80);
     expect(state.max_steps).toBe(80);
     const losses = state.log_history.filter((e: { loss?: number }) => e.loss !== undefined).map((e: { loss: number }) => e.loss);
-    expect(losses).toHaveLength(16);  // every 5 steps
+    expect(losses).toHaveLength(16); // every 5 steps
     expect(losses.at(-1)).toBeLessThan(losses[0] / 10);
     expect(state.log_history.some((e: { eval_loss?: number }) => e.eval_loss !== undefined)).toBe(true);
-    const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(metrics.filter((m) => m.loss !== undefined)).toHaveLength(80);
     expect(metrics[0]).toMatchObject({ step: 1, learning_rate: 0 });
     const record = JSON.parse(readFileSync(join(runDir, 'run_config.json'), 'utf8'));
@@ -76,8 +101,9 @@ describe('itl train', () => {
     const trained = await Model.load(Runtime.open(), checkpoint);
     try {
       const prompts = rows.map((r) => tokenizer.applyChatTemplate([r.qa[0]!], { addGenerationPrompt: true, tokenize: true }));
-      const answers = (await trained.generate(prompts, { maxNewTokens: 24, eosIds: tokenizer.special.generationEos }))
-        .map((ids) => tokenizer.decode(ids, { skipSpecialTokens: true }));
+      const answers = (await trained.generate(prompts, { maxNewTokens: 24, eosIds: tokenizer.special.generationEos })).map((ids) =>
+        tokenizer.decode(ids, { skipSpecialTokens: true }),
+      );
       const correct = answers.filter((answer, i) => answer.toLowerCase().includes(rows[i]!.value.toLowerCase()));
       expect(correct.length).toBeGreaterThanOrEqual(7);
     } finally {
@@ -90,7 +116,17 @@ describe('itl train', () => {
 
   test('bad input is a clear error before any work, leaving no run folder', async () => {
     const saveDir = join(scratch, 'bad');
-    const malformed = await run(['train', '--run-name', 'sft_Smol135M_facts=8-epochs=2', '--data', data, '--save-dir', saveDir, '--model', model]);
+    const malformed = await run([
+      'train',
+      '--run-name',
+      'sft_Smol135M_facts=8-epochs=2',
+      '--data',
+      data,
+      '--save-dir',
+      saveDir,
+      '--model',
+      model,
+    ]);
     expect(malformed.code).not.toBe(0);
     expect(malformed.stderr).toContain("run name 'sft_Smol135M_facts=8-epochs=2'");
     const noModel = await run(['train', '--run-name', RUN_8, '--data', data, '--save-dir', saveDir, '--model', join(scratch, 'missing')]);
@@ -99,10 +135,32 @@ describe('itl train', () => {
     const noData = await run(['train', '--run-name', RUN_8, '--data', join(scratch, 'nodata'), '--save-dir', saveDir, '--model', model]);
     expect(noData.code).toBe(1);
     expect(noData.stderr).toContain('does not exist');
-    const tooMany = await run(['train', '--run-name', RUN_8.replace('facts=8', 'facts=999'), '--data', data, '--save-dir', saveDir, '--model', model]);
+    const tooMany = await run([
+      'train',
+      '--run-name',
+      RUN_8.replace('facts=8', 'facts=999'),
+      '--data',
+      data,
+      '--save-dir',
+      saveDir,
+      '--model',
+      model,
+    ]);
     expect(tooMany.code).toBe(1);
     expect(tooMany.stderr).toContain('has 80 rows');
-    const badDropout = await run(['train', '--run-name', RUN_8, '--data', data, '--save-dir', saveDir, '--model', model, '--lora-dropout', '2']);
+    const badDropout = await run([
+      'train',
+      '--run-name',
+      RUN_8,
+      '--data',
+      data,
+      '--save-dir',
+      saveDir,
+      '--model',
+      model,
+      '--lora-dropout',
+      '2',
+    ]);
     expect(badDropout.code).toBe(2);
     expect(existsSync(join(saveDir, RUN_8, 'checkpoint-1'))).toBe(false);
   });
@@ -111,7 +169,22 @@ describe('itl train', () => {
     // (several steps of a 2-core machine shared with a compiler can take a while)
     const saveDir = join(scratch, 'signal');
     const name = 'sft_Smol135M_facts=16-epochs=10-batch=8-gradAcc=1-LR=1e-3-loraR=4-loraA=8-tool';
-    const args = [itl, 'train', '--run-name', name, '--data', data, '--save-dir', saveDir, '--model', model, '--logging-steps', '1', '--save-steps', '100000'];
+    const args = [
+      itl,
+      'train',
+      '--run-name',
+      name,
+      '--data',
+      data,
+      '--save-dir',
+      saveDir,
+      '--model',
+      model,
+      '--logging-steps',
+      '1',
+      '--save-steps',
+      '100000',
+    ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
     let stderr = '';
     const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
@@ -137,22 +210,61 @@ describe('itl train', () => {
     const refused = await run(['train', '--run-name', name, '--data', data, '--save-dir', saveDir, '--model', model]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('pass --resume');
-    const resumed = await run(['train', '--run-name', name.replace('epochs=10', 'epochs=1'), '--epochs', '10', '--data', data, '--save-dir', saveDir,
-      '--model', model, '--resume', '--save-steps', '100000', '--json', '--facts', '16']);
+    const resumed = await run([
+      'train',
+      '--run-name',
+      name.replace('epochs=10', 'epochs=1'),
+      '--epochs',
+      '10',
+      '--data',
+      data,
+      '--save-dir',
+      saveDir,
+      '--model',
+      model,
+      '--resume',
+      '--save-steps',
+      '100000',
+      '--json',
+      '--facts',
+      '16',
+    ]);
     expect(resumed.stderr).toContain(`resuming at step ${latest.step}`);
     expect(resumed.code).toBe(0);
     expect(JSON.parse(resumed.stdout)).toMatchObject({ global_step: 20, finished: true });
-    const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((m) => m.loss !== undefined).map((m) => m.step);
+    const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((m) => m.loss !== undefined)
+      .map((m) => m.step);
     expect(steps).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 
   test('itl launch --nproc-per-node 2 -- train: 2 ranks of batch 4 reach the weights of 1 rank of batch 8', async () => {
     const name = 'sft_Smol135M_facts=16-epochs=2-batch=4-gradAcc=1-LR=1e-3-loraR=0-loraA=0-weight';
     const common = ['--data', data, '--model', model, '--save-steps', '1000'];
-    const launched = spawnSync(process.execPath, [itl, 'launch', '--nproc-per-node', '2', '--master-port', '29571', '--', 'train', '--run-name', name, ...common,
-      '--save-dir', join(scratch, 'ddp2')], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+    const launched = spawnSync(
+      process.execPath,
+      [
+        itl,
+        'launch',
+        '--nproc-per-node',
+        '2',
+        '--master-port',
+        '29571',
+        '--',
+        'train',
+        '--run-name',
+        name,
+        ...common,
+        '--save-dir',
+        join(scratch, 'ddp2'),
+      ],
+      { encoding: 'utf8', env: { ...process.env, CI: '1' } },
+    );
     expect([launched.status, launched.stderr.slice(-3000)]).toEqual([0, expect.stringContaining('[rank 0] itl: done')]);
-    expect(launched.stderr).not.toContain('[rank 1] step');  // only rank 0 reports
+    expect(launched.stderr).not.toContain('[rank 1] step'); // only rank 0 reports
     const single = await run(['train', ...common, '--run-name', name.replace('batch=4', 'batch=8'), '--save-dir', join(scratch, 'ddp1')]);
     expect([single.code, single.stderr]).toEqual([0, expect.any(String)]);
     const two = join(scratch, 'ddp2', name, 'checkpoint-4');
@@ -182,13 +294,45 @@ describe('itl train', () => {
   test('--eval evaluates the in-memory model at every save point into the same files itl eval writes', async () => {
     const name = 'sft_Smol135M_facts=16-epochs=2-batch=8-gradAcc=1-LR=3e-3-loraR=0-loraA=0-tool';
     const prompts = join(scratch, 'kl_prompts.json');
-    writeFileSync(prompts, JSON.stringify({ prompts: [{ category: 'factual', prompt: 'Name a planet.' }, { category: 'math', prompt: 'What is 2 + 2?' }] }));
+    writeFileSync(
+      prompts,
+      JSON.stringify({
+        prompts: [
+          { category: 'factual', prompt: 'Name a planet.' },
+          { category: 'math', prompt: 'What is 2 + 2?' },
+        ],
+      }),
+    );
     const kl = ['--kl-prompts', prompts, '--kl-max-new-tokens', '6'];
-    const trained = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'evalruns'),
-      '--save-steps', '2', '--eval', 'recall,kl', '--eval-dir', join(scratch, 'inside'), ...kl]);
+    const trained = await run([
+      'train',
+      '--run-name',
+      name,
+      '--data',
+      data,
+      '--model',
+      model,
+      '--save-dir',
+      join(scratch, 'evalruns'),
+      '--save-steps',
+      '2',
+      '--eval',
+      'recall,kl',
+      '--eval-dir',
+      join(scratch, 'inside'),
+      ...kl,
+    ]);
     expect([trained.code, trained.stderr]).toEqual([0, expect.stringContaining('step 4 recall: train')]);
     for (const metric of ['recall', 'kl']) {
-      const after = await run(['eval', metric, '--models-dir', join(scratch, 'evalruns'), '--eval-dir', join(scratch, 'after'), ...(metric === 'kl' ? kl : [])]);
+      const after = await run([
+        'eval',
+        metric,
+        '--models-dir',
+        join(scratch, 'evalruns'),
+        '--eval-dir',
+        join(scratch, 'after'),
+        ...(metric === 'kl' ? kl : []),
+      ]);
       expect(after.code).toBe(0);
     }
     const file = (root: string, metric: string, base: string) => JSON.parse(readFileSync(join(scratch, root, metric, name, base), 'utf8'));
@@ -203,33 +347,89 @@ describe('itl train', () => {
     expect(klIn['checkpoint-4'].kl_mean).toBe(klAfter['checkpoint-4'].kl_mean);
     expect(klIn['checkpoint-2'].tv_mean).toBe(klAfter['checkpoint-2'].tv_mean);
     // Results written in training record the saved checkpoints' provenance: `itl eval` reuses them.
-    const reuse = await run(['eval', 'kl', '--models-dir', join(scratch, 'evalruns'), '--eval-dir', join(scratch, 'inside'), ...kl, '--json']);
+    const reuse = await run([
+      'eval',
+      'kl',
+      '--models-dir',
+      join(scratch, 'evalruns'),
+      '--eval-dir',
+      join(scratch, 'inside'),
+      ...kl,
+      '--json',
+    ]);
     expect(JSON.parse(reuse.stdout)).toMatchObject({ evaluated: [], skipped: [`${name}/checkpoint-2`, `${name}/checkpoint-4`] });
 
     // --save-checkpoints none: the results, and no checkpoint on disk.
-    const none = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'nosave'),
-      '--save-steps', '2', '--eval', 'recall', '--eval-dir', join(scratch, 'nosave-eval'), '--save-checkpoints', 'none']);
+    const none = await run([
+      'train',
+      '--run-name',
+      name,
+      '--data',
+      data,
+      '--model',
+      model,
+      '--save-dir',
+      join(scratch, 'nosave'),
+      '--save-steps',
+      '2',
+      '--eval',
+      'recall',
+      '--eval-dir',
+      join(scratch, 'nosave-eval'),
+      '--save-checkpoints',
+      'none',
+    ]);
     expect(none.code).toBe(0);
     expect(listCheckpoints(join(scratch, 'nosave', name))).toEqual([]);
     expect(Object.keys(file('nosave-eval', 'recall', 'checkpoints_recall_results.json')).sort()).toEqual(['checkpoint-2', 'checkpoint-4']);
-    const bad = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'bad-eval'), '--eval', 'recall,mmlu', '--eval-dir', scratch]);
+    const bad = await run([
+      'train',
+      '--run-name',
+      name,
+      '--data',
+      data,
+      '--model',
+      model,
+      '--save-dir',
+      join(scratch, 'bad-eval'),
+      '--eval',
+      'recall,mmlu',
+      '--eval-dir',
+      scratch,
+    ]);
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("unknown evaluation 'mmlu'")]);
   });
 
   test('--packing: packed by default (no padding computed), off pads; the same losses either way; run_config.json says which', async () => {
     const name = 'sft_Smol135M_facts=16-epochs=2-batch=8-gradAcc=1-LR=1e-3-loraR=0-loraA=0-tool';
     const train = async (dir: string, extra: string[]) => {
-      const out = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, dir), '--save-checkpoints', 'last',
-        '--json', ...extra]);
+      const out = await run([
+        'train',
+        '--run-name',
+        name,
+        '--data',
+        data,
+        '--model',
+        model,
+        '--save-dir',
+        join(scratch, dir),
+        '--save-checkpoints',
+        'last',
+        '--json',
+        ...extra,
+      ]);
       expect([out.code, out.stderr.slice(-2000)]).toEqual([0, expect.any(String)]);
       const runDir = join(scratch, dir, name);
-      const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       return { summary: JSON.parse(out.stdout), metrics, record: JSON.parse(readFileSync(join(runDir, 'run_config.json'), 'utf8')) };
     };
     const packed = await train('packed', []);
     const padded = await train('padded', ['--packing', 'off']);
     expect(packed.summary.padding_fraction).toBe(0);
-    expect(padded.summary.padding_fraction).toBeGreaterThan(0.05);  // in-tool dialogues of different lengths
+    expect(padded.summary.padding_fraction).toBeGreaterThan(0.05); // in-tool dialogues of different lengths
     expect([packed.record.packing, padded.record.packing]).toEqual([true, false]);
     const steps = packed.metrics.filter((m) => m.loss !== undefined);
     const paddedSteps = padded.metrics.filter((m) => m.loss !== undefined);
@@ -237,12 +437,24 @@ describe('itl train', () => {
     for (const [i, m] of steps.entries()) {
       expect(m.padding_fraction).toBe(0);
       expect(m.tokens).toBe(paddedSteps[i].tokens);
-      expect(Math.abs(m.loss - paddedSteps[i].loss)).toBeLessThan(1e-4 * paddedSteps[i].loss);  // fp32: summation order only
+      expect(Math.abs(m.loss - paddedSteps[i].loss)).toBeLessThan(1e-4 * paddedSteps[i].loss); // fp32: summation order only
     }
     const evals = [packed, padded].map((r) => r.metrics.filter((m) => m.eval_loss !== undefined).map((m) => m.eval_loss));
     expect(evals[0].length).toBeGreaterThan(0);
-    evals[0].forEach((loss: number, i: number) => expect(Math.abs(loss - evals[1][i])).toBeLessThan(1e-4 * loss));
-    const bad = await run(['train', '--run-name', name, '--data', data, '--model', model, '--save-dir', join(scratch, 'bad-packing'), '--packing', 'maybe']);
+    for (const [i, loss] of (evals[0] as number[]).entries()) expect(Math.abs(loss - evals[1][i])).toBeLessThan(1e-4 * loss);
+    const bad = await run([
+      'train',
+      '--run-name',
+      name,
+      '--data',
+      data,
+      '--model',
+      model,
+      '--save-dir',
+      join(scratch, 'bad-packing'),
+      '--packing',
+      'maybe',
+    ]);
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('packing')]);
   });
 
@@ -252,7 +464,7 @@ describe('itl train', () => {
     writeFileSync(join(runDir, 'checkpoint-4', 'trainer_state.json'), '{}');
     mkdirSync(join(runDir, '.checkpoint-8.tmp-123'), { recursive: true });
     writeFileSync(join(runDir, '.checkpoint-8.tmp-123', 'model.safetensors'), 'partial');
-    mkdirSync(join(runDir, 'checkpoint-12'), { recursive: true });  // renamed in place but no trainer_state.json: not ours
+    mkdirSync(join(runDir, 'checkpoint-12'), { recursive: true }); // renamed in place but no trainer_state.json: not ours
     expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([4]);
     expect(latestCheckpoint(runDir)!.path).toBe(join(runDir, 'checkpoint-4'));
   });

@@ -40,9 +40,14 @@ const RUN = 'sft_Smol135M_facts=8-epochs=3-batch=4-gradAcc=2-LR=3e-3-loraR=0-lor
 /** `itl train ARGS` parsed by the command's own yargs builder, as main parses it (strict). */
 function parseTrainFlags(args: string[]): Record<string, unknown> {
   const argv = ['--run-name', RUN, '--data', 'data', '--save-dir', 'runs', ...args];
-  const parser = trainCommand.builder(yargs(argv).strict().exitProcess(false).fail((message, error) => {
-    throw error ?? new Error(message);
-  }));
+  const parser = trainCommand.builder(
+    yargs(argv)
+      .strict()
+      .exitProcess(false)
+      .fail((message, error) => {
+        throw error ?? new Error(message);
+      }),
+  );
   return parser.parseSync() as Record<string, unknown>;
 }
 
@@ -51,7 +56,8 @@ function configOf(args: string[], warn?: (line: string) => void) {
 }
 
 async function itl(args: string[]) {
-  let stdout = '', stderr = '';
+  let stdout = '',
+    stderr = '';
   const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
   return { code, stdout, stderr };
 }
@@ -72,8 +78,16 @@ describe('training options', () => {
   function defaultRequest(runDir: string): NativeTrainerOptions {
     const config = configOf([]);
     return {
-      model, device: 'cpu', runDir, baseModel: model, padId: 0, checkpointFiles: [], runRecord: '', resumeFrom: null,
-      ...nativeDist(detectDistEnv({})), ...nativeTrainOptions(config.options),
+      model,
+      device: 'cpu',
+      runDir,
+      baseModel: model,
+      padId: 0,
+      checkpointFiles: [],
+      runRecord: '',
+      resumeFrom: null,
+      ...nativeDist(detectDistEnv({})),
+      ...nativeTrainOptions(config.options),
     };
   }
   // 8 rows of 5 tokens, the last 3 of each labelled.
@@ -100,14 +114,28 @@ describe('training options', () => {
     // Nothing reaches the record or the request but through the schema.
     const recorded = entries.flatMap(([, spec]) => (spec.record ? [spec.record] : []));
     expect(Object.keys(recordedTrainOptions(config.options)).sort()).toEqual([...recorded].sort());
-    expect(Object.keys(record).filter((key) => !recorded.includes(key)).sort())
-      .toEqual(['data', 'format_version', 'model', 'model_label', 'provenance', 'run_name', 'tokenized']);
+    expect(
+      Object.keys(record)
+        .filter((key) => !recorded.includes(key))
+        .sort(),
+    ).toEqual(['data', 'format_version', 'model', 'model_label', 'provenance', 'run_name', 'tokenized']);
     const sent = entries.flatMap(([, spec]) => (spec.native ? [spec.native] : []));
     expect(Object.keys(request).sort()).toEqual([...sent].sort());
     // The study's settings (docs/design.md, "Training schedule") are the defaults.
     expect(config.options).toMatchObject({
-      seed: 42, warmupRatio: 0.05, lrScheduler: 'constant_with_warmup', weightDecay: 0, adamBeta1: 0.9, adamBeta2: 0.999, adamEpsilon: 1e-8,
-      maxGradNorm: 1, loggingSteps: 5, evalSteps: 0, saveSteps: 0, loraDropout: 0.05, precision: 'fp32',
+      seed: 42,
+      warmupRatio: 0.05,
+      lrScheduler: 'constant_with_warmup',
+      weightDecay: 0,
+      adamBeta1: 0.9,
+      adamBeta2: 0.999,
+      adamEpsilon: 1e-8,
+      maxGradNorm: 1,
+      loggingSteps: 5,
+      evalSteps: 0,
+      saveSteps: 0,
+      loraDropout: 0.05,
+      precision: 'fp32',
     });
   });
 
@@ -129,30 +157,57 @@ describe('training options', () => {
   });
 
   test('flags override the defaults; --eval-batch still works, with a warning, and not beside --eval-loss-batch', () => {
-    const config = configOf(['--weight-decay', '0.01', '--adam-beta1', '0.8', '--adam-beta2', '0.95', '--adam-epsilon', '1e-6',
-      '--lr-scheduler', 'cosine', '--eval-loss-batch', '3', '--lr', '1e-4']);
+    const config = configOf([
+      '--weight-decay',
+      '0.01',
+      '--adam-beta1',
+      '0.8',
+      '--adam-beta2',
+      '0.95',
+      '--adam-epsilon',
+      '1e-6',
+      '--lr-scheduler',
+      'cosine',
+      '--eval-loss-batch',
+      '3',
+      '--lr',
+      '1e-4',
+    ]);
     expect(config.options).toMatchObject({
-      weightDecay: 0.01, adamBeta1: 0.8, adamBeta2: 0.95, adamEpsilon: 1e-6, lrScheduler: 'cosine', evalLossBatch: 3, lr: 1e-4,
+      weightDecay: 0.01,
+      adamBeta1: 0.8,
+      adamBeta2: 0.95,
+      adamEpsilon: 1e-6,
+      lrScheduler: 'cosine',
+      evalLossBatch: 3,
+      lr: 1e-4,
     });
     expect(config.runName).toBe(RUN.replace('LR=3e-3', 'LR=1e-4'));
     expect(nativeTrainOptions(config.options)).toMatchObject({
-      weightDecay: 0.01, adamBeta1: 0.8, lrScheduler: 'cosine', evalLossBatch: 3, learningRate: 1e-4,
+      weightDecay: 0.01,
+      adamBeta1: 0.8,
+      lrScheduler: 'cosine',
+      evalLossBatch: 3,
+      learningRate: 1e-4,
     });
     const warnings: string[] = [];
     expect(configOf(['--eval-batch', '4'], (line) => warnings.push(line)).options.evalLossBatch).toBe(4);
     expect(warnings).toEqual(['itl: --eval-batch is deprecated: use --eval-loss-batch\n']);
-    expect(() => configOf(['--eval-batch', '4', '--eval-loss-batch', '4']))
-      .toThrow('give --eval-loss-batch alone (--eval-batch is its former name)');
+    expect(() => configOf(['--eval-batch', '4', '--eval-loss-batch', '4'])).toThrow(
+      'give --eval-loss-batch alone (--eval-batch is its former name)',
+    );
   });
 
-  test('the docs\' options table is the one the schema generates (scripts/train-options-table.mjs)', () => {
+  test("the docs' options table is the one the schema generates (scripts/train-options-table.mjs)", () => {
     const script = join(root, 'scripts', 'train-options-table.mjs');
     const result = spawnSync(process.execPath, [script, '--check'], { encoding: 'utf8', cwd: root });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     // Wherever the docs keep it (docs/training.md).
-    const docs = (readdirSync(join(root, 'docs'), { recursive: true, encoding: 'utf8' }) as string[]).filter((f) => f.endsWith('.md'))
-      .map((f) => readFileSync(join(root, 'docs', f), 'utf8')).filter((text) => text.includes('<!-- train-options:start -->'));
+    const docs = (readdirSync(join(root, 'docs'), { recursive: true, encoding: 'utf8' }) as string[])
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => readFileSync(join(root, 'docs', f), 'utf8'))
+      .filter((text) => text.includes('<!-- train-options:start -->'));
     expect(docs.length).toBeGreaterThan(0);
     for (const text of docs) for (const [, spec] of entries) expect(text).toContain(`| \`--${spec.flag}\` |`);
   });
@@ -168,8 +223,18 @@ describe('training options', () => {
     [['--lora-r', '-1'], 'expected an integer ≥ 0 for --lora-r but received -1'],
   ])('itl train %j is a usage error naming the flag, before any work', async (flags, message) => {
     const saveDir = join(scratch, 'bad');
-    const out = await itl(['train', '--run-name', RUN, '--data', join(scratch, 'nodata'), '--save-dir', saveDir, '--model', model,
-      ...flags]);
+    const out = await itl([
+      'train',
+      '--run-name',
+      RUN,
+      '--data',
+      join(scratch, 'nodata'),
+      '--save-dir',
+      saveDir,
+      '--model',
+      model,
+      ...flags,
+    ]);
     expect(out.code).toBe(2);
     expect(out.stderr).toContain(message);
   });
@@ -179,43 +244,71 @@ describe('training options', () => {
     expect(Object.keys(complete).length).toBeGreaterThan(30);
     for (const key of Object.keys(complete)) {
       const { [key]: _, ...partial } = complete;
-      await expect(Trainer.create(runtime, partial as unknown as NativeTrainerOptions, rows, noRows))
-        .rejects.toMatchObject({ code: 'ITL_INVALID_ARGUMENT', message: `options.${key} is required` });
+      await expect(Trainer.create(runtime, partial as unknown as NativeTrainerOptions, rows, noRows)).rejects.toMatchObject({
+        code: 'ITL_INVALID_ARGUMENT',
+        message: `options.${key} is required`,
+      });
     }
-    await expect(Trainer.create(runtime, { ...complete, weightDecayy: 0.1 } as unknown as NativeTrainerOptions, rows, noRows))
-      .rejects.toThrow('unknown field(s) options.weightDecayy: this addon does not read them');
-    await expect(Trainer.create(runtime, { ...complete, seed: null } as unknown as NativeTrainerOptions, rows, noRows))
-      .rejects.toThrow('expected an integer for options.seed but received null');
-    await expect(Trainer.create(runtime, { ...complete, lrScheduler: 'step' } as unknown as NativeTrainerOptions, rows, noRows))
-      .rejects.toThrow("unknown learning-rate scheduler 'step'");
-    await expect(Trainer.create(runtime, { ...complete, adamBeta2: 1 } as unknown as NativeTrainerOptions, rows, noRows))
-      .rejects.toThrow('TrainerOptions.adam_beta2 must be in [0, 1), got 1');
+    await expect(
+      Trainer.create(runtime, { ...complete, weightDecayy: 0.1 } as unknown as NativeTrainerOptions, rows, noRows),
+    ).rejects.toThrow('unknown field(s) options.weightDecayy: this addon does not read them');
+    await expect(Trainer.create(runtime, { ...complete, seed: null } as unknown as NativeTrainerOptions, rows, noRows)).rejects.toThrow(
+      'expected an integer for options.seed but received null',
+    );
+    await expect(
+      Trainer.create(runtime, { ...complete, lrScheduler: 'step' } as unknown as NativeTrainerOptions, rows, noRows),
+    ).rejects.toThrow("unknown learning-rate scheduler 'step'");
+    await expect(Trainer.create(runtime, { ...complete, adamBeta2: 1 } as unknown as NativeTrainerOptions, rows, noRows)).rejects.toThrow(
+      'TrainerOptions.adam_beta2 must be in [0, 1), got 1',
+    );
   });
 
-  test('the values reach the trainer: its checkpoint records them and the cosine schedule sets each step\'s rate', async () => {
+  test("the values reach the trainer: its checkpoint records them and the cosine schedule sets each step's rate", async () => {
     const runDir = join(scratch, 'cosine');
     // 8 rows, batch 2, 2 epochs: 8 steps; no warm-up, so step s (0-based) has lr · ½(1 + cos(π s / 8)).
     const options = trainOptionsWith({
-      ...configOf([]).options, epochs: 2, batch: 2, gradAcc: 1, lr: 1e-3, lrScheduler: 'cosine', warmupRatio: 0, weightDecay: 0.01,
-      adamBeta1: 0.8, adamBeta2: 0.99, adamEpsilon: 1e-6, maxGradNorm: 0.5, seed: 5,
+      ...configOf([]).options,
+      epochs: 2,
+      batch: 2,
+      gradAcc: 1,
+      lr: 1e-3,
+      lrScheduler: 'cosine',
+      warmupRatio: 0,
+      weightDecay: 0.01,
+      adamBeta1: 0.8,
+      adamBeta2: 0.99,
+      adamEpsilon: 1e-6,
+      maxGradNorm: 0.5,
+      seed: 5,
     });
     const trainer = await Trainer.create(runtime, { ...defaultRequest(runDir), ...nativeTrainOptions(options) }, rows, noRows);
     try {
       let outcome;
-      do outcome = await trainer.run(); while (!outcome.finished);
+      do outcome = await trainer.run();
+      while (!outcome.finished);
       expect(outcome.globalStep).toBe(8);
     } finally {
       trainer.dispose();
     }
     const state = JSON.parse(readFileSync(join(runDir, 'checkpoint-8', 'itl_trainer_state.json'), 'utf8'));
     expect(state.options).toEqual({
-      learning_rate: 1e-3, weight_decay: 0.01, adam_beta1: 0.8, adam_beta2: 0.99, adam_epsilon: 1e-6, max_grad_norm: 0.5, seed: 5,
+      learning_rate: 1e-3,
+      weight_decay: 0.01,
+      adam_beta1: 0.8,
+      adam_beta2: 0.99,
+      adam_epsilon: 1e-6,
+      max_grad_norm: 0.5,
+      seed: 5,
     });
     expect(state.schedule).toMatchObject({ lr_scheduler: 'cosine', total_steps: 8, warmup_steps: 0, batch: 2 });
-    const rates = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line))
-      .filter((m) => m.learning_rate !== undefined).map((m) => m.learning_rate);
+    const rates = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .filter((m) => m.learning_rate !== undefined)
+      .map((m) => m.learning_rate);
     const expected = Array.from({ length: 8 }, (_, s) => 1e-3 * 0.5 * (1 + Math.cos(Math.PI * 0.5 * 2 * (s / 8))));
     expect(rates).toHaveLength(8);
-    rates.forEach((rate, s) => expect(rate).toBeCloseTo(expected[s]!, 15));
+    for (const [s, rate] of rates.entries()) expect(rate).toBeCloseTo(expected[s]!, 15);
   });
 });

@@ -35,7 +35,8 @@ describe('itl train keeps one run one run', () => {
     data = join(scratch, 'data');
     other = join(scratch, 'other-data');
     expect((await itl(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '3'])).code).toBe(0);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) copyFileSync(join(smollm, file), join(model, file));
+    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
+      copyFileSync(join(smollm, file), join(model, file));
     expect((await itl(['data', 'build', '--people', '12', '--seed', '1', '--out', data])).code).toBe(0);
     expect((await itl(['data', 'build', '--people', '12', '--seed', '2', '--out', other])).code).toBe(0);
   }, 300_000);
@@ -43,7 +44,21 @@ describe('itl train keeps one run one run', () => {
 
   test('a second trainer of the same run fails at once, naming the first', async () => {
     const saveDir = join(scratch, 'concurrent');
-    const args = ['train', '--run-name', RUN, '--data', data, '--save-dir', saveDir, '--model', model, '--epochs', '400', '--save-steps', '1000'];
+    const args = [
+      'train',
+      '--run-name',
+      RUN,
+      '--data',
+      data,
+      '--save-dir',
+      saveDir,
+      '--model',
+      model,
+      '--epochs',
+      '400',
+      '--save-steps',
+      '1000',
+    ];
     const first = spawn(process.execPath, [join(root, 'bin', 'itl.js'), '--torch-threads', '1', ...args], { stdio: 'ignore' });
     const exited = new Promise((done) => first.on('exit', done));
     const lock = join(saveDir, RUN.replace('epochs=4', 'epochs=400'), RUN_LOCK_FILE);

@@ -77,7 +77,9 @@ describe('fileLock between processes', () => {
     expect(left.pid).toBe(a.child.pid);
     const messages: string[] = [];
     const lock = await acquireLock(path, { what: 'folder F', log: (m) => messages.push(m) });
-    expect(messages).toEqual([`folder F: took over a stale lock (pid ${a.child.pid} is no longer running; it was taken ${left.started} by holder for the test)`]);
+    expect(messages).toEqual([
+      `folder F: took over a stale lock (pid ${a.child.pid} is no longer running; it was taken ${left.started} by holder for the test)`,
+    ]);
     expect(readLockOwner(path)?.pid).toBe(process.pid);
     lock.release();
   });
@@ -130,7 +132,8 @@ describe('fileLock between processes', () => {
 });
 
 describe('fileLock staleness within this host', () => {
-  const write = (path: string, owner: object) => writeFileSync(path, JSON.stringify({ started: '2020-01-01T00:00:00.000Z', command: 'itl x', nonce: 'n0', ...owner }));
+  const write = (path: string, owner: object) =>
+    writeFileSync(path, JSON.stringify({ started: '2020-01-01T00:00:00.000Z', command: 'itl x', nonce: 'n0', ...owner }));
 
   test('a pid now running another process (its start time differs) is stale', async () => {
     const path = join(dir, 'x.lock');
@@ -175,6 +178,9 @@ describe('fileLock staleness within this host', () => {
 
   test('a folder that does not exist is an ITL_IO error naming the lock file', async () => {
     const path = join(dir, 'missing', 'x.lock');
-    await expect(acquireLock(path)).rejects.toMatchObject({ code: 'ITL_IO', message: expect.stringContaining(`cannot create the lock file ${path}`) });
+    await expect(acquireLock(path)).rejects.toMatchObject({
+      code: 'ITL_IO',
+      message: expect.stringContaining(`cannot create the lock file ${path}`),
+    });
   });
 });

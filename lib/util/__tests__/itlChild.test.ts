@@ -26,7 +26,7 @@ test('exit statuses read as a shell reports them', () => {
   expect(exitStatus(null, 'SIGKILL')).toBe(137);
 });
 
-test('followParent: asks for SIGTERM on the parent\'s death and removes the variable so grandchildren do not inherit it', () => {
+test("followParent: asks for SIGTERM on the parent's death and removes the variable so grandchildren do not inherit it", () => {
   const calls: [number, number][] = [];
   const env: NodeJS.ProcessEnv = { [PARENT_PID_ENV]: String(process.ppid), OTHER: 'x' };
   followParent(env, () => (signal, parent) => {
@@ -42,12 +42,15 @@ test('followParent: asks for SIGTERM on the parent\'s death and removes the vari
 
 test('a child started with ItlChild runs in its own process group, knows its parent, and reports its exit', async () => {
   const entry = join(dir, 'entry.mjs');
-  writeFileSync(entry, `
+  writeFileSync(
+    entry,
+    `
     import { execFileSync } from 'node:child_process';
     const group = execFileSync('ps', ['-o', 'pgid=', '-p', String(process.pid)], { encoding: 'utf8' }).trim();
     console.log(JSON.stringify({ parent: process.env.${PARENT_PID_ENV}, ownGroup: Number(group) === process.pid, args: process.argv.slice(2) }));
     process.exit(7);
-  `);
+  `,
+  );
   const child = new ItlChild({ args: ['train', '--x'], entry, stdio: 'pipe' });
   let stdout = '';
   child.process.stdout!.on('data', (d) => (stdout += d));
@@ -58,13 +61,16 @@ test('a child started with ItlChild runs in its own process group, knows its par
 
 test('a child whose parent is already gone when it starts ends at once (through the real addon)', async () => {
   // Pid 1 is never this process's parent: the check after prctl sees another parent and stops.
-  const child = nodeSnippet(`
+  const child = nodeSnippet(
+    `
     import { followParent } from '@dist/util/itlChild.js';
     import { loadAddon } from '@dist/native/addon.js';
     followParent(process.env, () => (signal, parent) => loadAddon().addon.watchParent(signal, parent));
     console.log('still running');
     setInterval(() => {}, 1000);
-  `, { [PARENT_PID_ENV]: '1' });
+  `,
+    { [PARENT_PID_ENV]: '1' },
+  );
   const result = await finished(child);
   expect(result.signal).toBe('SIGTERM');
   expect(result.stdout).toBe('');
@@ -73,7 +79,9 @@ test('a child whose parent is already gone when it starts ends at once (through 
 test('a child of a SIGKILLed parent receives SIGTERM and ends (through the real addon)', async () => {
   const entry = join(dir, 'entry.mjs');
   const pidFile = join(dir, 'child.pid');
-  writeFileSync(entry, `
+  writeFileSync(
+    entry,
+    `
     import { writeFileSync } from 'node:fs';
     import { followParent } from ${JSON.stringify(join(root, 'dist', 'util', 'itlChild.js'))};
     import { loadAddon } from ${JSON.stringify(join(root, 'dist', 'native', 'addon.js'))};
@@ -81,7 +89,8 @@ test('a child of a SIGKILLed parent receives SIGTERM and ends (through the real 
     process.on('SIGTERM', () => { writeFileSync(${JSON.stringify(pidFile)} + '.term', 'SIGTERM'); process.exit(0); });
     writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
     setInterval(() => {}, 1000);
-  `);
+  `,
+  );
   const parent = nodeSnippet(`
     import { existsSync } from 'node:fs';
     import { ItlChild } from '@dist/util/itlChild.js';

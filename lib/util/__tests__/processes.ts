@@ -12,7 +12,7 @@ const running = new Set<ChildProcess>();
 
 /** `import … from '@dist/util/fileLock.js'` in `code` is rewritten to the compiled file's URL. */
 export function nodeSnippet(code: string, env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const source = code.replaceAll('@dist/', pathToFileURL(resolve(root, 'dist')).href + '/');
+  const source = code.replaceAll('@dist/', `${pathToFileURL(resolve(root, 'dist')).href}/`);
   const child = spawn(process.execPath, ['--input-type=module', '-e', source], {
     env: { ...process.env, ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -55,6 +55,8 @@ export function printed(child: ChildProcess, line: string): Promise<void> {
       }
     };
     child.stdout?.on('data', onData);
-    child.on('close', (code, signal) => fail(new Error(`child exited (${code ?? signal}) before printing '${line}'; it printed '${seen}'`)));
+    child.on('close', (code, signal) =>
+      fail(new Error(`child exited (${code ?? signal}) before printing '${line}'; it printed '${seen}'`)),
+    );
   });
 }

@@ -46,11 +46,17 @@ describe('model identity', () => {
     writeModel(folder, [1, 2, 3]);
     const before = modelIdentity(folder);
     writeModel(folder, [1, 2, 5]);
-    expect(provenanceDifferences({ model: before }, { model: modelIdentity(folder) })).toEqual([`model: ${before.path} has other weights since (same shapes)`]);
+    expect(provenanceDifferences({ model: before }, { model: modelIdentity(folder) })).toEqual([
+      `model: ${before.path} has other weights since (same shapes)`,
+    ]);
     writeModel(folder, [1, 2, 3, 4]);
-    expect(provenanceDifferences({ model: before }, { model: modelIdentity(folder) })).toEqual([`model: ${before.path} has weights of other names or shapes since`]);
+    expect(provenanceDifferences({ model: before }, { model: modelIdentity(folder) })).toEqual([
+      `model: ${before.path} has weights of other names or shapes since`,
+    ]);
     writeModel(folder, [1, 2, 3], { hidden_size: 8 });
-    expect(provenanceDifferences({ base_model: before }, { base_model: modelIdentity(folder) })).toEqual([`base model: ${before.path} has another config since`]);
+    expect(provenanceDifferences({ base_model: before }, { base_model: modelIdentity(folder) })).toEqual([
+      `base model: ${before.path} has another config since`,
+    ]);
   });
 
   test('a large weights file: a change in its middle block is seen without reading it all', () => {
@@ -81,16 +87,22 @@ describe('data identity and options', () => {
     writeFileSync(join(data, 'manifest.json'), JSON.stringify({ seed: 0, people: 5 }));
     const before = dataIdentity(data);
     writeFileSync(join(data, 'manifest.json'), JSON.stringify({ seed: 1, people: 5 }));
-    expect(provenanceDifferences({ data: before }, { data: dataIdentity(data) })).toEqual([`data: ${before.path} was rebuilt (seed 0, 5 people vs seed 1, 5 people)`]);
+    expect(provenanceDifferences({ data: before }, { data: dataIdentity(data) })).toEqual([
+      `data: ${before.path} was rebuilt (seed 0, 5 people vs seed 1, 5 people)`,
+    ]);
     writeFileSync(join(dir, 'rows.jsonl'), '{"messages":[]}\n');
     const file = dataIdentity(join(dir, 'rows.jsonl'));
     expect(file.sha256).toBe(createHash('sha256').update('{"messages":[]}\n').digest('hex'));
-    expect(provenanceDifferences({ data: before }, { data: file })).toEqual([`data: ${before.path} (seed 0, 5 people) vs ${file.path} (file)`]);
+    expect(provenanceDifferences({ data: before }, { data: file })).toEqual([
+      `data: ${before.path} (seed 0, 5 people) vs ${file.path} (file)`,
+    ]);
   });
 
   test('options: each changed setting is one line; one recorded on one side only never matches', () => {
     const recorded = { options: { 'hellaswag limit': 100, seed: 0, mode: 'tool' } };
-    expect(provenanceDifferences(recorded, { options: { 'hellaswag limit': 'all', seed: 0, mode: 'tool' } })).toEqual(['hellaswag limit: 100 vs all']);
+    expect(provenanceDifferences(recorded, { options: { 'hellaswag limit': 'all', seed: 0, mode: 'tool' } })).toEqual([
+      'hellaswag limit: 100 vs all',
+    ]);
     expect(provenanceDifferences(recorded, { options: { 'hellaswag limit': 100, seed: 1, mode: 'weight', extra: null } })).toEqual([
       'extra: (not recorded) vs none',
       'mode: tool vs weight',

@@ -38,10 +38,16 @@ describe('writeFileAtomic', () => {
   });
 
   test('the injection spec is checked: an unknown code or an empty substring is a usage error', () => {
-    expect(parseWriteFaults('ENOSPC:checkpoint-4/,EROFS:x')).toEqual([{ code: 'ENOSPC', substring: 'checkpoint-4/' }, { code: 'EROFS', substring: 'x' }]);
+    expect(parseWriteFaults('ENOSPC:checkpoint-4/,EROFS:x')).toEqual([
+      { code: 'ENOSPC', substring: 'checkpoint-4/' },
+      { code: 'EROFS', substring: 'x' },
+    ]);
     expect(() => parseWriteFaults('ENOPE:x')).toThrow(/expected ITL_FAULT_WRITE entries like ENOSPC:checkpoint-4\//);
     expect(() => parseWriteFaults('ENOSPC:')).toThrow(/received 'ENOSPC:'/);
-    expect(injectedWriteFault('/a/checkpoint-4/optimizer.pt', { ITL_FAULT_WRITE: 'EDQUOT:checkpoint-4/' })).toMatchObject({ code: 'EDQUOT', errno: -122 });
+    expect(injectedWriteFault('/a/checkpoint-4/optimizer.pt', { ITL_FAULT_WRITE: 'EDQUOT:checkpoint-4/' })).toMatchObject({
+      code: 'EDQUOT',
+      errno: -122,
+    });
     expect(injectedWriteFault('/a/checkpoint-6/optimizer.pt', { ITL_FAULT_WRITE: 'EDQUOT:checkpoint-4/' })).toBeNull();
   });
 });
@@ -49,14 +55,20 @@ describe('writeFileAtomic', () => {
 describe('output folders', () => {
   test('special file systems are refused at once instead of spinning', () => {
     for (const path of ['/proc/itl-out/x', '/sys/itl-out', '/proc/self/itl']) {
-      expect(() => makeFolder(path, 'the output folder')).toThrow(/on the kernel's (proc|sysfs) file system, which holds no ordinary files/);
+      expect(() => makeFolder(path, 'the output folder')).toThrow(
+        /on the kernel's (proc|sysfs) file system, which holds no ordinary files/,
+      );
     }
   });
 
   test('a file in the way is named, whether it is the folder itself or a parent', () => {
     writeFileSync(join(dir, 'f'), '');
-    expect(() => makeFolder(join(dir, 'f'), 'the output folder')).toThrow(`cannot use ${join(dir, 'f')} as the output folder: it is a file, and a folder is expected`);
-    expect(() => checkOutputFolder(join(dir, 'f', 'g', 'h'))).toThrow(`cannot use ${join(dir, 'f')} as the output folder (inside ${join(dir, 'f', 'g', 'h')})`);
+    expect(() => makeFolder(join(dir, 'f'), 'the output folder')).toThrow(
+      `cannot use ${join(dir, 'f')} as the output folder: it is a file, and a folder is expected`,
+    );
+    expect(() => checkOutputFolder(join(dir, 'f', 'g', 'h'))).toThrow(
+      `cannot use ${join(dir, 'f')} as the output folder (inside ${join(dir, 'f', 'g', 'h')})`,
+    );
   });
 
   test('a writable folder passes and keeps nothing of the check', () => {
@@ -83,7 +95,10 @@ describe('raw file-system errors reaching the CLI', () => {
     } catch (error) {
       opened = error;
     }
-    expect(asItlError(opened)).toMatchObject({ code: 'ITL_IO', message: 'cannot open /proc/itl-no-such/file: no such file or folder (ENOENT)' });
+    expect(asItlError(opened)).toMatchObject({
+      code: 'ITL_IO',
+      message: 'cannot open /proc/itl-no-such/file: no such file or folder (ENOENT)',
+    });
     expect(asItlError(Object.assign(new Error('x'), { code: 'ITL_CONFIG' }))).toMatchObject({ code: 'ITL_CONFIG' });
   });
 });

@@ -17,7 +17,7 @@ struct MatmulBenchmarkOptions {
 };
 
 struct MatmulBenchmarkResult {
-  double gflops = 0;        // 2·n³·iterations / seconds / 1e9
+  double gflops = 0;  // 2·n³·iterations / seconds / 1e9
   int64_t size = 0;
   int64_t iterations = 0;
   double seconds = 0;

@@ -48,8 +48,8 @@ using CollectiveBackend = c10d::ProcessGroup;  // 1.13: they are ProcessGroups t
 
 // c10d and gloo report failures as c10::Error (which carries a backtrace) or as gloo's own
 // std::runtime_error subclasses; callers get one error code and a message that names the rank.
-[[noreturn]] void rethrow_as_distributed(const std::string& what, int rank, int world_size,
-                                         std::chrono::milliseconds timeout, bool rendezvous = false) {
+[[noreturn]] void rethrow_as_distributed(const std::string& what, int rank, int world_size, std::chrono::milliseconds timeout,
+                                         bool rendezvous = false) {
   std::string detail;
   try {
     throw;
@@ -131,14 +131,14 @@ class C10dCommunicator final : public Communicator {
       options.timeout = timeout;
       store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, options);
     } catch (...) {
-      rethrow_as_distributed("rendezvous at " + env.master_addr + ":" + std::to_string(env.master_port), rank_,
-                             world_size_, timeout_, true);
+      rethrow_as_distributed("rendezvous at " + env.master_addr + ":" + std::to_string(env.master_port), rank_, world_size_, timeout_,
+                             true);
     }
     try {
       backend_ = device.is_cuda() ? make_nccl(env) : make_gloo(env);
     } catch (...) {
-      rethrow_as_distributed(std::string("creating the ") + (device.is_cuda() ? "NCCL" : "Gloo") + " process group", rank_,
-                             world_size_, timeout_, true);
+      rethrow_as_distributed(std::string("creating the ") + (device.is_cuda() ? "NCCL" : "Gloo") + " process group", rank_, world_size_,
+                             timeout_, true);
     }
   }
 
@@ -151,8 +151,8 @@ class C10dCommunicator final : public Communicator {
   }
 
   void broadcast(std::vector<at::Tensor>& tensors, int root) override {
-    require(root >= 0 && root < world_size_, "broadcast: root " + std::to_string(root) + " is outside a world of " +
-                                                 std::to_string(world_size_) + " ranks");
+    require(root >= 0 && root < world_size_,
+            "broadcast: root " + std::to_string(root) + " is outside a world of " + std::to_string(world_size_) + " ranks");
     flat_collective(tensors, device_, [&](at::Tensor& flat) {
       std::vector<at::Tensor> one{flat};
       c10d::BroadcastOptions options;
@@ -166,8 +166,8 @@ class C10dCommunicator final : public Communicator {
   }
 
   std::unique_ptr<PendingCollective> start_all_reduce_sum(at::Tensor& flat) override {
-    require(flat.device() == device_, "all_reduce: tensor is on " + flat.device().str() +
-                                          " but the communicator was made for " + device_.str());
+    require(flat.device() == device_,
+            "all_reduce: tensor is on " + flat.device().str() + " but the communicator was made for " + device_.str());
     require(flat.is_contiguous(), "all_reduce: the tensor must be contiguous (it is reduced in place)");
     std::vector<at::Tensor> one{flat};
     c10d::AllreduceOptions options;
@@ -241,8 +241,10 @@ class C10dCommunicator final : public Communicator {
     backend_name_ = "nccl";
     return c10::make_intrusive<c10d::ProcessGroupNCCL>(store_, env.rank, env.world_size, options);
 #else
-    throw Error(ErrorCode::kConfig, "CUDA ranks need NCCL, and this build of itl has none (it was built against a "
-                                    "libtorch without CUDA); device " + device_.str());
+    throw Error(ErrorCode::kConfig,
+                "CUDA ranks need NCCL, and this build of itl has none (it was built against a "
+                "libtorch without CUDA); device " +
+                    device_.str());
 #endif
   }
 
@@ -259,14 +261,14 @@ class C10dCommunicator final : public Communicator {
 
 void validate_dist_env(const DistEnv& env) {
   require(env.world_size >= 1, "world_size must be at least 1; received " + std::to_string(env.world_size));
-  require(env.rank >= 0 && env.rank < env.world_size, "rank " + std::to_string(env.rank) +
-                                                          " is outside a world of " + std::to_string(env.world_size));
-  require(env.local_world_size >= 1 && env.local_world_size <= env.world_size,
-          "local_world_size " + std::to_string(env.local_world_size) + " must be between 1 and world_size " +
-              std::to_string(env.world_size));
-  require(env.local_rank >= 0 && env.local_rank < env.local_world_size,
-          "local_rank " + std::to_string(env.local_rank) + " is outside the " + std::to_string(env.local_world_size) +
-              " processes of this node");
+  require(env.rank >= 0 && env.rank < env.world_size,
+          "rank " + std::to_string(env.rank) + " is outside a world of " + std::to_string(env.world_size));
+  require(
+      env.local_world_size >= 1 && env.local_world_size <= env.world_size,
+      "local_world_size " + std::to_string(env.local_world_size) + " must be between 1 and world_size " + std::to_string(env.world_size));
+  require(env.local_rank >= 0 && env.local_rank < env.local_world_size, "local_rank " + std::to_string(env.local_rank) +
+                                                                            " is outside the " + std::to_string(env.local_world_size) +
+                                                                            " processes of this node");
   if (env.world_size > 1) {
     require(!env.master_addr.empty(), "master_addr is empty");
     require(env.master_port >= 1 && env.master_port <= 65535,
@@ -274,8 +276,7 @@ void validate_dist_env(const DistEnv& env) {
   }
 }
 
-std::unique_ptr<Communicator> Communicator::create(const DistEnv& env, c10::Device device,
-                                                   std::chrono::milliseconds timeout) {
+std::unique_ptr<Communicator> Communicator::create(const DistEnv& env, c10::Device device, std::chrono::milliseconds timeout) {
   validate_dist_env(env);
   require(timeout.count() > 0, "the collective timeout must be positive; received " + std::to_string(timeout.count()) + " ms");
   if (env.world_size == 1) return std::make_unique<LocalCommunicator>();

@@ -23,10 +23,10 @@ namespace itl {
 // Where this process sits in the job: torchrun's environment contract (RANK, WORLD_SIZE, LOCAL_RANK,
 // LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT). lib/train/distEnv.ts reads it from the environment.
 struct DistEnv {
-  int rank = 0;              // global rank, 0 … world_size − 1; rank 0 hosts the TCPStore
-  int world_size = 1;        // processes in the job; 1 = no communication at all
-  int local_rank = 0;        // rank among the processes of this node (picks cuda:local_rank)
-  int local_world_size = 1;  // processes on this node
+  int rank = 0;                           // global rank, 0 … world_size − 1; rank 0 hosts the TCPStore
+  int world_size = 1;                     // processes in the job; 1 = no communication at all
+  int local_rank = 0;                     // rank among the processes of this node (picks cuda:local_rank)
+  int local_world_size = 1;               // processes on this node
   std::string master_addr = "127.0.0.1";  // host of rank 0's TCPStore
   int master_port = 29500;                // its port (torchrun's default)
 };
@@ -69,10 +69,10 @@ class Communicator {
 // Measures the all-reduce alone: `iterations` sums (after `warmup` ones) of a float32 tensor of
 // `bytes` bytes, as the gradient buckets use it. Collective: every rank calls it with the same numbers.
 struct AllReduceBenchmarkResult {
-  std::size_t bytes = 0;       // payload of one all-reduce
+  std::size_t bytes = 0;  // payload of one all-reduce
   int iterations = 0;
-  double seconds = 0;          // wall time of the timed iterations (slowest rank's view is the job's)
-  double bytes_per_second = 0; // payload bytes ÷ seconds per all-reduce ("algorithm bandwidth")
+  double seconds = 0;           // wall time of the timed iterations (slowest rank's view is the job's)
+  double bytes_per_second = 0;  // payload bytes ÷ seconds per all-reduce ("algorithm bandwidth")
 };
 AllReduceBenchmarkResult benchmark_all_reduce(Communicator& communicator, std::size_t bytes, int iterations, int warmup,
                                               c10::Device device);

@@ -19,9 +19,7 @@ namespace {
 // 1.13 returns std::shared_ptr<Node>, 2.x c10::intrusive_ptr<Node>.
 using AccumulatorPtr = decltype(torch::autograd::impl::grad_accumulator(std::declval<const at::Tensor&>()));
 
-torch::autograd::Node* node_of(const std::shared_ptr<void>& holder) {
-  return static_cast<AccumulatorPtr*>(holder.get())->get();
-}
+torch::autograd::Node* node_of(const std::shared_ptr<void>& holder) { return static_cast<AccumulatorPtr*>(holder.get())->get(); }
 
 }  // namespace
 
@@ -97,8 +95,7 @@ GradientReducer::~GradientReducer() {
 void GradientReducer::prepare_backward(bool sync) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (in_backward_ && sync_) {
-    throw Error(ErrorCode::kInternal,
-                "GradientReducer: prepare_backward called again before finish_backward of a synchronised backward");
+    throw Error(ErrorCode::kInternal, "GradientReducer: prepare_backward called again before finish_backward of a synchronised backward");
   }
   reset_backward_state();
   sync_ = sync;

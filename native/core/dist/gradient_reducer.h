@@ -28,12 +28,11 @@ namespace itl {
 class GradientReducer {
  public:
   static constexpr std::size_t kDefaultBucketBytes = 25u << 20;  // DDP's bucket_cap_mb = 25
-  static constexpr std::size_t kFirstBucketBytes = 1u << 20;      // DDP's first bucket
+  static constexpr std::size_t kFirstBucketBytes = 1u << 20;     // DDP's first bucket
 
   // `params`: the trainable leaves (requires_grad), in registration order; LoRA runs pass only the
   // adapters. Every rank must pass the same shapes in the same order. `communicator` must outlive this.
-  GradientReducer(std::vector<at::Tensor> params, Communicator& communicator,
-                  std::size_t bucket_bytes = kDefaultBucketBytes);
+  GradientReducer(std::vector<at::Tensor> params, Communicator& communicator, std::size_t bucket_bytes = kDefaultBucketBytes);
   ~GradientReducer();  // removes its hooks from the parameters
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;
@@ -63,20 +62,20 @@ class GradientReducer {
   };
   class ReadyHook;
 
-  void mark_ready(std::size_t param);        // from the autograd thread, under mutex_
-  void launch_ready_buckets();               // in index order, under mutex_
+  void mark_ready(std::size_t param);  // from the autograd thread, under mutex_
+  void launch_ready_buckets();         // in index order, under mutex_
   void launch(Bucket& bucket);
   void reset_backward_state();
 
   std::vector<at::Tensor> params_;
   Communicator& communicator_;
   std::vector<Bucket> buckets_;
-  std::vector<std::size_t> bucket_of_;       // per parameter
-  std::vector<bool> ready_;                  // per parameter, this backward
-  std::size_t next_bucket_ = 0;              // the first bucket not yet launched
+  std::vector<std::size_t> bucket_of_;  // per parameter
+  std::vector<bool> ready_;             // per parameter, this backward
+  std::size_t next_bucket_ = 0;         // the first bucket not yet launched
   bool sync_ = false;
   bool in_backward_ = false;
-  std::mutex mutex_;                         // hooks may run on autograd's device threads
+  std::mutex mutex_;  // hooks may run on autograd's device threads
   // Each AccumulateGrad node is owned by its leaf only weakly: holding it keeps our hook on it.
   std::vector<std::shared_ptr<void>> accumulators_;
   std::vector<std::uintptr_t> hook_keys_;

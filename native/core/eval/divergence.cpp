@@ -35,7 +35,7 @@ void chunk_divergence(LlamaModel& p, LlamaModel& q, const at::Tensor& hp, const 
   const at::Tensor lp = at::log_softmax(p.logits(hp).to(at::kFloat), -1);  // (n, V)
   const at::Tensor lq = at::log_softmax(q.logits(hq).to(at::kFloat), -1);  // (n, V)
   const at::Tensor pp = lp.exp(), qq = lq.exp();                           // (n, V)
-  const at::Tensor log_ratio = lp - lq;                                     // (n, V) log p/q = −d
+  const at::Tensor log_ratio = lp - lq;                                    // (n, V) log p/q = −d
   append(out.standard, (pp * log_ratio).sum(-1));
   append(out.log_square, 0.5 * (pp * log_ratio * log_ratio).sum(-1));
   // p·(eᵈ − 1 − d) with p·eᵈ written as q: the literal form overflows eᵈ to inf where p underflows
@@ -51,21 +51,20 @@ void chunk_divergence(LlamaModel& p, LlamaModel& q, const at::Tensor& hp, const 
 }  // namespace
 
 DivergenceResult divergence(LlamaModel& p, LlamaModel& q, const std::vector<std::vector<int64_t>>& sequences,
-                            const std::vector<std::vector<uint8_t>>& token_masks, const DivergenceOptions& o,
-                            const RunControl& control) {
+                            const std::vector<std::vector<uint8_t>>& token_masks, const DivergenceOptions& o, const RunControl& control) {
   require(o.batch_rows >= 1, "batch_rows must be at least 1, got " + std::to_string(o.batch_rows));
   require(o.chunk_positions >= 1, "chunk_positions must be at least 1, got " + std::to_string(o.chunk_positions));
-  require(p.config().vocab_size == q.config().vocab_size,
-          "the two models have different vocabularies (" + std::to_string(p.config().vocab_size) + " and " +
-              std::to_string(q.config().vocab_size) + ")");
+  require(p.config().vocab_size == q.config().vocab_size, "the two models have different vocabularies (" +
+                                                              std::to_string(p.config().vocab_size) + " and " +
+                                                              std::to_string(q.config().vocab_size) + ")");
   require(p.options().device == q.options().device, "the two models must be on the same device");
   require(token_masks.size() == sequences.size(), "expected one token mask per sequence: " + std::to_string(sequences.size()) +
                                                       " sequences, " + std::to_string(token_masks.size()) + " masks");
   for (size_t i = 0; i < sequences.size(); ++i) {
     const std::string what = "sequence " + std::to_string(i);
     require(!sequences[i].empty(), what + " is empty");
-    require(token_masks[i].size() == sequences[i].size(), what + " has " + std::to_string(sequences[i].size()) +
-                                                              " tokens but its mask has " + std::to_string(token_masks[i].size()));
+    require(token_masks[i].size() == sequences[i].size(),
+            what + " has " + std::to_string(sequences[i].size()) + " tokens but its mask has " + std::to_string(token_masks[i].size()));
     require(token_masks[i][0] == 0, what + ": token 0 is selected, but nothing predicts a sequence's first token");
     check_token_ids(sequences[i], p.config().vocab_size, what);
   }

@@ -30,7 +30,7 @@ struct DivergenceOptions {
 
 struct DivergenceResult {
   // One value per selected token, sequences in the given order, tokens in order within each.
-  std::vector<float> standard, log_square, bregman, tv;                 // expectations over the vocabulary
+  std::vector<float> standard, log_square, bregman, tv;                         // expectations over the vocabulary
   std::vector<float> observed_standard, observed_log_square, observed_bregman;  // at the observed token
 };
 

@@ -51,8 +51,8 @@ std::vector<Batch> batches_by_length(const std::vector<std::vector<int64_t>>& pr
   return out;
 }
 
-void generate_batch(LlamaModel& model, const std::vector<std::vector<int64_t>>& prompts, const Batch& batch,
-                    const GenerateOptions& o, std::vector<std::vector<int64_t>>& out, const RunControl& control) {
+void generate_batch(LlamaModel& model, const std::vector<std::vector<int64_t>>& prompts, const Batch& batch, const GenerateOptions& o,
+                    std::vector<std::vector<int64_t>>& out, const RunControl& control) {
   const auto dev = model.options().device;
   const auto long_cpu = at::TensorOptions().dtype(at::kLong);
   const int64_t B = static_cast<int64_t>(batch.rows.size());
@@ -80,8 +80,8 @@ void generate_batch(LlamaModel& model, const std::vector<std::vector<int64_t>>& 
   KVCache cache = KVCache::allocate(model.config(), B, capacity, model.tensor_options());
   at::Tensor positions = positions_from_mask(mask.narrow(1, 0, L));
   at::Tensor hidden = model.hidden_states(ids, mask.narrow(1, 0, L), positions, &cache);  // (B, L, hidden)
-  positions = positions.narrow(1, L - 1, 1);                                             // (B, 1)
-  std::vector<int64_t> alive(B);  // batch slot -> position in batch.rows
+  positions = positions.narrow(1, L - 1, 1);                                              // (B, 1)
+  std::vector<int64_t> alive(B);                                                          // batch slot -> position in batch.rows
   std::iota(alive.begin(), alive.end(), 0);
 
   for (int64_t step = 0;; ++step) {
@@ -151,7 +151,7 @@ at::Tensor argmax_rows(const at::Tensor& logits) {
     int64_t chunk = 0;
     for (int64_t c = 0; c < chunks; ++c) {
       if (std::isnan(m[c])) return logits.argmax(-1);  // at::argmax ranks NaN highest
-      if (m[c] > m[chunk]) chunk = c;                    // strictly greater: the first chunk holding the maximum
+      if (m[c] > m[chunk]) chunk = c;                  // strictly greater: the first chunk holding the maximum
     }
     const float* row = data + r * V;
     const int64_t end = std::min(V, (chunk + 1) * kChunk);
@@ -171,8 +171,8 @@ void check_token_ids(const std::vector<int64_t>& ids, int64_t vocab, const std::
   }
 }
 
-std::vector<std::vector<int64_t>> generate(LlamaModel& model, const std::vector<std::vector<int64_t>>& prompts,
-                                           const GenerateOptions& o, const RunControl& control) {
+std::vector<std::vector<int64_t>> generate(LlamaModel& model, const std::vector<std::vector<int64_t>>& prompts, const GenerateOptions& o,
+                                           const RunControl& control) {
   require(o.max_new_tokens >= 1, "max_new_tokens must be at least 1, got " + std::to_string(o.max_new_tokens));
   require(o.batch_size >= 1, "batch_size must be at least 1, got " + std::to_string(o.batch_size));
   if (o.sample) {

@@ -12,13 +12,13 @@
 namespace itl {
 
 struct GenerateOptions {
-  int64_t max_new_tokens = 64;     // per row, including a final eos
-  std::vector<int64_t> eos_ids;    // a row stops after emitting any of these (kept in its output, as HF does)
-  int64_t batch_size = 32;         // rows decoded together; prompts are grouped by length first
-  bool sample = false;             // false: greedy argmax
-  double temperature = 1.0;        // sampling only: logits / temperature before top-p
-  double top_p = 1.0;              // sampling only: HF's TopPLogitsWarper (1: no filtering)
-  uint64_t seed = 0;               // sampling only: row i draws from its own generator (seed, i)
+  int64_t max_new_tokens = 64;   // per row, including a final eos
+  std::vector<int64_t> eos_ids;  // a row stops after emitting any of these (kept in its output, as HF does)
+  int64_t batch_size = 32;       // rows decoded together; prompts are grouped by length first
+  bool sample = false;           // false: greedy argmax
+  double temperature = 1.0;      // sampling only: logits / temperature before top-p
+  double top_p = 1.0;            // sampling only: HF's TopPLogitsWarper (1: no filtering)
+  uint64_t seed = 0;             // sampling only: row i draws from its own generator (seed, i)
 };
 
 // New token ids per prompt, in the prompts' order. Every prompt must be non-empty and in the

@@ -33,8 +33,8 @@ std::vector<ContextGroup> group_by_context(const std::vector<ScoreRequest>& requ
 
 // Adds log p(target) and the greedy check for `targets` (P) given hidden states (P, hidden),
 // `chunk` positions at a time so (P, vocab) logits never exist at once.
-void accumulate(LlamaModel& model, const at::Tensor& hidden, const at::Tensor& targets, const std::vector<size_t>& owners,
-                int64_t chunk, std::vector<ScoreResult>& results) {
+void accumulate(LlamaModel& model, const at::Tensor& hidden, const at::Tensor& targets, const std::vector<size_t>& owners, int64_t chunk,
+                std::vector<ScoreResult>& results) {
   const int64_t P = hidden.size(0);
   for (int64_t start = 0; start < P; start += chunk) {
     const int64_t n = std::min(chunk, P - start);
@@ -52,8 +52,8 @@ void accumulate(LlamaModel& model, const at::Tensor& hidden, const at::Tensor& t
 
 // One forward pass over the context groups [first, last), packed: each context once, then each of
 // its continuations but the last token, as segments attending to their context and themselves.
-void score_batch(LlamaModel& model, const std::vector<ScoreRequest>& requests, const std::vector<ContextGroup>& groups,
-                 size_t first, size_t last, const ScoreOptions& o, std::vector<ScoreResult>& results) {
+void score_batch(LlamaModel& model, const std::vector<ScoreRequest>& requests, const std::vector<ContextGroup>& groups, size_t first,
+                 size_t last, const ScoreOptions& o, std::vector<ScoreResult>& results) {
   const auto dev = model.options().device;
   std::vector<int64_t> ids, positions, query_lengths;
   std::vector<std::vector<int64_t>> keys;

@@ -29,7 +29,7 @@ struct ScoreOptions {
   int64_t chunk_positions = 256;  // positions whose full-vocabulary logits exist at once
 };
 
-std::vector<ScoreResult> score(LlamaModel& model, const std::vector<ScoreRequest>& requests,
-                               const ScoreOptions& options = {}, const RunControl& control = {});
+std::vector<ScoreResult> score(LlamaModel& model, const std::vector<ScoreRequest>& requests, const ScoreOptions& options = {},
+                               const RunControl& control = {});
 
 }  // namespace itl

@@ -55,9 +55,8 @@ std::map<std::string, std::string> read_weight_map(const std::string& index_path
     if (!file.is_string()) malformed(index_path, "weight_map entry '" + name + "' must name a file");
     const std::string shard = file.get<std::string>();
     const fs::path shard_path(shard);
-    const bool escapes = shard_path.is_absolute() || std::any_of(shard_path.begin(), shard_path.end(), [](const fs::path& part) {
-                           return part == "..";
-                         });
+    const bool escapes =
+        shard_path.is_absolute() || std::any_of(shard_path.begin(), shard_path.end(), [](const fs::path& part) { return part == ".."; });
     if (shard.empty() || escapes) malformed(index_path, "weight_map entry '" + name + "' names '" + shard + "', outside the model folder");
     weight_map[name] = shard;
   }
@@ -96,8 +95,7 @@ CheckpointReader CheckpointReader::open(const std::string& folder) {
       for (const TensorInfo& info : reader.shards_[shard]->header().tensors) {
         auto it = weight_map.find(info.name);
         if (it == weight_map.end()) malformed(index_path, "shard '" + file + "' holds '" + info.name + "', which the index does not list");
-        if (it->second != file)
-          malformed(index_path, "'" + info.name + "' is defined in both '" + file + "' and '" + it->second + "'");
+        if (it->second != file) malformed(index_path, "'" + info.name + "' is defined in both '" + file + "' and '" + it->second + "'");
       }
     }
   } else {
@@ -115,18 +113,21 @@ std::vector<std::string> CheckpointReader::names() const {
 }
 
 bool CheckpointReader::contains(const std::string& name) const {
-  auto it = std::lower_bound(index_.begin(), index_.end(), name, [](const auto& entry, const std::string& key) { return entry.first < key; });
+  auto it =
+      std::lower_bound(index_.begin(), index_.end(), name, [](const auto& entry, const std::string& key) { return entry.first < key; });
   return it != index_.end() && it->first == name;
 }
 
 const TensorInfo& CheckpointReader::info(const std::string& name) const {
-  auto it = std::lower_bound(index_.begin(), index_.end(), name, [](const auto& entry, const std::string& key) { return entry.first < key; });
+  auto it =
+      std::lower_bound(index_.begin(), index_.end(), name, [](const auto& entry, const std::string& key) { return entry.first < key; });
   if (it == index_.end() || it->first != name) malformed(folder_, "the checkpoint has no tensor named '" + name + "'");
   return *shards_[it->second]->find(name);
 }
 
 at::Tensor CheckpointReader::tensor(const std::string& name) const {
-  auto it = std::lower_bound(index_.begin(), index_.end(), name, [](const auto& entry, const std::string& key) { return entry.first < key; });
+  auto it =
+      std::lower_bound(index_.begin(), index_.end(), name, [](const auto& entry, const std::string& key) { return entry.first < key; });
   if (it == index_.end() || it->first != name) malformed(folder_, "the checkpoint has no tensor named '" + name + "'");
   return shards_[it->second]->tensor(name);
 }

@@ -21,7 +21,7 @@ class CheckpointReader {
   // index is malformed, names a missing shard, or two shards define one tensor.
   static CheckpointReader open(const std::string& folder);
 
-  std::vector<std::string> names() const;                 // sorted
+  std::vector<std::string> names() const;  // sorted
   bool contains(const std::string& name) const;
   const TensorInfo& info(const std::string& name) const;  // Error naming the tensor when absent
   at::Tensor tensor(const std::string& name) const;       // zero-copy view, see SafeTensorsFile

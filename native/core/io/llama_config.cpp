@@ -18,9 +18,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-[[noreturn]] void fail(const std::string& source, const std::string& message) {
-  throw Error(ErrorCode::kConfig, source + ": " + message);
-}
+[[noreturn]] void fail(const std::string& source, const std::string& message) { throw Error(ErrorCode::kConfig, source + ": " + message); }
 
 // The value as it appears in the file, cut short, for "but received …" messages. Lists and
 // objects are only named: dumping them recurses, and a hostile file can nest them deeply.
@@ -184,8 +182,8 @@ std::optional<int64_t> parse_sliding_window(const Fields& f, const Json& root, c
     if (root["sliding_window"].is_null()) return std::nullopt;
     return f.positive("sliding_window");
   };
-  if (c.model_type == "mistral") return window(4096);  // every layer, whenever a window is set
-  if (c.model_type == "llama") return std::nullopt;    // LlamaConfig has no sliding window
+  if (c.model_type == "mistral") return window(4096);                              // every layer, whenever a window is set
+  if (c.model_type == "llama") return std::nullopt;                                // LlamaConfig has no sliding window
   std::vector<bool> sliding = parse_sliding_layers(f, root, c.num_hidden_layers);  // checked even when unused
   if (!f.boolean("use_sliding_window", false)) return std::nullopt;
   const std::optional<int64_t> w = window(c.model_type == "smollm3" ? std::nullopt : std::optional<int64_t>(4096));
@@ -208,8 +206,9 @@ std::vector<bool> parse_rope_layers(const Fields& f, const Json& root, int64_t l
   if (f.has("no_rope_layers")) {
     const Json& list = root["no_rope_layers"];
     if (!list.is_array() || static_cast<int64_t>(list.size()) != layers)
-      fail(f.source(), "field 'no_rope_layers': expected a list of " + std::to_string(layers) + " entries (num_hidden_layers) but received " +
-                           shown(list) + (list.is_array() ? " of " + std::to_string(list.size()) : std::string()));
+      fail(f.source(), "field 'no_rope_layers': expected a list of " + std::to_string(layers) +
+                           " entries (num_hidden_layers) but received " + shown(list) +
+                           (list.is_array() ? " of " + std::to_string(list.size()) : std::string()));
     for (const Json& flag : list) {
       if (!flag.is_number_integer() || (flag.get<int64_t>() != 0 && flag.get<int64_t>() != 1))
         fail(f.source(), "field 'no_rope_layers': expected entries 0 or 1 but received " + shown(flag));
@@ -230,8 +229,7 @@ std::optional<RopeScaling> parse_rope_scaling(const Json& rope, const std::strin
   // transformers still reads the legacy key "type" when "rope_type" is absent.
   const std::string type = f.has("rope_type") ? f.string("rope_type") : f.string("type", "default");
   if (type == "default") return std::nullopt;
-  if (type != "llama3")
-    fail(source, "rope type '" + type + "' in '" + key + "' is not implemented (only 'llama3' and 'default')");
+  if (type != "llama3") fail(source, "rope type '" + type + "' in '" + key + "' is not implemented (only 'llama3' and 'default')");
   RopeScaling scaling;
   scaling.rope_type = type;
   scaling.factor = f.number("factor");
@@ -240,8 +238,8 @@ std::optional<RopeScaling> parse_rope_scaling(const Json& rope, const std::strin
   scaling.original_max_position_embeddings = f.positive("original_max_position_embeddings");
   if (!(scaling.factor >= 1.0)) fail(source, "'" + key + ".factor' must be at least 1, received " + shown(rope["factor"]));
   if (!(scaling.low_freq_factor > 0.0) || !(scaling.high_freq_factor > scaling.low_freq_factor))
-    fail(source, "'" + key + "' needs 0 < low_freq_factor < high_freq_factor, received " + shown(rope["low_freq_factor"]) +
-                     " and " + shown(rope["high_freq_factor"]));
+    fail(source, "'" + key + "' needs 0 < low_freq_factor < high_freq_factor, received " + shown(rope["low_freq_factor"]) + " and " +
+                     shown(rope["high_freq_factor"]));
   return scaling;
 }
 
@@ -331,8 +329,7 @@ LlamaConfig parse_llama_config(const std::string& json_text, const std::string& 
     c.rope_scaling = parse_rope_scaling(root["rope_parameters"], source, "rope_parameters");
   } else {
     c.rope_theta = f.number("rope_theta", defaults.rope_theta);
-    c.rope_scaling = root.contains("rope_scaling") ? parse_rope_scaling(root["rope_scaling"], source, "rope_scaling")
-                                                   : std::nullopt;
+    c.rope_scaling = root.contains("rope_scaling") ? parse_rope_scaling(root["rope_scaling"], source, "rope_scaling") : std::nullopt;
   }
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", defaults.tie_word_embeddings);
   // The family's defaults (LlamaConfig: bos 1, eos 2, no pad); an explicit null means none.

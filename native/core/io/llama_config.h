@@ -14,8 +14,8 @@ namespace itl {
 
 // rope_scaling with rope_type "llama3" (Llama 3.1 / 3.2); absent for SmolLM.
 struct RopeScaling {
-  std::string rope_type;                           // "llama3" (the only one implemented)
-  double factor = 8.0;                             // how much longer than the original context
+  std::string rope_type;  // "llama3" (the only one implemented)
+  double factor = 8.0;    // how much longer than the original context
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   int64_t original_max_position_embeddings = 8192;

@@ -104,7 +104,8 @@ at::Tensor SafeTensorsFile::tensor(const std::string& name) const {
   const TensorInfo* info = find(name);
   if (!info) malformed(path_, "no tensor named '" + name + "'");
   const auto type = scalar_type_of(info->dtype);
-  if (!type) malformed(path_, "tensor '" + name + "' has dtype " + info->dtype + ", which this libtorch (" + TORCH_VERSION + ") cannot hold");
+  if (!type)
+    malformed(path_, "tensor '" + name + "' has dtype " + info->dtype + ", which this libtorch (" + TORCH_VERSION + ") cannot hold");
   uint8_t* bytes = const_cast<uint8_t*>(data_) + header_.data_offset + info->data_begin;
   const auto options = at::TensorOptions().dtype(*type).device(at::kCPU);
   const size_t element = safetensors_dtype_size(info->dtype);
@@ -116,7 +117,8 @@ at::Tensor SafeTensorsFile::tensor(const std::string& name) const {
     return copy;
   }
   std::shared_ptr<SafeTensorsFile> keep_mapped = self_.lock();
-  return at::from_blob(bytes, info->shape, [keep_mapped](void*) {}, options);
+  return at::from_blob(
+      bytes, info->shape, [keep_mapped](void*) {}, options);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,21 +130,34 @@ using OrderedJson = nlohmann::ordered_json;
 
 const char* dtype_name_of(at::ScalarType type) {
   switch (type) {
-    case at::kFloat: return "F32";
-    case at::kHalf: return "F16";
-    case at::kBFloat16: return "BF16";
-    case at::kDouble: return "F64";
-    case at::kLong: return "I64";
-    case at::kInt: return "I32";
-    case at::kShort: return "I16";
-    case at::kChar: return "I8";
-    case at::kByte: return "U8";
-    case at::kBool: return "BOOL";
+    case at::kFloat:
+      return "F32";
+    case at::kHalf:
+      return "F16";
+    case at::kBFloat16:
+      return "BF16";
+    case at::kDouble:
+      return "F64";
+    case at::kLong:
+      return "I64";
+    case at::kInt:
+      return "I32";
+    case at::kShort:
+      return "I16";
+    case at::kChar:
+      return "I8";
+    case at::kByte:
+      return "U8";
+    case at::kBool:
+      return "BOOL";
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 1)
-    case at::kFloat8_e4m3fn: return "F8_E4M3";
-    case at::kFloat8_e5m2: return "F8_E5M2";
+    case at::kFloat8_e4m3fn:
+      return "F8_E4M3";
+    case at::kFloat8_e5m2:
+      return "F8_E5M2";
 #endif
-    default: return nullptr;
+    default:
+      return nullptr;
   }
 }
 
@@ -228,7 +243,8 @@ class AtomicFile {
     const int fd = fd_;
     fd_ = -1;
     if (::close(fd) != 0) throw Error(ErrorCode::kIo, "cannot close " + path_ + ": " + errno_text());
-    if (::rename(temp_.c_str(), path_.c_str()) != 0) throw Error(ErrorCode::kIo, "cannot rename " + temp_ + " to " + path_ + ": " + errno_text());
+    if (::rename(temp_.c_str(), path_.c_str()) != 0)
+      throw Error(ErrorCode::kIo, "cannot rename " + temp_ + " to " + path_ + ": " + errno_text());
     committed_ = true;
   }
 

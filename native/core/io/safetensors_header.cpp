@@ -35,9 +35,8 @@ struct DtypeSpec {
 
 // In the reference crate's enum order, which is increasing alignment: its writer sorts tensors by
 // this rank, descending, so every tensor starts aligned to its element size.
-constexpr DtypeSpec kDtypes[] = {{"BOOL", 1}, {"U8", 1},  {"I8", 1},   {"F8_E5M2", 1}, {"F8_E4M3", 1},
-                                 {"I16", 2},  {"U16", 2}, {"F16", 2},  {"BF16", 2},    {"I32", 4},
-                                 {"U32", 4},  {"F32", 4}, {"F64", 8},  {"I64", 8},     {"U64", 8}};
+constexpr DtypeSpec kDtypes[] = {{"BOOL", 1}, {"U8", 1},  {"I8", 1},  {"F8_E5M2", 1}, {"F8_E4M3", 1}, {"I16", 2}, {"U16", 2}, {"F16", 2},
+                                 {"BF16", 2}, {"I32", 4}, {"U32", 4}, {"F32", 4},     {"F64", 8},     {"I64", 8}, {"U64", 8}};
 
 const DtypeSpec* find_dtype(const std::string& name) {
   for (const DtypeSpec& spec : kDtypes)
@@ -155,7 +154,8 @@ TensorInfo parse_tensor_entry(const std::string& name, const Json& entry, const 
   info.data_begin = non_negative(offsets[0], source, where + " data_offsets");
   info.data_end = non_negative(offsets[1], source, where + " data_offsets");
   if (info.data_end < info.data_begin)
-    malformed(source, where + ": data_offsets end " + std::to_string(info.data_end) + " is before begin " + std::to_string(info.data_begin));
+    malformed(source,
+              where + ": data_offsets end " + std::to_string(info.data_end) + " is before begin " + std::to_string(info.data_begin));
   uint64_t bytes = 0;
   if (overflow || __builtin_mul_overflow(elements, static_cast<uint64_t>(spec->size), &bytes))
     malformed(source, where + ": shape " + shape_text(info.shape) + " overflows a 64-bit byte count");
@@ -188,13 +188,14 @@ void check_layout(const std::vector<TensorInfo>& tensors, uint64_t data_size, co
       malformed(source, "tensor '" + t.name + "' overlaps tensor '" + previous->name + "' (bytes " + std::to_string(t.data_begin) + " to " +
                             std::to_string(position) + ")");
     if (t.data_begin > position)
-      malformed(source, "bytes " + std::to_string(position) + " to " + std::to_string(t.data_begin) + " of the data section belong to no tensor (before '" +
-                            t.name + "')");
+      malformed(source, "bytes " + std::to_string(position) + " to " + std::to_string(t.data_begin) +
+                            " of the data section belong to no tensor (before '" + t.name + "')");
     position = t.data_end;
     previous = &t;
   }
   if (position != data_size)
-    malformed(source, "the data section has " + std::to_string(data_size - position) + " bytes after the last tensor that belong to no tensor");
+    malformed(source,
+              "the data section has " + std::to_string(data_size - position) + " bytes after the last tensor that belong to no tensor");
 }
 
 }  // namespace
@@ -206,7 +207,8 @@ SafeTensorsHeader parse_safetensors(const uint8_t* data, size_t size, const std:
   if (header_bytes > kMaxHeaderBytes)
     malformed(source, "header length " + std::to_string(header_bytes) + " exceeds the format's limit of 100 MB");
   if (header_bytes > size - 8)
-    malformed(source, "header length " + std::to_string(header_bytes) + " goes beyond the end of the file (" + std::to_string(size) + " bytes)");
+    malformed(source,
+              "header length " + std::to_string(header_bytes) + " goes beyond the end of the file (" + std::to_string(size) + " bytes)");
   const uint8_t* text = data + 8;
   const size_t bad = first_invalid_utf8(text, header_bytes);
   if (bad != header_bytes) malformed(source, "header is not valid UTF-8 (byte " + std::to_string(8 + bad) + ")");

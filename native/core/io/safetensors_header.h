@@ -12,16 +12,16 @@ namespace itl {
 
 struct TensorInfo {
   std::string name;
-  std::string dtype;            // safetensors name: "F32", "F16", "BF16", "I64", "I32", …
+  std::string dtype;  // safetensors name: "F32", "F16", "BF16", "I64", "I32", …
   std::vector<int64_t> shape;
-  uint64_t data_begin = 0;      // byte offsets relative to the start of the data section
+  uint64_t data_begin = 0;  // byte offsets relative to the start of the data section
   uint64_t data_end = 0;
 };
 
 struct SafeTensorsHeader {
-  std::vector<TensorInfo> tensors;             // in offset order
-  std::map<std::string, std::string> metadata; // "__metadata__"
-  uint64_t data_offset = 0;                    // 8 + header length: where the data section starts
+  std::vector<TensorInfo> tensors;              // in offset order
+  std::map<std::string, std::string> metadata;  // "__metadata__"
+  uint64_t data_offset = 0;                     // 8 + header length: where the data section starts
 };
 
 // Validates a whole safetensors image in memory (what the fuzzer drives). `source` names it in errors.

@@ -10,15 +10,15 @@
 namespace itl {
 
 struct ForwardBenchmarkOptions {
-  int64_t batch = 16;         // sequences per forward call
-  int64_t seq_len = 128;      // tokens per sequence
-  double min_seconds = 2.0;   // keep calling until this much time has passed
-  uint64_t seed = 0;          // of the random ids
+  int64_t batch = 16;        // sequences per forward call
+  int64_t seq_len = 128;     // tokens per sequence
+  double min_seconds = 2.0;  // keep calling until this much time has passed
+  uint64_t seed = 0;         // of the random ids
 };
 
 struct ForwardBenchmarkResult {
   int64_t calls = 0;
-  int64_t tokens = 0;          // batch * seq_len * calls
+  int64_t tokens = 0;  // batch * seq_len * calls
   double seconds = 0;
   double tokens_per_s = 0;
   double flops_per_token = 0;  // matmul FLOPs the forward pass does per token (see forward_flops_per_token)

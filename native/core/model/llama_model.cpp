@@ -27,11 +27,16 @@ at::Tensor rotate_half(const at::Tensor& x) {
 
 double lowest_value(at::ScalarType dtype) {
   switch (dtype) {
-    case at::kFloat: return std::numeric_limits<float>::lowest();
-    case at::kBFloat16: return static_cast<float>(std::numeric_limits<c10::BFloat16>::lowest());
-    case at::kHalf: return static_cast<float>(std::numeric_limits<c10::Half>::lowest());
-    case at::kDouble: return std::numeric_limits<double>::lowest();
-    default: throw Error(ErrorCode::kInvalidArgument, std::string("no attention mask for dtype ") + c10::toString(dtype));
+    case at::kFloat:
+      return std::numeric_limits<float>::lowest();
+    case at::kBFloat16:
+      return static_cast<float>(std::numeric_limits<c10::BFloat16>::lowest());
+    case at::kHalf:
+      return static_cast<float>(std::numeric_limits<c10::Half>::lowest());
+    case at::kDouble:
+      return std::numeric_limits<double>::lowest();
+    default:
+      throw Error(ErrorCode::kInvalidArgument, std::string("no attention mask for dtype ") + c10::toString(dtype));
   }
 }
 
@@ -47,8 +52,8 @@ bool views_row_blocks(const at::Tensor& base, std::initializer_list<const Linear
   for (const Linear* part : parts) {
     if (part == nullptr || !part->is_linear_plus_delta()) return false;
     const at::Tensor& w = part->weight;
-    if (!w.defined() || w.scalar_type() != base.scalar_type() || w.device() != base.device() || !w.is_contiguous() ||
-        w.dim() != 2 || w.size(1) != base.size(1) ||
+    if (!w.defined() || w.scalar_type() != base.scalar_type() || w.device() != base.device() || !w.is_contiguous() || w.dim() != 2 ||
+        w.size(1) != base.size(1) ||
         w.data_ptr() != static_cast<char*>(base.data_ptr()) + offset * static_cast<int64_t>(base.element_size())) {
       return false;
     }
@@ -89,10 +94,10 @@ bool attends_in_fp32_on_cpu(at::ScalarType dtype, const at::Device& device) {
 // of the step). Scores, softmax and the value sum in fp32 on the exact fp32 images of the bf16 keys
 // and values, rounded once at the end: as close to the fp32 result as the flash kernel's (which
 // rounds the softmax weights to bf16 before the value product). q (B, H, 1, D); mask (B, 1, 1, S) or undefined.
-at::Tensor attend_one_token_in_fp32(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
-                                    int64_t heads, int64_t kv_heads, double scaling) {
+at::Tensor attend_one_token_in_fp32(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask, int64_t heads,
+                                    int64_t kv_heads, double scaling) {
   const int64_t B = q.size(0), D = q.size(3), S = k.size(2);
-  const at::Tensor grouped = q.reshape({B, kv_heads, heads / kv_heads, D}).to(at::kFloat);  // heads sharing a kv head
+  const at::Tensor grouped = q.reshape({B, kv_heads, heads / kv_heads, D}).to(at::kFloat);    // heads sharing a kv head
   at::Tensor scores = at::matmul(grouped, k.to(at::kFloat).transpose(-1, -2)).mul_(scaling);  // (B, Hkv, rep, S)
   if (mask.defined()) scores.add_(mask.view({B, 1, 1, S}));
   return at::matmul(scores.softmax(-1), v.to(at::kFloat)).view({B, heads, 1, D}).to(q.scalar_type());
@@ -100,8 +105,8 @@ at::Tensor attend_one_token_in_fp32(const at::Tensor& q, const at::Tensor& k, co
 
 // Attention over the visible keys. q (B, H, T, D); k, v (B, Hkv, S, D); mask (B, 1, T, S) additive,
 // or undefined: causal when T > 1 (S = T), none when T = 1.
-at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
-                  int64_t heads, int64_t kv_heads, double scaling) {
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask, int64_t heads, int64_t kv_heads,
+                  double scaling) {
   const int64_t B = q.size(0), D = q.size(3), S = k.size(2);
   const int64_t rep = heads / kv_heads;
   const bool causal = !mask.defined() && q.size(2) > 1;
@@ -154,8 +159,7 @@ bool Linear::is_linear_plus_delta() const { return typeid(*this) == typeid(Linea
 
 at::Tensor Linear::adapter_delta(const at::Tensor&) { return {}; }
 
-Embedding::Embedding(int64_t vocab, int64_t hidden, int64_t padding_idx_, const at::TensorOptions& options)
-    : padding_idx(padding_idx_) {
+Embedding::Embedding(int64_t vocab, int64_t hidden, int64_t padding_idx_, const at::TensorOptions& options) : padding_idx(padding_idx_) {
   weight = register_parameter("weight", at::empty({vocab, hidden}, options));
 }
 
@@ -201,7 +205,10 @@ KVCache KVCache::select_rows(const at::Tensor& rows) const {
 }
 
 LlamaAttention::LlamaAttention(const LlamaConfig& c, int64_t layer, const at::TensorOptions& options)
-    : heads_(c.num_attention_heads), kv_heads_(c.num_key_value_heads), head_dim_(c.head_dim), rope_(c.uses_rope(layer)),
+    : heads_(c.num_attention_heads),
+      kv_heads_(c.num_key_value_heads),
+      head_dim_(c.head_dim),
+      rope_(c.uses_rope(layer)),
       scaling_(1.0 / std::sqrt(static_cast<double>(c.head_dim))) {
   const int64_t nq = heads_ * head_dim_, nkv = kv_heads_ * head_dim_;
   qkv_weight_ = at::empty({nq + 2 * nkv, c.hidden_size}, options);
@@ -232,29 +239,29 @@ at::Tensor LlamaAttention::fused_qkv_weight() const {
   return views_row_blocks(qkv_weight_, {q_proj.get(), k_proj.get(), v_proj.get()}) ? qkv_weight_ : at::Tensor();
 }
 
-at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                   const at::Tensor& mask, KVCache* cache, int64_t layer, const PackedLayout* packed) {
+at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                                   KVCache* cache, int64_t layer, const PackedLayout* packed) {
   const int64_t B = x.size(0), T = x.size(1);
   const at::Tensor qkv_weight = at::GradMode::is_enabled() || is_training() ? at::Tensor() : fused_qkv_weight();
   at::Tensor q, k, v;
   if (qkv_weight.defined()) {
     const int64_t HK = heads_ + kv_heads_;
-    at::Tensor qkv = qkv_packed.linear(x, qkv_weight);                                                  // (B, T, (H + 2 Hkv) D)
+    at::Tensor qkv = qkv_packed.linear(x, qkv_weight);  // (B, T, (H + 2 Hkv) D)
     add_biases_and_adapter_deltas(qkv, x, {q_proj.get(), k_proj.get(), v_proj.get()});
-    const at::Tensor qk_heads = qkv.narrow(-1, 0, HK * head_dim_).view({B, T, HK, head_dim_});         // (B, T, H + Hkv, D)
+    const at::Tensor qk_heads = qkv.narrow(-1, 0, HK * head_dim_).view({B, T, HK, head_dim_});  // (B, T, H + Hkv, D)
     if (!q_norm && rope_) {
       // One matmul, and rope on q's and k's heads together (elementwise, so the same numbers as apart).
-      const at::Tensor qk = rope_inference(qk_heads, cos.unsqueeze(2), sin.unsqueeze(2));              // (B, T, H + Hkv, D)
+      const at::Tensor qk = rope_inference(qk_heads, cos.unsqueeze(2), sin.unsqueeze(2));  // (B, T, H + Hkv, D)
       q = qk.narrow(2, 0, heads_);
       k = qk.narrow(2, heads_, kv_heads_);
     } else {
       std::tie(q, k) = position_queries_keys(qk_heads.narrow(2, 0, heads_), qk_heads.narrow(2, heads_, kv_heads_), cos, sin);
     }
-    q = q.transpose(1, 2);                                                                              // (B, H, T, D)
-    k = k.transpose(1, 2);                                                                              // (B, Hkv, T, D)
+    q = q.transpose(1, 2);                                                                                         // (B, H, T, D)
+    k = k.transpose(1, 2);                                                                                         // (B, Hkv, T, D)
     v = qkv.narrow(-1, HK * head_dim_, kv_heads_ * head_dim_).view({B, T, kv_heads_, head_dim_}).transpose(1, 2);  // (B, Hkv, T, D)
   } else {
-    std::tie(q, k) = position_queries_keys(q_proj->forward(x).view({B, T, heads_, head_dim_}),    // (B, T, H, D)
+    std::tie(q, k) = position_queries_keys(q_proj->forward(x).view({B, T, heads_, head_dim_}),     // (B, T, H, D)
                                            k_proj->forward(x).view({B, T, kv_heads_, head_dim_}),  // (B, T, Hkv, D)
                                            cos, sin);
     q = q.transpose(1, 2);                                                      // (B, H, T, D)
@@ -265,14 +272,14 @@ at::Tensor LlamaAttention::forward(const at::Tensor& x, const at::Tensor& cos, c
     const int64_t start = cache->length;
     cache->keys[layer].narrow(2, start, T).copy_(k);
     cache->values[layer].narrow(2, start, T).copy_(v);
-    k = cache->keys[layer].narrow(2, 0, start + T);    // (B, Hkv, S, D)
-    v = cache->values[layer].narrow(2, 0, start + T);  // (B, Hkv, S, D)
+    k = cache->keys[layer].narrow(2, 0, start + T);     // (B, Hkv, S, D)
+    v = cache->values[layer].narrow(2, 0, start + T);   // (B, Hkv, S, D)
     if (T > 1 && k.scalar_type() != q.scalar_type()) {  // an fp32 cache of a bf16 model (see KVCache::allocate): exact
       k = k.to(q.scalar_type());
       v = v.to(q.scalar_type());
     }
   }
-  const at::Tensor out = packed ? packed_attention(q, k, v, *packed, scaling_)       // (B, H, T, D)
+  const at::Tensor out = packed ? packed_attention(q, k, v, *packed, scaling_)  // (B, H, T, D)
                                 : attend(q, k, v, mask, heads_, kv_heads_, scaling_);
   return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads_ * head_dim_}));
 }
@@ -295,7 +302,7 @@ at::Tensor LlamaMLP::forward(const at::Tensor& x) {
     const int64_t I = gate_up_weight.size(0) / 2;
     at::Tensor gate_up = gate_up_packed.linear(x, gate_up_weight);  // (B, T, 2 I)
     add_biases_and_adapter_deltas(gate_up, x, {gate_proj.get(), up_proj.get()});
-    at::Tensor a = at::silu(gate_up.narrow(-1, 0, I));         // (B, T, I)
+    at::Tensor a = at::silu(gate_up.narrow(-1, 0, I));  // (B, T, I)
     return down_proj->forward(a.mul_(gate_up.narrow(-1, I, I)));
   }
   return down_proj->forward(at::silu(gate_proj->forward(x)) * up_proj->forward(x));
@@ -305,12 +312,11 @@ LlamaDecoderLayer::LlamaDecoderLayer(const LlamaConfig& c, int64_t layer, const 
   self_attn = register_module("self_attn", std::make_shared<LlamaAttention>(c, layer, options));
   mlp = register_module("mlp", std::make_shared<LlamaMLP>(c, options));
   input_layernorm = register_module("input_layernorm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps, options));
-  post_attention_layernorm =
-      register_module("post_attention_layernorm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps, options));
+  post_attention_layernorm = register_module("post_attention_layernorm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps, options));
 }
 
-at::Tensor LlamaDecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                      const at::Tensor& mask, KVCache* cache, int64_t layer, const PackedLayout* packed) {
+at::Tensor LlamaDecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
+                                      KVCache* cache, int64_t layer, const PackedLayout* packed) {
   if (!at::GradMode::is_enabled()) {
     // The residual sums in place on the sublayers' fresh outputs (a + b = b + a bit for bit).
     at::Tensor h = self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer, packed);
@@ -323,7 +329,8 @@ at::Tensor LlamaDecoderLayer::forward(const at::Tensor& x, const at::Tensor& cos
 }
 
 LlamaBackbone::LlamaBackbone(const LlamaConfig& c, const at::TensorOptions& options) {
-  embed_tokens = register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.hidden_size, c.pad_token_id.value_or(-1), options));
+  embed_tokens =
+      register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.hidden_size, c.pad_token_id.value_or(-1), options));
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     decoder_layers.push_back(std::make_shared<LlamaDecoderLayer>(c, i, options));
     layers->push_back(decoder_layers.back());
@@ -339,8 +346,8 @@ void validate_llama_config(const LlamaConfig& c) {
   require_config(c.num_hidden_layers > 0, "num_hidden_layers must be positive, got " + std::to_string(c.num_hidden_layers));
   require_config(c.num_attention_heads > 0, "num_attention_heads must be positive, got " + std::to_string(c.num_attention_heads));
   require_config(c.num_key_value_heads > 0 && c.num_attention_heads % c.num_key_value_heads == 0,
-                 "num_key_value_heads must divide num_attention_heads (" + std::to_string(c.num_attention_heads) +
-                     "), got " + std::to_string(c.num_key_value_heads));
+                 "num_key_value_heads must divide num_attention_heads (" + std::to_string(c.num_attention_heads) + "), got " +
+                     std::to_string(c.num_key_value_heads));
   require_config(c.head_dim > 0 && c.head_dim % 2 == 0, "head_dim must be positive and even, got " + std::to_string(c.head_dim));
   require_config(c.rms_norm_eps > 0, "rms_norm_eps must be positive, got " + std::to_string(c.rms_norm_eps));
   require_config(c.rope_theta > 0, "rope_theta must be positive, got " + std::to_string(c.rope_theta));
@@ -406,16 +413,18 @@ void LlamaModel::initialize(uint64_t seed, double initializer_range) {
   }
 }
 
-at::Tensor LlamaModel::hidden_states(const at::Tensor& ids, const at::Tensor& key_mask, const at::Tensor& positions,
-                                     KVCache* cache) {
+at::Tensor LlamaModel::hidden_states(const at::Tensor& ids, const at::Tensor& key_mask, const at::Tensor& positions, KVCache* cache) {
   const int64_t T = ids.size(1);
   const int64_t past = cache ? cache->length : 0;
   require(key_mask.dim() == 2 && key_mask.size(0) == ids.size(0) && key_mask.size(1) == past + T,
           "key mask must be (B, cached + T) = (" + std::to_string(ids.size(0)) + ", " + std::to_string(past + T) + ")");
-  if (cache) require(past + T <= cache->capacity(), "KV cache overflow: " + std::to_string(past + T) + " positions, capacity " + std::to_string(cache->capacity()));
+  if (cache)
+    require(past + T <= cache->capacity(),
+            "KV cache overflow: " + std::to_string(past + T) + " positions, capacity " + std::to_string(cache->capacity()));
   if (config_.sliding_window && past + T > *config_.sliding_window) {
     // Within the window a sliding layer attends as a full one does; beyond it, it would not.
-    throw Error(ErrorCode::kConfig, "a sequence of " + std::to_string(past + T) + " positions is longer than the config's sliding_window (" +
+    throw Error(ErrorCode::kConfig, "a sequence of " + std::to_string(past + T) +
+                                        " positions is longer than the config's sliding_window (" +
                                         std::to_string(*config_.sliding_window) + "): sliding-window attention is not implemented");
   }
   const at::ScalarType dtype = options_.dtype;
@@ -438,15 +447,15 @@ at::Tensor LlamaModel::hidden_states(const at::Tensor& ids, const at::Tensor& ke
 
 at::Tensor LlamaModel::packed_hidden_states(const at::Tensor& ids, const at::Tensor& positions, const PackedLayout& layout) {
   const int64_t N = layout.tokens();
-  require(ids.numel() == N && positions.numel() == N,
-          "packed ids and positions must hold the layout's " + std::to_string(N) + " tokens, got " + std::to_string(ids.numel()) +
-              " and " + std::to_string(positions.numel()));
+  require(ids.numel() == N && positions.numel() == N, "packed ids and positions must hold the layout's " + std::to_string(N) +
+                                                          " tokens, got " + std::to_string(ids.numel()) + " and " +
+                                                          std::to_string(positions.numel()));
   if (config_.sliding_window) {
     for (int64_t s = 0; s < layout.segment_count(); ++s) {
       if (layout.key_length(s) <= *config_.sliding_window) continue;
       throw Error(ErrorCode::kConfig, "a sequence of " + std::to_string(layout.key_length(s)) +
-                                          " positions is longer than the config's sliding_window (" + std::to_string(*config_.sliding_window) +
-                                          "): sliding-window attention is not implemented");
+                                          " positions is longer than the config's sliding_window (" +
+                                          std::to_string(*config_.sliding_window) + "): sliding-window attention is not implemented");
     }
   }
   const at::ScalarType dtype = options_.dtype;

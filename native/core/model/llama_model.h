@@ -94,14 +94,14 @@ class LlamaAttention : public torch::nn::Module {
   // undefined for no padding: then causal when T > 1 (only valid with no cached keys) and none when T = 1.
   // With `packed`, x is (1, N, hidden), the packed rows of that layout, attending within their segments
   // (mask undefined, no cache).
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                     KVCache* cache, int64_t layer, const PackedLayout* packed = nullptr);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask, KVCache* cache,
+                     int64_t layer, const PackedLayout* packed = nullptr);
   // The (H·D + 2·Hkv·D, hidden) tensor whose row blocks are q, k and v's weights, or undefined when
   // the projections no longer view it (see above).
   at::Tensor fused_qkv_weight() const;
   std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
   std::shared_ptr<RMSNorm> q_norm, k_norm;  // Qwen3 (LlamaConfig::qk_norm), else null
-  PackedWeight qkv_packed;  // of fused_qkv_weight()
+  PackedWeight qkv_packed;                  // of fused_qkv_weight()
 
  private:
   // Queries (B, T, H, D) and keys (B, T, Hkv, D) as attention reads them: q/k-normed where the
@@ -129,8 +129,8 @@ class LlamaMLP : public torch::nn::Module {
 class LlamaDecoderLayer : public torch::nn::Module {
  public:
   LlamaDecoderLayer(const LlamaConfig& config, int64_t layer, const at::TensorOptions& options);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask,
-                     KVCache* cache, int64_t layer, const PackedLayout* packed = nullptr);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& mask, KVCache* cache,
+                     int64_t layer, const PackedLayout* packed = nullptr);
   std::shared_ptr<LlamaAttention> self_attn;
   std::shared_ptr<LlamaMLP> mlp;
   std::shared_ptr<RMSNorm> input_layernorm, post_attention_layernorm;
@@ -169,8 +169,7 @@ class LlamaModel : public torch::nn::Module {
   // at [cache->length, cache->length + T) and cache->length advances.
   // Without grad (inference) and with libtorch ≥ 2.1, a key_mask of all ones builds no mask at all:
   // the attention kernel runs causal (or, for one new token, unmasked), as transformers' sdpa does.
-  at::Tensor hidden_states(const at::Tensor& ids, const at::Tensor& key_mask, const at::Tensor& positions,
-                           KVCache* cache = nullptr);
+  at::Tensor hidden_states(const at::Tensor& ids, const at::Tensor& key_mask, const at::Tensor& positions, KVCache* cache = nullptr);
   // Final-norm hidden states (N, hidden) of packed rows: ids (N) int64, the rows of `layout` end to
   // end with no padding; positions (N) int64, restarting at 0 for each row (a scored continuation
   // goes on from its context's length). Attention stays inside each segment of the layout.

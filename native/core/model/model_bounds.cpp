@@ -128,8 +128,8 @@ void check_config_matches_checkpoint(const LlamaConfig& config, const Checkpoint
     if (layer >= 0) layers.insert(layer);
   }
   if (static_cast<int64_t>(layers.size()) != config.num_hidden_layers) {
-    throw Error(ErrorCode::kConfig, source + ": num_hidden_layers is " + std::to_string(config.num_hidden_layers) + " but the checkpoint in " +
-                                        folder + " holds " + std::to_string(layers.size()) + " layers");
+    throw Error(ErrorCode::kConfig, source + ": num_hidden_layers is " + std::to_string(config.num_hidden_layers) +
+                                        " but the checkpoint in " + folder + " holds " + std::to_string(layers.size()) + " layers");
   }
   const std::string embed = "model.embed_tokens.weight";
   if (reader.contains(embed)) {
@@ -158,7 +158,8 @@ double available_memory_bytes(const c10::Device& device) {
     char* end = nullptr;
     const double value = std::strtod(limit, &end);
     if (end != limit && *end == '\0' && value >= 0) return value;
-    throw Error(ErrorCode::kInvalidArgument, std::string("expected a number of bytes for ITL_MEMORY_LIMIT_BYTES but received '") + limit + "'");
+    throw Error(ErrorCode::kInvalidArgument,
+                std::string("expected a number of bytes for ITL_MEMORY_LIMIT_BYTES but received '") + limit + "'");
   }
   if (device.is_cuda()) return cuda_free(device.has_index() ? device.index() : 0);
   const double host = host_available();
@@ -174,9 +175,10 @@ void check_model_fits_memory(const LlamaConfig& config, const ModelOptions& opti
     std::ostringstream parameters;
     parameters.precision(3);
     parameters << estimated_parameter_count(config) / 1e9;
-    throw Error(ErrorCode::kOutOfMemory, what + " needs about " + gigabytes(needed) + " for its weights (" + parameters.str() + "B parameters in " +
-                                             c10::toString(options.dtype) + ") but " + gigabytes(available) + " is available on " + options.device.str() +
-                                             ": not loaded (check num_hidden_layers, hidden_size, intermediate_size and vocab_size in its config.json)");
+    throw Error(ErrorCode::kOutOfMemory,
+                what + " needs about " + gigabytes(needed) + " for its weights (" + parameters.str() + "B parameters in " +
+                    c10::toString(options.dtype) + ") but " + gigabytes(available) + " is available on " + options.device.str() +
+                    ": not loaded (check num_hidden_layers, hidden_size, intermediate_size and vocab_size in its config.json)");
   }
 }
 

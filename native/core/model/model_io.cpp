@@ -32,8 +32,10 @@ std::string generation_config_json(const LlamaConfig& c) {
   nlohmann::ordered_json j;
   j["_from_model_config"] = true;
   if (c.bos_token_id) j["bos_token_id"] = *c.bos_token_id;
-  if (c.eos_token_ids.size() == 1) j["eos_token_id"] = c.eos_token_ids[0];
-  else if (!c.eos_token_ids.empty()) j["eos_token_id"] = c.eos_token_ids;
+  if (c.eos_token_ids.size() == 1)
+    j["eos_token_id"] = c.eos_token_ids[0];
+  else if (!c.eos_token_ids.empty())
+    j["eos_token_id"] = c.eos_token_ids;
   if (c.pad_token_id) j["pad_token_id"] = *c.pad_token_id;
   j["transformers_version"] = "4.45.0";
   return j.dump(2) + "\n";
@@ -43,10 +45,14 @@ std::string generation_config_json(const LlamaConfig& c) {
 
 std::string torch_dtype_name(at::ScalarType dtype) {
   switch (dtype) {
-    case at::kFloat: return "float32";
-    case at::kBFloat16: return "bfloat16";
-    case at::kHalf: return "float16";
-    default: throw Error(ErrorCode::kInvalidArgument, std::string("no Hugging Face dtype name for ") + c10::toString(dtype));
+    case at::kFloat:
+      return "float32";
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kHalf:
+      return "float16";
+    default:
+      throw Error(ErrorCode::kInvalidArgument, std::string("no Hugging Face dtype name for ") + c10::toString(dtype));
   }
 }
 

@@ -93,7 +93,7 @@ at::Tensor grouped(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v
   std::vector<at::Tensor> outs;
   for (const AttentionGroup& g : layout.groups()) {
     const int64_t G = g.count, Lq = g.query_length, Lk = g.key_length;
-    const at::Tensor qg = gather_group(qz, g.query_index, G, Lq);                                    // (G, H, Lq, D)
+    const at::Tensor qg = gather_group(qz, g.query_index, G, Lq);                                     // (G, H, Lq, D)
     at::Tensor kg = gather_group(kz, g.key_index, G, Lk), vg = gather_group(vz, g.key_index, G, Lk);  // (G, Hkv, Lk, D)
     const c10::optional<at::Tensor> mask = g.mask.defined() ? c10::optional<at::Tensor>(g.mask) : c10::nullopt;
     const bool causal = !g.mask.defined() && Lq > 1;
@@ -133,9 +133,9 @@ bool flash_applies(const at::Tensor& q) {
 at::Tensor flash_varlen(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const PackedLayout& layout, double scaling) {
   const at::Tensor keys = layout.keys_are_queries() ? k : k.index_select(2, layout.key_index());    // (1, Hkv, Σ keys, D)
   const at::Tensor values = layout.keys_are_queries() ? v : v.index_select(2, layout.key_index());  // (1, Hkv, Σ keys, D)
-  const at::Tensor qf = q.select(0, 0).transpose(0, 1).contiguous();       // (N, H, D)
-  const at::Tensor kf = keys.select(0, 0).transpose(0, 1).contiguous();    // (Nk, Hkv, D)
-  const at::Tensor vf = values.select(0, 0).transpose(0, 1).contiguous();  // (Nk, Hkv, D)
+  const at::Tensor qf = q.select(0, 0).transpose(0, 1).contiguous();                                // (N, H, D)
+  const at::Tensor kf = keys.select(0, 0).transpose(0, 1).contiguous();                             // (Nk, Hkv, D)
+  const at::Tensor vf = values.select(0, 0).transpose(0, 1).contiguous();                           // (Nk, Hkv, D)
   const auto result = at::_flash_attention_forward(qf, kf, vf, layout.cu_seqlens_q(), layout.cu_seqlens_k(), layout.max_query_length(),
                                                    layout.max_key_length(), 0.0, /*is_causal=*/true, /*return_debug_mask=*/false, scaling);
   return std::get<0>(result).transpose(0, 1).unsqueeze(0);  // (1, H, N, D)

@@ -79,7 +79,6 @@ class PackedLayout {
 // libtorch's variable-length flash attention with cumulative sequence lengths (one kernel for all
 // segments, no padding); elsewhere one scaled_dot_product_attention per group of segments of similar
 // length (layout.groups()), padded inside attention only to the group's longest.
-at::Tensor packed_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const PackedLayout& layout,
-                            double scaling);
+at::Tensor packed_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const PackedLayout& layout, double scaling);
 
 }  // namespace itl

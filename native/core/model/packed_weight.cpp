@@ -38,8 +38,8 @@ at::Tensor pack(const at::Tensor& w) {
 }
 
 at::Tensor packed_linear(const at::Tensor& x, const at::Tensor& packed) {
-  torch::jit::Stack stack{x, packed, c10::IValue(), c10::IValue(std::string("none")),
-                          c10::IValue(c10::List<std::optional<at::Scalar>>()), c10::IValue()};
+  torch::jit::Stack stack{
+      x, packed, c10::IValue(), c10::IValue(std::string("none")), c10::IValue(c10::List<std::optional<at::Scalar>>()), c10::IValue()};
   packed_linear_ops().linear->callBoxed(&stack);
   return stack.back().toTensor();
 }
@@ -72,8 +72,7 @@ bool packed_bf16_linear_available() {
 
 at::Tensor PackedWeight::linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   const bool packable = enabled && !at::GradMode::is_enabled() && x.scalar_type() == at::kBFloat16 && w.scalar_type() == at::kBFloat16 &&
-                        x.device().is_cpu() && w.device().is_cpu() && w.dim() == 2 && w.is_contiguous() &&
-                        packed_bf16_linear_available();
+                        x.device().is_cpu() && w.device().is_cpu() && w.dim() == 2 && w.is_contiguous() && packed_bf16_linear_available();
   if (!packable) return at::linear(x, w, b);
   if (!packed_.defined() || source_data_ != w.data_ptr() || source_version_ != static_cast<int64_t>(w._version())) {
     packed_ = pack(w);

@@ -5,8 +5,8 @@
 namespace itl {
 namespace {
 
-LlamaConfig shape(int64_t vocab, int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads, int64_t kv_heads,
-                  int64_t head_dim, int64_t max_positions, double rope_theta, bool tied) {
+LlamaConfig shape(int64_t vocab, int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                  int64_t max_positions, double rope_theta, bool tied) {
   LlamaConfig c;
   c.vocab_size = vocab;
   c.hidden_size = hidden;

@@ -12,9 +12,9 @@
 namespace itl {
 
 struct ModelPreset {
-  std::string name;       // e.g. "tiny-smollm"
-  std::string describe;   // one line for `itl model init --help`
-  bool tiny = false;      // a few million parameters: cheap enough for tests
+  std::string name;      // e.g. "tiny-smollm"
+  std::string describe;  // one line for `itl model init --help`
+  bool tiny = false;     // a few million parameters: cheap enough for tests
   LlamaConfig config;
 };
 

@@ -23,8 +23,7 @@ at::Tensor llama3_scaled(const at::Tensor& inv_freq, const RopeScaling& s) {
   const double high_freq_wavelen = old_context_len / s.high_freq_factor;
   const at::Tensor wavelen = inv_freq.reciprocal() * (2 * M_PI);
   at::Tensor scaled = at::where(wavelen > low_freq_wavelen, inv_freq / s.factor, inv_freq);
-  const at::Tensor smooth = (at::reciprocal(wavelen) * old_context_len - s.low_freq_factor) /
-                            (s.high_freq_factor - s.low_freq_factor);
+  const at::Tensor smooth = (at::reciprocal(wavelen) * old_context_len - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
   const at::Tensor smoothed = (1 - smooth) * scaled / s.factor + smooth * scaled;
   const at::Tensor medium = (wavelen < high_freq_wavelen).logical_not().logical_and((wavelen > low_freq_wavelen).logical_not());
   return at::where(medium, smoothed, scaled);

@@ -8,10 +8,10 @@
 namespace itl {
 
 struct BlasInfo {
-  std::string name;     // "OpenBLAS", "reference BLAS", "MKL" or "unknown"
-  std::string path;     // resolved path of the loaded shared library ("" when linked in)
-  std::string config;   // the library's own description (openblas_get_config), when it has one
-  std::string threading;// "pthread", "openmp", "serial" or ""
+  std::string name;       // "OpenBLAS", "reference BLAS", "MKL" or "unknown"
+  std::string path;       // resolved path of the loaded shared library ("" when linked in)
+  std::string config;     // the library's own description (openblas_get_config), when it has one
+  std::string threading;  // "pthread", "openmp", "serial" or ""
 };
 
 BlasInfo detect_blas();

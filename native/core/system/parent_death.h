@@ -7,9 +7,9 @@
 namespace itl {
 
 enum class ParentWatch {
-  kArmed,         // the kernel will send the signal when the parent dies
-  kParentGone,    // the parent died before the request: the caller should exit now
-  kUnsupported,   // not Linux: nothing was done
+  kArmed,        // the kernel will send the signal when the parent dies
+  kParentGone,   // the parent died before the request: the caller should exit now
+  kUnsupported,  // not Linux: nothing was done
 };
 
 // Asks for `signal` on the parent's death, then checks that the parent is still `expected_parent`

@@ -10,7 +10,7 @@
 namespace itl {
 
 struct SystemInfo {
-  std::string torch_version;     // version of the libtorch headers compiled against, e.g. "1.13.0"
+  std::string torch_version;  // version of the libtorch headers compiled against, e.g. "1.13.0"
   int torch_version_major = 0;
   bool cuda_available = false;
   int cuda_device_count = 0;
@@ -18,7 +18,7 @@ struct SystemInfo {
   bool openmp_available = false;
   BlasInfo blas;
   ThreadCounts threads;
-  std::string parallel_info;     // at::get_parallel_info(): libtorch's own account of its threading
+  std::string parallel_info;  // at::get_parallel_info(): libtorch's own account of its threading
 };
 
 SystemInfo system_info();

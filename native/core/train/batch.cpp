@@ -23,8 +23,10 @@ void TokenRows::validate(int64_t vocab_size, const char* what) const {
     const std::string row = std::string(what) + " row " + std::to_string(r);
     require(offsets[r + 1] >= offsets[r] + 2, row + " has fewer than 2 tokens");
     for (int64_t i = offsets[r]; i < offsets[r + 1]; ++i) {
-      require(ids[i] >= 0 && ids[i] < vocab_size, row + ": token id " + std::to_string(ids[i]) + " is outside the vocabulary of " + std::to_string(vocab_size));
-      require(labels[i] == kIgnoreIndex || (labels[i] >= 0 && labels[i] < vocab_size), row + ": label " + std::to_string(labels[i]) + " is neither -100 nor a token id");
+      require(ids[i] >= 0 && ids[i] < vocab_size,
+              row + ": token id " + std::to_string(ids[i]) + " is outside the vocabulary of " + std::to_string(vocab_size));
+      require(labels[i] == kIgnoreIndex || (labels[i] >= 0 && labels[i] < vocab_size),
+              row + ": label " + std::to_string(labels[i]) + " is neither -100 nor a token id");
     }
     require(label_count(r) > 0, row + " has no label token: nothing to learn from");
   }
@@ -114,8 +116,8 @@ at::Tensor label_loss_sum(LlamaModel& model, const MicroBatch& batch, const Loss
   }
   const bool plain_head = !model.lm_head || typeid(*model.lm_head) == typeid(Linear);
   if (plain_head) {
-    return chunked_cross_entropy_sum(predicting, model.lm_head ? model.lm_head->weight : model.model->embed_tokens->weight,
-                                     batch.targets, chunking);
+    return chunked_cross_entropy_sum(predicting, model.lm_head ? model.lm_head->weight : model.model->embed_tokens->weight, batch.targets,
+                                     chunking);
   }
   // transformers upcasts the logits to fp32 before the loss; so do we.
   const at::Tensor raw = model.logits(predicting);  // (n, V)

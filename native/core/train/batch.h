@@ -38,14 +38,14 @@ struct TokenRows {
 struct MicroBatch {
   // Padded: (b, T) int64, right-padded with the pad id. Packed: (N) int64, the rows end to end.
   at::Tensor ids;
-  at::Tensor mask;           // padded: (b, T) int64, 1 real token, 0 padding; packed: undefined
-  at::Tensor positions;      // (b, T) or (N) int64: 0..len-1 per row
+  at::Tensor mask;                             // padded: (b, T) int64, 1 real token, 0 padding; packed: undefined
+  at::Tensor positions;                        // (b, T) or (N) int64: 0..len-1 per row
   std::shared_ptr<const PackedLayout> packed;  // packed: the rows' layout; padded: null
   // (n) int64: the positions that predict a label, as flat indices into (b, T-1) (padded) or (N) (packed).
   at::Tensor label_index;
-  at::Tensor targets;        // (n) int64: the label each of them predicts
+  at::Tensor targets;  // (n) int64: the label each of them predicts
   int64_t real_tokens = 0;
-  int64_t padded_tokens = 0; // tokens computed: b × T padded, N packed
+  int64_t padded_tokens = 0;  // tokens computed: b × T padded, N packed
 };
 
 // The rows `rows` (indices into `data`) as one right-padded micro-batch on `device`.

@@ -99,9 +99,9 @@ int64_t loss_chunk_positions(const LossChunking& chunking, int64_t vocab) {
 
 at::Tensor chunked_cross_entropy_sum(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,
                                      const LossChunking& chunking) {
-  require(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1) && targets.dim() == 1 &&
-              targets.size(0) == hidden.size(0),
-          "the chunked loss expects hidden (n, H), weight (V, H) and targets (n)");
+  require(
+      hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1) && targets.dim() == 1 && targets.size(0) == hidden.size(0),
+      "the chunked loss expects hidden (n, H), weight (V, H) and targets (n)");
   require(chunking.gradient_scale != 0, "the loss's gradient scale must not be 0");
   const int64_t chunk = loss_chunk_positions(chunking, weight.size(0));
   const bool grad_hidden = at::GradMode::is_enabled() && hidden.requires_grad();

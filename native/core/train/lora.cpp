@@ -148,7 +148,8 @@ LoraOptions read_adapter_config(const std::string& folder) {
   const nlohmann::json j = read_json(path);
   auto field = [&](const char* key) { return j.contains(key) && !j[key].is_null(); };
   try {
-    if (field("peft_type") && j["peft_type"] != "LORA") throw Error(ErrorCode::kConfig, path + ": peft_type is " + j["peft_type"].dump() + ", not LORA");
+    if (field("peft_type") && j["peft_type"] != "LORA")
+      throw Error(ErrorCode::kConfig, path + ": peft_type is " + j["peft_type"].dump() + ", not LORA");
     reject_feature(field("use_dora") && j["use_dora"].get<bool>(), path, "use_dora");
     reject_feature(field("bias") && j["bias"] != "none", path, "bias");
     reject_feature(field("fan_in_fan_out") && j["fan_in_fan_out"].get<bool>(), path, "fan_in_fan_out");
@@ -177,7 +178,8 @@ LoraOptions read_adapter_config(const std::string& folder) {
 
 std::string adapter_base_model(const std::string& folder) {
   const nlohmann::json j = read_json((std::filesystem::path(folder) / kAdapterConfig).string());
-  return j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string() ? j["base_model_name_or_path"].get<std::string>() : "";
+  return j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string() ? j["base_model_name_or_path"].get<std::string>()
+                                                                                           : "";
 }
 
 LoraOptions load_adapter(LlamaModel& model, const std::string& folder, at::Generator generator) {
@@ -187,7 +189,8 @@ LoraOptions load_adapter(LlamaModel& model, const std::string& folder, at::Gener
     apply_lora(model, options, generator);
   } else if (existing.front().second->lora_A->weight.size(0) != options.r) {
     throw Error(ErrorCode::kConfig, "the adapter in " + folder + " has rank " + std::to_string(options.r) +
-                                        " but the model carries LoRA layers of rank " + std::to_string(existing.front().second->lora_A->weight.size(0)));
+                                        " but the model carries LoRA layers of rank " +
+                                        std::to_string(existing.front().second->lora_A->weight.size(0)));
   }
   const std::string path = (std::filesystem::path(folder) / kAdapterWeights).string();
   const auto file = SafeTensorsFile::open(path);

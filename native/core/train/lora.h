@@ -21,9 +21,9 @@ namespace itl {
 // r, alpha and dropout are training options (no defaults here: lib/train/trainOptions.ts holds them);
 // use_rslora and target_modules are PEFT's adapter fields, fixed for a run as the study used them.
 struct LoraOptions {
-  int64_t r;             // rank; 0 means no adapter (full fine-tuning)
-  double alpha;          // scaling = alpha / r (alpha / sqrt(r) with use_rslora)
-  double dropout;        // on the adapter's input, training mode only
+  int64_t r;       // rank; 0 means no adapter (full fine-tuning)
+  double alpha;    // scaling = alpha / r (alpha / sqrt(r) with use_rslora)
+  double dropout;  // on the adapter's input, training mode only
   bool use_rslora = false;
   // Module names as PEFT matches them: the last component of the projection's name.
   std::vector<std::string> target_modules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};

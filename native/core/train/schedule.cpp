@@ -27,9 +27,12 @@ LrScheduler parse_lr_scheduler(const std::string& name) {
 
 std::string lr_scheduler_name(LrScheduler scheduler) {
   switch (scheduler) {
-    case LrScheduler::kConstantWithWarmup: return "constant_with_warmup";
-    case LrScheduler::kLinear: return "linear";
-    case LrScheduler::kCosine: return "cosine";
+    case LrScheduler::kConstantWithWarmup:
+      return "constant_with_warmup";
+    case LrScheduler::kLinear:
+      return "linear";
+    case LrScheduler::kCosine:
+      return "cosine";
   }
   return "?";
 }

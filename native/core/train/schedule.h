@@ -28,10 +28,10 @@ struct ScheduleInputs {
   int64_t grad_accumulation;  // micro-batches per optimiser step
   int64_t world_size;         // data-parallel processes
   int64_t epochs;
-  double warmup_ratio;        // warm-up steps = ceil(ratio × total steps)
+  double warmup_ratio;  // warm-up steps = ceil(ratio × total steps)
   LrScheduler lr_scheduler;
-  int64_t eval_steps;         // 0: max(1, steps_per_epoch / 2), as the study's script
-  int64_t save_steps;         // 0: 2 × steps_per_epoch
+  int64_t eval_steps;  // 0: max(1, steps_per_epoch / 2), as the study's script
+  int64_t save_steps;  // 0: 2 × steps_per_epoch
   int64_t logging_steps;
 };
 

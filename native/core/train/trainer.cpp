@@ -40,14 +40,14 @@ using Clock = std::chrono::steady_clock;
 
 // 2: itl_trainer_state.json records the optimiser settings and the scheduler ("options").
 constexpr int kCheckpointFormatVersion = 2;
-const char* kTrainerState = "trainer_state.json";          // transformers' TrainerState
-const char* kItlState = "itl_trainer_state.json";          // what exact resume needs beyond it
-const char* kOptimizerState = "optimizer.pt";              // libtorch's archive of AdamW's state
+const char* kTrainerState = "trainer_state.json";  // transformers' TrainerState
+const char* kItlState = "itl_trainer_state.json";  // what exact resume needs beyond it
+const char* kOptimizerState = "optimizer.pt";      // libtorch's archive of AdamW's state
 // One per rank: rng_state.safetensors alone, rng_state_<rank>.safetensors in a data-parallel job.
 std::string rng_state_file(int rank, int world_size) {
   return world_size == 1 ? "rng_state.safetensors" : "rng_state_" + std::to_string(rank) + ".safetensors";
 }
-const char* kMasterWeights = "master_weights.safetensors"; // bf16-mixed: the fp32 weights AdamW updates
+const char* kMasterWeights = "master_weights.safetensors";  // bf16-mixed: the fp32 weights AdamW updates
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -108,15 +108,26 @@ void replace_directory(const fs::path& staging, const fs::path& target) {
 
 // The schedule fields a resumed run must share with the checkpoint it continues.
 nlohmann::json schedule_record(const TrainingSchedule& s, int64_t eval_rows) {
-  return {{"rows", s.inputs.rows}, {"batch", s.inputs.batch}, {"grad_accumulation", s.inputs.grad_accumulation},
-          {"world_size", s.inputs.world_size}, {"epochs", s.inputs.epochs}, {"total_steps", s.total_steps},
-          {"warmup_steps", s.warmup_steps}, {"lr_scheduler", lr_scheduler_name(s.inputs.lr_scheduler)}, {"eval_rows", eval_rows}};
+  return {{"rows", s.inputs.rows},
+          {"batch", s.inputs.batch},
+          {"grad_accumulation", s.inputs.grad_accumulation},
+          {"world_size", s.inputs.world_size},
+          {"epochs", s.inputs.epochs},
+          {"total_steps", s.total_steps},
+          {"warmup_steps", s.warmup_steps},
+          {"lr_scheduler", lr_scheduler_name(s.inputs.lr_scheduler)},
+          {"eval_rows", eval_rows}};
 }
 
 // The optimiser settings a resumed run must share with the checkpoint it continues.
 nlohmann::json options_record(const TrainerOptions& o) {
-  return {{"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay}, {"adam_beta1", o.adam_beta1},
-          {"adam_beta2", o.adam_beta2}, {"adam_epsilon", o.adam_epsilon}, {"max_grad_norm", o.max_grad_norm}, {"seed", o.seed}};
+  return {{"learning_rate", o.learning_rate},
+          {"weight_decay", o.weight_decay},
+          {"adam_beta1", o.adam_beta1},
+          {"adam_beta2", o.adam_beta2},
+          {"adam_epsilon", o.adam_epsilon},
+          {"max_grad_norm", o.max_grad_norm},
+          {"seed", o.seed}};
 }
 
 // "schedule.batch 2 there, 4 here; options.weight_decay 0 there, 0.01 here" for each differing field.
@@ -140,9 +151,12 @@ Precision parse_precision(const std::string& name) {
 
 std::string precision_name(Precision precision) {
   switch (precision) {
-    case Precision::kFp32: return "fp32";
-    case Precision::kBf16: return "bf16";
-    case Precision::kBf16Mixed: return "bf16-mixed";
+    case Precision::kFp32:
+      return "fp32";
+    case Precision::kBf16:
+      return "bf16";
+    case Precision::kBf16Mixed:
+      return "bf16-mixed";
   }
   return "?";
 }
@@ -177,7 +191,7 @@ Trainer::Trainer(std::shared_ptr<LlamaModel> model, TokenRows train, TokenRows e
   // fp64 passes as fp32: the exactness tests run in it.
   const bool fp64_test = options_.precision == Precision::kFp32 && model_->options().dtype == at::kDouble;
   require(model_->options().dtype == want || fp64_test, "precision " + precision_name(options_.precision) + " needs the model loaded in " +
-                                               c10::toString(want) + ", not " + c10::toString(model_->options().dtype));
+                                                            c10::toString(want) + ", not " + c10::toString(model_->options().dtype));
   train_.validate(model_->config().vocab_size, "training");
   eval_.validate(model_->config().vocab_size, "eval");
   const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(std::ceil(options_.collective_timeout_seconds * 1000)));
@@ -192,8 +206,8 @@ Trainer::Trainer(std::shared_ptr<LlamaModel> model, TokenRows train, TokenRows e
   if (!options_.init_adapter.empty()) {
     const LoraOptions adapter = load_adapter(*model_, options_.init_adapter, init_generator);
     if (options_.lora.r > 0 && options_.lora.r != adapter.r) {
-      throw Error(ErrorCode::kConfig, "the run asks for LoRA rank " + std::to_string(options_.lora.r) + " but " +
-                                          options_.init_adapter + " has rank " + std::to_string(adapter.r));
+      throw Error(ErrorCode::kConfig, "the run asks for LoRA rank " + std::to_string(options_.lora.r) + " but " + options_.init_adapter +
+                                          " has rank " + std::to_string(adapter.r));
     }
     const double dropout = options_.lora.dropout;
     options_.lora = adapter;
@@ -275,9 +289,10 @@ void Trainer::check_shared_run_dir() {
     if (flags[r].item<int64_t>() != 0) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
   }
   if (!ranks.empty()) {
-    throw Error(ErrorCode::kDistributed, "rank(s) " + ranks + " of " + std::to_string(world) + " do not see the files rank 0 writes in " + options_.run_dir +
-                                             ": the nodes do not share this folder. Multi-node training needs a --save-dir on a file system every "
-                                             "node mounts (NFS, Lustre, GPFS…), with the same path on each");
+    throw Error(ErrorCode::kDistributed,
+                "rank(s) " + ranks + " of " + std::to_string(world) + " do not see the files rank 0 writes in " + options_.run_dir +
+                    ": the nodes do not share this folder. Multi-node training needs a --save-dir on a file system every "
+                    "node mounts (NFS, Lustre, GPFS…), with the same path on each");
   }
 }
 
@@ -302,7 +317,8 @@ std::vector<int64_t> Trainer::rank_share(int64_t epoch) const {
 
 bool Trainer::any_rank_stopping() {
   if (communicator_->world_size() == 1) return stop_requested_;
-  std::vector<at::Tensor> flag = {at::full({1}, stop_requested_ ? 1.0 : 0.0, at::TensorOptions().dtype(at::kFloat).device(model_->options().device))};
+  std::vector<at::Tensor> flag = {
+      at::full({1}, stop_requested_ ? 1.0 : 0.0, at::TensorOptions().dtype(at::kFloat).device(model_->options().device))};
   communicator_->all_reduce_sum(flag);
   return flag[0].item<double>() > 0;
 }
@@ -351,7 +367,8 @@ StepStats Trainer::train_step() {
     stats.padded_tokens += micro.padded_tokens;
   }
   if (communicator_->world_size() > 1) {
-    std::vector<at::Tensor> totals = {at::tensor({loss_sum, static_cast<double>(stats.real_tokens), static_cast<double>(stats.padded_tokens)}, at::kDouble)};
+    std::vector<at::Tensor> totals = {
+        at::tensor({loss_sum, static_cast<double>(stats.real_tokens), static_cast<double>(stats.padded_tokens)}, at::kDouble)};
     communicator_->all_reduce_sum(totals);
     loss_sum = totals[0][0].item<double>();
     stats.real_tokens = static_cast<int64_t>(totals[0][1].item<double>());
@@ -372,7 +389,8 @@ StepStats Trainer::train_step() {
   if (!masters_.empty()) sync_masters_to_model();
 
   ++global_step_;
-  epoch_ = static_cast<double>(epoch) + static_cast<double>(schedule_.end_micro_batch(update)) / static_cast<double>(schedule_.micro_batches_per_epoch);
+  epoch_ = static_cast<double>(epoch) +
+           static_cast<double>(schedule_.end_micro_batch(update)) / static_cast<double>(schedule_.micro_batches_per_epoch);
   stats.step = global_step_;
   stats.epoch = epoch_;
   stats.loss = loss_sum / items;
@@ -397,8 +415,8 @@ double Trainer::evaluate() {
     const MicroBatch micro = options_.packing ? make_packed_micro_batch(eval_, rows, model_->options().device)
                                               : make_micro_batch(eval_, rows, options_.pad_id, model_->options().device);
     // transformers: the batch's mean token loss, repeated once per row, then averaged over rows.
-    const double mean = label_loss_sum(*model_, micro, LossChunking{options_.loss_chunk, 1.0}).item<double>() /
-                        static_cast<double>(micro.targets.numel());
+    const double mean =
+        label_loss_sum(*model_, micro, LossChunking{options_.loss_chunk, 1.0}).item<double>() / static_cast<double>(micro.targets.numel());
     weighted += mean * static_cast<double>(rows.size());
   }
   model_->train(was_training);
@@ -438,14 +456,22 @@ void Trainer::log_step(const StepStats& s, const RunControl& control) {
   run_seconds_ += s.seconds;
   window_loss_ += s.loss;
   ++window_steps_;
-  nlohmann::ordered_json record = {{"step", s.step}, {"epoch", s.epoch}, {"loss", s.loss}, {"learning_rate", s.learning_rate},
-                                   {"grad_norm", s.grad_norm}, {"tokens", s.real_tokens}, {"label_tokens", s.label_tokens},
+  nlohmann::ordered_json record = {{"step", s.step},
+                                   {"epoch", s.epoch},
+                                   {"loss", s.loss},
+                                   {"learning_rate", s.learning_rate},
+                                   {"grad_norm", s.grad_norm},
+                                   {"tokens", s.real_tokens},
+                                   {"label_tokens", s.label_tokens},
                                    {"tokens_per_s", s.real_tokens / std::max(s.seconds, 1e-9)},
                                    {"padding_fraction", 1.0 - static_cast<double>(s.real_tokens) / static_cast<double>(s.padded_tokens)}};
   append_metrics(record);
   if (s.step % schedule_.logging_steps == 0) {
     // transformers (4.57, 5.18) logs the learning rate of the logged step's own update.
-    log_history_.push_back({{"step", s.step}, {"epoch", s.epoch}, {"loss", window_loss_ / window_steps_}, {"grad_norm", s.grad_norm},
+    log_history_.push_back({{"step", s.step},
+                            {"epoch", s.epoch},
+                            {"loss", window_loss_ / window_steps_},
+                            {"grad_norm", s.grad_norm},
                             {"learning_rate", s.learning_rate}});
     window_loss_ = 0;
     window_steps_ = 0;
@@ -456,7 +482,10 @@ void Trainer::log_step(const StepStats& s, const RunControl& control) {
 void Trainer::log_eval(double eval_loss, double seconds, const RunControl& control) {
   nlohmann::ordered_json record = {{"step", global_step_}, {"epoch", epoch_}, {"eval_loss", eval_loss}, {"eval_runtime", seconds}};
   append_metrics(record);
-  log_history_.push_back({{"step", global_step_}, {"epoch", epoch_}, {"eval_loss", eval_loss}, {"eval_runtime", seconds},
+  log_history_.push_back({{"step", global_step_},
+                          {"epoch", epoch_},
+                          {"eval_loss", eval_loss},
+                          {"eval_runtime", seconds},
                           {"eval_samples_per_second", static_cast<double>(eval_.count()) / std::max(seconds, 1e-9)}});
   control.report(Progress{"eval", global_step_, schedule_.total_steps, eval_loss, record.dump()});
 }
@@ -475,7 +504,9 @@ RunOutcome Trainer::run_until_checkpoint(const RunControl& control) {
     const bool stopping = any_rank_stopping();  // every rank takes the same decision
     if (last || global_step_ % schedule_.save_steps == 0 || stopping) {
       if (last) {
-        log_history_.push_back({{"step", global_step_}, {"epoch", epoch_}, {"train_runtime", run_seconds_},
+        log_history_.push_back({{"step", global_step_},
+                                {"epoch", epoch_},
+                                {"train_runtime", run_seconds_},
                                 {"train_tokens_per_second", static_cast<double>(run_tokens_) / std::max(run_seconds_, 1e-9)}});
       }
       using Policy = TrainerOptions::SavePolicy;
@@ -518,7 +549,8 @@ std::string Trainer::save_checkpoint() {
   auto agree = [&](const char* what) {
     bool any = !failure.empty();
     if (world > 1) {
-      std::vector<at::Tensor> flag = {at::full({1}, any ? 1.0 : 0.0, at::TensorOptions().dtype(at::kFloat).device(model_->options().device))};
+      std::vector<at::Tensor> flag = {
+          at::full({1}, any ? 1.0 : 0.0, at::TensorOptions().dtype(at::kFloat).device(model_->options().device))};
       communicator_->all_reduce_sum(flag);
       any = flag[0].item<double>() > 0;
     }
@@ -579,20 +611,37 @@ void Trainer::write_checkpoint_files(const fs::path& staging) const {
   }
   if (!options_.run_record.empty()) write_file_atomically((staging / "run_config.json").string(), options_.run_record);
 
-  nlohmann::json itl_state = {{"format_version", kCheckpointFormatVersion}, {"global_step", global_step_}, {"epoch", epoch_},
-                              {"window_loss", window_loss_}, {"window_steps", window_steps_}, {"run_tokens", run_tokens_},
-                              {"run_seconds", run_seconds_}, {"precision", precision_name(options_.precision)},
-                              {"lora_r", options_.lora.r}, {"options", options_record(options_)},
+  nlohmann::json itl_state = {{"format_version", kCheckpointFormatVersion},
+                              {"global_step", global_step_},
+                              {"epoch", epoch_},
+                              {"window_loss", window_loss_},
+                              {"window_steps", window_steps_},
+                              {"run_tokens", run_tokens_},
+                              {"run_seconds", run_seconds_},
+                              {"precision", precision_name(options_.precision)},
+                              {"lora_r", options_.lora.r},
+                              {"options", options_record(options_)},
                               {"schedule", schedule_record(schedule_, eval_.count())}};
   write_file_atomically((staging / kItlState).string(), itl_state.dump(2) + "\n");
   // transformers' TrainerState (sorted keys, as it writes them); written last.
-  nlohmann::json state = {{"best_metric", nullptr}, {"best_model_checkpoint", nullptr}, {"epoch", epoch_},
-                          {"eval_steps", schedule_.eval_steps}, {"global_step", global_step_}, {"is_hyper_param_search", false},
-                          {"is_local_process_zero", true}, {"is_world_process_zero", true}, {"log_history", log_history_},
-                          {"logging_steps", schedule_.logging_steps}, {"max_steps", schedule_.total_steps},
-                          {"num_input_tokens_seen", run_tokens_}, {"num_train_epochs", schedule_.inputs.epochs},
-                          {"save_steps", schedule_.save_steps}, {"total_flos", 0}, {"train_batch_size", schedule_.inputs.batch},
-                          {"trial_name", nullptr}, {"trial_params", nullptr}};
+  nlohmann::json state = {{"best_metric", nullptr},
+                          {"best_model_checkpoint", nullptr},
+                          {"epoch", epoch_},
+                          {"eval_steps", schedule_.eval_steps},
+                          {"global_step", global_step_},
+                          {"is_hyper_param_search", false},
+                          {"is_local_process_zero", true},
+                          {"is_world_process_zero", true},
+                          {"log_history", log_history_},
+                          {"logging_steps", schedule_.logging_steps},
+                          {"max_steps", schedule_.total_steps},
+                          {"num_input_tokens_seen", run_tokens_},
+                          {"num_train_epochs", schedule_.inputs.epochs},
+                          {"save_steps", schedule_.save_steps},
+                          {"total_flos", 0},
+                          {"train_batch_size", schedule_.inputs.batch},
+                          {"trial_name", nullptr},
+                          {"trial_params", nullptr}};
   write_file_atomically((staging / kTrainerState).string(), state.dump(2) + "\n");
 }
 
@@ -605,7 +654,8 @@ void Trainer::resume(const std::string& checkpoint_dir) {
     try {
       read();
     } catch (const std::exception& e) {
-      throw Error(ErrorCode::kCheckpointDamaged, "the checkpoint " + checkpoint_dir + " is damaged: cannot read " + (dir / file).string() + ": " + e.what());
+      throw Error(ErrorCode::kCheckpointDamaged,
+                  "the checkpoint " + checkpoint_dir + " is damaged: cannot read " + (dir / file).string() + ": " + e.what());
     }
   };
   nlohmann::json itl_state;

@@ -34,9 +34,9 @@ namespace itl {
 class GradientReducer;
 
 enum class Precision {
-  kFp32,      // fp32 weights, gradients and optimiser state
-  kBf16,      // pure bf16 weights, gradients and AdamW state, as the study trained
-  kBf16Mixed, // fp32 master weights and optimiser state, bf16 compute
+  kFp32,       // fp32 weights, gradients and optimiser state
+  kBf16,       // pure bf16 weights, gradients and AdamW state, as the study trained
+  kBf16Mixed,  // fp32 master weights and optimiser state, bf16 compute
 };
 Precision parse_precision(const std::string& name);  // "fp32", "bf16", "bf16-mixed"
 std::string precision_name(Precision precision);
@@ -46,34 +46,34 @@ std::string precision_name(Precision precision);
 // and code that builds this struct directly sets all of them (tests: testing::small_trainer_options).
 // validate_trainer_options() checks each value, naming the field; the Trainer calls it.
 struct TrainerOptions {
-  std::string run_dir;          // checkpoints: run_dir/checkpoint-<step>; the metrics log: run_dir/metrics.jsonl
-  std::string base_model;       // the base model folder, recorded in adapters as base_model_name_or_path
-  ScheduleInputs schedule;      // rows and world_size are taken from the training data and the job
-  double learning_rate;         // peak (after warm-up)
-  double max_grad_norm;         // global L2 norm; <= 0 disables clipping
-  double adam_beta1;            // AdamW's first-moment decay
-  double adam_beta2;            // AdamW's second-moment decay
-  double adam_epsilon;          // AdamW's denominator term
-  double weight_decay;          // decoupled (AdamW); as transformers' Trainer, not on norm weights or biases
-  uint64_t seed;                // epoch shuffles (seed + epoch), LoRA init and dropout
-  int64_t eval_batch;           // rows per eval-loss forward
+  std::string run_dir;      // checkpoints: run_dir/checkpoint-<step>; the metrics log: run_dir/metrics.jsonl
+  std::string base_model;   // the base model folder, recorded in adapters as base_model_name_or_path
+  ScheduleInputs schedule;  // rows and world_size are taken from the training data and the job
+  double learning_rate;     // peak (after warm-up)
+  double max_grad_norm;     // global L2 norm; <= 0 disables clipping
+  double adam_beta1;        // AdamW's first-moment decay
+  double adam_beta2;        // AdamW's second-moment decay
+  double adam_epsilon;      // AdamW's denominator term
+  double weight_decay;      // decoupled (AdamW); as transformers' Trainer, not on norm weights or biases
+  uint64_t seed;            // epoch shuffles (seed + epoch), LoRA init and dropout
+  int64_t eval_batch;       // rows per eval-loss forward
   Precision precision;
-  LoraOptions lora;             // r = 0: full fine-tuning
-  std::string init_adapter;     // a PEFT adapter folder to start from (LoRA only; "" for none)
-  bool save_merged;             // LoRA: also write merged full weights to checkpoint-<step>/merged
+  LoraOptions lora;          // r = 0: full fine-tuning
+  std::string init_adapter;  // a PEFT adapter folder to start from (LoRA only; "" for none)
+  bool save_merged;          // LoRA: also write merged full weights to checkpoint-<step>/merged
   // Which save points reach the disk: every one, only the last (and a stop), or none. A run still
   // returns at every save point, so a caller can evaluate the model in memory there.
   enum class SavePolicy { kAll, kLast, kNone } save_checkpoints;
-  int64_t pad_id;               // written at padded positions; masked, so its value never matters
+  int64_t pad_id;  // written at padded positions; masked, so its value never matters
   // Micro-batches packed (rows end to end, attention within each row: no compute on padding) or
   // right-padded to their longest row. Same rows, same loss normalisation; packing changes only the
   // float rounding (and which random numbers LoRA dropout draws).
   bool packing;
-  int64_t loss_chunk;           // label positions whose full-vocabulary logits exist at once (0: automatic)
+  int64_t loss_chunk;                         // label positions whose full-vocabulary logits exist at once (0: automatic)
   std::vector<std::string> checkpoint_files;  // copied into every checkpoint (tokenizer files)
-  std::string run_record;       // JSON text describing the run, written to every checkpoint as run_config.json ("" for none)
-  DistEnv dist;                 // this process's rank in a data-parallel job (world_size 1: alone)
-  double collective_timeout_seconds;  // a rank that died or hangs ends the others' collectives after this
+  std::string run_record;                     // JSON text describing the run, written to every checkpoint as run_config.json ("" for none)
+  DistEnv dist;                               // this process's rank in a data-parallel job (world_size 1: alone)
+  double collective_timeout_seconds;          // a rank that died or hangs ends the others' collectives after this
 };
 
 // Error(kInvalidArgument) naming the first field of `options` whose value is out of range
@@ -83,22 +83,22 @@ void validate_trainer_options(const TrainerOptions& options);
 
 // What one optimiser step did.
 struct StepStats {
-  int64_t step = 0;             // global step after the update
-  double epoch = 0;             // fractional epoch, as transformers logs it
-  double loss = 0;              // Σ token cross-entropy over the step's label tokens ÷ their count
-  double grad_norm = 0;         // global norm before clipping
-  double learning_rate = 0;     // the learning rate of this step's update
-  int64_t real_tokens = 0;      // tokens of the rows
-  int64_t padded_tokens = 0;    // tokens computed, padding included (= real_tokens when packed)
+  int64_t step = 0;           // global step after the update
+  double epoch = 0;           // fractional epoch, as transformers logs it
+  double loss = 0;            // Σ token cross-entropy over the step's label tokens ÷ their count
+  double grad_norm = 0;       // global norm before clipping
+  double learning_rate = 0;   // the learning rate of this step's update
+  int64_t real_tokens = 0;    // tokens of the rows
+  int64_t padded_tokens = 0;  // tokens computed, padding included (= real_tokens when packed)
   int64_t label_tokens = 0;
   double seconds = 0;
 };
 
 struct RunOutcome {
   int64_t global_step = 0;
-  bool finished = false;        // the last step is done and checkpointed
-  bool stopped = false;         // request_stop() ended the call early (a checkpoint was written)
-  std::string checkpoint;       // the folder written by this call ("" when the save policy wrote none)
+  bool finished = false;   // the last step is done and checkpointed
+  bool stopped = false;    // request_stop() ended the call early (a checkpoint was written)
+  std::string checkpoint;  // the folder written by this call ("" when the save policy wrote none)
 };
 
 class Trainer {

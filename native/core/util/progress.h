@@ -11,18 +11,18 @@
 namespace itl {
 
 struct Progress {
-  std::string phase;  // what is being done, e.g. "matmul"
-  int64_t done = 0;   // units finished so far
-  int64_t total = 0;  // units planned; 0 when unknown
-  double value = 0;   // the figure of the moment (GFLOP/s, loss, …)
-  std::string record{}; // a JSON object with the details of the event (a training step's metrics), or ""
+  std::string phase;     // what is being done, e.g. "matmul"
+  int64_t done = 0;      // units finished so far
+  int64_t total = 0;     // units planned; 0 when unknown
+  double value = 0;      // the figure of the moment (GFLOP/s, loss, …)
+  std::string record{};  // a JSON object with the details of the event (a training step's metrics), or ""
 };
 
 using ProgressFn = std::function<void(const Progress&)>;
 
 struct RunControl {
-  ProgressFn on_progress;                   // may be empty
-  const std::atomic<bool>* abort = nullptr; // may be null
+  ProgressFn on_progress;                    // may be empty
+  const std::atomic<bool>* abort = nullptr;  // may be null
 
   void report(const Progress& p) const {
     if (on_progress) on_progress(p);

@@ -15,11 +15,11 @@ struct ThreadPolicy {
 };
 
 struct ThreadCounts {
-  int torch_intra_op = 0;    // at::get_num_threads()
-  int torch_inter_op = 0;    // at::get_num_interop_threads()
-  int blas = 0;              // threads one BLAS call uses; -1 when the BLAS cannot be asked
+  int torch_intra_op = 0;         // at::get_num_threads()
+  int torch_inter_op = 0;         // at::get_num_interop_threads()
+  int blas = 0;                   // threads one BLAS call uses; -1 when the BLAS cannot be asked
   bool blas_own_threads = false;  // the BLAS runs a pool of its own beside libtorch's (OpenBLAS)
-  int hardware = 0;          // std::thread::hardware_concurrency()
+  int hardware = 0;               // std::thread::hardware_concurrency()
 };
 
 void apply_thread_policy(const ThreadPolicy& policy);
