@@ -439,7 +439,7 @@ async function hostileInputs(c: Context): Promise<void> {
   expectRefusal('hidden_size 1e9', await runItl(['model', 'info', hidden], { env: ENV }), /hidden_size 1000000000 imply .* \[ITL_CONFIG\]/);
   const template = copyModel(
     'model-template',
-    (_config, tokenizer) => void (tokenizer.chat_template = '{% for i in range(100000000) %}x{% endfor %}'),
+    (_config, tokenizer) => void (tokenizer.chat_template = '<|im_start|>{% for i in range(100000000) %}x{% endfor %}'),
   );
   const messages = join(c.work, 'messages.json');
   writeFileSync(messages, JSON.stringify([{ role: 'user', content: 'hi' }]));

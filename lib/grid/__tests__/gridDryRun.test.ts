@@ -68,7 +68,7 @@ describe('itl grid --dry-run', () => {
       ['Lam1B', 'Lam3B', 'Lam8B', 'Smol135M', 'Smol360M', 'Smol1.7B'].map((m) => [`sft_${m}_*`]),
     );
     expect(hellaswag.every((p) => p.args.hellaswag === H)).toBe(true);
-    expect(parsed.at(-1)).toMatchObject({ command: 'analyze', args: { 'eval-dir': 'eval', 'runs-dir': 'runs', out: 'results' } });
+    expect(parsed.at(-1)).toMatchObject({ command: 'analyze', args: { 'eval-dir': ['eval'], 'runs-dir': ['runs'], out: 'results' } });
     const order = parsed.map((p) => (p.command === 'eval' ? (p.args.base ? 'base' : p.args.task) : p.command));
     expect(order.filter((s, i) => s !== order[i - 1])).toEqual(['data', 'train', 'recall', 'hellaswag', 'base', 'kl', 'analyze']);
   });
@@ -142,7 +142,7 @@ describe('itl grid --dry-run', () => {
       'batch-size': 8,
     });
     const analyze = await plan('--stage', 'analyze', '--runs', 'r', '--eval-dir', 'e', '--results', 'out');
-    expect((await parseItl(analyze[0].argv)).args).toMatchObject({ 'eval-dir': 'e', 'runs-dir': 'r', out: 'out' });
+    expect((await parseItl(analyze[0].argv)).args).toMatchObject({ 'eval-dir': ['e'], 'runs-dir': ['r'], out: 'out' });
   });
 
   it('--only: stages, groups, models, modes, runs and patterns; alternatives within a key, all keys together', async () => {

@@ -204,7 +204,10 @@ describe('jobfiles', () => {
     const data = await gridPlan(itlArgs(runJob('grid-data.sbatch', { DATA: 'facts' }).calls[0]));
     expect(await parseItl(data[0].argv)).toMatchObject({ command: 'data', args: { action: 'build', out: 'facts', people: 50000 } });
     const analyze = await gridPlan(itlArgs(runJob('grid-analyze.sbatch', { RUNS: 'r', EVAL: 'e', RESULTS: 'out' }).calls[0]));
-    expect(await parseItl(analyze[0].argv)).toMatchObject({ command: 'analyze', args: { 'eval-dir': 'e', 'runs-dir': 'r', out: 'out' } });
+    expect(await parseItl(analyze[0].argv)).toMatchObject({
+      command: 'analyze',
+      args: { 'eval-dir': ['e'], 'runs-dir': ['r'], out: 'out' },
+    });
   });
 
   it('submit-grid.sh chains the five jobs with their dependencies', () => {

@@ -430,7 +430,7 @@ describe('itl train', () => {
     const padded = await train('padded', ['--packing', 'off']);
     expect(packed.summary.padding_fraction).toBe(0);
     expect(padded.summary.padding_fraction).toBeGreaterThan(0.05); // in-tool dialogues of different lengths
-    expect([packed.record.packing, padded.record.packing]).toEqual([true, false]);
+    expect([packed.record.packing, padded.record.packing]).toEqual(['on', 'off']);
     const steps = packed.metrics.filter((m) => m.loss !== undefined);
     const paddedSteps = padded.metrics.filter((m) => m.loss !== undefined);
     expect(steps).toHaveLength(4);
