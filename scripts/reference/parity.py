@@ -41,6 +41,7 @@ Usage: scripts/reference/parity.py [--itl 'node bin/itl.js'] [--keep DIR] [--onl
 Needs the reference environment (scripts/reference/setup.sh). Exits 1 on any mismatch.
 """
 import argparse
+import glob
 import json
 import os
 import shlex
@@ -861,7 +862,10 @@ def check_demo(work, itl_cmd):
         logits = model(torch.tensor([ids])).logits[0]
     diff = (torch.tensor(ours["last_logits"]) - logits[-1]).abs().max().item()
     check("demo model: forward", diff < 1e-4 and ours["top1"] == logits.argmax(-1).tolist(), f"max |Δ last logits| = {diff:.2e}")
-    results = json.load(open(os.path.join(out, "eval", "general", "base_models", "Demo", "general_results.json"), encoding="utf-8"))
+    # The base model is evaluated in every fine-tuning seed's folder (eval/seed-S/), identically.
+    base_results = sorted(glob.glob(os.path.join(out, "eval", "seed-*", "general", "base_models", "Demo", "general_results.json")))
+    check("demo: the base model's general answers are written", len(base_results) > 0, f"{len(base_results)} seed folder(s)")
+    results = json.load(open(base_results[0], encoding="utf-8"))
     equal = 0
     predictions = results["predictions"][:8]
     for prediction in predictions:
