@@ -571,7 +571,9 @@ def check_dataset(work, itl_cmd):
     import datasets
 
     out = os.path.join(work, "facts")
-    itl(["data", "build", "--people", "300", "--seed", "3", "--out", out], itl_cmd)
+    # The engine group and the families group both read this dataset: built once per run.
+    if not os.path.exists(os.path.join(out, "manifest.json")):
+        itl(["data", "build", "--people", "300", "--seed", "3", "--out", out], itl_cmd)
     dataset = datasets.load_from_disk(os.path.join(out, "dataset"))
     preview = [json.loads(line) for line in open(os.path.join(out, "preview.jsonl"), encoding="utf-8")]
     equal = all(dataset[i] == preview[i] for i in range(len(preview)))
