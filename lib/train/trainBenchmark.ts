@@ -96,6 +96,7 @@ export const trainBenchmark: Benchmark = {
           loraAlpha: LORA.alpha,
           mode: 'weight',
           precision: variant === 'bf16' ? 'bf16' : 'fp32',
+          packing: variant === 'padded' ? 'off' : 'on',
           saveSteps: 1_000_000,
           evalSteps: 1_000_000,
         });
