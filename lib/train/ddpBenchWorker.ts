@@ -3,12 +3,12 @@
  * `node dist/train/ddpBenchWorker.js CONFIG_JSON`. Trains bench-20m on the rows the benchmark wrote
  * and prints one JSON line: tokens (global, per step), step seconds and the all-reduce's share.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { Runtime } from '../native/Runtime.js';
 import { Trainer } from '../native/Trainer.js';
-import { nativeTrainOptions, trainOptionsWith } from './trainOptions.js';
+import { benchTrainOptions, NO_EVAL_ROWS, readBenchRows } from './benchRows.js';
+import { nativeTrainOptions } from './trainOptions.js';
 
 interface WorkerConfig {
   root: string;
@@ -19,31 +19,10 @@ interface WorkerConfig {
   batch: number;
 }
 
-function int32s(file: string): Int32Array {
-  const bytes = readFileSync(file);
-  return new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-}
-
 const config = JSON.parse(process.argv[2]!) as WorkerConfig;
-const rows = {
-  ids: int32s(join(config.root, 'ids.i32')),
-  labels: int32s(join(config.root, 'labels.i32')),
-  offsets: int32s(join(config.root, 'offsets.i32')),
-};
+const rows = readBenchRows(config.root);
 const runtime = Runtime.open({ torchThreads: 1, blasThreads: 1 });
-const options = trainOptionsWith({
-  facts: rows.offsets.length - 1,
-  epochs: 1,
-  batch: config.batch,
-  gradAcc: 1,
-  lr: 1e-4,
-  loraR: 0,
-  loraAlpha: 0,
-  mode: 'weight',
-  saveSteps: 1_000_000,
-  evalSteps: 1_000_000,
-  collectiveTimeout: 120,
-});
+const options = benchTrainOptions(rows.count, config.batch, { collectiveTimeout: 120 });
 const trainer = await Trainer.create(
   runtime,
   {
@@ -64,7 +43,7 @@ const trainer = await Trainer.create(
     ...nativeTrainOptions(options),
   },
   rows,
-  { ids: new Int32Array(0), labels: new Int32Array(0), offsets: Int32Array.of(0) },
+  NO_EVAL_ROWS,
 );
 let tokens = 0,
   seconds = 0,

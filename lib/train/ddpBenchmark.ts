@@ -6,7 +6,7 @@
  * perfect); ddp_allreduce_share = the seconds the gradient all-reduce added ÷ the step seconds.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import type { Benchmark } from '../bench/Benchmark.js';
 import { packageRoot } from '../data/shippedPaths.js';
 import { ItlError } from '../errors.js';
+import { writeBenchRows } from './benchRows.js';
 import { BATCH, PRESET, prepareTrainBench } from './trainBenchmark.js';
 
 const run = promisify(execFile);
@@ -49,13 +50,7 @@ export const ddpBenchmark: Benchmark = {
     const root = mkdtempSync(join(tmpdir(), 'itl-bench-ddp-'));
     try {
       const { modelDir, rows } = await prepareTrainBench(context, root);
-      for (const [name, array] of [
-        ['ids', rows.ids],
-        ['labels', rows.labels],
-        ['offsets', rows.offsets],
-      ] as const) {
-        writeFileSync(join(root, `${name}.i32`), Buffer.from(array.buffer, array.byteOffset, array.byteLength));
-      }
+      writeBenchRows(root, rows);
       const port = 29000 + Math.floor(Math.random() * 2000);
       context.log('bench ddp: 1 process');
       const [single] = await runRanks(root, modelDir, 1, port);

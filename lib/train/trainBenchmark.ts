@@ -15,17 +15,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { BenchContext, Benchmark } from '../bench/Benchmark.js';
-import { buildFactsDataset } from '../data/buildFactsDataset.js';
-import { DEFAULT_MAX_SHARD_BYTES } from '../data/datasetsLayout.js';
-import { openFactsDataset } from '../data/openFactsDataset.js';
-import { shippedAtomsDir, shippedTemplatesDir } from '../data/shippedPaths.js';
 import { Model } from '../native/Model.js';
 import { Trainer } from '../native/Trainer.js';
 import { type TokenizedDataset, tokenizeDialogues } from '../tokenize/TokenizedDatasetCache.js';
 import { loadBenchTokenizer } from '../tokenize/tokenizeBenchmark.js';
+import { benchFactRows, benchTrainOptions, NO_EVAL_ROWS } from './benchRows.js';
 import { detectDistEnv } from './distEnv.js';
 import { nativeDist } from './runTraining.js';
-import { nativeTrainOptions, trainOptionsWith } from './trainOptions.js';
+import { nativeTrainOptions } from './trainOptions.js';
 
 export const PRESET = 'bench-20m';
 const PEOPLE = 64; // 256 rows
@@ -42,19 +39,7 @@ export async function prepareTrainBench(
   context: BenchContext,
   root: string,
 ): Promise<{ modelDir: string; parameters: number; rows: TokenizedDataset }> {
-  await buildFactsDataset({
-    people: PEOPLE,
-    seed: 0,
-    atomsDir: shippedAtomsDir,
-    templatesDir: shippedTemplatesDir,
-    outDir: join(root, 'data'),
-    force: false,
-    previewRows: 0,
-    maxShardBytes: DEFAULT_MAX_SHARD_BYTES,
-  });
-  const dataset = openFactsDataset(join(root, 'data'));
-  const dialogues = dataset.rows(0, dataset.numRows).map((row) => row.qa);
-  dataset.close();
+  const dialogues = (await benchFactRows(root, PEOPLE)).map((row) => row.qa);
   const { tokenizer } = await loadBenchTokenizer('train');
   const rows = await tokenizeDialogues(dialogues, tokenizer, 'weight');
   const modelDir = join(root, 'model');
@@ -79,26 +64,17 @@ export const trainBenchmark: Benchmark = {
     const root = mkdtempSync(join(tmpdir(), 'itl-bench-train-'));
     try {
       const { modelDir, parameters, rows: folded } = await prepareTrainBench(context, root);
-      const empty = { ids: new Int32Array(0), labels: new Int32Array(0), offsets: Int32Array.of(0) };
 
       const figures: Record<string, unknown> = {};
       for (const variant of ['full', 'lora', 'bf16', 'padded'] as const) {
         // The peak of the packed runs, before the padded one can raise it.
         if (variant === 'padded') figures.train_peak_rss_mb = round(process.resourceUsage().maxRSS / 1024, 1);
         context.log(`bench train: ${variant}, ${folded.count} rows, batch ${BATCH}`);
-        const options = trainOptionsWith({
-          facts: folded.count,
-          epochs: 1,
-          batch: BATCH,
-          gradAcc: 1,
-          lr: 1e-4,
+        const options = benchTrainOptions(folded.count, BATCH, {
           loraR: variant === 'lora' ? LORA.r : 0,
           loraAlpha: LORA.alpha,
-          mode: 'weight',
           precision: variant === 'bf16' ? 'bf16' : 'fp32',
           packing: variant === 'padded' ? 'off' : 'on',
-          saveSteps: 1_000_000,
-          evalSteps: 1_000_000,
         });
         const trainer = await Trainer.create(
           context.runtime(),
@@ -115,7 +91,7 @@ export const trainBenchmark: Benchmark = {
             ...nativeTrainOptions(options),
           },
           folded,
-          empty,
+          NO_EVAL_ROWS,
         );
         let tokens = 0,
           padded = 0,

@@ -13,13 +13,11 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import type { Benchmark } from '../bench/Benchmark.js';
-import { buildFactsDataset } from '../data/buildFactsDataset.js';
-import { DEFAULT_MAX_SHARD_BYTES } from '../data/datasetsLayout.js';
-import { openFactsDataset } from '../data/openFactsDataset.js';
-import { packageRoot, shippedAtomsDir, shippedTemplatesDir } from '../data/shippedPaths.js';
+import { packageRoot } from '../data/shippedPaths.js';
 import { Model } from '../native/Model.js';
 import { tokenizeDialogues } from '../tokenize/TokenizedDatasetCache.js';
 import { loadBenchTokenizer } from '../tokenize/tokenizeBenchmark.js';
+import { benchFactRows, writeBenchRows } from './benchRows.js';
 
 const run = promisify(execFile);
 
@@ -48,19 +46,7 @@ export const trainVocabBenchmark: Benchmark = {
   async run(context) {
     const root = mkdtempSync(join(tmpdir(), 'itl-bench-train-vocab-'));
     try {
-      await buildFactsDataset({
-        people: PEOPLE,
-        seed: 0,
-        atomsDir: shippedAtomsDir,
-        templatesDir: shippedTemplatesDir,
-        outDir: join(root, 'data'),
-        force: false,
-        previewRows: 0,
-        maxShardBytes: DEFAULT_MAX_SHARD_BYTES,
-      });
-      const dataset = openFactsDataset(join(root, 'data'));
-      const facts = dataset.rows(0, dataset.numRows);
-      dataset.close();
+      const facts = await benchFactRows(root, PEOPLE);
       const { tokenizer } = await loadBenchTokenizer('train-vocab');
       const weight = await tokenizeDialogues(
         facts.map((row) => row.qa),
@@ -74,10 +60,12 @@ export const trainVocabBenchmark: Benchmark = {
       );
       // In-weight rows then in-tool rows (the trainer shuffles them together).
       const offsets = Int32Array.from([...weight.offsets, ...tool.offsets.subarray(1).map((o) => o + weight.ids.length)]);
-      const files = { ids: [weight.ids, tool.ids], labels: [weight.labels, tool.labels], offsets: [offsets] };
-      for (const [name, arrays] of Object.entries(files)) {
-        writeFileSync(join(root, `${name}.i32`), Buffer.concat(arrays.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength))));
-      }
+      writeBenchRows(root, {
+        ids: Int32Array.from([...weight.ids, ...tool.ids]),
+        labels: Int32Array.from([...weight.labels, ...tool.labels]),
+        offsets,
+        count: weight.count + tool.count,
+      });
       const base = join(root, 'bench-20m');
       (await Model.init(context.runtime(), 'bench-20m', 0, base)).dispose();
       const worker = join(packageRoot, 'dist', 'train', 'trainVocabWorker.js');
