@@ -24,6 +24,13 @@ at::Tensor chunk_logits(const at::Tensor& hidden, const at::Tensor& weight) {
   return raw.to(at::promote_types(raw.scalar_type(), at::kFloat));
 }
 
+// d × scale in `dtype`, in one pass: a reduced-precision result is rounded once, from fp32.
+at::Tensor scaled_as(at::Tensor& d, double scale, at::ScalarType dtype) {
+  if (dtype == d.scalar_type()) return d.mul_(scale);
+  at::Tensor out = at::empty(d.sizes(), d.options().dtype(dtype));
+  return at::mul_out(out, d, at::scalar_tensor(scale, d.options()));
+}
+
 at::Tensor chunk_loss(const at::Tensor& logits, const at::Tensor& targets) {
   return at::cross_entropy_loss(logits, targets, {}, at::Reduction::Sum);
 }
@@ -42,13 +49,14 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
     for (int64_t start = 0; start < n; start += chunk) {
       const int64_t c = std::min(chunk, n - start);
       const at::Tensor h = hidden.narrow(0, start, c), t = targets.narrow(0, start, c);
-      const at::Tensor logits = chunk_logits(h, weight);  // (c, V)
-      loss.add_(chunk_loss(logits, t));
+      // One log-softmax serves the loss (nll_loss: the bits cross_entropy_loss gives) and, through
+      // exp, the gradient: no second softmax pass over the (c, V) logits.
+      at::Tensor d_logits = at::log_softmax(chunk_logits(h, weight), -1);  // (c, V) log-probabilities
+      loss.add_(at::nll_loss(d_logits, t, {}, at::Reduction::Sum));
       // d(Σ CE)/d logits = softmax − one-hot, times the caller's scale (as autograd would apply it).
-      at::Tensor d_logits = at::softmax(logits, -1);
+      d_logits.exp_();
       d_logits.scatter_add_(1, t.view({-1, 1}), at::full({c, 1}, -1.0, d_logits.options()));
-      d_logits.mul_(scale);
-      const at::Tensor d = d_logits.to(weight.scalar_type());
+      const at::Tensor d = scaled_as(d_logits, scale, weight.scalar_type());
       if (grad_hidden) d_hidden.narrow(0, start, c).copy_(at::mm(d, weight));
       if (grad_weight) {
         const at::Tensor part = at::mm(d.t(), h);  // (V, H)
