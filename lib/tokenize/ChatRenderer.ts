@@ -15,6 +15,8 @@ import { Environment, Interpreter, type Template } from '@huggingface/jinja';
 import { parseDateString, strftime } from './templateDate.js';
 
 import { withRenderLimits } from './boundedRender.js';
+// Jinja2's selectattr/rejectattr on missing attributes (Mistral's templates check role alternation with them).
+import './jinjaSelectAttr.js';
 
 type Node = { type: string; [key: string]: unknown };
 

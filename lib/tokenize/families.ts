@@ -99,9 +99,9 @@ export const FAMILIES: Record<ChatFamilyName, ChatFamily> = {
     templateVariables: { enable_thinking: false },
     signature: { '<|end_of_text|>': 128001, '<|im_start|>': 128011, '<|im_end|>': 128012 },
   },
-  // Mistral Instruct: `<s>[INST] user[/INST] answer</s>`. Its v0.3 template renders tool results only
-  // after a structured tool call with a 9-character id, and requires user/assistant alternation
-  // around them; the study's request is plain text, so the tool's reply is a user turn here.
+  // Mistral Instruct: `<s>[INST] user[/INST] answer</s>` (v0.3; Nemo writes no spaces). The v3 templates
+  // render a tool result only after a structured tool call with a 9-character id, and require the other
+  // turns to alternate user/assistant; the study's request is plain text, so the tool's reply is a user turn.
   mistral: {
     name: 'mistral',
     endOfTurn: '</s>',

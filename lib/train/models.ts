@@ -43,6 +43,7 @@ export const FAMILY_MODELS: readonly ModelInfo[] = [
   { shortName: 'Mistral-7B', hfId: 'mistralai/Mistral-7B-Instruct-v0.3', family: 'Mistral', parameters: 7_248_023_552 },
   { shortName: 'Qwen2.5-7B', hfId: 'Qwen/Qwen2.5-7B-Instruct', family: 'Qwen2.5', parameters: 7_615_616_512 },
   { shortName: 'Qwen3-8B', hfId: 'Qwen/Qwen3-8B', family: 'Qwen3', parameters: 8_190_735_360 },
+  { shortName: 'Mistral-Nemo-12B', hfId: 'mistralai/Mistral-Nemo-Instruct-2407', family: 'Mistral', parameters: 12_247_782_400 },
 ];
 
 /**

@@ -510,6 +510,10 @@ TEST(Presets, EveryPresetInstantiatesAndTinyOnesAreSmall) {
   EXPECT_NEAR(static_cast<double>(expected_parameters(model_preset("bench-20m").config)), 20e6, 1e6);
   EXPECT_NEAR(static_cast<double>(expected_parameters(model_preset("llama-3.1-8b").config)), 8.03e9, 0.01e9);
   EXPECT_NEAR(static_cast<double>(expected_parameters(model_preset("smollm-135m").config)), 134.5e6, 0.5e6);
+  // Mistral-Nemo: its explicit head_dim (128) is not hidden_size / heads (160); q/k/v/o are sized by head_dim.
+  const LlamaConfig& nemo = model_preset("mistral-nemo-12b").config;
+  EXPECT_NE(nemo.head_dim * nemo.num_attention_heads, nemo.hidden_size);
+  EXPECT_EQ(expected_parameters(nemo), 12'247'782'400);
   EXPECT_THROW(model_preset("tiny-gpt"), Error);
 }
 

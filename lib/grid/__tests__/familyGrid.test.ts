@@ -30,6 +30,7 @@ test('each family model is matched to the study model nearest in log parameter c
     'Mistral-7B': 'Lam8B',
     'Qwen2.5-7B': 'Lam8B',
     'Qwen3-8B': 'Lam8B',
+    'Mistral-Nemo-12B': 'Lam8B',
   });
   // The rule, checked by its definition: no study model is nearer than the matched one.
   for (const model of FAMILY_MODELS) {
@@ -61,11 +62,12 @@ test('itl grid --family prints that grid; its commands parse; filters and --inde
   const { code, stdout } = await itl(['grid', '--family', 'Mistral', '--dry-run', '--json', '--hellaswag', 'h.jsonl']);
   expect(code).toBe(0);
   const steps = JSON.parse(stdout) as { stage: string; run: string | null; model: string | null; argv: string[] }[];
-  // data, 6 runs × (train, recall, hellaswag, kl), 1 base model, analyze
-  expect(steps).toHaveLength(1 + 6 * 4 + 1 + 1);
+  // data, 2 models × 6 runs × (train, recall, hellaswag, kl), 2 base models, analyze
+  expect(steps).toHaveLength(1 + 2 * 6 * 4 + 2 + 1);
   for (const step of steps) await expect(parseItl(step.argv)).resolves.toBeDefined();
   const train = steps.filter((s) => s.stage === 'train').map((s) => s.run);
   expect(train[0]).toBe('sft_Mistral-7B_facts=500-epochs=50-batch=4-gradAcc=32-LR=2e-5-loraR=0-loraA=0-weight');
+  expect(train[6]).toBe('sft_Mistral-Nemo-12B_facts=500-epochs=50-batch=4-gradAcc=32-LR=2e-5-loraR=0-loraA=0-weight');
   const one = await itl(['grid', '--family', 'mistral', '--dry-run', '--stage', 'train', '--index', '5']);
   expect(one.stdout.trim().split('\n')).toHaveLength(1);
   expect(one.stdout).toContain('sft_Mistral-7B_facts=500-epochs=40-batch=4-gradAcc=32-LR=2e-5-loraR=0-loraA=0-tool');

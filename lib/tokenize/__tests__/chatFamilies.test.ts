@@ -1,8 +1,9 @@
 /**
- * The SmolLM3 and Mistral chat families on stand-in tokenizer folders (familyStandIns.ts): detection
- * by the tokenizer's own tokens and template, the study's tool reply in the family's tool role,
- * SmolLM3's template variables (enable_thinking false, strftime_now answered with the run's date)
- * and label masks on the assistant turns only.
+ * The SmolLM3 chat family on a stand-in tokenizer folder (familyStandIns.ts; SmolLM3's real files are
+ * not installable): detection by the tokenizer's own tokens and template, the study's tool reply in
+ * the family's tool role, SmolLM3's template variables (enable_thinking false, strftime_now answered
+ * with the run's date) and label masks on the assistant turns only. Mistral is tested on its real
+ * files (mistral.test.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,7 @@ import { errorOf } from '../../testing/errorOf.js';
 import type { ChatMessage, ChatTokenizer } from '../ChatTokenizer.js';
 import { IGNORE_INDEX } from '../labelMask.js';
 import { loadTokenizer } from '../loadTokenizer.js';
-import { makeMistralStandIn, makeSmolLM3StandIn } from './familyStandIns.js';
+import { makeSmolLM3StandIn } from './familyStandIns.js';
 
 const qatool: ChatMessage[] = [
   { role: 'user', content: 'When was Ann born?' },
@@ -23,10 +24,9 @@ const qatool: ChatMessage[] = [
 
 let dir: string;
 let smollm3: ChatTokenizer;
-let mistral: ChatTokenizer;
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'itl-chat-families-'));
-  [smollm3, mistral] = await Promise.all([loadTokenizer(makeSmolLM3StandIn(dir)), loadTokenizer(makeMistralStandIn(dir))]);
+  smollm3 = await loadTokenizer(makeSmolLM3StandIn(dir));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -76,19 +76,4 @@ test('a date string the template cannot read as a date is refused when the templ
   const error = errorOf(() => smollm3.applyChatTemplate(qatool, { dateString: 'tomorrow' }));
   expect(error).toMatchObject({ code: 'ITL_USAGE' });
   expect(String((error as Error).message)).toMatch(/date string 'tomorrow': expected a date like '26 Jul 2024'/);
-});
-
-test("Mistral: [INST] turns, the tool's reply as a user turn, loss on each answer and its </s>", () => {
-  expect(mistral.family.name).toBe('mistral');
-  expect(mistral.special).toMatchObject({ endOfTurn: 2, endOfText: 2, turnStart: 3, generationEos: [2], assistantHeader: [4], bos: 1 });
-  expect(mistral.applyChatTemplate(qatool)).toBe(
-    '<s>[INST] When was Ann born?[/INST] FIND birth_date FOR Ann</s>[INST] 2/5/1960[/INST] Ann was born on 2/5/1960.</s>',
-  );
-  const example = mistral.buildTrainingExample(qatool, 'tool');
-  expect(example.ids[0]).toBe(1);
-  expect(labelledSpans(mistral, example.labels)).toEqual([' FIND birth_date FOR Ann</s>', ' Ann was born on 2/5/1960.</s></s>']);
-  // The template's own checks still run: a role it does not render is its error, named.
-  const error = errorOf(() => mistral.applyChatTemplate([{ role: 'system', content: 'x' }, ...qatool]));
-  expect(error).toMatchObject({ code: 'ITL_DATA' });
-  expect(String((error as Error).message)).toMatch(/the chat template failed: Only user and assistant roles are supported/);
 });

@@ -1,11 +1,11 @@
 /**
- * Stand-ins for the chat families whose real tokenizer files this project cannot install
- * (fixtures/PROVENANCE.md): SmolLM3 and Mistral. Each is a model folder with a tiny byte-level BPE
- * tokenizer.json carrying the family's special tokens at their real ids, and a chat template written
- * for these tests in the family's format — SmolLM3's ChatML with a dated system block, a reasoning
- * mode and tool replies as user turns; Mistral's `[INST] … [/INST] answer</s>`. They test what itl
- * does with a family (detection, tool role, template variables, label masks), not the real templates'
- * exact text: that is `npm run test:reference` with the real files.
+ * A stand-in for the chat family whose real tokenizer files this project cannot install
+ * (fixtures/PROVENANCE.md): SmolLM3. It is a model folder with a tiny byte-level BPE tokenizer.json
+ * carrying the family's special tokens at their real ids, and a chat template written for these tests
+ * in the family's format — ChatML with a dated system block, a reasoning mode and tool replies as user
+ * turns. It tests what itl does with the family (detection, tool role, template variables, label
+ * masks), not the real template's exact text: that is `npm run test:reference` with the real files.
+ * (Mistral's stand-in gave way to Mistral-Nemo's real files: mistral.test.ts.)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -46,26 +46,6 @@ const SMOLLM3: StandIn = {
     '{%- if add_generation_prompt -%}{{- "<|im_start|>assistant\\n" + ("" if thinking else "<think>\\n\\n</think>\\n") -}}{%- endif -%}',
   ].join(''),
   config: { bos_token: null, eos_token: '<|im_end|>', pad_token: '<|im_end|>' },
-};
-
-const MISTRAL: StandIn = {
-  specials: [
-    [0, '<unk>'],
-    [1, '<s>'],
-    [2, '</s>'],
-    [3, '[INST]'],
-    [4, '[/INST]'],
-  ],
-  template: [
-    '{{- bos_token -}}',
-    '{%- for message in messages -%}',
-    '{%- if message.role == "user" -%}{{- "[INST] " + message.content + "[/INST]" -}}',
-    '{%- elif message.role == "assistant" -%}{{- " " + message.content|trim + eos_token -}}',
-    '{%- else -%}{{- raise_exception("Only user and assistant roles are supported") -}}',
-    '{%- endif -%}',
-    '{%- endfor -%}',
-  ].join(''),
-  config: { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' },
 };
 
 function tokenizerJson(specials: [number, string][]): Record<string, unknown> {
@@ -123,4 +103,3 @@ function writeStandIn(parent: string, name: string, standIn: StandIn): string {
 }
 
 export const makeSmolLM3StandIn = (parent: string): string => writeStandIn(parent, 'smollm3-stand-in', SMOLLM3);
-export const makeMistralStandIn = (parent: string): string => writeStandIn(parent, 'mistral-stand-in', MISTRAL);

@@ -116,6 +116,7 @@ describe('MODELS', () => {
       'Mistral-7B',
       'Qwen2.5-7B',
       'Qwen3-8B',
+      'Mistral-Nemo-12B',
     ]);
     const sizes = FAMILY_MODELS.map((m) => m.parameters);
     expect([...sizes].sort((a, b) => a - b)).toEqual(sizes);
@@ -126,6 +127,7 @@ describe('MODELS', () => {
     }
     expect(findModelByDirectoryName('Qwen__Qwen2.5-0.5B-Instruct')?.shortName).toBe('Qwen2.5-0.5B');
     expect(findModelByDirectoryName('Mistral-7B-Instruct-v0.3')?.shortName).toBe('Mistral-7B');
+    expect(findModelByDirectoryName('mistralai__Mistral-Nemo-Instruct-2407')?.shortName).toBe('Mistral-Nemo-12B');
     expect(findModelByDirectoryName('qwen3-0.6b')?.shortName).toBe('Qwen3-0.6B');
     expect(
       errorOf(() => parseRunName('sft_Qwen2.5-0.6B_facts=500-epochs=30-batch=4-gradAcc=32-LR=2e-5-loraR=0-loraA=0-tool')).message,

@@ -61,7 +61,7 @@ LlamaConfig smollm3(LlamaConfig c) {
   return c;
 }
 
-// Mistral 7B v0.3: vocabulary 32768 (v3 tokenizer), bos 1, eos 2, no sliding window.
+// Mistral 7B v0.3 (vocabulary 32768, v3 tokenizer) and Nemo (131072, Tekken): bos 1, eos 2, no sliding window.
 LlamaConfig mistral(LlamaConfig c) {
   c.model_type = "mistral";
   c.rms_norm_eps = 1e-5;
@@ -124,6 +124,9 @@ std::vector<ModelPreset> build_presets() {
                smollm3(shape(128256, 2048, 11008, 36, 16, 4, 128, 65536, 5e6, true))});
   p.push_back({"mistral-7b", "shape of mistralai/Mistral-7B-Instruct-v0.3 (random weights)", false,
                mistral(shape(32768, 4096, 14336, 32, 32, 8, 128, 32768, 1e6, false))});
+  // Tekken's 131,072 ids, and an explicit head_dim (128) that is not hidden_size / heads (5120 / 32 = 160).
+  p.push_back({"mistral-nemo-12b", "shape of mistralai/Mistral-Nemo-Instruct-2407 (random weights)", false,
+               mistral(shape(131072, 5120, 14336, 40, 32, 8, 128, 1024000, 1e6, false))});
   return p;
 }
 
