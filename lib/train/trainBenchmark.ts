@@ -2,11 +2,11 @@
  * `itl bench train`: training speed of the native trainer on bench-20m (fp32, CPU) with real facts
  * dialogues of varying length — in-weight `qa` rows tokenised by the SmolLM2 tokenizer, their ids
  * folded into bench-20m's 8,192-token vocabulary (the lengths and label masks are the real ones;
- * the ids' values do not change the work) — for full fine-tuning and LoRA (r 16). MFU is
- * 6 · parameters · tokens ÷ time ÷ the matmul peak of the same run (for LoRA this counts the frozen
- * weights' gradient work that is never done, so it overstates LoRA's share: it is a rate, not a claim).
- * A third run trains in pure bf16 (weights, gradients and AdamW state, as the study did on GPUs); its
- * MFU still divides by the fp32 matmul peak. Micro-batches are packed (no padding); a fourth run,
+ * the ids' values do not change the work) — for full fine-tuning and LoRA (r 16). MFU is the
+ * matrix-product FLOPs the rows need (trainingFlops.ts: projections, the output layer at labelled
+ * positions, causal attention; LoRA's frozen weights without their weight gradients) × tokens/s ÷
+ * the matmul peak of the same run. A third run trains in pure bf16 (weights, gradients and AdamW
+ * state, as the study did on GPUs); its MFU still divides by the fp32 matmul peak. Micro-batches are packed (no padding); a fourth run,
  * `train_padded_*`, is full fine-tuning with packing off (each micro-batch padded to its longest row),
  * for the difference packing makes in the same run.
  */
@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import type { BenchContext, Benchmark } from '../bench/Benchmark.js';
-import { Model } from '../native/Model.js';
+import { Model, type ModelConfig } from '../native/Model.js';
 import { Trainer } from '../native/Trainer.js';
 import { type TokenizedDataset, tokenizeDialogues } from '../tokenize/TokenizedDatasetCache.js';
 import { loadBenchTokenizer } from '../tokenize/tokenizeBenchmark.js';
@@ -23,6 +23,7 @@ import { benchFactRows, benchTrainOptions, NO_EVAL_ROWS } from './benchRows.js';
 import { detectDistEnv } from './distEnv.js';
 import { nativeDist } from './runTraining.js';
 import { nativeTrainOptions } from './trainOptions.js';
+import { trainingFlops } from './trainingFlops.js';
 
 export const PRESET = 'bench-20m';
 const PEOPLE = 64; // 256 rows
@@ -38,7 +39,7 @@ function round(x: number, digits: number): number {
 export async function prepareTrainBench(
   context: BenchContext,
   root: string,
-): Promise<{ modelDir: string; parameters: number; rows: TokenizedDataset }> {
+): Promise<{ modelDir: string; parameters: number; config: ModelConfig; rows: TokenizedDataset }> {
   const dialogues = (await benchFactRows(root, PEOPLE)).map((row) => row.qa);
   const { tokenizer } = await loadBenchTokenizer('train');
   const rows = await tokenizeDialogues(dialogues, tokenizer, 'weight');
@@ -46,10 +47,12 @@ export async function prepareTrainBench(
   const model = await Model.init(context.runtime(), PRESET, 0, modelDir);
   const vocab = model.info.config.vocabSize;
   const parameters = model.info.parameterCount;
+  const config = model.info.config;
   model.dispose();
   return {
     modelDir,
     parameters,
+    config,
     rows: { ...rows, ids: rows.ids.map((id) => id % vocab), labels: rows.labels.map((id) => (id < 0 ? id : id % vocab)) },
   };
 }
@@ -63,7 +66,8 @@ export const trainBenchmark: Benchmark = {
     const peak = await context.matmulPeak();
     const root = mkdtempSync(join(tmpdir(), 'itl-bench-train-'));
     try {
-      const { modelDir, parameters, rows: folded } = await prepareTrainBench(context, root);
+      const { modelDir, parameters, config, rows: folded } = await prepareTrainBench(context, root);
+      const flops = { trained: trainingFlops(config, folded, true), lora: trainingFlops(config, folded, false) };
 
       const figures: Record<string, unknown> = {};
       for (const variant of ['full', 'lora', 'bf16', 'padded'] as const) {
@@ -111,7 +115,8 @@ export const trainBenchmark: Benchmark = {
         const tokensPerS = tokens / seconds;
         const prefix = { full: 'train', lora: 'train_lora', bf16: 'train_bf16', padded: 'train_padded' }[variant];
         figures[`${prefix}_tokens_per_s`] = round(tokensPerS, 1);
-        figures[`${prefix}_mfu`] = round((6 * parameters * tokensPerS) / (peak.gflops * 1e9), 4);
+        const perToken = (variant === 'lora' ? flops.lora : flops.trained).perToken;
+        figures[`${prefix}_mfu`] = round((perToken * tokensPerS) / (peak.gflops * 1e9), 4);
         figures[`${prefix}_padding_fraction`] = round(1 - tokens / padded, 4);
       }
       figures.train = {
@@ -122,6 +127,15 @@ export const trainBenchmark: Benchmark = {
         lora: LORA,
         threads: context.runtime().threads,
         matmul_gflops: peak.gflops,
+        // What MFU counts per token of these rows, beside the usual 6 × parameters.
+        flops_per_token: {
+          six_times_parameters: 6 * parameters,
+          full: Math.round(flops.trained.perToken),
+          lora: Math.round(flops.lora.perToken),
+          projections: Math.round(flops.trained.projections / flops.trained.tokens),
+          output_layer: Math.round(flops.trained.outputLayer / flops.trained.tokens),
+          attention: Math.round(flops.trained.attention / flops.trained.tokens),
+        },
       };
       return figures;
     } finally {

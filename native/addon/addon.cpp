@@ -14,7 +14,8 @@ namespace itl::addon {
 constexpr int kAbiVersion = 2;
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
-  retain_freed_memory();  // before any model allocates: see allocator_policy.h
+  retain_freed_memory();        // before any model allocates: see allocator_policy.h
+  bound_onednn_kernel_cache();  // before the first bf16 matmul: see allocator_policy.h
   // Checked by lib/native/addon.ts at load: a stale build fails with a clear error, not a missing function.
   exports.Set("abiVersion", Napi::Number::New(env, kAbiVersion));
   register_abort(env, exports);

@@ -18,6 +18,7 @@
 #include "eval/divergence.h"
 #include "eval/scorer.h"
 #include "io_test_support.h"
+#include "model/explicit_attention.h"
 #include "model/llama_model.h"
 #include "model/packed_attention.h"
 #include "model/presets.h"
@@ -128,7 +129,7 @@ TEST(PackedModel, EachRowsLogitsEqualTheRowAloneAndPositionsRestart) {
 
 TEST(PackedModel, NoAttentionAcrossRows) {
   for (const auto& [training, dtype] : std::vector<std::pair<bool, at::ScalarType>>{
-           {false, at::kFloat}, {true, at::kFloat}, {true, at::kBFloat16}}) {  // bf16 training: the widened explicit attention
+           {false, at::kFloat}, {true, at::kFloat}, {true, at::kBFloat16}}) {  // bf16 training: the explicit attention
     auto model = tiny("tiny-smollm", 9, dtype);
     model->train(training);  // training: grad mode and the per-projection path
     at::AutoGradMode grad(training);
@@ -154,6 +155,41 @@ TEST(PackedModel, AContinuationSegmentSeesItsContextAndItself) {
   const at::Tensor first = alone(*model, {9, 8, 7, 6, 5, 100, 101, 102}), second = alone(*model, {9, 8, 7, 6, 5, 300, 301});
   EXPECT_LE(max_abs(logits.narrow(0, 0, 8) - first), 1e-12);
   EXPECT_LE(max_abs(logits.narrow(0, 8, 2) - second.narrow(0, 5, 2)), 1e-12);
+}
+
+// The explicit attention (bf16 CPU training) against libtorch's kernel: in fp64 the same outputs and
+// gradients to 1e-12, grouped-query heads included; garbage shapes are refused by name.
+TEST(ExplicitAttention, EqualsTheKernelInFp64WithGradients) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(11);
+  for (const int64_t Hkv : {int64_t{4}, int64_t{2}}) {
+    const int64_t G = 3, H = 4, L = 9, D = 8;
+    const at::Tensor q0 = at::randn({G, H, L, D}, generator, at::kDouble), k0 = at::randn({G, Hkv, L, D}, generator, at::kDouble);
+    const at::Tensor v0 = at::randn({G, Hkv, L, D}, generator, at::kDouble), d_out = at::randn({G, H, L, D}, generator, at::kDouble);
+    auto run = [&](bool explicit_path) {
+      const at::Tensor q = q0.clone().requires_grad_(), k = k0.clone().requires_grad_(), v = v0.clone().requires_grad_();
+      at::Tensor out;
+      if (explicit_path) {
+        out = explicit_causal_attention(q, k, v, 0.3);
+      } else {
+        const int64_t rep = H / Hkv;
+        const at::Tensor ke = k.unsqueeze(2).expand({G, Hkv, rep, L, D}).reshape({G, H, L, D});
+        const at::Tensor ve = v.unsqueeze(2).expand({G, Hkv, rep, L, D}).reshape({G, H, L, D});
+        out = at::scaled_dot_product_attention(q, ke, ve, c10::nullopt, 0.0, /*is_causal=*/true, 0.3);
+      }
+      (out * d_out).sum().backward();
+      return std::vector<at::Tensor>{out.detach(), q.grad(), k.grad(), v.grad()};
+    };
+    const auto want = run(false), got = run(true);
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_LE(max_abs(got[i] - want[i]), 1e-12) << "tensor " << i << " Hkv " << Hkv;
+      EXPECT_GT(max_abs(want[i]), 1e-3) << "tensor " << i;
+    }
+  }
+  testing::expect_error(
+      [] {
+        explicit_causal_attention(at::zeros({1, 3, 4, 8}), at::zeros({1, 2, 4, 8}), at::zeros({1, 2, 4, 8}), 1.0);
+      },
+      ErrorCode::kInvalidArgument, "H a multiple of Hkv");
 }
 
 TEST(PackedLayout, RejectsMalformedSegments) {
@@ -251,9 +287,8 @@ TEST(TrainLoss, PackedEqualsPaddedForRowsOfVeryDifferentLengthsInFp64) {
   }
 }
 
-// Training in bf16 on the CPU takes widened explicit attention in the packed path, not libtorch's
-// kernel: its loss and gradients must be as close to the exact (fp64) ones as the padded path's,
-// which calls the kernel, for rows of very different lengths.
+// Training in bf16 on the CPU takes the explicit attention in the packed path, not libtorch's kernel: its loss and gradients must be as
+// close to the exact (fp64) ones as the padded path's, which calls the kernel, for rows of very different lengths.
 TEST(TrainLoss, PackedBf16IsAsPreciseAsThePaddedKernel) {
   const TokenRows rows = uneven_rows(8);
   int64_t items = 0;
@@ -267,8 +302,8 @@ TEST(TrainLoss, PackedBf16IsAsPreciseAsThePaddedKernel) {
   }
   auto loss_and_gradients = [&](LlamaModel& model, bool packed) {
     model.train(true);
-    const MicroBatch micro = packed ? make_packed_micro_batch(rows, all_rows(rows), at::kCPU)
-                                    : make_micro_batch(rows, all_rows(rows), 2, at::kCPU);
+    const MicroBatch micro =
+        packed ? make_packed_micro_batch(rows, all_rows(rows), at::kCPU) : make_micro_batch(rows, all_rows(rows), 2, at::kCPU);
     const at::Tensor loss = label_loss_sum(model, micro, chunking);
     (loss / static_cast<double>(items)).backward();
     return std::make_pair(loss.item<double>(), take_gradients(model));

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "system/allocator_policy.h"
@@ -61,6 +62,25 @@ TEST(AllocatorPolicy, FreedBuffersStayInTheHeapForTheNextPass) {
 #else
 TEST(AllocatorPolicy, IsANoOpWithoutGlibc) { EXPECT_FALSE(retain_freed_memory()); }
 #endif
+
+// The bound is an environment setting oneDNN reads at its first kernel; a user's own value wins.
+TEST(AllocatorPolicy, OnednnKernelCacheIsBoundedUnlessTheUserChoseASize) {
+  const char* kName = "ONEDNN_PRIMITIVE_CACHE_CAPACITY";
+  const char* before = std::getenv(kName);
+  const std::string saved = before ? before : "";
+  unsetenv(kName);
+  EXPECT_EQ(bound_onednn_kernel_cache(), kOnednnKernelCache);
+  ASSERT_NE(std::getenv(kName), nullptr);
+  EXPECT_EQ(std::string(std::getenv(kName)), std::to_string(kOnednnKernelCache));
+  setenv(kName, "300", 1);
+  EXPECT_EQ(bound_onednn_kernel_cache(), 300);
+  EXPECT_EQ(std::string(std::getenv(kName)), "300");
+  if (before) {
+    setenv(kName, saved.c_str(), 1);
+  } else {
+    unsetenv(kName);
+  }
+}
 
 TEST(SystemInfo, ThreadPolicyIsApplied) {
   apply_thread_policy({1, 0});

@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 
+#include "model/explicit_attention.h"
 #include "util/error.h"
 #include "util/torch_version.h"
 
@@ -83,24 +84,15 @@ at::Tensor gather_group(const at::Tensor& with_zero_row, const at::Tensor& index
   return with_zero_row.index_select(2, index).view({heads, G, L, D}).transpose(0, 1);
 }
 
-// Training in bf16/fp16 on the CPU: libtorch's flash kernel's backward in reduced precision runs at a
-// fraction of its fp32 speed (profiled: 16 % of a bench-20m bf16 step). Rows this short are cheaper as
-// explicit scores: the inputs are widened to fp32 (exactly) and the scores, softmax and products
-// computed there, at least as precise as the kernel's fp32 accumulation; autograd takes the
-// gradients back to the inputs' dtype. q (G, H, L, D) over k, v (G, Hkv, L, D), causal, right padding.
-bool widened_math_applies(const at::Tensor& q, const AttentionGroup& g) {
-  return q.device().is_cpu() && at::GradMode::is_enabled() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf) &&
-         !g.mask.defined() && g.query_length == g.key_length;
-}
+// Training in bf16/fp16 on the CPU: libtorch's flash kernel's backward in reduced precision runs at
+// a fraction of its fp32 speed (profiled: 16 % of a bench-20m bf16 step). Rows this short go through
+// explicit_attention.h instead: widened to fp32, as precise as the kernel, its memory, faster. Up to
+// 2^24 scores a call (64 MiB of fp32, transient); longer groups keep the kernel.
+constexpr int64_t kExplicitScoreLimit = int64_t{1} << 24;
 
-at::Tensor widened_math_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scaling) {
-  const int64_t G = q.size(0), H = q.size(1), L = q.size(2), D = q.size(3), Hkv = k.size(1), rep = H / Hkv;
-  const at::Tensor qf = q.to(at::kFloat).reshape({G, Hkv, rep * L, D}), kf = k.to(at::kFloat), vf = v.to(at::kFloat);
-  at::Tensor scores = at::matmul(qf, kf.transpose(-1, -2)).view({G, Hkv, rep, L, L}).mul_(scaling);
-  const at::Tensor future = at::ones({L, L}, q.options().dtype(at::kBool)).triu_(1);
-  scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
-  const at::Tensor probs = at::softmax(scores, -1).view({G, Hkv, rep * L, L});
-  return at::matmul(probs, vf).view({G, H, L, D}).to(q.scalar_type());
+bool explicit_attention_applies(const at::Tensor& q, const AttentionGroup& g) {
+  return q.device().is_cpu() && at::GradMode::is_enabled() && (q.scalar_type() == at::kBFloat16 || q.scalar_type() == at::kHalf) &&
+         !g.mask.defined() && g.query_length == g.key_length && g.count * q.size(1) * g.query_length * g.key_length <= kExplicitScoreLimit;
 }
 
 // One scaled_dot_product_attention per group of layout.groups(). A row's queries and keys start
@@ -118,10 +110,11 @@ at::Tensor grouped(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v
     const c10::optional<at::Tensor> mask = g.mask.defined() ? c10::optional<at::Tensor>(g.mask) : c10::nullopt;
     const bool causal = !g.mask.defined() && Lq > 1;
     at::Tensor out;
-    if (widened_math_applies(q, g)) out = widened_math_attention(qg, kg, vg, scaling);
+    if (explicit_attention_applies(q, g)) out = explicit_causal_attention(qg, kg, vg, scaling);
 #if ITL_TORCH_AT_LEAST(2, 5)
     // Grouped-query attention inside the CPU kernel, as llama_model.cpp's attend does.
-    if (!out.defined() && q.device().is_cpu() && rep > 1) out = at::scaled_dot_product_attention(qg, kg, vg, mask, 0.0, causal, scaling, true);
+    if (!out.defined() && q.device().is_cpu() && rep > 1)
+      out = at::scaled_dot_product_attention(qg, kg, vg, mask, 0.0, causal, scaling, true);
 #endif
     if (!out.defined()) {
       if (rep > 1) {

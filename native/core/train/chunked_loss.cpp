@@ -24,9 +24,8 @@ at::Tensor chunk_logits(const at::Tensor& hidden, const at::Tensor& weight) {
   return raw.to(at::promote_types(raw.scalar_type(), at::kFloat));
 }
 
-// d × scale in `dtype`, in one pass: a reduced-precision result is rounded once, from fp32.
-at::Tensor scaled_as(at::Tensor& d, double scale, at::ScalarType dtype) {
-  if (dtype == d.scalar_type()) return d.mul_(scale);
+// d × scale in `dtype` (narrower than d's), in one pass: rounded once, from fp32.
+at::Tensor scaled_as(const at::Tensor& d, double scale, at::ScalarType dtype) {
   at::Tensor out = at::empty(d.sizes(), d.options().dtype(dtype));
   return at::mul_out(out, d, at::scalar_tensor(scale, d.options()));
 }
@@ -56,10 +55,16 @@ class ChunkedCrossEntropy : public torch::autograd::Function<ChunkedCrossEntropy
       // d(Σ CE)/d logits = softmax − one-hot, times the caller's scale (as autograd would apply it).
       d_logits.exp_();
       d_logits.scatter_add_(1, t.view({-1, 1}), at::full({c, 1}, -1.0, d_logits.options()));
-      const at::Tensor d = scaled_as(d_logits, scale, weight.scalar_type());
-      if (grad_hidden) d_hidden.narrow(0, start, c).copy_(at::mm(d, weight));
+      // In the weight's own dtype the scale goes on the (c, H) factors instead: one pass fewer over (c, V).
+      const bool fold_scale = d_logits.scalar_type() == weight.scalar_type();
+      const at::Tensor d = fold_scale ? d_logits : scaled_as(d_logits, scale, weight.scalar_type());
+      if (grad_hidden) {
+        at::Tensor rows = d_hidden.narrow(0, start, c);
+        rows.copy_(at::mm(d, weight));
+        if (fold_scale) rows.mul_(scale);
+      }
       if (grad_weight) {
-        const at::Tensor part = at::mm(d.t(), h);  // (V, H)
+        const at::Tensor part = at::mm(d.t(), fold_scale ? h * scale : h);  // (V, H)
         if (!d_weight.defined()) {
           d_weight = c == n ? part : part.to(at::promote_types(part.scalar_type(), at::kFloat));
         } else {

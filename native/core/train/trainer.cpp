@@ -5,8 +5,6 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
-#include <torch/csrc/autograd/profiler_legacy.h>
-#include <cstdlib>
 #include <torch/serialize/archive.h>
 #include <unistd.h>
 
@@ -335,9 +333,6 @@ std::vector<int64_t> Trainer::epoch_order(int64_t epoch) const {
 
 StepStats Trainer::train_step() {
   require(global_step_ < schedule_.total_steps, "the run has already made its " + std::to_string(schedule_.total_steps) + " steps");
-  static std::unique_ptr<torch::autograd::profiler::RecordProfile> prof_hack;
-  if (std::getenv("ITL_PROF_HACK") && global_step_ == 10) prof_hack = std::make_unique<torch::autograd::profiler::RecordProfile>(std::string(std::getenv("ITL_PROF_HACK")));
-  if (global_step_ == 20) prof_hack.reset();
   at::AutoGradMode grad_mode(true);
   const auto start = Clock::now();
   const int64_t epoch = global_step_ / schedule_.updates_per_epoch;

@@ -1,0 +1,58 @@
+/**
+ * The matrix-product FLOPs a training run needs, counted from the model's shape and the rows' real
+ * lengths — what an MFU figure should divide by the matmul peak. "6 × parameters × tokens" overstates
+ * it here: the output layer runs only at labelled positions (the chunked loss) and the embedding is a
+ * lookup; and it leaves out attention, which grows with each row's length squared.
+ */
+import type { ModelConfig } from '../native/Model.js';
+import type { TokenizedDataset } from '../tokenize/TokenizedDatasetCache.js';
+
+export interface TrainingFlops {
+  /** The decoder layers' projections: q, k, v, o, gate, up, down. */
+  projections: number;
+  /** The output layer, at labelled positions only. */
+  outputLayer: number;
+  /** Scores and weighted values, causal (each query against the keys up to itself). */
+  attention: number;
+  total: number;
+  tokens: number;
+  /** total ÷ tokens. */
+  perToken: number;
+}
+
+type Shape = Pick<
+  ModelConfig,
+  'vocabSize' | 'hiddenSize' | 'intermediateSize' | 'numHiddenLayers' | 'numAttentionHeads' | 'numKeyValueHeads' | 'headDim'
+>;
+
+/**
+ * One epoch over `rows`. A product of m × k by k × n is 2mkn FLOPs forward; training adds the input
+ * gradient and, for a trained weight, the weight gradient: 3× (6 per weight and token) when the base
+ * weights train, 2× (4) when they are frozen (LoRA, whose own small products are left out).
+ * Attention's two products take no weights: always 3×.
+ */
+export function trainingFlops(shape: Shape, rows: TokenizedDataset, baseWeightsTrain: boolean): TrainingFlops {
+  const { hiddenSize: h, intermediateSize: m, numHiddenLayers: layers, headDim: d } = shape;
+  const q = shape.numAttentionHeads * d,
+    kv = shape.numKeyValueHeads * d;
+  const perTokenWeights = layers * (h * q + 2 * h * kv + q * h + 3 * h * m);
+  const weightFactor = baseWeightsTrain ? 6 : 4;
+  let tokens = 0,
+    labelled = 0,
+    causalPairs = 0;
+  for (let r = 0; r < rows.count; ++r) {
+    const start = rows.offsets[r]!,
+      end = rows.offsets[r + 1]!,
+      n = end - start;
+    tokens += n;
+    causalPairs += (n * (n + 1)) / 2;
+    // The label at t is predicted from position t − 1: a row's first label has no position.
+    for (let t = start + 1; t < end; ++t) if (rows.labels[t]! >= 0) ++labelled;
+  }
+  const projections = weightFactor * perTokenWeights * tokens;
+  const outputLayer = weightFactor * shape.vocabSize * h * labelled;
+  // QKᵀ and P·V: 2 FLOPs × head_dim per (query, key) pair and head, each; forward + 2 backward products.
+  const attention = 3 * 2 * 2 * shape.numAttentionHeads * d * layers * causalPairs;
+  const total = projections + outputLayer + attention;
+  return { projections, outputLayer, attention, total, tokens, perToken: tokens > 0 ? total / tokens : 0 };
+}
