@@ -25,9 +25,7 @@ at::Tensor masked_scores(const at::Tensor& q32, const at::Tensor& k32, double sc
 at::ScalarType compute_type(const at::Tensor& x) { return at::promote_types(x.scalar_type(), at::kFloat); }
 
 // (G, H, L, D) → (G, Hkv, rep·L, D) widened: the query heads of one kv head stacked along the rows.
-at::Tensor stacked_queries(const at::Tensor& q, int64_t Hkv) {
-  return q.to(compute_type(q)).reshape({q.size(0), Hkv, -1, q.size(3)});
-}
+at::Tensor stacked_queries(const at::Tensor& q, int64_t Hkv) { return q.to(compute_type(q)).reshape({q.size(0), Hkv, -1, q.size(3)}); }
 
 class ExplicitCausalAttention : public torch::autograd::Function<ExplicitCausalAttention> {
  public:
