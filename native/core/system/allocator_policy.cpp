@@ -1,11 +1,13 @@
 #include "system/allocator_policy.h"
 
+// <cstdlib> first: it defines __GLIBC__, which the checks below test (without it a build that
+// includes nothing else first compiled the policy out).
+#include <cstdlib>
+#include <string>
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-
-#include <cstdlib>
-#include <string>
 
 namespace itl {
 
