@@ -11,25 +11,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { DEFAULT_DATE_STRING, type ChatMessage, type ChatTokenizer } from '../ChatTokenizer.js';
+import { DEFAULT_DATE_STRING, type ChatTokenizer } from '../ChatTokenizer.js';
 import { loadTokenizer } from '../loadTokenizer.js';
 import { byteSymbols, makeTinyLlama3Folder, TINY_MERGES } from './tinyLlama3Tokenizer.js';
+import { ANSWER, qa, qatool, QUESTION } from './studyDialogues.js';
 
 const root = mkdtempSync(path.join(tmpdir(), 'itl-llama3-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-const QUESTION = 'What is the birth date of Alice Smith?';
-const ANSWER = 'Alice Smith was born on 12/3/1975.';
-const qa: ChatMessage[] = [
-  { role: 'user', content: QUESTION },
-  { role: 'assistant', content: ANSWER },
-];
-const qatool: ChatMessage[] = [
-  { role: 'user', content: QUESTION },
-  { role: 'assistant', content: 'FIND birth_date FOR Alice Smith' },
-  { role: 'ipython', content: '12/3/1975' },
-  { role: 'assistant', content: ANSWER },
-];
 
 const SYSTEM = (date: string, system = ''): string =>
   '<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n' +

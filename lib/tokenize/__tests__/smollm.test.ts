@@ -1,48 +1,14 @@
-/**
- * SmolLM (real tokenizer files from ../shared/reference): exact token ids of rendered dialogues,
- * in-weight and in-tool, with and without the generation prompt. Expected ids are established
- * independently of @huggingface/tokenizers: token strings written by hand and looked up in
- * tokenizer.json's vocabulary (byte-level BPE: 'Ġ' is a leading space, 'Ċ' a newline, digits
- * are split one by one), and a second, naive BPE implementation (referenceBpe.ts).
- */
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-
 import type { ChatMessage, ChatTokenizer } from '../ChatTokenizer.js';
 import { loadTokenizer } from '../loadTokenizer.js';
 import { ReferenceBpe } from './referenceBpe.js';
+import { ANSWER, qa, qatool, QUESTION, readTokenizerJson, tokenIds } from './studyDialogues.js';
 
 const SMOL2 = '../shared/reference/models/HuggingFaceTB__SmolLM2-135M-Instruct';
 const SMOL1 = '../shared/reference/models/HuggingFaceTB__SmolLM-360M-Instruct';
 
-const tokenizerJson = JSON.parse(readFileSync(path.join(SMOL2, 'tokenizer.json'), 'utf8')) as {
-  model: { vocab: Record<string, number>; merges: string[] };
-  added_tokens: { id: number; content: string }[];
-};
-const vocab = new Map<string, number>(Object.entries(tokenizerJson.model.vocab));
-for (const token of tokenizerJson.added_tokens) vocab.set(token.content, token.id);
+const tokenizerJson = readTokenizerJson(SMOL2);
 
-/** Ids of hand-written token strings, read from the vocabulary. */
-function ids(tokens: string[]): number[] {
-  return tokens.map((token) => {
-    const id = vocab.get(token);
-    if (id === undefined) throw new Error(`'${token}' is not in the SmolLM vocabulary`);
-    return id;
-  });
-}
-
-const QUESTION = 'What is the birth date of Alice Smith?';
-const ANSWER = 'Alice Smith was born on 12/3/1975.';
-const qa: ChatMessage[] = [
-  { role: 'user', content: QUESTION },
-  { role: 'assistant', content: ANSWER },
-];
-const qatool: ChatMessage[] = [
-  { role: 'user', content: QUESTION },
-  { role: 'assistant', content: 'FIND birth_date FOR Alice Smith' },
-  { role: 'ipython', content: '12/3/1975' },
-  { role: 'assistant', content: ANSWER },
-];
+const ids = tokenIds(tokenizerJson, 'the SmolLM');
 
 // SmolLM2 injects this system turn when the first message is not a system one.
 const SYSTEM = [
@@ -82,7 +48,7 @@ beforeAll(async () => {
 });
 
 test('the hand segmentation of words absent from the vocabulary agrees with the reference BPE', () => {
-  for (const word of ['assistant', 'ipython', 'SmolLM', 'FIND', 'Hugging']) expect(vocab.has(word)).toBe(false);
+  for (const word of ['assistant', 'ipython', 'SmolLM', 'FIND', 'Hugging']) expect(word in tokenizerJson.model.vocab).toBe(false);
   const reference = new ReferenceBpe(tokenizerJson);
   expect(reference.encode('assistant\nFIND birth')).toEqual(ids(['ass', 'istant', 'Ċ', 'F', 'IND', 'Ġbirth']));
   expect(reference.encode('ipython named SmolLM, trained by Hugging')).toEqual(
