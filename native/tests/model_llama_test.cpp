@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "io/safetensors.h"
 #include "io_test_support.h"
 #include "model/forward_benchmark.h"
+#include "model/fused_rms_norm.h"
 #include "model/llama_model.h"
 #include "model/model_io.h"
 #include "model/packed_weight.h"
@@ -368,6 +370,59 @@ TEST(LlamaModel, Bf16KvCacheStepsAttendInFp32AndStayCloseToFullRecompute) {
     }
     EXPECT_EQ(cache.length, 9);
   }
+}
+
+// transformers' RMSNorm, op by op, as the model computes it outside training.
+at::Tensor composite_rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  return weight * (x * at::rsqrt(x.pow(2).mean(-1, true) + eps));
+}
+
+TEST(FusedRmsNorm, EqualsTheCompositeGraphWithGradients) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(5);
+  for (const at::ScalarType dtype : {at::kDouble, at::kFloat}) {
+    // 37 features: the kernel's eight running sums and their remainder. A transposed (strided) input.
+    const at::Tensor x0 = (at::randn({5, 3, 37}, generator, at::kDouble) * 3).to(dtype).transpose(0, 1);
+    const at::Tensor w0 = at::randn({37}, generator, at::kDouble).to(dtype),
+                     d_out = at::randn({3, 5, 37}, generator, at::kDouble).to(dtype);
+    for (const bool weight_trains : {true, false}) {
+      auto run = [&](bool fused) {
+        const at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(weight_trains);
+        const at::Tensor out = fused ? fused_rms_norm(x, w, 1e-5) : composite_rms_norm(x, w, 1e-5);
+        (out * d_out).sum().backward();
+        return std::vector<at::Tensor>{out.detach(), x.grad(), w.grad()};
+      };
+      const auto want = run(false), got = run(true);
+      const double tolerance = dtype == at::kDouble ? 1e-12 : 2e-5;
+      for (size_t i = 0; i < 2; ++i) {
+        EXPECT_LE((got[i] - want[i]).abs().max().item<double>(), tolerance * want[i].abs().max().item<double>())
+            << c10::toString(dtype) << " tensor " << i;
+        EXPECT_GT(want[i].abs().max().item<double>(), 1e-2);
+      }
+      if (weight_trains) {
+        EXPECT_LE((got[2] - want[2]).abs().max().item<double>(), tolerance * want[2].abs().max().item<double>()) << c10::toString(dtype);
+      } else {
+        EXPECT_FALSE(got[2].defined()) << "a frozen weight gets no gradient";
+      }
+    }
+  }
+  testing::expect_error(
+      [] {
+        fused_rms_norm(at::ones({2, 4}, at::kBFloat16), at::ones({4}, at::kBFloat16), 1e-5);
+      },
+      ErrorCode::kInvalidArgument, "fp32/fp64");
+  testing::expect_error([] { fused_rms_norm(at::ones({2, 4}), at::ones({3}), 1e-5); }, ErrorCode::kInvalidArgument, "weight (H)");
+}
+
+TEST(FusedRmsNorm, IsWhatTheModelTrainsThroughInFp32OnTheCpu) {
+  auto node_name = [](at::ScalarType dtype, bool grad) {
+    RMSNorm norm(8, 1e-5, at::TensorOptions().dtype(dtype));
+    at::AutoGradMode mode(grad);
+    const at::Tensor out = norm.forward(at::randn({2, 8}).to(dtype).requires_grad_(grad));
+    return out.grad_fn() ? out.grad_fn()->name() : std::string("none");
+  };
+  EXPECT_NE(node_name(at::kFloat, true).find("RmsNormFunction"), std::string::npos) << node_name(at::kFloat, true);
+  EXPECT_EQ(node_name(at::kBFloat16, true).find("RmsNormFunction"), std::string::npos) << "bf16 keeps the composite";
+  EXPECT_EQ(node_name(at::kFloat, false), "none") << "inference keeps the composite";
 }
 
 TEST(PackedWeight, EqualsAtLinearAndFollowsInPlaceWrites) {

@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "io/llama_config.h"
+#include "model/fused_rope.h"
 #include "model/rope.h"
+#include "io_test_support.h"
 #include "util/error.h"
 
 namespace itl {
@@ -65,6 +68,44 @@ TEST(Rope, DefaultFrequenciesAndTables) {
       EXPECT_NEAR(sin[0][t][d].item<float>(), std::sin(angle), 1e-6);
     }
   }
+}
+
+// transformers' apply_rotary_pos_emb for one tensor, op by op.
+at::Tensor composite_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const int64_t half = x.size(-1) / 2;
+  const at::Tensor rotated = at::cat({x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)}, -1);
+  return x * cos.unsqueeze(2) + rotated * sin.unsqueeze(2);
+}
+
+TEST(FusedRope, HasTheCompositeBitsForwardAndBackward) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(8);
+  LlamaConfig config;
+  config.head_dim = 8;
+  config.rope_theta = 10000;
+  const at::Tensor positions = at::tensor(std::vector<int64_t>{0, 1, 2, 0, 1, 5, 6}, at::kLong).view({1, 7});  // two packed rows
+  const auto [cos32, sin32] = rope_cos_sin(rope_inverse_frequencies(config), positions);
+  for (const at::ScalarType dtype : {at::kFloat, at::kDouble}) {
+    const at::Tensor cos = cos32.to(dtype), sin = sin32.to(dtype);
+    const at::Tensor x0 = at::randn({1, 7, 3, 8}, generator, at::kDouble).to(dtype),
+                     d_out = at::randn({1, 7, 3, 8}, generator, at::kDouble).to(dtype);
+    auto run = [&](bool fused) {
+      const at::Tensor x = x0.clone().requires_grad_();
+      const at::Tensor out = fused ? fused_rope(x, cos, sin) : composite_rope(x, cos, sin);
+      (out * d_out).sum().backward();
+      return std::pair{out.detach(), x.grad()};
+    };
+    const auto [want_out, want_grad] = run(false);
+    const auto [got_out, got_grad] = run(true);
+    EXPECT_TRUE(at::equal(got_out, want_out)) << c10::toString(dtype);
+    EXPECT_TRUE(at::equal(got_grad, want_grad)) << c10::toString(dtype);
+    EXPECT_FALSE(at::equal(want_grad, d_out * cos.unsqueeze(2))) << "the rotation's own term is in the gradient";
+  }
+  testing::expect_error(
+      [&] {
+        fused_rope(at::zeros({1, 7, 3, 8}, at::kBFloat16), cos32, sin32);
+      },
+      ErrorCode::kInvalidArgument, "fp32/fp64");
+  testing::expect_error([&] { fused_rope(at::zeros({1, 6, 3, 8}), cos32, sin32); }, ErrorCode::kInvalidArgument, "(B, T, D)");
 }
 
 TEST(Rope, RejectsUnknownRopeType) {

@@ -12,6 +12,8 @@
 #include <tuple>
 #include <typeinfo>
 
+#include "model/fused_rms_norm.h"
+#include "model/fused_rope.h"
 #include "model/rope.h"
 #include "util/error.h"
 #include "util/torch_version.h"
@@ -170,6 +172,10 @@ RMSNorm::RMSNorm(int64_t size, double eps_, const at::TensorOptions& options) : 
 }
 
 at::Tensor RMSNorm::forward(const at::Tensor& x) {
+  // Training on the CPU: the same graph as below in one kernel each way.
+  if (at::GradMode::is_enabled() && fused_rms_norm_applies(x) && weight.scalar_type() == x.scalar_type()) {
+    return fused_rms_norm(x, weight, eps);
+  }
   // fp32 at least (fp64 stays fp64: the gradient checks run in it).
   const at::Tensor h = x.to(at::promote_types(x.scalar_type(), at::kFloat));
   const at::Tensor variance = h.pow(2).mean(-1, true);
@@ -230,6 +236,10 @@ std::pair<at::Tensor, at::Tensor> LlamaAttention::position_queries_keys(at::Tens
     k = k_norm->forward(k);
   }
   if (!rope_) return {q, k};
+  if (at::GradMode::is_enabled() && fused_rope_applies(q) && k.scalar_type() == q.scalar_type()) {
+    const at::Tensor c = cos.to(q.scalar_type()), s = sin.to(q.scalar_type());  // exact: fp32 tables
+    return {fused_rope(q, c, s), fused_rope(k, c, s)};
+  }
   const at::Tensor c = cos.unsqueeze(2), s = sin.unsqueeze(2);  // (B, T, 1, D)
   if (!at::GradMode::is_enabled()) return {rope_inference(q, c, s), rope_inference(k, c, s)};
   return {q * c + rotate_half(q) * s, k * c + rotate_half(k) * s};

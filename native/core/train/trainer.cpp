@@ -29,6 +29,7 @@
 #include "dist/gradient_reducer.h"
 #include "io/safetensors.h"
 #include "model/model_io.h"
+#include "train/adamw_step.h"
 #include "train/optimizer_state.h"
 #include "util/error.h"
 
@@ -383,7 +384,7 @@ StepStats Trainer::train_step() {
                                                : torch::nn::utils::clip_grad_norm_(updated, 1e300);
   stats.learning_rate = options_.learning_rate * schedule_.lr_factor(global_step_);
   for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(stats.learning_rate);
-  optimizer_->step();
+  adamw_step(*optimizer_);
   for (auto& p : trainable_) p.mutable_grad() = at::Tensor();
   for (auto& p : masters_) p.mutable_grad() = at::Tensor();
   if (!masters_.empty()) sync_masters_to_model();
