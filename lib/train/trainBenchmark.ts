@@ -2,10 +2,11 @@
  * `itl bench train`: training speed of the native trainer on bench-20m (fp32, CPU) with real facts
  * dialogues of varying length — in-weight `qa` rows tokenised by the SmolLM2 tokenizer, their ids
  * folded into bench-20m's 8,192-token vocabulary (the lengths and label masks are the real ones;
- * the ids' values do not change the work) — for full fine-tuning and LoRA (r 16). MFU is the
- * matrix-product FLOPs the rows need (trainingFlops.ts: projections, the output layer at labelled
- * positions, causal attention; LoRA's frozen weights without their weight gradients) × tokens/s ÷
- * the matmul peak of the same run. A third run trains in pure bf16 (weights, gradients and AdamW
+ * the ids' values do not change the work) — for full fine-tuning and LoRA (r 16). MFU (`*_mfu`) is
+ * the model FLOPs of the field's definition (trainingFlops.ts: PaLM's 6 per weight and token plus
+ * full attention; LoRA's frozen weights without their weight gradients) × tokens/s ÷ the matmul peak
+ * of the same run; `*_matmul_utilization` divides the products the trainer actually executes
+ * (the output layer at labelled positions only, causal attention) instead. A third run trains in pure bf16 (weights, gradients and AdamW
  * state, as the study did on GPUs); its MFU still divides by the fp32 matmul peak. Micro-batches are packed (no padding); a fourth run,
  * `train_padded_*`, is full fine-tuning with packing off (each micro-batch padded to its longest row),
  * for the difference packing makes in the same run.
@@ -22,7 +23,7 @@ import { loadBenchTokenizer } from '../tokenize/tokenizeBenchmark.js';
 import { benchFactRows, benchTrainOptions, NO_EVAL_ROWS } from './benchRows.js';
 import { detectDistEnv } from './distEnv.js';
 import { nativeDist } from './runTraining.js';
-import { nativeTrainOptions } from './trainOptions.js';
+import { nativeTrainOptions, type TrainOptions } from './trainOptions.js';
 import { trainingFlops } from './trainingFlops.js';
 
 export const PRESET = 'bench-20m';
@@ -57,6 +58,18 @@ export async function prepareTrainBench(
   };
 }
 
+export const TRAIN_VARIANTS = ['full', 'lora', 'bf16', 'padded'] as const;
+
+/** The options of one variant's run: only the variant's own difference from full fine-tuning, packed, in fp32. */
+export function trainVariantOptions(variant: (typeof TRAIN_VARIANTS)[number], rows: number): TrainOptions {
+  return benchTrainOptions(rows, BATCH, {
+    loraR: variant === 'lora' ? LORA.r : 0,
+    loraAlpha: LORA.alpha,
+    precision: variant === 'bf16' ? 'bf16' : 'fp32',
+    packing: variant === 'padded' ? 'off' : 'on',
+  });
+}
+
 export const trainBenchmark: Benchmark = {
   name: 'train',
   describe:
@@ -70,16 +83,11 @@ export const trainBenchmark: Benchmark = {
       const flops = { trained: trainingFlops(config, folded, true), lora: trainingFlops(config, folded, false) };
 
       const figures: Record<string, unknown> = {};
-      for (const variant of ['full', 'lora', 'bf16', 'padded'] as const) {
+      for (const variant of TRAIN_VARIANTS) {
         // The peak of the packed runs, before the padded one can raise it.
         if (variant === 'padded') figures.train_peak_rss_mb = round(process.resourceUsage().maxRSS / 1024, 1);
         context.log(`bench train: ${variant}, ${folded.count} rows, batch ${BATCH}`);
-        const options = benchTrainOptions(folded.count, BATCH, {
-          loraR: variant === 'lora' ? LORA.r : 0,
-          loraAlpha: LORA.alpha,
-          precision: variant === 'bf16' ? 'bf16' : 'fp32',
-          packing: variant === 'padded' ? 'off' : 'on',
-        });
+        const options = trainVariantOptions(variant, folded.count);
         const trainer = await Trainer.create(
           context.runtime(),
           {
@@ -115,8 +123,9 @@ export const trainBenchmark: Benchmark = {
         const tokensPerS = tokens / seconds;
         const prefix = { full: 'train', lora: 'train_lora', bf16: 'train_bf16', padded: 'train_padded' }[variant];
         figures[`${prefix}_tokens_per_s`] = round(tokensPerS, 1);
-        const perToken = (variant === 'lora' ? flops.lora : flops.trained).perToken;
-        figures[`${prefix}_mfu`] = round((perToken * tokensPerS) / (peak.gflops * 1e9), 4);
+        const counted = variant === 'lora' ? flops.lora : flops.trained;
+        figures[`${prefix}_mfu`] = round((counted.modelPerToken * tokensPerS) / (peak.gflops * 1e9), 4);
+        figures[`${prefix}_matmul_utilization`] = round((counted.perToken * tokensPerS) / (peak.gflops * 1e9), 4);
         figures[`${prefix}_padding_fraction`] = round(1 - tokens / padded, 4);
       }
       figures.train = {
@@ -127,9 +136,12 @@ export const trainBenchmark: Benchmark = {
         lora: LORA,
         threads: context.runtime().threads,
         matmul_gflops: peak.gflops,
-        // What MFU counts per token of these rows, beside the usual 6 × parameters.
+        // Per token of these rows: MFU's model FLOPs (model_*), and the products executed (full, lora, and
+        // the parts of full), beside 6 × parameters.
         flops_per_token: {
           six_times_parameters: 6 * parameters,
+          model_full: Math.round(flops.trained.modelPerToken),
+          model_lora: Math.round(flops.lora.modelPerToken),
           full: Math.round(flops.trained.perToken),
           lora: Math.round(flops.lora.perToken),
           projections: Math.round(flops.trained.projections / flops.trained.tokens),

@@ -1,8 +1,13 @@
 /**
- * The matrix-product FLOPs a training run needs, counted from the model's shape and the rows' real
- * lengths — what an MFU figure should divide by the matmul peak. "6 × parameters × tokens" overstates
- * it here: the output layer runs only at labelled positions (the chunked loss) and the embedding is a
- * lookup; and it leaves out attention, which grows with each row's length squared.
+ * The FLOPs of a training run, from the model's shape and the rows' real lengths, counted two ways:
+ * - `model`: the model FLOPs of MFU as the field defines it (PaLM, Chowdhery et al. 2022, appendix B;
+ *   torchtitan, nanoGPT): 6 per matmul weight and token — the layers' projections and the output
+ *   layer, the embedding being a lookup — plus 12 · layers · heads · head_dim · T per token for
+ *   attention, T the token's own row length (full, not causal). It credits a token with the same work
+ *   whatever an implementation skips, so MFU compares tools: it is throughput in FLOP units.
+ * - `projections + outputLayer + attention = total`: the matrix products itl's trainer actually
+ *   executes — the output layer only at labelled positions (the chunked loss) and causal attention.
+ *   Divided by the peak, this is how busy the products keep the machine.
  */
 import type { ModelConfig } from '../native/Model.js';
 import type { TokenizedDataset } from '../tokenize/TokenizedDatasetCache.js';
@@ -18,6 +23,10 @@ export interface TrainingFlops {
   tokens: number;
   /** total ÷ tokens. */
   perToken: number;
+  /** MFU's model FLOPs (the file header). */
+  model: number;
+  /** model ÷ tokens. */
+  modelPerToken: number;
 }
 
 type Shape = Pick<
@@ -39,13 +48,15 @@ export function trainingFlops(shape: Shape, rows: TokenizedDataset, baseWeightsT
   const weightFactor = baseWeightsTrain ? 6 : 4;
   let tokens = 0,
     labelled = 0,
-    causalPairs = 0;
+    causalPairs = 0,
+    squares = 0;
   for (let r = 0; r < rows.count; ++r) {
     const start = rows.offsets[r]!,
       end = rows.offsets[r + 1]!,
       n = end - start;
     tokens += n;
     causalPairs += (n * (n + 1)) / 2;
+    squares += n * n;
     // The label at t is predicted from position t − 1: a row's first label has no position.
     for (let t = start + 1; t < end; ++t) if (rows.labels[t]! >= 0) ++labelled;
   }
@@ -54,5 +65,7 @@ export function trainingFlops(shape: Shape, rows: TokenizedDataset, baseWeightsT
   // QKᵀ and P·V: 2 FLOPs × head_dim per (query, key) pair and head, each; forward + 2 backward products.
   const attention = 3 * 2 * 2 * shape.numAttentionHeads * d * layers * causalPairs;
   const total = projections + outputLayer + attention;
-  return { projections, outputLayer, attention, total, tokens, perToken: tokens > 0 ? total / tokens : 0 };
+  const model = weightFactor * (perTokenWeights + shape.vocabSize * h) * tokens + 12 * layers * shape.numAttentionHeads * d * squares;
+  const perToken = tokens > 0 ? total / tokens : 0;
+  return { projections, outputLayer, attention, total, tokens, perToken, model, modelPerToken: tokens > 0 ? model / tokens : 0 };
 }

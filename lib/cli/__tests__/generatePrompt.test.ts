@@ -3,23 +3,12 @@
  * template, and gives the same tokens as passing those ids by hand. A tiny random SmolLM-shaped
  * model (real vocabulary size) gets the real SmolLM2 tokenizer files copied beside its weights.
  */
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
-import { main } from '../main.js';
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const smollm = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');
-
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
+import { runItl as run, initTinySmolLM } from './runItl.js';
 
 describe('itl generate --prompt', () => {
   let scratch: string;
@@ -27,10 +16,7 @@ describe('itl generate --prompt', () => {
   beforeAll(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'itl-generate-'));
     model = join(scratch, 'tiny');
-    expect((await run(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '3'])).code).toBe(0);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json']) {
-      copyFileSync(join(smollm, file), join(model, file));
-    }
+    await initTinySmolLM(model, 3);
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 

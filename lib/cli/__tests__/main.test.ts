@@ -3,16 +3,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { main } from '../main.js';
+import { runItl as run } from './runItl.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-
-async function run(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) }, env);
-  return { code, stdout, stderr };
-}
 
 describe('itl CLI', () => {
   test('doctor --json reports libtorch, CUDA, BLAS, threads and a measured matmul rate', async () => {

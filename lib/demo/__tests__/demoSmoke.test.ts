@@ -14,15 +14,8 @@ import { join } from 'node:path';
 import { collectResults } from '../../analyze/collectResults.js';
 import type { ResultRow } from '../../analyze/ResultRow.js';
 import { parseResultsCsv } from '../../analyze/resultsCsv.js';
-import { main } from '../../cli/main.js';
 import { DEMO_PLANS, demoRun, runNameOf } from '../demoPlan.js';
-
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
+import { runItl as run } from '../../cli/__tests__/runItl.js';
 
 test('itl demo refuses an --out that is a file, before any work', async () => {
   const scratch = mkdtempSync(join(tmpdir(), 'itl-demo-bad-'));

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { collectResults } from '../../analyze/collectResults.js';
-import { main } from '../../cli/main.js';
+import { runItl as itl } from '../../cli/__tests__/runItl.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SMOLLM = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');
@@ -21,13 +21,6 @@ const WEIGHT = run('weight');
 const TOOL = run('tool');
 const EMPTY = run('weight', 50);
 const BROKEN = run('tool', 50);
-
-async function itl(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) }, process.env);
-  return { code, stdout, stderr };
-}
 
 /**
  * A PEFT LoRA adapter on q_proj of every layer, written by hand (adapter_config.json +

@@ -3,19 +3,12 @@
  * the study model nearest in log parameter count, settings unchanged; the run names round-trip; the
  * dry run's commands parse with the CLI's own builders; filters and --index count this grid's runs.
  */
-import { main } from '../../cli/main.js';
 import { FAMILY_MODELS, findModel, MODELS } from '../../train/models.js';
 import { formatRunName, parseRunName } from '../../train/runName.js';
 import { familyGridRuns, matchedStudyModel } from '../familyGrid.js';
 import { STUDY_RUNS } from '../studyGrid.js';
 import { parseItl } from './parseItl.js';
-
-async function itl(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) }, process.env);
-  return { code, stdout, stderr };
-}
+import { runItl as itl } from '../../cli/__tests__/runItl.js';
 
 test('each family model is matched to the study model nearest in log parameter count', () => {
   const matched = Object.fromEntries(FAMILY_MODELS.map((m) => [m.shortName, matchedStudyModel(m).shortName]));

@@ -3,16 +3,9 @@
  * parser accepts (real commands, real flags), in order; the filters (--only, --stage, --index) and
  * their errors.
  */
-import { main } from '../../cli/main.js';
 import { STUDY_RUN_NAMES } from '../studyGrid.js';
 import { parseItl } from './parseItl.js';
-
-async function itl(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) }, process.env);
-  return { code, stdout, stderr };
-}
+import { runItl as itl } from '../../cli/__tests__/runItl.js';
 
 interface Step {
   index: number | null;

@@ -6,13 +6,11 @@
  * and `itl train --resume` continues from the previous complete checkpoint.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
 import { collectResults } from '../../analyze/collectResults.js';
-import { main } from '../../cli/main.js';
 import { stepDone } from '../../grid/gridState.js';
 import { parseRunName } from '../runName.js';
 import {
@@ -24,17 +22,9 @@ import {
   orphanedTemporaries,
   removeOrphanedTemporaries,
 } from '../runFolder.js';
+import { runItl as itl, initTinySmolLM } from '../../cli/__tests__/runItl.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const smollm = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');
 const RUN = 'sft_Smol135M_facts=8-epochs=4-batch=8-gradAcc=1-LR=1e-3-loraR=0-loraA=0-weight';
-
-async function itl(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 /** A pid that no process has now: a child that has exited. */
 function deadPid(): number {
@@ -83,9 +73,7 @@ describe('the run folder', () => {
     const model = join(scratch, 'tiny');
     const data = join(scratch, 'data');
     const saveDir = join(scratch, 'runs');
-    expect((await itl(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '3'])).code).toBe(0);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
-      copyFileSync(join(smollm, file), join(model, file));
+    await initTinySmolLM(model, 3);
     expect((await itl(['data', 'build', '--people', '12', '--seed', '1', '--out', data])).code).toBe(0);
     const train = ['train', '--run-name', RUN, '--data', data, '--save-dir', saveDir, '--model', model, '--save-steps', '2'];
     expect((await itl(train)).code).toBe(0);

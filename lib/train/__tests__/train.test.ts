@@ -4,28 +4,20 @@
  * any work, stops cleanly on SIGTERM and resumes.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { openFactsDataset } from '../../data/openFactsDataset.js';
-import { main } from '../../cli/main.js';
 import { Model } from '../../native/Model.js';
 import { Runtime } from '../../native/Runtime.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
 import { latestCheckpoint, listCheckpoints } from '../runFolder.js';
+import { runItl as run, initTinySmolLM } from '../../cli/__tests__/runItl.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const smollm = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');
 const itl = join(root, 'bin', 'itl.js');
-
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 const RUN_8 = 'sft_Smol135M_facts=8-epochs=80-batch=8-gradAcc=1-LR=3e-3-loraR=0-loraA=0-weight';
 
@@ -37,9 +29,7 @@ describe('itl train', () => {
     scratch = mkdtempSync(join(tmpdir(), 'itl-train-'));
     model = join(scratch, 'tiny');
     data = join(scratch, 'data');
-    expect((await run(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '3'])).code).toBe(0);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
-      copyFileSync(join(smollm, file), join(model, file));
+    await initTinySmolLM(model, 3);
     expect((await run(['data', 'build', '--people', '20', '--seed', '1', '--out', data])).code).toBe(0);
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));

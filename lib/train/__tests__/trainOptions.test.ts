@@ -15,7 +15,6 @@ import { fileURLToPath } from 'node:url';
 import yargs from 'yargs';
 
 import { trainCommand } from '../../cli/commands/train.js';
-import { main } from '../../cli/main.js';
 import { Model } from '../../native/Model.js';
 import { Runtime } from '../../native/Runtime.js';
 import { type NativeTrainerOptions, Trainer } from '../../native/Trainer.js';
@@ -24,6 +23,7 @@ import { nativeDist } from '../runTraining.js';
 import { parseRunName } from '../runName.js';
 import { resolveTrainConfig, runRecord } from '../trainConfig.js';
 import { TRAIN_OPTIONS, nativeTrainOptions, recordedTrainOptions, trainOptionsWith } from '../trainOptions.js';
+import { runItl as itl } from '../../cli/__tests__/runItl.js';
 
 /** What the tests read of an entry. */
 interface Spec {
@@ -53,13 +53,6 @@ function parseTrainFlags(args: string[]): Record<string, unknown> {
 
 function configOf(args: string[], warn?: (line: string) => void) {
   return resolveTrainConfig({ runName: RUN, data: 'data', saveDir: 'runs', flags: parseTrainFlags(args) }, () => 'model', warn);
-}
-
-async function itl(args: string[]) {
-  let stdout = '',
-    stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
 }
 
 describe('training options', () => {

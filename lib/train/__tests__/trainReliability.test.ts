@@ -5,24 +5,16 @@
  * complete one resumed instead.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { main } from '../../cli/main.js';
 import { listCheckpoints, RUN_LOCK_FILE } from '../runFolder.js';
+import { runItl as itl, initTinySmolLM } from '../../cli/__tests__/runItl.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const smollm = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');
 const RUN = 'sft_Smol135M_facts=8-epochs=4-batch=8-gradAcc=1-LR=1e-3-loraR=0-loraA=0-weight';
-
-async function itl(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) });
-  return { code, stdout, stderr };
-}
 
 describe('itl train keeps one run one run', () => {
   let scratch: string;
@@ -34,9 +26,7 @@ describe('itl train keeps one run one run', () => {
     model = join(scratch, 'tiny');
     data = join(scratch, 'data');
     other = join(scratch, 'other-data');
-    expect((await itl(['model', 'init', '--preset', 'tiny-smollm', '--out', model, '--seed', '3'])).code).toBe(0);
-    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'])
-      copyFileSync(join(smollm, file), join(model, file));
+    await initTinySmolLM(model, 3);
     expect((await itl(['data', 'build', '--people', '12', '--seed', '1', '--out', data])).code).toBe(0);
     expect((await itl(['data', 'build', '--people', '12', '--seed', '2', '--out', other])).code).toBe(0);
   }, 300_000);

@@ -37,6 +37,16 @@ describe('trainingFlops', () => {
     expect(f.perToken).toBe(f.total / 4);
   });
 
+  it("counts MFU's model FLOPs as PaLM does: every weight at every token, full attention over each row", () => {
+    const f = trainingFlops(shape, rows, true);
+    // 6 × (240 projection weights + the 10 × 4 output layer) per token; 12 · 2 layers · 2 heads · 2 dims · T
+    // per token, T its row's length: 3 tokens × 3 and 1 × 1.
+    expect(f.model).toBe(6 * (240 + 40) * 4 + 12 * 2 * 2 * 2 * (3 * 3 + 1 * 1));
+    expect(f.modelPerToken).toBe(f.model / 4);
+    expect(f.model).toBeGreaterThan(f.total);
+    expect(trainingFlops(shape, rows, false).model).toBe(4 * (240 + 40) * 4 + 12 * 2 * 2 * 2 * 10);
+  });
+
   it('leaves out the weight gradients of frozen base weights (LoRA), not attention', () => {
     const trained = trainingFlops(shape, rows, true),
       frozen = trainingFlops(shape, rows, false);

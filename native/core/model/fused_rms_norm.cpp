@@ -72,8 +72,8 @@ class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
     const int64_t H = x.size(-1), rows = x.numel() / H;
     at::Tensor y = at::empty_like(x), rstd = at::empty({rows}, x.options());
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "itl_rms_norm", [&] {
-      rms_norm_forward<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), rstd.data_ptr<scalar_t>(), rows,
-                                 H, eps);
+      rms_norm_forward<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), rstd.data_ptr<scalar_t>(), rows, H,
+                                 eps);
     });
     ctx->save_for_backward({x, w, rstd});
     return y;

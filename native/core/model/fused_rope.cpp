@@ -14,21 +14,25 @@ using torch::autograd::variable_list;
 
 constexpr int64_t kPositionGrain = 32;  // positions per task
 
+// body(offset, cos row, sin row) for every position's every head: offset is where that head's D values start.
+template <typename T, typename Body>
+void for_each_head(int64_t positions, int64_t H, int64_t D, const T* cos, const T* sin, const Body& body) {
+  at::parallel_for(0, positions, kPositionGrain, [&](int64_t begin, int64_t end) {
+    for (int64_t p = begin; p < end; ++p) {
+      for (int64_t h = 0; h < H; ++h) body((p * H + h) * D, cos + p * D, sin + p * D);
+    }
+  });
+}
+
 // rotate_half(x)_j is −x_{j+D/2} for the first half and x_{j−D/2} for the second.
 template <typename T>
 void rope_forward(const T* x, const T* cos, const T* sin, T* y, int64_t positions, int64_t H, int64_t D) {
   const int64_t half = D / 2;
-  at::parallel_for(0, positions, kPositionGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const T* c = cos + p * D;
-      const T* s = sin + p * D;
-      for (int64_t h = 0; h < H; ++h) {
-        const T* xi = x + (p * H + h) * D;
-        T* yi = y + (p * H + h) * D;
-        for (int64_t j = 0; j < half; ++j) yi[j] = xi[j] * c[j] + (-xi[j + half]) * s[j];
-        for (int64_t j = half; j < D; ++j) yi[j] = xi[j] * c[j] + xi[j - half] * s[j];
-      }
-    }
+  for_each_head(positions, H, D, cos, sin, [&](int64_t at, const T* c, const T* s) {
+    const T* xi = x + at;
+    T* yi = y + at;
+    for (int64_t j = 0; j < half; ++j) yi[j] = xi[j] * c[j] + (-xi[j + half]) * s[j];
+    for (int64_t j = half; j < D; ++j) yi[j] = xi[j] * c[j] + xi[j - half] * s[j];
   });
 }
 
@@ -37,17 +41,11 @@ void rope_forward(const T* x, const T* cos, const T* sin, T* y, int64_t position
 template <typename T>
 void rope_backward(const T* dy, const T* cos, const T* sin, T* dx, int64_t positions, int64_t H, int64_t D) {
   const int64_t half = D / 2;
-  at::parallel_for(0, positions, kPositionGrain, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) {
-      const T* c = cos + p * D;
-      const T* s = sin + p * D;
-      for (int64_t h = 0; h < H; ++h) {
-        const T* di = dy + (p * H + h) * D;
-        T* xi = dx + (p * H + h) * D;
-        for (int64_t j = 0; j < half; ++j) xi[j] = di[j] * c[j] + di[j + half] * s[j + half];
-        for (int64_t j = half; j < D; ++j) xi[j] = di[j] * c[j] + -(di[j - half] * s[j - half]);
-      }
-    }
+  for_each_head(positions, H, D, cos, sin, [&](int64_t at, const T* c, const T* s) {
+    const T* di = dy + at;
+    T* xi = dx + at;
+    for (int64_t j = 0; j < half; ++j) xi[j] = di[j] * c[j] + di[j + half] * s[j + half];
+    for (int64_t j = half; j < D; ++j) xi[j] = di[j] * c[j] + -(di[j - half] * s[j - half]);
   });
 }
 

@@ -64,8 +64,8 @@ void step_group(torch::optim::AdamW& optimizer, torch::optim::OptimizerParamGrou
   }
   if (params.empty()) return;
   const auto [beta1, beta2] = options.betas();
-  at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, options.lr(), beta1, beta2,
-                    options.weight_decay(), options.eps(), /*amsgrad=*/false, /*maximize=*/false);
+  at::_fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, options.lr(), beta1, beta2, options.weight_decay(),
+                    options.eps(), /*amsgrad=*/false, /*maximize=*/false);
 }
 
 }  // namespace

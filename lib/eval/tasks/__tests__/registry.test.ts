@@ -10,20 +10,13 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { collectResults } from '../../../analyze/collectResults.js';
-import { main } from '../../../cli/main.js';
 import { EVAL_TASKS, taskFlags } from '../registry.js';
+import { runItl as itl } from '../../../cli/__tests__/runItl.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 const SMOLLM = join(root, '..', 'shared', 'reference', 'models', 'HuggingFaceTB__SmolLM2-135M-Instruct');
 const VAL = join(root, '..', 'shared', 'reference', 'hellaswag', 'hellaswag_val_sample1000.jsonl');
 const RUN = 'sft_Smol135M_facts=20-epochs=1-batch=4-gradAcc=1-LR=1e-3-loraR=0-loraA=0-tool';
-
-async function itl(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(args, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t) }, process.env);
-  return { code, stdout, stderr };
-}
 
 describe('the evaluation-task registry', () => {
   let scratch: string;
