@@ -6,10 +6,11 @@
  * the model FLOPs of the field's definition (trainingFlops.ts: PaLM's 6 per weight and token plus
  * full attention; LoRA's frozen weights without their weight gradients) × tokens/s ÷ the matmul peak
  * of the same run; `*_matmul_utilization` divides the products the trainer actually executes
- * (the output layer at labelled positions only, causal attention) instead. A third run trains in pure bf16 (weights, gradients and AdamW
- * state, as the study did on GPUs); its MFU still divides by the fp32 matmul peak. Micro-batches are packed (no padding); a fourth run,
- * `train_padded_*`, is full fine-tuning with packing off (each micro-batch padded to its longest row),
- * for the difference packing makes in the same run.
+ * (the output layer at labelled positions only, causal attention) instead. A third run trains in
+ * pure bf16 (weights, gradients and AdamW state, as the study did on GPUs); its MFU still divides by
+ * the fp32 matmul peak. Micro-batches are packed (no padding); a fourth run, `train_padded_*`, is full
+ * fine-tuning with packing off (each micro-batch padded to its longest row), for the difference
+ * packing makes in the same run.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -42,10 +42,10 @@ template <typename T>
 void rope_backward(const T* dy, const T* cos, const T* sin, T* dx, int64_t positions, int64_t H, int64_t D) {
   const int64_t half = D / 2;
   for_each_head(positions, H, D, cos, sin, [&](int64_t at, const T* c, const T* s) {
-    const T* di = dy + at;
-    T* xi = dx + at;
-    for (int64_t j = 0; j < half; ++j) xi[j] = di[j] * c[j] + di[j + half] * s[j + half];
-    for (int64_t j = half; j < D; ++j) xi[j] = di[j] * c[j] + -(di[j - half] * s[j - half]);
+    const T* dyi = dy + at;
+    T* dxi = dx + at;
+    for (int64_t j = 0; j < half; ++j) dxi[j] = dyi[j] * c[j] + dyi[j + half] * s[j + half];
+    for (int64_t j = half; j < D; ++j) dxi[j] = dyi[j] * c[j] + -(dyi[j - half] * s[j - half]);
   });
 }
 
