@@ -35,7 +35,9 @@ metrics.jsonl in itl's format ({"step","epoch","loss","learning_rate","grad_norm
       --lr 1e-3 [--lora-r 8 --lora-alpha 16 --lora-dropout 0 [--init-adapter DIR]] [--threads N] [--precision bf16] [--json]
 
 --precision bf16 loads the model in bf16 and sets Trainer(bf16=True), as the study trained on GPUs (itl's
---precision bf16: bf16 weights, gradients and AdamW state).
+--precision bf16: bf16 weights, gradients and AdamW state). --precision fp64 loads it in fp64: the same run
+in exact arithmetic for practical purposes, which parity.py asks when itl's fp32 weights and the Trainer's
+fp32 weights differ by more than its bound, to tell which of the two rounding errors is the larger.
 """
 import argparse
 import json
@@ -140,8 +142,8 @@ def main():
     parser.add_argument("--init-adapter", help="start LoRA from this PEFT adapter folder instead of PEFT's init")
     parser.add_argument("--no-save", action="store_true", help="no intermediate checkpoints (the final one is still written)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (and OMP/MKL threads)")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                        help="bf16: the model loaded in bf16 and Trainer(bf16=True)")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp64"], default="fp32",
+                        help="bf16: the model loaded in bf16 and Trainer(bf16=True); fp64: the model loaded in fp64")
     parser.add_argument("--json", action="store_true", help="print summary.json")
     args = parser.parse_args()
 
@@ -171,7 +173,8 @@ def main():
     plan = schedule(len(train_rows), args.batch, args.grad_acc, args.epochs, args.warmup_ratio)
 
     set_seed(args.seed)
-    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.bfloat16 if args.precision == "bf16" else torch.float32)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp64": torch.float64}[args.precision]
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype)
     vocab = model.config.vocab_size
     top = max(max(ids) for ids, _ in train_rows + (eval_rows or []))
     if top >= vocab:

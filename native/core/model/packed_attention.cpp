@@ -78,10 +78,10 @@ std::vector<std::vector<int64_t>> length_groups(const PackedLayout& layout) {
 }
 
 #if ITL_TORCH_AT_LEAST(2, 1)
-// (1, heads, N + 1, D) → (G, heads, L, D): the rows `index` (G·L entries, N: the zero row).
-at::Tensor gather_group(const at::Tensor& with_zero_row, const at::Tensor& index, int64_t G, int64_t L) {
-  const int64_t heads = with_zero_row.size(1), D = with_zero_row.size(3);
-  return with_zero_row.index_select(2, index).view({heads, G, L, D}).transpose(0, 1);
+// (1, heads, N, D) → (G, heads, L, D): the tokens `index` (G·L entries, padding slots included).
+at::Tensor gather_group(const at::Tensor& x, const at::Tensor& index, int64_t G, int64_t L) {
+  const int64_t heads = x.size(1), D = x.size(3);
+  return x.index_select(2, index).view({heads, G, L, D}).transpose(0, 1);
 }
 
 // Training in bf16/fp16 on the CPU: libtorch's flash kernel's backward in reduced precision runs at
@@ -100,13 +100,11 @@ bool explicit_attention_applies(const at::Tensor& q, const AttentionGroup& g) {
 // them); a scored continuation's queries are the last of its keys (left padding and the group's mask).
 at::Tensor grouped(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const PackedLayout& layout, double scaling) {
   const int64_t H = q.size(1), Hkv = k.size(1), D = q.size(3), rep = H / Hkv;
-  auto with_zero_row = [&](const at::Tensor& x) { return at::cat({x, at::zeros({1, x.size(1), 1, D}, x.options())}, 2); };
-  const at::Tensor qz = with_zero_row(q), kz = with_zero_row(k), vz = with_zero_row(v);
   std::vector<at::Tensor> outs;
   for (const AttentionGroup& g : layout.groups()) {
     const int64_t G = g.count, Lq = g.query_length, Lk = g.key_length;
-    const at::Tensor qg = gather_group(qz, g.query_index, G, Lq);                                     // (G, H, Lq, D)
-    at::Tensor kg = gather_group(kz, g.key_index, G, Lk), vg = gather_group(vz, g.key_index, G, Lk);  // (G, Hkv, Lk, D)
+    const at::Tensor qg = gather_group(q, g.query_index, G, Lq);                                    // (G, H, Lq, D)
+    at::Tensor kg = gather_group(k, g.key_index, G, Lk), vg = gather_group(v, g.key_index, G, Lk);  // (G, Hkv, Lk, D)
     const c10::optional<at::Tensor> mask = g.mask.defined() ? c10::optional<at::Tensor>(g.mask) : c10::nullopt;
     const bool causal = !g.mask.defined() && Lq > 1;
     at::Tensor out;
@@ -222,7 +220,10 @@ void PackedLayout::plan_groups(const at::Device& device) {
       g.key_length = std::max(g.key_length, key_length(s));
     }
     const int64_t G = g.count, Lq = g.query_length, Lk = g.key_length;
-    std::vector<int64_t> qi(static_cast<size_t>(G * Lq), N), ki(static_cast<size_t>(G * Lk), N);
+    // Padding slots hold a copy of token 0: no query reads them (the causal rule after a row's last
+    // token, the mask before a segment's first key), their outputs are dropped, and their gradients
+    // are exact zeros. Any real token serves; a zero row would cost q, k and v a copy per layer.
+    std::vector<int64_t> qi(static_cast<size_t>(G * Lq), 0), ki(static_cast<size_t>(G * Lk), 0);
     std::vector<uint8_t> allowed(rows ? 0 : static_cast<size_t>(G * Lq * Lk), 1);  // padded query slots see every key
     for (int64_t b = 0; b < G; ++b) {
       const int64_t s = members[static_cast<size_t>(b)], tq = query_length(s), tk = key_length(s);
