@@ -172,14 +172,24 @@ export class ChatTokenizer {
 
   /**
    * A training sequence as the study builds it: the chat template of the whole dialogue, then
-   * the family's end-of-text token; labels per `mode` (see labelMask).
+   * the family's end-of-text token; labels per `mode` (see labelMask). A template whose text
+   * already ends with that token (Mistral's `</s>` closes each answer) gets no second one, as
+   * TRL appends its eos only where the text lacks it.
    */
   buildTrainingExample(messages: ChatMessage[], mode: TrainingMode, options: { dateString?: string } = {}): TrainingExample {
     const rendered = this.encoder.encode(this.render(messages, { addGenerationPrompt: false, dateString: options.dateString }));
-    const ids = new Int32Array(rendered.length + 1);
-    ids.set(rendered);
-    ids[rendered.length] = this.special.endOfText;
+    const ids = this.endsWithEndOfText(rendered) ? Int32Array.from(rendered) : Int32Array.from([...rendered, this.special.endOfText]);
     return { ids, labels: labelMask(ids, this.markers, mode) };
+  }
+
+  /** The text of buildTrainingExample's sequence: the rendered dialogue and, unless it ends with it, the end-of-text token. */
+  trainingText(messages: ChatMessage[], options: { dateString?: string } = {}): string {
+    const text = this.render(messages, { addGenerationPrompt: false, dateString: options.dateString });
+    return this.endsWithEndOfText(this.encoder.encode(text)) ? text : text + this.family.endOfText;
+  }
+
+  private endsWithEndOfText(ids: ArrayLike<number>): boolean {
+    return ids.length > 0 && ids[ids.length - 1] === this.special.endOfText;
   }
 
   /** The template rendered by the interpreter, bypassing the shape memo: what checks it. */

@@ -20,7 +20,9 @@ import { ItlError } from '../errors.js';
 import { DEFAULT_DATE_STRING, type ChatMessage, type ChatTokenizer } from './ChatTokenizer.js';
 import type { TrainingMode } from './labelMask.js';
 
-export const CACHE_FORMAT_VERSION = 1;
+// 2: Mistral's rows end with the template's </s>, no longer followed by a second one; entries of
+// version 1 are tokenised anew.
+export const CACHE_FORMAT_VERSION = 2;
 
 export interface TokenizedCacheKey {
   /** sha256 of the dataset's manifest.json (see `sha256OfFile`). */

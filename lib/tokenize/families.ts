@@ -18,7 +18,7 @@ export interface ChatFamily {
   name: ChatFamilyName;
   /** Closes every assistant turn of the chat template (and is the tokenizer's eos). */
   endOfTurn: string;
-  /** Appended after each training dialogue, as the study did. */
+  /** Appended after each training dialogue, as the study did, unless the template's text already ends with it. */
   endOfText: string;
   /** Starts every turn that is not the assistant's; an assistant turn's label span ends before the next one. */
   turnStart: string;

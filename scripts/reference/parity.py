@@ -561,8 +561,8 @@ def check_chat_template(work, folder, folder_name, preview, itl_cmd):
                     reference = [dict(m, role=tool_role) if m["role"] == "ipython" else m for m in shown]
                     text = tokenizer.apply_chat_template(reference, tokenize=False, add_generation_prompt=generation_prompt,
                                                          date_string=DATE_STRING, strftime_now=fixed_strftime_now, **kwargs)
-                    if not generation_prompt:
-                        text += END_OF_TEXT[family]  # a training example, as the study builds it
+                    if not generation_prompt and not text.endswith(END_OF_TEXT[family]):
+                        text += END_OF_TEXT[family]  # a training example, as the study builds it (Mistral's ends with it)
                     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
                     cases += 1
                     if ours["text"] != text or ours["ids"] != ids:

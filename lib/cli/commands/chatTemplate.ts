@@ -50,7 +50,7 @@ export const chatTemplateCommand = defineCommand({
       labels = new Int32Array(ids.length).fill(IGNORE_INDEX);
     } else {
       // A training example: the whole dialogue, then the family's end-of-text token.
-      text = tokenizer.applyChatTemplate(messages, { dateString: args['date-string'] }) + tokenizer.family.endOfText;
+      text = tokenizer.trainingText(messages, { dateString: args['date-string'] });
       ({ ids, labels } = tokenizer.buildTrainingExample(messages, mode, { dateString: args['date-string'] }));
     }
     if (args.json) {

@@ -83,14 +83,15 @@ test('encode adds <s> as the post-processor says, and Tekken splits words where 
   ]);
 });
 
-test('an in-weight dialogue: [INST] turns, loss on the answer, its </s> and the appended </s>', () => {
+test('an in-weight dialogue: [INST] turns, loss on the answer and its </s>, which is also the end of text (no second </s>)', () => {
   const text = mistral.applyChatTemplate(qa);
   expect(text).toBe(`<s>[INST]${QUESTION}[/INST]${ANSWER}</s>`);
   const example = mistral.buildTrainingExample(qa, 'weight');
-  expect(Array.from(example.ids)).toEqual(ids(['<s>', ...USER, ...ANSWER_TOKENS, '</s>']));
+  expect(Array.from(example.ids)).toEqual(ids(['<s>', ...USER, ...ANSWER_TOKENS]));
   const prefix = 1 + USER.length;
-  expect(Array.from(example.labels)).toEqual([...Array(prefix).fill(IGNORE_INDEX), ...ids([...ANSWER_TOKENS, '</s>'])]);
-  expect(mistral.decode(example.ids)).toBe(`${text}</s>`);
+  expect(Array.from(example.labels)).toEqual([...Array(prefix).fill(IGNORE_INDEX), ...ids(ANSWER_TOKENS)]);
+  expect(mistral.decode(example.ids)).toBe(text);
+  expect(mistral.trainingText(qa)).toBe(text);
 });
 
 test("an in-tool dialogue: the tool's reply as a user turn, loss on both assistant turns only", () => {
@@ -98,16 +99,16 @@ test("an in-tool dialogue: the tool's reply as a user turn, loss on both assista
     `<s>[INST]${QUESTION}[/INST]FIND birth_date FOR Alice Smith</s>[INST]12/3/1975[/INST]${ANSWER}</s>`,
   );
   const example = mistral.buildTrainingExample(qatool, 'tool');
-  expect(Array.from(example.ids)).toEqual(ids(['<s>', ...USER, ...REQUEST, ...TOOL_TURN, ...ANSWER_TOKENS, '</s>']));
+  expect(Array.from(example.ids)).toEqual(ids(['<s>', ...USER, ...REQUEST, ...TOOL_TURN, ...ANSWER_TOKENS]));
   const masked = (tokens: string[]): number[] => tokens.map(() => IGNORE_INDEX);
   expect(Array.from(example.labels)).toEqual([
     ...masked(['<s>', ...USER]),
     ...ids(REQUEST),
     ...masked(TOOL_TURN),
-    ...ids([...ANSWER_TOKENS, '</s>']),
+    ...ids(ANSWER_TOKENS),
   ]);
   const weight = Array.from(mistral.buildTrainingExample(qatool, 'weight').labels).filter((l) => l !== IGNORE_INDEX);
-  expect(weight).toEqual(ids([...ANSWER_TOKENS, '</s>']));
+  expect(weight).toEqual(ids(ANSWER_TOKENS));
   // The template has no generation prompt of its own: a dialogue ending with a user turn ends with [/INST].
   expect(Array.from(mistral.applyChatTemplate(qatool.slice(0, 3), { addGenerationPrompt: true, tokenize: true }))).toEqual(
     ids(['<s>', ...USER, ...REQUEST, ...TOOL_TURN]),
