@@ -101,12 +101,7 @@ test("an in-tool dialogue: the tool's reply as a user turn, loss on both assista
   const example = mistral.buildTrainingExample(qatool, 'tool');
   expect(Array.from(example.ids)).toEqual(ids(['<s>', ...USER, ...REQUEST, ...TOOL_TURN, ...ANSWER_TOKENS]));
   const masked = (tokens: string[]): number[] => tokens.map(() => IGNORE_INDEX);
-  expect(Array.from(example.labels)).toEqual([
-    ...masked(['<s>', ...USER]),
-    ...ids(REQUEST),
-    ...masked(TOOL_TURN),
-    ...ids(ANSWER_TOKENS),
-  ]);
+  expect(Array.from(example.labels)).toEqual([...masked(['<s>', ...USER]), ...ids(REQUEST), ...masked(TOOL_TURN), ...ids(ANSWER_TOKENS)]);
   const weight = Array.from(mistral.buildTrainingExample(qatool, 'weight').labels).filter((l) => l !== IGNORE_INDEX);
   expect(weight).toEqual(ids(ANSWER_TOKENS));
   // The template has no generation prompt of its own: a dialogue ending with a user turn ends with [/INST].
