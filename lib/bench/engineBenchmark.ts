@@ -55,7 +55,7 @@ function engineBenchmarkFor(dtype: ModelDtype): Benchmark {
             [key('forward_flops_utilisation')]: round(forward.gflops / peak.gflops, 4),
           };
           if (dtype !== 'fp32') {
-            const matmul = await context.runtime().benchMatmul({ size: 1024, minSeconds: 2, device: 'cpu', dtype });
+            const matmul = await context.matmulPeak(dtype);
             figures[key('matmul_gflops')] = round(matmul.gflops, 1);
             Object.assign(figures, await logitGap(context, dir, model, prompts(1, FORWARD.seqLen, model.info.config.vocabSize)[0], key));
           }

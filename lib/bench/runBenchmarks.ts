@@ -1,6 +1,6 @@
 import type { MatmulResult } from '../native/addon.js';
 import type { Runtime } from '../native/Runtime.js';
-import type { BenchContext, Benchmark, Figures } from './Benchmark.js';
+import type { BenchContext, Benchmark, Figures, MatmulDtype } from './Benchmark.js';
 
 export interface BenchReport {
   figures: Figures;
@@ -9,10 +9,13 @@ export interface BenchReport {
 
 /** Runs the named benchmarks in order and merges their figures into one object. */
 export async function runBenchmarks(selected: Benchmark[], openRuntime: () => Runtime, log: (message: string) => void): Promise<Figures> {
-  let peak: Promise<MatmulResult> | undefined;
+  const peaks = new Map<MatmulDtype, Promise<MatmulResult>>();
   const context: BenchContext = {
     runtime: openRuntime,
-    matmulPeak: () => (peak ??= openRuntime().benchMatmul({ size: 1024, minSeconds: 2, device: 'cpu', dtype: 'fp32' })),
+    matmulPeak: (dtype = 'fp32') => {
+      if (!peaks.has(dtype)) peaks.set(dtype, openRuntime().benchMatmul({ size: 1024, minSeconds: 2, device: 'cpu', dtype }));
+      return peaks.get(dtype)!;
+    },
     log,
   };
   const runtime = openRuntime();

@@ -6,9 +6,7 @@
 import { join } from 'node:path';
 
 import { Runtime } from '../native/Runtime.js';
-import { Trainer } from '../native/Trainer.js';
-import { benchTrainOptions, NO_EVAL_ROWS, readBenchRows } from './benchRows.js';
-import { nativeTrainOptions } from './trainOptions.js';
+import { benchTrainOptions, readBenchRows, timeBenchTraining } from './benchRows.js';
 
 interface WorkerConfig {
   root: string;
@@ -23,41 +21,14 @@ const config = JSON.parse(process.argv[2]!) as WorkerConfig;
 const rows = readBenchRows(config.root);
 const runtime = Runtime.open({ torchThreads: 1, blasThreads: 1 });
 const options = benchTrainOptions(rows.count, config.batch, { collectiveTimeout: 120 });
-const trainer = await Trainer.create(
-  runtime,
-  {
-    model: config.modelDir,
-    device: 'cpu',
-    runDir: join(config.root, `run-${config.worldSize}`),
-    baseModel: config.modelDir,
-    padId: 0,
-    checkpointFiles: [],
-    runRecord: '',
-    resumeFrom: null,
-    rank: config.rank,
-    worldSize: config.worldSize,
-    localRank: config.rank,
-    localWorldSize: config.worldSize,
-    masterAddr: '127.0.0.1',
-    masterPort: config.masterPort,
-    ...nativeTrainOptions(options),
-  },
-  rows,
-  NO_EVAL_ROWS,
+const run = await timeBenchTraining(runtime, config.modelDir, join(config.root, `run-${config.worldSize}`), rows, options, {
+  rank: config.rank,
+  worldSize: config.worldSize,
+  localRank: config.rank,
+  localWorldSize: config.worldSize,
+  masterAddr: '127.0.0.1',
+  masterPort: config.masterPort,
+});
+process.stdout.write(
+  `${JSON.stringify({ rank: config.rank, tokens: run.tokens, seconds: run.seconds, communication_seconds: run.communicationSeconds })}\n`,
 );
-let tokens = 0,
-  seconds = 0,
-  steps = 0;
-try {
-  await trainer.run((event) => {
-    // The first step pays for allocations: leave it out.
-    if (event.kind !== 'step' || ++steps === 1) return;
-    tokens += event.record.tokens;
-    seconds += event.record.tokens / event.record.tokens_per_s;
-  });
-  process.stdout.write(
-    `${JSON.stringify({ rank: config.rank, tokens, seconds, communication_seconds: trainer.info().communicationSeconds })}\n`,
-  );
-} finally {
-  trainer.dispose();
-}
