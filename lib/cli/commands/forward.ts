@@ -1,24 +1,13 @@
 import { Model } from '../../native/Model.js';
 import { defineCommand } from '../command.js';
-import { parseIds } from './generate.js';
+import { parseIds, withModelOptions } from '../modelInput.js';
 
 export const forwardCommand = defineCommand({
   command: 'forward',
   describe: "run a model on token ids: the argmax id at every position and the last position's logits",
   builder: (y) =>
-    y
-      .option('model', {
-        type: 'string',
-        demandOption: true,
-        describe: 'a Hugging Face model folder, ORG/NAME under $ITL_MODELS, or a cached model',
-      })
-      .option('adapter', {
-        type: 'string',
-        describe: 'a PEFT LoRA adapter folder applied to the model (a LoRA checkpoint also works as --model alone)',
-      })
+    withModelOptions(y)
       .option('ids', { type: 'string', demandOption: true, describe: 'comma-separated token ids, e.g. 1,2,3' })
-      .option('dtype', { choices: ['fp32', 'bf16'] as const, default: 'fp32' as const, describe: 'compute dtype' })
-      .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })
       .option('json', { type: 'boolean', default: false, describe: 'print {"top1": [...], "last_logits": [...]}' }),
   async run(args, context) {
     const ids = parseIds(args.ids, '--ids');

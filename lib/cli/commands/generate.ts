@@ -3,30 +3,13 @@ import { Model } from '../../native/Model.js';
 import { DEFAULT_DATE_STRING } from '../../tokenize/ChatTokenizer.js';
 import { loadTokenizer } from '../../tokenize/loadTokenizer.js';
 import { defineCommand } from '../command.js';
-
-/** "1,2,3" -> [1, 2, 3]; ITL_USAGE naming the flag and the bad item otherwise. */
-export function parseIds(text: string, flag: string): number[] {
-  const items = text.split(',').map((s) => s.trim());
-  if (text.trim() === '' || items.some((s) => !/^\d+$/.test(s))) {
-    throw new ItlError('ITL_USAGE', `expected comma-separated non-negative integers for ${flag} but received '${text}'`);
-  }
-  return items.map(Number);
-}
+import { parseIds, withModelOptions } from '../modelInput.js';
 
 export const generateCommand = defineCommand({
   command: 'generate',
   describe: 'continue token ids, or answer a chat prompt, with a model (greedy with a KV cache, or seeded sampling)',
   builder: (y) =>
-    y
-      .option('model', {
-        type: 'string',
-        demandOption: true,
-        describe: 'a Hugging Face model folder, ORG/NAME under $ITL_MODELS, or a cached model',
-      })
-      .option('adapter', {
-        type: 'string',
-        describe: 'a PEFT LoRA adapter folder applied to the model (a LoRA checkpoint also works as --model alone)',
-      })
+    withModelOptions(y)
       .option('ids', { type: 'string', describe: 'comma-separated prompt token ids, e.g. 1,2,3' })
       .option('prompt', {
         type: 'string',
@@ -44,8 +27,6 @@ export const generateCommand = defineCommand({
       .option('temperature', { type: 'number', default: 1, describe: 'sampling temperature' })
       .option('top-p', { type: 'number', default: 1, describe: 'nucleus sampling threshold' })
       .option('seed', { type: 'number', default: 0, describe: 'sampling seed' })
-      .option('dtype', { choices: ['fp32', 'bf16'] as const, default: 'fp32' as const, describe: 'compute dtype' })
-      .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })
       .option('json', { type: 'boolean', default: false, describe: 'print {"new_ids": [...]} (and "text" with --prompt)' }),
   async run(args, context) {
     const maxNewTokens = args['max-new-tokens'];
