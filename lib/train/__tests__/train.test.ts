@@ -34,22 +34,13 @@ describe('itl train', () => {
   });
   afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
+  /** `itl train --run-name RUN --data <the facts> --save-dir SAVEDIR --model <the tiny model> …` */
+  const train = (runName: string, saveDir: string, ...flags: string[]) =>
+    run(['train', '--run-name', runName, '--data', data, '--save-dir', saveDir, '--model', model, ...flags]);
+
   test('memorises a handful of facts in-weight: greedy answers contain the values', async () => {
     const saveDir = join(scratch, 'memorise');
-    const out = await run([
-      'train',
-      '--run-name',
-      RUN_8,
-      '--data',
-      data,
-      '--save-dir',
-      saveDir,
-      '--model',
-      model,
-      '--save-steps',
-      '40',
-      '--json',
-    ]);
+    const out = await train(RUN_8, saveDir, '--save-steps', '40', '--json');
     expect(out.code).toBe(0);
     const summary = JSON.parse(out.stdout);
     expect(summary).toMatchObject({ global_step: 80, finished: true });
@@ -106,17 +97,7 @@ describe('itl train', () => {
 
   test('bad input is a clear error before any work, leaving no run folder', async () => {
     const saveDir = join(scratch, 'bad');
-    const malformed = await run([
-      'train',
-      '--run-name',
-      'sft_Smol135M_facts=8-epochs=2',
-      '--data',
-      data,
-      '--save-dir',
-      saveDir,
-      '--model',
-      model,
-    ]);
+    const malformed = await train('sft_Smol135M_facts=8-epochs=2', saveDir);
     expect(malformed.code).not.toBe(0);
     expect(malformed.stderr).toContain("run name 'sft_Smol135M_facts=8-epochs=2'");
     const noModel = await run(['train', '--run-name', RUN_8, '--data', data, '--save-dir', saveDir, '--model', join(scratch, 'missing')]);
@@ -125,32 +106,10 @@ describe('itl train', () => {
     const noData = await run(['train', '--run-name', RUN_8, '--data', join(scratch, 'nodata'), '--save-dir', saveDir, '--model', model]);
     expect(noData.code).toBe(1);
     expect(noData.stderr).toContain('does not exist');
-    const tooMany = await run([
-      'train',
-      '--run-name',
-      RUN_8.replace('facts=8', 'facts=999'),
-      '--data',
-      data,
-      '--save-dir',
-      saveDir,
-      '--model',
-      model,
-    ]);
+    const tooMany = await train(RUN_8.replace('facts=8', 'facts=999'), saveDir);
     expect(tooMany.code).toBe(1);
     expect(tooMany.stderr).toContain('has 80 rows');
-    const badDropout = await run([
-      'train',
-      '--run-name',
-      RUN_8,
-      '--data',
-      data,
-      '--save-dir',
-      saveDir,
-      '--model',
-      model,
-      '--lora-dropout',
-      '2',
-    ]);
+    const badDropout = await train(RUN_8, saveDir, '--lora-dropout', '2');
     expect(badDropout.code).toBe(2);
     expect(existsSync(join(saveDir, RUN_8, 'checkpoint-1'))).toBe(false);
   });
@@ -197,28 +156,21 @@ describe('itl train', () => {
     expect(readdirSync(runDir).filter((n) => n.startsWith('.'))).toEqual([]);
 
     // Without --resume the run folder is refused; with it the run continues where it stopped.
-    const refused = await run(['train', '--run-name', name, '--data', data, '--save-dir', saveDir, '--model', model]);
+    const refused = await train(name, saveDir);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('pass --resume');
-    const resumed = await run([
-      'train',
-      '--run-name',
+    const resumed = await train(
       name.replace('epochs=10', 'epochs=1'),
+      saveDir,
       '--epochs',
       '10',
-      '--data',
-      data,
-      '--save-dir',
-      saveDir,
-      '--model',
-      model,
       '--resume',
       '--save-steps',
       '100000',
       '--json',
       '--facts',
       '16',
-    ]);
+    );
     expect(resumed.stderr).toContain(`resuming at step ${latest.step}`);
     expect(resumed.code).toBe(0);
     expect(JSON.parse(resumed.stdout)).toMatchObject({ global_step: 20, finished: true });
@@ -294,15 +246,8 @@ describe('itl train', () => {
       }),
     );
     const kl = ['--kl-prompts', prompts, '--kl-max-new-tokens', '6'];
-    const trained = await run([
-      'train',
-      '--run-name',
+    const trained = await train(
       name,
-      '--data',
-      data,
-      '--model',
-      model,
-      '--save-dir',
       join(scratch, 'evalruns'),
       '--save-steps',
       '2',
@@ -311,7 +256,7 @@ describe('itl train', () => {
       '--eval-dir',
       join(scratch, 'inside'),
       ...kl,
-    ]);
+    );
     expect([trained.code, trained.stderr]).toEqual([0, expect.stringContaining('step 4 recall: train')]);
     for (const metric of ['recall', 'kl']) {
       const after = await run([
@@ -350,15 +295,8 @@ describe('itl train', () => {
     expect(JSON.parse(reuse.stdout)).toMatchObject({ evaluated: [], skipped: [`${name}/checkpoint-2`, `${name}/checkpoint-4`] });
 
     // --save-checkpoints none: the results, and no checkpoint on disk.
-    const none = await run([
-      'train',
-      '--run-name',
+    const none = await train(
       name,
-      '--data',
-      data,
-      '--model',
-      model,
-      '--save-dir',
       join(scratch, 'nosave'),
       '--save-steps',
       '2',
@@ -368,46 +306,18 @@ describe('itl train', () => {
       join(scratch, 'nosave-eval'),
       '--save-checkpoints',
       'none',
-    ]);
+    );
     expect(none.code).toBe(0);
     expect(listCheckpoints(join(scratch, 'nosave', name))).toEqual([]);
     expect(Object.keys(file('nosave-eval', 'recall', 'checkpoints_recall_results.json')).sort()).toEqual(['checkpoint-2', 'checkpoint-4']);
-    const bad = await run([
-      'train',
-      '--run-name',
-      name,
-      '--data',
-      data,
-      '--model',
-      model,
-      '--save-dir',
-      join(scratch, 'bad-eval'),
-      '--eval',
-      'recall,mmlu',
-      '--eval-dir',
-      scratch,
-    ]);
+    const bad = await train(name, join(scratch, 'bad-eval'), '--eval', 'recall,mmlu', '--eval-dir', scratch);
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("unknown evaluation 'mmlu'")]);
   });
 
   test('--packing: packed by default (no padding computed), off pads; the same losses either way; run_config.json says which', async () => {
     const name = 'sft_Smol135M_facts=16-epochs=2-batch=8-gradAcc=1-LR=1e-3-loraR=0-loraA=0-tool';
-    const train = async (dir: string, extra: string[]) => {
-      const out = await run([
-        'train',
-        '--run-name',
-        name,
-        '--data',
-        data,
-        '--model',
-        model,
-        '--save-dir',
-        join(scratch, dir),
-        '--save-checkpoints',
-        'last',
-        '--json',
-        ...extra,
-      ]);
+    const trainInto = async (dir: string, extra: string[]) => {
+      const out = await train(name, join(scratch, dir), '--save-checkpoints', 'last', '--json', ...extra);
       expect([out.code, out.stderr.slice(-2000)]).toEqual([0, expect.any(String)]);
       const runDir = join(scratch, dir, name);
       const metrics = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
@@ -416,8 +326,8 @@ describe('itl train', () => {
         .map((l) => JSON.parse(l));
       return { summary: JSON.parse(out.stdout), metrics, record: JSON.parse(readFileSync(join(runDir, 'run_config.json'), 'utf8')) };
     };
-    const packed = await train('packed', []);
-    const padded = await train('padded', ['--packing', 'off']);
+    const packed = await trainInto('packed', []);
+    const padded = await trainInto('padded', ['--packing', 'off']);
     expect(packed.summary.padding_fraction).toBe(0);
     expect(padded.summary.padding_fraction).toBeGreaterThan(0.05); // in-tool dialogues of different lengths
     expect([packed.record.packing, padded.record.packing]).toEqual(['on', 'off']);
@@ -432,19 +342,7 @@ describe('itl train', () => {
     const evals = [packed, padded].map((r) => r.metrics.filter((m) => m.eval_loss !== undefined).map((m) => m.eval_loss));
     expect(evals[0].length).toBeGreaterThan(0);
     for (const [i, loss] of (evals[0] as number[]).entries()) expect(Math.abs(loss - evals[1][i])).toBeLessThan(1e-4 * loss);
-    const bad = await run([
-      'train',
-      '--run-name',
-      name,
-      '--data',
-      data,
-      '--model',
-      model,
-      '--save-dir',
-      join(scratch, 'bad-packing'),
-      '--packing',
-      'maybe',
-    ]);
+    const bad = await train(name, join(scratch, 'bad-packing'), '--packing', 'maybe');
     expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('packing')]);
   });
 
