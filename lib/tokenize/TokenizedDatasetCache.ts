@@ -155,18 +155,33 @@ function int32sOf(bytes: Buffer, file: string): Int32Array {
 }
 
 async function readEntry(dir: string, key: TokenizedCacheKey): Promise<TokenizedDataset> {
+  const meta = await readMeta(dir);
+  if (meta.format_version !== CACHE_FORMAT_VERSION || JSON.stringify(meta.key) !== JSON.stringify(key)) {
+    throw new ItlError('ITL_DATA', `${path.join(dir, 'meta.json')}: the cache entry does not match its key (delete ${dir} to rebuild)`);
+  }
+  return readEntryFiles(dir, meta);
+}
+
+/**
+ * The rows of a cache entry folder whatever its key or format version (a run's recorded entry, read
+ * back to compare with today's). Its files must agree with its meta.json.
+ */
+export async function readCacheEntry(dir: string): Promise<TokenizedDataset> {
+  return readEntryFiles(dir, await readMeta(dir));
+}
+
+async function readMeta(dir: string): Promise<CacheMeta> {
   const metaFile = path.join(dir, 'meta.json');
-  let meta: CacheMeta;
   try {
-    meta = JSON.parse(await readFile(metaFile, 'utf8')) as CacheMeta;
+    return JSON.parse(await readFile(metaFile, 'utf8')) as CacheMeta;
   } catch (error) {
     throw new ItlError('ITL_DATA', `${metaFile}: unreadable cache metadata (delete ${dir} to rebuild): ${(error as Error).message}`, {
       cause: error,
     });
   }
-  if (meta.format_version !== CACHE_FORMAT_VERSION || JSON.stringify(meta.key) !== JSON.stringify(key)) {
-    throw new ItlError('ITL_DATA', `${metaFile}: the cache entry does not match its key (delete ${dir} to rebuild)`);
-  }
+}
+
+async function readEntryFiles(dir: string, meta: CacheMeta): Promise<TokenizedDataset> {
   const read = async (name: string): Promise<Int32Array> => {
     const file = path.join(dir, name);
     try {

@@ -17,6 +17,7 @@ import type { Runtime } from '../native/Runtime.js';
 import { type NativeRunPlace, Trainer } from '../native/Trainer.js';
 import type { ChatTokenizer } from '../tokenize/ChatTokenizer.js';
 import { loadTokenizer } from '../tokenize/loadTokenizer.js';
+import { readCacheEntry, type TokenizedDataset } from '../tokenize/TokenizedDatasetCache.js';
 import { acquireLock, type FileLock } from '../util/fileLock.js';
 import { dataIdentity, describeDifferences, modelIdentity, type Provenance, provenanceDifferences } from '../util/provenance.js';
 import { checkOutputFolder } from '../util/outputFolder.js';
@@ -25,7 +26,7 @@ import { listCheckpoints, METRICS_FILE, removeOrphanedTemporaries, RUN_LOCK_FILE
 import { type DistEnv, detectDistEnv } from './distEnv.js';
 import { findModel } from './models.js';
 import { RUN_CONFIG_FILE, type TrainRequest, resolveTrainConfig, runDir, runRecord } from './trainConfig.js';
-import { loadTrainingRows } from './trainData.js';
+import { loadTrainingRows, type TrainingRows } from './trainData.js';
 import { TrainEvaluator } from './trainEvaluation.js';
 import { nativeTrainOptions } from './trainOptions.js';
 import { createTrainProgress } from './trainProgress.js';
@@ -136,6 +137,7 @@ async function trainRun(job: TrainingJob, host: TrainingHost, p: Prepared): Prom
     dateString: options.dateString,
     cacheDir: job.cacheDir ?? path.join(config.saveDir, '.itl-cache', 'tokenized'),
   });
+  if (resumable.length > 0) await refuseOtherRows(dir, rows, say);
   if (rows.evalRows < options.evalRows) {
     say(`itl: only ${rows.evalRows} rows follow the training rows: the eval set has ${rows.evalRows}\n`);
   }
@@ -246,6 +248,45 @@ function refuseOtherInputs(dir: string, now: Provenance): void {
         'pass the same --model and --data, or train a new run (another --save-dir)',
     );
   }
+}
+
+/**
+ * A resume also trains on the rows the run started with. run_config.json records their tokenised
+ * entries; another entry today (the tokenizer files, the chat template or itl's row format changed)
+ * is compared with the recorded one by content: the same rows go on, other rows are refused, and an
+ * entry that is gone from the cache can no longer be checked (said, and the run goes on).
+ */
+async function refuseOtherRows(dir: string, rows: TrainingRows, say: (line: string) => void): Promise<void> {
+  let recorded: { train?: string; eval?: string } | undefined;
+  try {
+    recorded = (JSON.parse(readFileSync(path.join(dir, RUN_CONFIG_FILE), 'utf8')) as { tokenized?: typeof recorded }).tokenized;
+  } catch {
+    recorded = undefined;
+  }
+  for (const part of ['train', 'eval'] as const) {
+    const before = recorded?.[part];
+    const now = rows[part];
+    if (before === undefined || path.resolve(before) === path.resolve(now.path)) continue;
+    let previous: TokenizedDataset;
+    try {
+      previous = await readCacheEntry(before);
+    } catch {
+      say(`itl: cannot check that the ${part} rows are those ${dir} started with (${before} is gone or damaged); going on\n`);
+      continue;
+    }
+    if (!sameRows(previous, now.dataset)) {
+      throw new ItlError(
+        'ITL_CONFIG',
+        `--resume continues ${dir}, whose ${part} rows were tokenised otherwise (${before}) than they are now (${now.path}): ` +
+          'the tokenizer files, the chat template or itl changed since; train a new run (another --save-dir)',
+      );
+    }
+  }
+}
+
+function sameRows(a: TokenizedDataset, b: TokenizedDataset): boolean {
+  const equal = (x: Int32Array, y: Int32Array) => x.length === y.length && x.every((v, i) => v === y[i]);
+  return equal(a.offsets, b.offsets) && equal(a.ids, b.ids) && equal(a.labels, b.labels);
 }
 
 /**

@@ -1,11 +1,12 @@
 /**
  * `itl train` never mixes two runs under one name: one process trains a run at a time (the second
  * fails naming the first), a resume with another model or dataset is refused naming the difference
- * (and run_config.json is left alone), and a damaged latest checkpoint is named and the previous
- * complete one resumed instead.
+ * (and run_config.json is left alone), so is a resume whose rows would be tokenised otherwise (the
+ * same rows under a new tokenizer hash go on), and a damaged latest checkpoint is named and the
+ * previous complete one resumed instead.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,5 +80,39 @@ describe('itl train keeps one run one run', () => {
     expect(resumed.stderr).toContain(`${join(runDir, 'checkpoint-4')} cannot be resumed`);
     expect(resumed.stderr).toContain('resuming at step 2');
     expect(listCheckpoints(runDir).map((c) => c.step)).toEqual([2, 4]);
+  }, 300_000);
+
+  test('--resume on rows tokenised otherwise is refused; the same rows under another tokenizer hash go on', async () => {
+    const folder = join(scratch, 'tiny-template');
+    await initTinySmolLM(folder, 3);
+    const saveDir = join(scratch, 'rows');
+    const args = ['train', '--run-name', RUN, '--save-dir', saveDir, '--model', folder, '--data', data, '--save-steps', '2'];
+    expect((await itl(args)).code).toBe(0);
+    const runDir = join(saveDir, RUN);
+    const recordFile = join(runDir, 'run_config.json');
+    const record = readFileSync(recordFile, 'utf8');
+    const configFile = join(folder, 'tokenizer_config.json');
+    const original = readFileSync(configFile, 'utf8');
+
+    // Another default system prompt: every row changes, the model and the data do not.
+    writeFileSync(configFile, original.replace('You are a helpful AI assistant', 'You are a careful AI assistant'));
+    const other = await itl([...args, '--resume']);
+    expect([other.code, other.stderr]).toEqual([1, expect.stringMatching(/whose train rows were tokenised otherwise .*\[ITL_CONFIG\]/)]);
+    expect(readFileSync(recordFile, 'utf8')).toBe(record);
+
+    // The same template with one more key: a new cache entry, the same rows.
+    writeFileSync(configFile, JSON.stringify({ ...JSON.parse(original), itl_test_note: 'same rows' }));
+    const same = await itl([...args, '--resume']);
+    expect([same.code, same.stderr]).toEqual([0, expect.stringContaining('resuming at step 4')]);
+    expect(same.stderr).not.toContain('cannot check');
+    const moved = JSON.parse(readFileSync(recordFile, 'utf8')).tokenized.train;
+    expect(moved).not.toBe(JSON.parse(record).tokenized.train);
+
+    // The recorded entry gone: nothing left to compare with, said, and the run goes on.
+    rmSync(moved, { recursive: true, force: true });
+    writeFileSync(configFile, original);
+    const unchecked = await itl([...args, '--resume']);
+    expect(unchecked.code).toBe(0);
+    expect(unchecked.stderr).toContain(`cannot check that the train rows are those ${runDir} started with (${moved} is gone or damaged)`);
   }, 300_000);
 });
