@@ -127,7 +127,8 @@ async function trainRun(job: TrainingJob, host: TrainingHost, p: Prepared): Prom
   const wanted = job.evaluation;
   const provenance: Provenance = { model: modelIdentity(inspected.folder), data: dataIdentity(config.data) };
   const resumable = await prepareRunFolder(dir, job.resume, say, dist.rank === 0);
-  if (resumable.length > 0) refuseOtherInputs(dir, provenance);
+  const recorded = resumable.length > 0 ? recordedInputs(dir) : undefined;
+  if (recorded) refuseOtherInputs(dir, recorded, provenance);
   const rows = await loadTrainingRows({
     data: config.data,
     facts: run.facts,
@@ -137,7 +138,7 @@ async function trainRun(job: TrainingJob, host: TrainingHost, p: Prepared): Prom
     dateString: options.dateString,
     cacheDir: job.cacheDir ?? path.join(config.saveDir, '.itl-cache', 'tokenized'),
   });
-  if (resumable.length > 0) await refuseOtherRows(dir, rows, say);
+  if (recorded) await refuseOtherRows(dir, recorded, rows, say);
   if (rows.evalRows < options.evalRows) {
     say(`itl: only ${rows.evalRows} rows follow the training rows: the eval set has ${rows.evalRows}\n`);
   }
@@ -228,19 +229,27 @@ async function lockRun(dir: string): Promise<FileLock> {
   return acquireLock(path.join(dir, RUN_LOCK_FILE), { what: `the run ${dir}` });
 }
 
+/** What run_config.json says a run trained from: nothing recorded when it is missing or unreadable. */
+interface RecordedInputs {
+  provenance?: Provenance;
+  tokenized?: { train?: string; eval?: string };
+}
+
+function recordedInputs(dir: string): RecordedInputs {
+  try {
+    return (JSON.parse(readFileSync(path.join(dir, RUN_CONFIG_FILE), 'utf8')) as RecordedInputs | null) ?? {};
+  } catch {
+    return {};
+  }
+}
+
 /**
  * A resume continues the same run: the model it trains from and its data must be those run_config.json
  * records (by content), or the checkpoints would mix two runs under one name. A difference is refused,
  * naming it, and run_config.json is left as it is.
  */
-function refuseOtherInputs(dir: string, now: Provenance): void {
-  let recorded: Provenance | undefined;
-  try {
-    recorded = (JSON.parse(readFileSync(path.join(dir, RUN_CONFIG_FILE), 'utf8')) as { provenance?: Provenance }).provenance;
-  } catch {
-    recorded = undefined;
-  }
-  const differences = provenanceDifferences(recorded, now);
+function refuseOtherInputs(dir: string, recorded: RecordedInputs, now: Provenance): void {
+  const differences = provenanceDifferences(recorded.provenance, now);
   if (differences.length > 0) {
     throw new ItlError(
       'ITL_CONFIG',
@@ -256,15 +265,9 @@ function refuseOtherInputs(dir: string, now: Provenance): void {
  * is compared with the recorded one by content: the same rows go on, other rows are refused, and an
  * entry that is gone from the cache can no longer be checked (said, and the run goes on).
  */
-async function refuseOtherRows(dir: string, rows: TrainingRows, say: (line: string) => void): Promise<void> {
-  let recorded: { train?: string; eval?: string } | undefined;
-  try {
-    recorded = (JSON.parse(readFileSync(path.join(dir, RUN_CONFIG_FILE), 'utf8')) as { tokenized?: typeof recorded }).tokenized;
-  } catch {
-    recorded = undefined;
-  }
+async function refuseOtherRows(dir: string, recorded: RecordedInputs, rows: TrainingRows, say: (line: string) => void): Promise<void> {
   for (const part of ['train', 'eval'] as const) {
-    const before = recorded?.[part];
+    const before = recorded.tokenized?.[part];
     const now = rows[part];
     if (before === undefined || path.resolve(before) === path.resolve(now.path)) continue;
     let previous: TokenizedDataset;
