@@ -8,9 +8,10 @@
  * of the same run; `*_matmul_utilization` divides the products the trainer actually executes
  * (the output layer at labelled positions only, causal attention) instead. A third run trains in
  * pure bf16 (weights, gradients and AdamW state, as the study did on GPUs); its MFU divides by the
- * bf16 matmul peak of the same run (on a CPU with bf16 dot products about twice fp32's). Micro-batches are packed (no padding); a fourth run, `train_padded_*`, is full
- * fine-tuning with packing off (each micro-batch padded to its longest row), for the difference
- * packing makes in the same run.
+ * bf16 matmul peak of the same run (on a CPU with bf16 dot products about twice fp32's).
+ * Micro-batches are packed (no padding); a fourth run, `train_padded_*`, is full fine-tuning with
+ * packing off (each micro-batch padded to its longest row), for the difference packing makes in the
+ * same run.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
