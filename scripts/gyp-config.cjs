@@ -53,14 +53,31 @@ const torch = torchLayout();
 if (!fs.existsSync(path.join(torch.include[torch.include.length - 1], 'torch', 'version.h'))) {
   fail(`libtorch headers not found under ${torch.include.join(', ')} (set LIBTORCH or run scripts/setup.sh)`);
 }
+// libtorch's OpenMP runtime, beside it: itl's core is compiled with -fopenmp so that at::parallel_for
+// (a header template) runs on libtorch's threads, and linked to that runtime, not the compiler's
+// (CMakeLists.txt does the same).
+function openmpRuntime() {
+  const names = fs.existsSync(torch.lib) ? fs.readdirSync(torch.lib).sort() : [];
+  const found = names.find((name) => /^lib(gomp|iomp5)[-.].*so/.test(name));
+  return found ? path.join(torch.lib, found) : undefined;
+}
+
 const sources = JSON.parse(fs.readFileSync(path.join(root, 'native', 'sources.json'), 'utf8'));
 const lines = {
   sources: () => [...sources.core, ...sources.addon],
   include_dirs: () => ['native/core'],
   // libtorch's headers as system headers, as CMake passes them: libtorch 2.10+ headers use C++20
   // bit-field initialisers that GCC accepts in C++17 but warns about, once per translation unit.
-  cflags: () => torch.include.map((dir) => `-isystem${dir}`),
-  libraries: () => [`-L${torch.lib}`, `-Wl,-rpath,${torch.lib}`, '-ltorch', '-ltorch_cpu', '-lc10', '-ldl'],
+  cflags: () => [...torch.include.map((dir) => `-isystem${dir}`), ...(openmpRuntime() ? ['-fopenmp'] : [])],
+  libraries: () => [
+    `-L${torch.lib}`,
+    `-Wl,-rpath,${torch.lib}`,
+    '-ltorch',
+    '-ltorch_cpu',
+    '-lc10',
+    ...(openmpRuntime() ? [openmpRuntime()] : []),
+    '-ldl',
+  ],
   lib_dir: () => [torch.lib],
 }[what];
 if (!lines) fail(`unknown query '${what}': expected sources, include_dirs, cflags, libraries or lib_dir`);

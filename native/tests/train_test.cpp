@@ -17,7 +17,6 @@
 #include "io_test_support.h"
 #include "model/llama_model.h"
 #include "model/model_io.h"
-#include "train/adamw_step.h"
 #include "train/batch.h"
 #include "train/lora.h"
 #include "train/schedule.h"
@@ -147,65 +146,6 @@ TEST(TrainerOptions, ValidationNamesTheField) {
   expect_rejected([](TrainerOptions& o) { o.weight_decay = -1; }, "TrainerOptions.weight_decay");
   expect_rejected([](TrainerOptions& o) { o.eval_batch = 0; }, "TrainerOptions.eval_batch");
   expect_rejected([](TrainerOptions& o) { o.lora.dropout = 1; }, "TrainerOptions.lora.dropout");
-}
-
-// Both optimisers over copies of the same parameters, in the Trainer's two groups (weight decay on
-// the first only); a learning rate changed between steps; one parameter without a gradient at one step.
-TEST(AdamwStep, FusedEqualsLibtorchsAdamW) {
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(3);
-  for (const at::ScalarType dtype : {at::kDouble, at::kFloat, at::kBFloat16}) {
-    std::vector<at::Tensor> reference, fused;
-    for (const auto& shape : std::vector<std::vector<int64_t>>{{4, 5}, {7}, {3, 2}}) {
-      const at::Tensor start = at::randn(shape, generator, at::kDouble).to(dtype);
-      reference.push_back(start.clone().requires_grad_());
-      fused.push_back(start.clone().requires_grad_());
-    }
-    auto make = [](const std::vector<at::Tensor>& p) {
-      torch::optim::AdamWOptions options(1e-2);
-      options.betas({0.9, 0.95}).eps(1e-6).weight_decay(0.0);
-      auto decayed = std::make_unique<torch::optim::AdamWOptions>(options);
-      decayed->weight_decay(0.1);
-      std::vector<torch::optim::OptimizerParamGroup> groups;
-      groups.emplace_back(std::vector<at::Tensor>{p[0], p[1]}, std::move(decayed));
-      groups.emplace_back(std::vector<at::Tensor>{p[2]}, std::make_unique<torch::optim::AdamWOptions>(options));
-      return std::make_unique<torch::optim::AdamW>(groups, options);
-    };
-    auto libtorch = make(reference), ours = make(fused);
-    EXPECT_EQ(fused_adamw_applies(*ours), dtype != at::kBFloat16) << c10::toString(dtype);
-    for (int step = 0; step < 5; ++step) {
-      for (auto* optimizer : {libtorch.get(), ours.get()}) {
-        for (auto& group : optimizer->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(1e-2 / (step + 1));
-      }
-      for (size_t i = 0; i < fused.size(); ++i) {
-        const at::Tensor grad = step == 2 && i == 1 ? at::Tensor() : at::randn(fused[i].sizes(), generator, at::kDouble).to(dtype);
-        reference[i].mutable_grad() = grad.defined() ? grad.clone() : grad;
-        fused[i].mutable_grad() = grad.defined() ? grad.clone() : grad;
-      }
-      libtorch->step();
-      adamw_step(*ours);
-    }
-    const double tolerance = dtype == at::kDouble ? 1e-12 : dtype == at::kFloat ? 1e-6 : 0.0;  // bf16: the same code
-    for (size_t i = 0; i < fused.size(); ++i) {
-      const auto& want = static_cast<torch::optim::AdamWParamState&>(*libtorch->state().at(reference[i].unsafeGetTensorImpl()));
-      const auto& got = static_cast<torch::optim::AdamWParamState&>(*ours->state().at(fused[i].unsafeGetTensorImpl()));
-      EXPECT_EQ(got.step(), want.step()) << i;
-      EXPECT_EQ(got.step(), i == 1 ? 4 : 5) << i;
-      for (const auto& [g, w] : {std::pair{fused[i].detach(), reference[i].detach()}, std::pair{got.exp_avg(), want.exp_avg()},
-                                 std::pair{got.exp_avg_sq(), want.exp_avg_sq()}}) {
-        const double scale = w.abs().max().item<double>();
-        EXPECT_GT(scale, 1e-4) << i;
-        EXPECT_LE((g.to(at::kDouble) - w.to(at::kDouble)).abs().max().item<double>(), tolerance * scale)
-            << c10::toString(dtype) << " parameter " << i;
-      }
-    }
-  }
-}
-
-TEST(AdamwStep, AmsgradKeepsLibtorchsStep) {
-  torch::optim::AdamWOptions options(1e-3);
-  options.amsgrad(true);
-  torch::optim::AdamW optimizer(std::vector<at::Tensor>{at::zeros({3}).requires_grad_()}, options);
-  EXPECT_FALSE(fused_adamw_applies(optimizer));
 }
 
 TEST(Trainer, WeightDecaySparesNormWeightsAsTheTrainerDoes) {

@@ -24,7 +24,9 @@
     element's near-zero gradient lets AdamW magnify rounding past that, no further from the Trainer's
     own fp64 run than the fp32 Trainer's weights are); every step
     covers all 16 training rows, so the shuffling order cannot matter. transformers loads the full
-    checkpoint and PEFT the adapter with the logits `itl forward` gives.
+    checkpoint and PEFT the adapter with the logits `itl forward` gives. Pure bf16 (tiny-smollm full,
+    both sides in bf16): itl's per-step loss and final weights as close to the fp32 Trainer's run as
+    the bf16 Trainer's are.
 
   - families (`--only families`): tiny models of qwen2, qwen3, smollm3 and mistral written by
     transformers' own classes: `itl forward` logits (≤ 1e-5) and greedy generations equal
@@ -799,8 +801,10 @@ def check_reference_first_step(title, model_dir, train_entry, reference_dir):
           f"over {count} label tokens (exact fp64 norm {exact:.7g}, {relative(first['grad_norm'], exact):.1e} from the logged one)")
 
 
-def train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, init_adapter=None, tied=None, options=(), epochs=TRAIN_EPOCHS):
-    """`options`: flags both `itl train` and train_reference.py take under the same names (--lr-scheduler, --weight-decay, …)."""
+def train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, init_adapter=None, tied=None, options=(), epochs=TRAIN_EPOCHS,
+               compare=True):
+    """`options`: flags both `itl train` and train_reference.py take under the same names (--lr-scheduler, --weight-decay, …).
+    compare=False: train both, leave the comparison to the caller."""
     lora = init_adapter is not None
     r, a = (LORA_R, LORA_ALPHA) if lora else (0, 0)
     run_name = (f"sft_{label}_facts={TRAIN_FACTS}-epochs={epochs}-batch={TRAIN_BATCH}-gradAcc={TRAIN_GRAD_ACC}"
@@ -823,8 +827,11 @@ def train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, init_adap
     print(f"---- {title}: {run_name}")
     print(f"     itl train: {summary['global_step']} steps, train_loss {summary['train_loss']:.6f}; "
           f"Trainer: {ref_summary['global_step']} steps, train_loss {ref_summary['train_loss']:.6f}")
+    if not compare:
+        return run_dir, ref_summary
     if not lora:
         check_reference_first_step(title, model_dir, tokenized["train"], reference_dir)
+
     def exact_reference():
         exact_dir = reference_dir + "-fp64"
         run_python([REFERENCE_TRAINER] + reference + ["--out", exact_dir, "--precision", "fp64"], "train_reference.py --precision fp64")
@@ -845,6 +852,8 @@ def check_training(work, itl_cmd):
         checkpoint = os.path.join(run_dir, f"checkpoint-{ref['global_step']}")
         if os.path.exists(os.path.join(checkpoint, "model.safetensors")):
             check_reload_logits(f"{preset} full checkpoint", checkpoint, None, itl_cmd)
+        if preset == "tiny-smollm":
+            check_training_bf16(work, f"{preset} full", model_dir, label, mode, data_dir, itl_cmd)
         adapter = os.path.join(work, f"{preset}-init-adapter")
         run_python([MAKE_INIT_ADAPTER, "--model", model_dir, "--r", str(LORA_R), "--alpha", str(LORA_ALPHA),
                     "--out", adapter, "--seed", "3"], "make_init_adapter.py")
@@ -852,6 +861,46 @@ def check_training(work, itl_cmd):
         checkpoint = os.path.join(run_dir, f"checkpoint-{ref['global_step']}")
         if os.path.exists(os.path.join(checkpoint, "adapter_model.safetensors")):
             check_reload_logits(f"{preset} LoRA adapter", model_dir, checkpoint, itl_cmd)
+
+
+def check_training_bf16(work, fp32_title, model_dir, label, mode, data_dir, itl_cmd):
+    """Pure bf16 (`--precision bf16`; the Trainer with the model loaded in bf16 and bf16=True), the same rows
+    and steps as the fp32 pair `fp32_title`. The two sides' forward and backward round differently (itl's
+    attention widens to fp32 where transformers' sdpa runs its bf16 kernel), so their runs are not equal;
+    what is required is that itl's bf16 run stays as close to the fp32 Trainer's as the bf16 Trainer's
+    does: per-step loss, and the final weights. AdamW's update itself is bit for bit the Trainer's
+    (native/tests/adamw_test.cpp)."""
+    from safetensors.torch import load_file
+
+    title = f"{fp32_title} bf16"
+    run_dir, ref = train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, options=("--precision", "bf16"), compare=False)
+    truth_dir = os.path.join(work, f"hf-{fp32_title.replace(' ', '-')}")
+    ours_steps, _ = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
+    theirs_steps, _ = read_metrics(os.path.join(work, f"hf-{title.replace(' ', '-')}", "metrics.jsonl"))
+    truth_steps, _ = read_metrics(os.path.join(truth_dir, "metrics.jsonl"))
+    steps = sorted(truth_steps)
+    print(f"     {'step':>4} | {'loss fp32 HF':>12} {'bf16 itl':>12} {'bf16 HF':>12}")
+    for s in steps:
+        print(f"     {s:>4} | {truth_steps[s]['loss']:>12.7g} {ours_steps[s]['loss']:>12.7g} {theirs_steps[s]['loss']:>12.7g}")
+    ours_loss = max(relative(ours_steps[s]["loss"], truth_steps[s]["loss"]) for s in steps)
+    theirs_loss = max(relative(theirs_steps[s]["loss"], truth_steps[s]["loss"]) for s in steps)
+    check(f"{title}: loss at every step as close to fp32 as the Trainer's bf16", ours_loss <= max(1.5 * theirs_loss, 1e-3),
+          f"max relative difference from the fp32 Trainer: itl bf16 {ours_loss:.1e}, Trainer bf16 {theirs_loss:.1e}")
+    name = f"checkpoint-{max(steps)}/model.safetensors"
+    truth = load_file(os.path.join(truth_dir, name))
+    ours = load_file(os.path.join(run_dir, name))
+    theirs = load_file(os.path.join(work, f"hf-{title.replace(' ', '-')}", name))
+
+    def mean_distance(a, b):
+        keys = [key for key in b if key in a]
+        return sum((a[k].double() - b[k].double()).abs().sum().item() for k in keys) / max(sum(b[k].numel() for k in keys), 1)
+
+    keys = [key for key in theirs if key in ours]
+    equal = sum((ours[k] == theirs[k]).sum().item() for k in keys) / max(sum(theirs[k].numel() for k in keys), 1)
+    check(f"{title}: final weights as close to fp32 as the Trainer's bf16", mean_distance(ours, truth) <= 1.5 * mean_distance(theirs, truth),
+          f"mean |Δ| from the fp32 Trainer's weights: itl bf16 {mean_distance(ours, truth):.2e}, Trainer bf16 "
+          f"{mean_distance(theirs, truth):.2e}; itl bf16 from Trainer bf16 {mean_distance(ours, theirs):.2e}, "
+          f"{equal:.1%} of the weights equal")
 
 
 def check_schedules(work, itl_cmd):
