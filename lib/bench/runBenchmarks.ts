@@ -29,6 +29,7 @@ export async function runBenchmarks(selected: Benchmark[], openRuntime: () => Ru
         blas: runtime.threads.blas,
         blas_own_threads: runtime.threads.blasOwnThreads,
         hardware: runtime.threads.hardware,
+        itl_kernels: runtime.threads.itlKernels,
       },
       node_version: process.version,
     },

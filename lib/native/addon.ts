@@ -36,6 +36,8 @@ export interface ThreadCounts {
   /** The BLAS runs a pool of its own beside libtorch's (OpenBLAS); false: it runs on libtorch's (MKL). */
   blasOwnThreads: boolean;
   hardware: number;
+  /** Threads itl's own CPU loops (fused RMSNorm, RoPE) ran on: torchIntraOp, or 1 in an addon built without OpenMP. */
+  itlKernels: number;
 }
 export interface SystemInfo {
   torchVersion: string;

@@ -18,6 +18,7 @@ Napi::Object thread_counts_to_js(Napi::Env env, const ThreadCounts& t) {
   out.Set("blas", t.blas);
   out.Set("blasOwnThreads", t.blas_own_threads);
   out.Set("hardware", t.hardware);
+  out.Set("itlKernels", t.itl_kernels);
   return out;
 }
 

@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -411,6 +412,27 @@ TEST(FusedRmsNorm, EqualsTheCompositeGraphWithGradients) {
       },
       ErrorCode::kInvalidArgument, "fp32/fp64");
   testing::expect_error([] { fused_rms_norm(at::ones({2, 4}), at::ones({3}), 1e-5); }, ErrorCode::kInvalidArgument, "weight (H)");
+}
+
+// The weight's gradient sums over rows; summed per thread it would change with the thread count.
+TEST(FusedRmsNorm, GivesTheSameBitsOnAnyThreadCount) {
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(9);
+  const at::Tensor x0 = at::randn({300, 200}, generator, at::kDouble).to(at::kFloat);
+  const at::Tensor w0 = at::randn({200}, generator, at::kDouble).to(at::kFloat);
+  const at::Tensor d_out = at::randn({300, 200}, generator, at::kDouble).to(at::kFloat);
+  const int before = at::get_num_threads();
+  std::vector<std::vector<at::Tensor>> runs;
+  for (const int threads : {1, 2, 3}) {
+    at::set_num_threads(threads);
+    const at::Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_();
+    (fused_rms_norm(x, w, 1e-5) * d_out).sum().backward();
+    runs.push_back({x.grad(), w.grad()});
+  }
+  at::set_num_threads(before);
+  for (size_t run = 1; run < runs.size(); ++run) {
+    EXPECT_TRUE(at::equal(runs[run][0], runs[0][0])) << "input gradient, " << run + 1 << " threads";
+    EXPECT_TRUE(at::equal(runs[run][1], runs[0][1])) << "weight gradient, " << run + 1 << " threads";
+  }
 }
 
 TEST(FusedRmsNorm, IsWhatTheModelTrainsThroughInFp32OnTheCpu) {

@@ -85,6 +85,7 @@ TEST(AllocatorPolicy, OnednnKernelCacheIsBoundedUnlessTheUserChoseASize) {
 TEST(SystemInfo, ThreadPolicyIsApplied) {
   apply_thread_policy({1, 0});
   EXPECT_EQ(current_thread_counts().torch_intra_op, 1);
+  EXPECT_EQ(current_thread_counts().itl_kernels, 1);
   if (current_thread_counts().blas_own_threads) {
     apply_thread_policy({1, 1});
     EXPECT_EQ(current_thread_counts().blas, 1);
@@ -94,12 +95,22 @@ TEST(SystemInfo, ThreadPolicyIsApplied) {
     // A BLAS on libtorch's threads (MKL) takes libtorch's count; another one is refused, not ignored.
     apply_thread_policy({2, 2});
     EXPECT_EQ(current_thread_counts().torch_intra_op, 2);
+    EXPECT_EQ(current_thread_counts().itl_kernels, 2) << "itl's at::parallel_for loops run on libtorch's threads (built with OpenMP)";
     if (current_thread_counts().blas > 0) {
       EXPECT_EQ(current_thread_counts().blas, 2);
     }
     EXPECT_THROW(apply_thread_policy({2, 1}), Error);
   }
   EXPECT_THROW(apply_thread_policy({-1, 0}), std::exception);
+}
+
+// at::parallel_for is a header template: itl's own loops use libtorch's threads only where the core
+// was compiled with OpenMP. Counted from the threads that ran a task.
+TEST(SystemInfo, ItlsOwnLoopsRunOnLibtorchsThreads) {
+  apply_thread_policy({2, 0});
+  EXPECT_EQ(current_thread_counts().itl_kernels, 2);
+  apply_thread_policy({1, 0});
+  EXPECT_EQ(current_thread_counts().itl_kernels, 1);
 }
 
 TEST(SystemInfo, AutomaticPolicyGivesLibtorchOneThreadOnlyBesideAThreadedBlas) {

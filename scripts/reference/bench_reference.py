@@ -14,6 +14,8 @@ Configurations (--configs, comma-separated PRESET:PRECISION:BATCHxGRADACC), by d
   bench-20m:fp32:16x1    target itl >= 1.5x transformers
   bench-20m:fp32:64x2    the study's batch 64 x gradAcc 2; target >= 1.5x
   bench-20m:bf16:16x1    itl --precision bf16 against the model loaded in bf16 with Trainer(bf16=True); target >= 2x
+Also: bench-20m:bf16-mixed:16x1, itl --precision bf16-mixed (fp32 master weights and AdamW state) against the
+model loaded in fp32 with Trainer(bf16=True) (autocast, fp32 weights and AdamW state).
   tiny-smollm:fp32:16x1  target >= 4x (per-op overhead dominates)
 Prints a table and one JSON object ({"bench_reference": [...]}).
 
@@ -45,7 +47,7 @@ def target(preset, precision):
     """The issue's speed target for a configuration (itl tokens/s ÷ transformers')."""
     if preset == "tiny-smollm":
         return 4.0
-    return 2.0 if precision == "bf16" else 1.5
+    return 2.0 if precision.startswith("bf16") else 1.5
 
 
 def parse_configs(text):
@@ -58,8 +60,8 @@ def parse_configs(text):
             sys.exit(f"bench_reference: --configs item {item!r} is not PRESET:PRECISION:BATCHxGRADACC")
         if preset not in LABELS:
             sys.exit(f"bench_reference: unknown preset {preset!r}; expected one of {', '.join(LABELS)}")
-        if precision not in ("fp32", "bf16"):
-            sys.exit(f"bench_reference: precision {precision!r} in {item!r}: expected fp32 or bf16")
+        if precision not in ("fp32", "bf16", "bf16-mixed"):
+            sys.exit(f"bench_reference: precision {precision!r} in {item!r}: expected fp32, bf16 or bf16-mixed")
         if batch < 1 or grad_acc < 1:
             sys.exit(f"bench_reference: batch and gradAcc in {item!r} must be positive")
         configs.append({"preset": preset, "precision": precision, "batch": batch, "grad_acc": grad_acc})

@@ -35,7 +35,8 @@ metrics.jsonl in itl's format ({"step","epoch","loss","learning_rate","grad_norm
       --lr 1e-3 [--lora-r 8 --lora-alpha 16 --lora-dropout 0 [--init-adapter DIR]] [--threads N] [--precision bf16] [--json]
 
 --precision bf16 loads the model in bf16 and sets Trainer(bf16=True), as the study trained on GPUs (itl's
---precision bf16: bf16 weights, gradients and AdamW state). --precision fp64 loads it in fp64: the same run
+--precision bf16: bf16 weights, gradients and AdamW state). --precision bf16-mixed loads it in fp32 and sets
+Trainer(bf16=True): autocast's mixed precision, fp32 weights and AdamW state (itl's --precision bf16-mixed). --precision fp64 loads it in fp64: the same run
 in exact arithmetic for practical purposes, which parity.py asks when itl's fp32 weights and the Trainer's
 fp32 weights differ by more than its bound, to tell which of the two rounding errors is the larger.
 """
@@ -142,8 +143,9 @@ def main():
     parser.add_argument("--init-adapter", help="start LoRA from this PEFT adapter folder instead of PEFT's init")
     parser.add_argument("--no-save", action="store_true", help="no intermediate checkpoints (the final one is still written)")
     parser.add_argument("--threads", type=int, help="torch intra-op threads (and OMP/MKL threads)")
-    parser.add_argument("--precision", choices=["fp32", "bf16", "fp64"], default="fp32",
-                        help="bf16: the model loaded in bf16 and Trainer(bf16=True); fp64: the model loaded in fp64")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "bf16-mixed", "fp64"], default="fp32",
+                        help="bf16: the model loaded in bf16 and Trainer(bf16=True); bf16-mixed: loaded in fp32 and "
+                        "Trainer(bf16=True) (autocast); fp64: the model loaded in fp64")
     parser.add_argument("--json", action="store_true", help="print summary.json")
     args = parser.parse_args()
 
@@ -173,7 +175,7 @@ def main():
     plan = schedule(len(train_rows), args.batch, args.grad_acc, args.epochs, args.warmup_ratio)
 
     set_seed(args.seed)
-    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp64": torch.float64}[args.precision]
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "bf16-mixed": torch.float32, "fp64": torch.float64}[args.precision]
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype)
     vocab = model.config.vocab_size
     top = max(max(ids) for ids, _ in train_rows + (eval_rows or []))
@@ -224,7 +226,7 @@ def main():
         save_strategy="steps",
         save_steps=plan["total_steps"] if args.no_save else plan["save_steps"],
         use_cpu=True,
-        bf16=args.precision == "bf16",
+        bf16=args.precision in ("bf16", "bf16-mixed"),
         fp16=False,
         dataloader_num_workers=0,
         report_to="none",

@@ -10,7 +10,7 @@ import { runBenchmarks } from '../runBenchmarks.js';
 function fakeRuntime(calls: MatmulOptions[]): Runtime {
   const rates = { fp32: 200, bf16: 420, fp16: 100 };
   return {
-    threads: { torchIntraOp: 2, torchInterOp: 2, blas: 2, blasOwnThreads: false, hardware: 2 },
+    threads: { torchIntraOp: 2, torchInterOp: 2, blas: 2, blasOwnThreads: false, hardware: 2, itlKernels: 2 },
     systemInfo: () => ({ torchVersion: 'test', blas: { name: 'none' } }),
     benchMatmul: async (options: MatmulOptions): Promise<MatmulResult> => {
       calls.push(options);

@@ -22,8 +22,11 @@ describe('itl CLI', () => {
       blas: expect.any(Number),
       blas_own_threads: expect.any(Boolean),
       hardware: expect.any(Number),
+      itl_kernels: expect.any(Number),
       policy: expect.any(String),
     });
+    // itl's own CPU loops run on libtorch's threads (a build without OpenMP would give 1).
+    expect(report.threads.itl_kernels).toBe(report.threads.torch_intra_op);
     // One libtorch thread beside a BLAS that runs its own (OpenBLAS); all of them otherwise (MKL).
     expect(report.threads.torch_intra_op).toBe(report.threads.blas_own_threads ? 1 : report.threads.hardware);
     if (report.blas.name === 'OpenBLAS') expect(report.threads.blas_own_threads).toBe(true);
@@ -42,6 +45,7 @@ describe('itl CLI', () => {
   test('the thread policy comes from flags, then the environment', async () => {
     const fromFlag = JSON.parse((await run(['doctor', '--json', '--seconds', '0.05', '--torch-threads', '2'])).stdout);
     expect(fromFlag.threads.torch_intra_op).toBe(2);
+    expect(fromFlag.threads.itl_kernels).toBe(2);
     const fromEnv = JSON.parse((await run(['doctor', '--json', '--seconds', '0.05'], { ...process.env, ITL_TORCH_THREADS: '1' })).stdout);
     expect(fromEnv.threads.torch_intra_op).toBe(1);
     // A BLAS count only a BLAS with its own pool (OpenBLAS) can take; MKL refuses it, naming why.

@@ -40,6 +40,7 @@ export const doctorCommand = defineCommand({
         blas: info.threads.blas,
         blas_own_threads: info.threads.blasOwnThreads,
         hardware: info.threads.hardware,
+        itl_kernels: info.threads.itlKernels,
         policy: threadPolicy(info.blas.name, info.threads),
       },
       matmul_gflops: matmul.gflops,
@@ -60,7 +61,8 @@ export const doctorCommand = defineCommand({
     row(
       'threads',
       `libtorch intra-op ${report.threads.torch_intra_op}, inter-op ${report.threads.torch_inter_op}; ` +
-        `BLAS ${report.threads.blas < 0 ? 'unknown' : report.threads.blas}; hardware ${report.threads.hardware}`,
+        `BLAS ${report.threads.blas < 0 ? 'unknown' : report.threads.blas}; itl's own kernels ${report.threads.itl_kernels}; ` +
+        `hardware ${report.threads.hardware}`,
     );
     row('policy', report.threads.policy);
     row(

@@ -14,7 +14,8 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-constexpr int64_t kRowGrain = 16;  // rows per task
+constexpr int64_t kRowGrain = 16;     // rows per task
+constexpr int64_t kColumnGrain = 64;  // columns per task
 
 // Σ x² of one row, in eight running sums the compiler can keep in vector lanes.
 template <typename T>
@@ -43,26 +44,35 @@ void rms_norm_forward(const T* x, const T* w, T* y, T* rstd, int64_t rows, int64
   });
 }
 
-// With n = x·r and dn = dy ∘ w: dx = r·dn − x·r³/H·Σ dn∘x; dw = Σ_rows dy ∘ n, summed per thread.
+// With n = x·r and dn = dy ∘ w: dx = r·dn − x·r³/H·Σ dn∘x, row by row (threads split the rows);
+// dw = Σ_rows dy ∘ n, column by column (threads split the columns), each column summed over the
+// rows in order: the same bits whatever the thread count, and those of one thread summing them all.
 template <typename T>
-void rms_norm_backward(const T* x, const T* w, const T* rstd, const T* dy, T* dx, T* dw_partials, int64_t rows, int64_t H) {
-  at::parallel_for(0, rows, kRowGrain, [&](int64_t begin, int64_t end) {
-    T* dw = dw_partials == nullptr ? nullptr : dw_partials + static_cast<int64_t>(at::get_thread_num()) * H;
-    for (int64_t i = begin; i < end; ++i) {
-      const T* xi = x + i * H;
-      const T* dyi = dy + i * H;
-      const T r = rstd[i];
-      if (dw != nullptr) {
-        for (int64_t j = 0; j < H; ++j) dw[j] += dyi[j] * (xi[j] * r);
+void rms_norm_backward(const T* x, const T* w, const T* rstd, const T* dy, T* dx, T* dw, int64_t rows, int64_t H) {
+  if (dx != nullptr) {
+    at::parallel_for(0, rows, kRowGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const T* xi = x + i * H;
+        const T* dyi = dy + i * H;
+        const T r = rstd[i];
+        T dot = 0;
+        for (int64_t j = 0; j < H; ++j) dot += dyi[j] * w[j] * xi[j];
+        const T c = dot * r * r * r / static_cast<T>(H);
+        T* dxi = dx + i * H;
+        for (int64_t j = 0; j < H; ++j) dxi[j] = r * (dyi[j] * w[j]) - c * xi[j];
       }
-      if (dx == nullptr) continue;
-      T dot = 0;
-      for (int64_t j = 0; j < H; ++j) dot += dyi[j] * w[j] * xi[j];
-      const T c = dot * r * r * r / static_cast<T>(H);
-      T* dxi = dx + i * H;
-      for (int64_t j = 0; j < H; ++j) dxi[j] = r * (dyi[j] * w[j]) - c * xi[j];
-    }
-  });
+    });
+  }
+  if (dw != nullptr) {
+    at::parallel_for(0, H, kColumnGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = 0; i < rows; ++i) {
+        const T* xi = x + i * H;
+        const T* dyi = dy + i * H;
+        const T r = rstd[i];
+        for (int64_t j = begin; j < end; ++j) dw[j] += dyi[j] * (xi[j] * r);
+      }
+    });
+  }
 }
 
 class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
@@ -86,12 +96,12 @@ class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
     const bool want_dx = ctx->needs_input_grad(0), want_dw = ctx->needs_input_grad(1);
     const int64_t H = x.size(-1), rows = x.numel() / H;
     at::Tensor dx = want_dx ? at::empty_like(x) : at::Tensor();
-    at::Tensor partials = want_dw ? at::zeros({at::get_num_threads(), H}, x.options()) : at::Tensor();
+    at::Tensor dw = want_dw ? at::zeros({H}, x.options()) : at::Tensor();
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "itl_rms_norm_backward", [&] {
       rms_norm_backward<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), rstd.data_ptr<scalar_t>(), dy.data_ptr<scalar_t>(),
-                                  want_dx ? dx.data_ptr<scalar_t>() : nullptr, want_dw ? partials.data_ptr<scalar_t>() : nullptr, rows, H);
+                                  want_dx ? dx.data_ptr<scalar_t>() : nullptr, want_dw ? dw.data_ptr<scalar_t>() : nullptr, rows, H);
     });
-    return {dx, want_dw ? partials.sum(0) : at::Tensor(), at::Tensor()};
+    return {dx, dw, at::Tensor()};
   }
 };
 

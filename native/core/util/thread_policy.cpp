@@ -2,7 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <atomic>
 #include <thread>
+#include <vector>
 
 #include "system/blas_info.h"
 #include "util/error.h"
@@ -30,6 +33,25 @@ void apply_thread_policy(const ThreadPolicy& policy) {
 
 void adopt_thread_policy() { at::init_num_threads(); }
 
+namespace {
+
+// at::parallel_for is a header template: it runs on libtorch's threads only where this file was
+// compiled with OpenMP (CMakeLists.txt). Counted, not assumed: the threads that ran a task.
+int threads_running_itl_loops(int tasks) {
+  std::vector<std::atomic<int>> ran(static_cast<size_t>(std::max(tasks, 1)));
+  at::parallel_for(0, std::max(tasks, 1), 1, [&](int64_t begin, int64_t end) {
+    const int thread = at::get_thread_num();
+    for (int64_t i = begin; i < end; ++i) {
+      if (thread >= 0 && thread < static_cast<int>(ran.size())) ran[static_cast<size_t>(thread)] = 1;
+    }
+  });
+  int count = 0;
+  for (const auto& flag : ran) count += flag.load();
+  return count;
+}
+
+}  // namespace
+
 ThreadCounts current_thread_counts() {
   ThreadCounts counts;
   counts.torch_intra_op = at::get_num_threads();
@@ -37,6 +59,7 @@ ThreadCounts current_thread_counts() {
   counts.blas = blas_threads();
   counts.blas_own_threads = blas_has_own_threads();
   counts.hardware = static_cast<int>(std::thread::hardware_concurrency());
+  counts.itl_kernels = threads_running_itl_loops(counts.torch_intra_op);
   return counts;
 }
 

@@ -20,6 +20,8 @@ struct ThreadCounts {
   int blas = 0;                   // threads one BLAS call uses; -1 when the BLAS cannot be asked
   bool blas_own_threads = false;  // the BLAS runs a pool of its own beside libtorch's (OpenBLAS)
   int hardware = 0;               // std::thread::hardware_concurrency()
+  int itl_kernels = 0;            // threads itl's own CPU loops (at::parallel_for: fused RMSNorm, RoPE) ran
+                                  // on when asked for torch_intra_op: 1 in a core built without OpenMP
 };
 
 void apply_thread_policy(const ThreadPolicy& policy);
