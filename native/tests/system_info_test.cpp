@@ -105,11 +105,13 @@ TEST(SystemInfo, ThreadPolicyIsApplied) {
 }
 
 // at::parallel_for is a header template: itl's own loops use libtorch's threads only where the core
-// was compiled with OpenMP. Counted from the threads that ran a task.
+// was compiled with OpenMP. Counted from the threads that ran a task, and reported as itl_kernels.
 TEST(SystemInfo, ItlsOwnLoopsRunOnLibtorchsThreads) {
   apply_thread_policy({2, 0});
+  EXPECT_EQ(count_itl_loop_threads(2), 2);
   EXPECT_EQ(current_thread_counts().itl_kernels, 2);
   apply_thread_policy({1, 0});
+  EXPECT_EQ(count_itl_loop_threads(2), 1);
   EXPECT_EQ(current_thread_counts().itl_kernels, 1);
 }
 

@@ -33,11 +33,7 @@ void apply_thread_policy(const ThreadPolicy& policy) {
 
 void adopt_thread_policy() { at::init_num_threads(); }
 
-namespace {
-
-// at::parallel_for is a header template: it runs on libtorch's threads only where this file was
-// compiled with OpenMP (CMakeLists.txt). Counted, not assumed: the threads that ran a task.
-int threads_running_itl_loops(int tasks) {
+int count_itl_loop_threads(int tasks) {
   std::vector<std::atomic<int>> ran(static_cast<size_t>(std::max(tasks, 1)));
   at::parallel_for(0, std::max(tasks, 1), 1, [&](int64_t begin, int64_t end) {
     const int thread = at::get_thread_num();
@@ -50,8 +46,6 @@ int threads_running_itl_loops(int tasks) {
   return count;
 }
 
-}  // namespace
-
 ThreadCounts current_thread_counts() {
   ThreadCounts counts;
   counts.torch_intra_op = at::get_num_threads();
@@ -59,7 +53,13 @@ ThreadCounts current_thread_counts() {
   counts.blas = blas_threads();
   counts.blas_own_threads = blas_has_own_threads();
   counts.hardware = static_cast<int>(std::thread::hardware_concurrency());
-  counts.itl_kernels = threads_running_itl_loops(counts.torch_intra_op);
+  // at::parallel_for is a header template: it runs on libtorch's threads only where itl's core was
+  // compiled with OpenMP (CMakeLists.txt); count_itl_loop_threads checks it in the tests.
+#ifdef _OPENMP
+  counts.itl_kernels = counts.torch_intra_op;
+#else
+  counts.itl_kernels = 1;
+#endif
   return counts;
 }
 
