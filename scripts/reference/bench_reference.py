@@ -14,8 +14,8 @@ Configurations (--configs, comma-separated PRESET:PRECISION:BATCHxGRADACC), by d
   bench-20m:fp32:16x1    target itl >= 1.5x transformers
   bench-20m:fp32:64x2    the study's batch 64 x gradAcc 2; target >= 1.5x
   bench-20m:bf16:16x1    itl --precision bf16 against the model loaded in bf16 with Trainer(bf16=True); target >= 2x
-Also: bench-20m:bf16-mixed:16x1, itl --precision bf16-mixed (fp32 master weights and AdamW state) against the
-model loaded in fp32 with Trainer(bf16=True) (autocast, fp32 weights and AdamW state).
+  bench-20m:bf16-mixed:16x1  itl --precision bf16-mixed (fp32 master weights and AdamW state) against the model
+                         loaded in fp32 with Trainer(bf16=True): autocast, fp32 weights and AdamW state; target >= 2x
   tiny-smollm:fp32:16x1  target >= 4x (per-op overhead dominates)
 Prints a table and one JSON object ({"bench_reference": [...]}).
 
@@ -39,7 +39,7 @@ TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_ma
 REFERENCE_TRAINER = os.path.join(ROOT, "scripts", "reference", "train_reference.py")
 # The study's label for a model only names the run; --model gives the folder actually trained.
 LABELS = {"bench-20m": "Smol135M", "tiny-smollm": "Smol135M"}
-DEFAULT_CONFIGS = "bench-20m:fp32:16x1,bench-20m:fp32:64x2,bench-20m:bf16:16x1,tiny-smollm:fp32:16x1"
+DEFAULT_CONFIGS = "bench-20m:fp32:16x1,bench-20m:fp32:64x2,bench-20m:bf16:16x1,bench-20m:bf16-mixed:16x1,tiny-smollm:fp32:16x1"
 EVAL_ROWS = 30
 
 
