@@ -37,9 +37,7 @@ int count_itl_loop_threads(int tasks) {
   std::vector<std::atomic<int>> ran(static_cast<size_t>(std::max(tasks, 1)));
   at::parallel_for(0, std::max(tasks, 1), 1, [&](int64_t begin, int64_t end) {
     const int thread = at::get_thread_num();
-    for (int64_t i = begin; i < end; ++i) {
-      if (thread >= 0 && thread < static_cast<int>(ran.size())) ran[static_cast<size_t>(thread)] = 1;
-    }
+    if (begin < end && thread >= 0 && thread < static_cast<int>(ran.size())) ran[static_cast<size_t>(thread)] = 1;
   });
   int count = 0;
   for (const auto& flag : ran) count += flag.load();
