@@ -61,6 +61,7 @@ function openmpRuntime() {
   const found = names.find((name) => /^lib(gomp|iomp5)[-.].*so/.test(name));
   return found ? path.join(torch.lib, found) : undefined;
 }
+const openmp = openmpRuntime();
 
 const sources = JSON.parse(fs.readFileSync(path.join(root, 'native', 'sources.json'), 'utf8'));
 const lines = {
@@ -68,16 +69,8 @@ const lines = {
   include_dirs: () => ['native/core'],
   // libtorch's headers as system headers, as CMake passes them: libtorch 2.10+ headers use C++20
   // bit-field initialisers that GCC accepts in C++17 but warns about, once per translation unit.
-  cflags: () => [...torch.include.map((dir) => `-isystem${dir}`), ...(openmpRuntime() ? ['-fopenmp'] : [])],
-  libraries: () => [
-    `-L${torch.lib}`,
-    `-Wl,-rpath,${torch.lib}`,
-    '-ltorch',
-    '-ltorch_cpu',
-    '-lc10',
-    ...(openmpRuntime() ? [openmpRuntime()] : []),
-    '-ldl',
-  ],
+  cflags: () => [...torch.include.map((dir) => `-isystem${dir}`), ...(openmp ? ['-fopenmp'] : [])],
+  libraries: () => [`-L${torch.lib}`, `-Wl,-rpath,${torch.lib}`, '-ltorch', '-ltorch_cpu', '-lc10', ...(openmp ? [openmp] : []), '-ldl'],
   lib_dir: () => [torch.lib],
 }[what];
 if (!lines) fail(`unknown query '${what}': expected sources, include_dirs, cflags, libraries or lib_dir`);

@@ -873,10 +873,11 @@ def check_training_bf16(work, fp32_title, model_dir, label, mode, data_dir, itl_
     from safetensors.torch import load_file
 
     title = f"{fp32_title} bf16"
-    run_dir, ref = train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, options=("--precision", "bf16"), compare=False)
+    run_dir, _ = train_pair(work, title, model_dir, label, mode, data_dir, itl_cmd, options=("--precision", "bf16"), compare=False)
     truth_dir = os.path.join(work, f"hf-{fp32_title.replace(' ', '-')}")
+    theirs_dir = os.path.join(work, f"hf-{title.replace(' ', '-')}")
     ours_steps, _ = read_metrics(os.path.join(run_dir, "metrics.jsonl"))
-    theirs_steps, _ = read_metrics(os.path.join(work, f"hf-{title.replace(' ', '-')}", "metrics.jsonl"))
+    theirs_steps, _ = read_metrics(os.path.join(theirs_dir, "metrics.jsonl"))
     truth_steps, _ = read_metrics(os.path.join(truth_dir, "metrics.jsonl"))
     steps = sorted(truth_steps)
     print(f"     {'step':>4} | {'loss fp32 HF':>12} {'bf16 itl':>12} {'bf16 HF':>12}")
@@ -889,7 +890,7 @@ def check_training_bf16(work, fp32_title, model_dir, label, mode, data_dir, itl_
     name = f"checkpoint-{max(steps)}/model.safetensors"
     truth = load_file(os.path.join(truth_dir, name))
     ours = load_file(os.path.join(run_dir, name))
-    theirs = load_file(os.path.join(work, f"hf-{title.replace(' ', '-')}", name))
+    theirs = load_file(os.path.join(theirs_dir, name))
 
     def mean_distance(a, b):
         keys = [key for key in b if key in a]
@@ -897,10 +898,10 @@ def check_training_bf16(work, fp32_title, model_dir, label, mode, data_dir, itl_
 
     keys = [key for key in theirs if key in ours]
     equal = sum((ours[k] == theirs[k]).sum().item() for k in keys) / max(sum(theirs[k].numel() for k in keys), 1)
-    check(f"{title}: final weights as close to fp32 as the Trainer's bf16", mean_distance(ours, truth) <= 1.5 * mean_distance(theirs, truth),
-          f"mean |Δ| from the fp32 Trainer's weights: itl bf16 {mean_distance(ours, truth):.2e}, Trainer bf16 "
-          f"{mean_distance(theirs, truth):.2e}; itl bf16 from Trainer bf16 {mean_distance(ours, theirs):.2e}, "
-          f"{equal:.1%} of the weights equal")
+    ours_error, theirs_error = mean_distance(ours, truth), mean_distance(theirs, truth)
+    check(f"{title}: final weights as close to fp32 as the Trainer's bf16", ours_error <= 1.5 * theirs_error,
+          f"mean |Δ| from the fp32 Trainer's weights: itl bf16 {ours_error:.2e}, Trainer bf16 {theirs_error:.2e}; "
+          f"itl bf16 from Trainer bf16 {mean_distance(ours, theirs):.2e}, {equal:.1%} of the weights equal")
 
 
 def check_schedules(work, itl_cmd):
